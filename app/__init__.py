@@ -1,0 +1,1 @@
+"""Nabla: numerical derivatives as a service."""

@@ -1,0 +1,155 @@
+"""Every error a client can cause, and the one place that renders them.
+
+    NablaError                  a client error: HTTP 4xx, JSON body, never a stack trace
+    ├── ExpressionError         422  the expression text is refused (names its column)
+    ├── RequestError            422  the request is well-formed JSON but asks for nonsense
+    │   └── MethodError         422  the method cannot be used here (complex step on `abs`)
+    ├── TooLargeError           413  body, points, grid or work budget over the limit
+    ├── UnsupportedMediaError   415  the body is not `application/json`
+    └── MalformedBodyError      400  the body is not valid JSON
+
+The taxonomy itself is plain Python (the engine raises it without any HTTP around);
+only `install_error_handlers` knows about the web framework.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+logger = logging.getLogger("nabla.errors")
+
+
+class NablaError(Exception):
+    """A client error: a one-sentence `detail` plus optional machine-readable context."""
+
+    status_code = 422
+    kind = "invalid_request"
+
+    def __init__(self, detail: str, *, field: str | None = None, **context: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.context = context
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": self.detail, "type": self.kind}
+        if self.field is not None:
+            body["field"] = self.field
+        body.update(self.context)
+        return body
+
+
+class ExpressionError(NablaError):
+    kind = "invalid_expression"
+
+    def __init__(self, detail: str, *, column: int | None = None) -> None:
+        if column is None:
+            super().__init__(detail, field="expression")
+        else:
+            super().__init__(detail, field="expression", column=column)
+
+
+class RequestError(NablaError):
+    kind = "invalid_request"
+
+
+class MethodError(RequestError):
+    kind = "unsupported_method"
+
+
+class TooLargeError(NablaError):
+    status_code = 413
+    kind = "too_large"
+
+    def __init__(self, detail: str, *, reason: str, **context: Any) -> None:
+        super().__init__(detail, reason=reason, **context)
+        self.reason = reason
+
+
+class UnsupportedMediaError(NablaError):
+    status_code = 415
+    kind = "unsupported_media_type"
+
+
+class MalformedBodyError(NablaError):
+    status_code = 400
+    kind = "malformed_json"
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    """`("body", "grid", 0, "num")` → `grid[0].num`."""
+    text = ""
+    for part in loc:
+        if part == "body" and not text:
+            continue
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "body"
+
+
+def validation_detail(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pydantic errors → our JSON shape, without echoing the (possibly huge or NaN) input."""
+    first = errors[0]
+    field = _location(tuple(first.get("loc", ())))
+    message = str(first.get("msg", "is invalid")).rstrip(".")
+    summary = [
+        {"field": _location(tuple(e.get("loc", ()))), "message": e.get("msg"), "type": e["type"]}
+        for e in errors[:20]
+    ]
+    return {
+        "detail": f"`{field}`: {message[0].lower() + message[1:]}.",
+        "type": "validation_error",
+        "field": field,
+        "errors": summary,
+    }
+
+
+def _render(status_code: int, body: dict[str, Any]) -> Response:
+    from starlette.responses import Response
+
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
+async def _nabla_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NablaError)
+    logger.info(
+        "client error",
+        extra={"path": request.url.path, "status": exc.status_code, "detail": exc.detail},
+    )
+    return _render(exc.status_code, exc.to_json())
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    return _render(422, validation_detail(list(getattr(exc, "errors")())))  # noqa: B009
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status_code = int(getattr(exc, "status_code", 500))
+    return _render(status_code, {"detail": str(getattr(exc, "detail", "")), "type": "http_error"})
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # A bug, not a client error: log everything needed to reproduce, tell the client nothing
+    # about internals.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _render(500, {"detail": "Internal server error.", "type": "internal_error"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    app.add_exception_handler(NablaError, _nabla_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
