@@ -1,0 +1,539 @@
+"""Finite differences on arrays: derivatives, gradients, gradient fields and Hessians.
+
+Pure NumPy, no HTTP. A function here is any `f(rows) -> values` that takes one array per
+variable (all broadcastable to one shape) and returns f at every point, vectorized — the
+shape `app.expressions.Expression.bind` produces. One call of `f` evaluates every point at
+once; Python loops run only over coordinates and stencil offsets, never over points.
+
+The stencil for derivative order m with offsets o_k (in units of the step h) is
+
+    f^(m)(x) ≈ (1 / h^m) · Σ_k w_k · f(x + o_k·h),      truncation error O(h^p),
+
+with weights w_k from Fornberg's recursion (exact rationals, so no hand-typed tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from app.errors import MethodError, RequestError
+
+Array: TypeAlias = npt.NDArray[Any]
+Function: TypeAlias = Callable[[Sequence[Array]], Array]
+Method: TypeAlias = Literal["central", "forward", "backward", "complex"]
+Indexing: TypeAlias = Literal["xy", "ij"]
+
+METHODS: tuple[Method, ...] = ("central", "forward", "backward", "complex")
+ACCURACIES = (1, 2, 4, 6, 8)
+EPS = float(np.finfo(np.float64).eps)
+COMPLEX_STEP = 1e-20  # relative: Im f(x + ih)/h has no cancellation, any tiny h works
+SHRINK_FACTOR = 4.0  # domain-edge fallback: each retry divides the step by this
+SHRINK_LEVELS = 24  # ... down to h / 4^24 ≈ h · 3.6e-15
+
+
+# ---------------------------------------------------------------- stencils
+
+
+@dataclass(frozen=True)
+class Stencil:
+    """Offsets (in steps) and weights of a finite-difference formula; zero weights dropped."""
+
+    offsets: tuple[int, ...]
+    weights: tuple[float, ...]
+    order: int  # which derivative
+    accuracy: int  # truncation error O(h^accuracy)
+
+    @property
+    def center_weight(self) -> float:
+        return dict(zip(self.offsets, self.weights, strict=True)).get(0, 0.0)
+
+
+def fornberg_weights(offsets: Sequence[int], order: int) -> list[Fraction]:
+    """Weights of the `order`-th derivative at 0 on integer `offsets` (Fornberg, 1988).
+
+    The recursion builds the Lagrange interpolant through the nodes one node at a time;
+    `c[j][k]` holds the weight of node j for the k-th derivative. Exact in rationals.
+    """
+    nodes = [Fraction(o) for o in offsets]
+    c = [[Fraction(0)] * (order + 1) for _ in nodes]
+    c[0][0] = Fraction(1)
+    c1 = Fraction(1)
+    for i in range(1, len(nodes)):
+        c2 = Fraction(1)
+        for j in range(i):
+            c3 = nodes[i] - nodes[j]
+            c2 *= c3
+            if j == i - 1:
+                for k in range(min(i, order), 0, -1):
+                    c[i][k] = c1 * (k * c[i - 1][k - 1] - nodes[i - 1] * c[i - 1][k]) / c2
+                c[i][0] = -c1 * nodes[i - 1] * c[i - 1][0] / c2
+            for k in range(min(i, order), 0, -1):
+                c[j][k] = (nodes[i] * c[j][k] - k * c[j][k - 1]) / c3
+            c[j][0] = nodes[i] * c[j][0] / c3
+        c1 = c2
+    return [row[order] for row in c]
+
+
+@lru_cache(maxsize=64)
+def stencil(method: Method, accuracy: int, order: int = 1) -> Stencil:
+    """The standard central or one-sided stencil of the given truncation order."""
+    if method == "central":
+        # 2·⌊(m+1)/2⌋ − 1 + p points, symmetric about 0.
+        half = (2 * ((order + 1) // 2) - 1 + accuracy) // 2
+        offsets = list(range(-half, half + 1))
+    else:
+        sign = 1 if method == "forward" else -1
+        offsets = [sign * k for k in range(order + accuracy)]
+    weights = fornberg_weights(offsets, order)
+    kept = [(o, float(w)) for o, w in zip(offsets, weights, strict=True) if w != 0]
+    return Stencil(
+        offsets=tuple(o for o, _ in kept),
+        weights=tuple(w for _, w in kept),
+        order=order,
+        accuracy=accuracy,
+    )
+
+
+# ---------------------------------------------------------------- argument checks
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated options shared by every derivative routine."""
+
+    method: Method = "central"
+    step: float | None = None
+    accuracy: int = 2
+    order: int = 1
+    error_estimate: bool = False
+
+
+def check_options(
+    method: str, step: float | None, accuracy: int, order: int, error_estimate: bool
+) -> Options:
+    """Validate options apart from the algorithm; raise `RequestError` with a fix."""
+    if method not in METHODS:
+        raise RequestError(f"`method` must be one of {', '.join(METHODS)}; got {method!r}.")
+    if step is not None and not (np.isfinite(step) and step > 0):
+        raise RequestError(f"`step` must be a positive finite number; got {step}.", field="step")
+    if accuracy not in ACCURACIES:
+        raise RequestError(f"`accuracy` must be one of 1, 2, 4, 6, 8; got {accuracy}.")
+    if method == "central" and accuracy % 2:
+        raise RequestError(
+            "`accuracy` must be even for the central method (2, 4, 6 or 8); "
+            f"got {accuracy}. Odd orders exist only for `forward` and `backward`.",
+            field="accuracy",
+        )
+    if order not in (1, 2):
+        raise RequestError(f"`order` must be 1 or 2; got {order}.", field="order")
+    if method == "complex" and order != 1:
+        raise MethodError(
+            "the `complex` method computes first derivatives only; use `central` for order 2.",
+            field="method",
+        )
+    return Options(method, step, accuracy, order, error_estimate)
+
+
+# ---------------------------------------------------------------- steps
+
+
+def automatic_step(x: Array, options: Options) -> Array:
+    """h ≈ eps^(1/(p+m)) · max(|x|, 1): balances truncation O(h^p) and rounding O(eps/h^m).
+
+    Scaling with |x| keeps x ± h distinct from x at 1e12 or −3e9, where a fixed step would
+    vanish in rounding.
+    """
+    scale = np.maximum(np.abs(x), 1.0)
+    if options.method == "complex":
+        return COMPLEX_STEP * scale
+    return np.asarray(EPS ** (1.0 / (options.accuracy + options.order)) * scale)
+
+
+def representable(x: Array, h: Array) -> Array:
+    """The step actually taken: (x + h) − x is exact in float64, h itself may not be.
+
+    h ≥ 1e-5·|x| here, far above one ulp of x, so the difference is never 0.
+    """
+    with np.errstate(all="ignore"):
+        return (x + h) - x
+
+
+def steps_for(x: Array, options: Options) -> Array:
+    """A fixed step is used exactly as given (the notebook's h = 1e-4 reproduces its digits)."""
+    if options.step is not None:
+        return np.full(np.shape(x), options.step)
+    h = automatic_step(x, options)
+    return h if options.method == "complex" else representable(x, h)
+
+
+# ---------------------------------------------------------------- the core stencil sum
+
+
+def _replace(rows: Sequence[Array], j: int, row: Array) -> list[Array]:
+    # Only row j is new; the others are passed as they are (no copies of the points).
+    return [row if i == j else r for i, r in enumerate(rows)]
+
+
+def partial(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    rule: Stencil,
+    center: Array | None = None,
+) -> Array:
+    """Σ_k w_k f(x + o_k·h·e_j) / h^m: the m-th partial derivative along coordinate j.
+
+    `center` is f(x) when the caller has it already (the stencil's 0 offset reuses it).
+    """
+    total: Array | None = None
+    for offset, weight in zip(rule.offsets, rule.weights, strict=True):
+        if offset == 0 and center is not None:
+            value = center
+        else:
+            value = f(_replace(rows, j, _shift(rows[j], offset, h)))
+        term = weight * value
+        total = term if total is None else total + term
+    assert total is not None
+    return total / h if rule.order == 1 else total / (h * h)
+
+
+def _shift(x: Array, offset: int, h: Array) -> Array:
+    if offset == 1:
+        return x + h
+    if offset == -1:
+        return x - h
+    return np.asarray(x + offset * h)
+
+
+def complex_partial(f: Function, rows: Sequence[Array], j: int, h: Array) -> Array:
+    """Complex step: f'(x) = Im f(x + ih) / h + O(h²), with no subtractive cancellation."""
+    complex_rows = [np.asarray(r, dtype=np.complex128) for r in rows]
+    shifted = rows[j] + 1j * h
+    return np.asarray(f(_replace(complex_rows, j, shifted)).imag / h)
+
+
+# ---------------------------------------------------------------- derivative (1-D)
+
+
+class Derivative(NamedTuple):
+    """First or second derivative of a one-variable function at N points."""
+
+    points: Array
+    values: Array  # f(x)
+    derivatives: Array
+    steps: Array
+    intercepts: Array | None  # tangent y = derivatives·t + intercepts (order 1 only)
+    errors: Array | None  # estimated absolute error, when asked for
+
+
+def derivative(
+    f: Callable[[Array], Array],
+    x: npt.ArrayLike,
+    *,
+    method: Method = "central",
+    step: float | None = None,
+    order: int = 1,
+    accuracy: int = 2,
+    error_estimate: bool = False,
+) -> Derivative:
+    """f'(x) or f''(x) at every x, with the tangent line's intercept f(x) − f'(x)·x.
+
+    Parameters
+    ----------
+    f : vectorized function of one float64 array.
+    x : points.
+    method : "central" (O(h^p)), "forward"/"backward" (one-sided, O(h^p)), or "complex"
+        (Im f(x+ih)/h, exact to rounding for analytic f; order 1 only).
+    step : fixed step, or None for ``automatic_step`` with the domain-edge fallback.
+    order : 1 or 2.
+    accuracy : truncation order p (1 only for one-sided methods).
+    error_estimate : also return |D_p − D_q| + rounding, with q the next accuracy.
+    """
+    options = check_options(method, step, accuracy, order, error_estimate)
+    points = np.asarray(x, dtype=np.float64)
+    result = _gradient(lambda rows: f(rows[0]), [points], options)
+    slopes = result.gradient[0]
+    intercepts = None
+    if order == 1:
+        with np.errstate(all="ignore"):
+            intercepts = result.values - slopes * points
+    errors = None if result.errors is None else result.errors[0]
+    return Derivative(points, result.values, slopes, result.steps[0], intercepts, errors)
+
+
+# ---------------------------------------------------------------- gradient (d-D)
+
+
+class Gradient(NamedTuple):
+    """Gradient of a d-variable function; arrays are (d, *shape) and (*shape)."""
+
+    values: Array
+    gradient: Array
+    steps: Array
+    errors: Array | None
+
+
+def gradient(
+    f: Function,
+    points: npt.ArrayLike,
+    *,
+    method: Method = "central",
+    step: float | None = None,
+    accuracy: int = 2,
+    error_estimate: bool = False,
+) -> Gradient:
+    """∇f at N points given as an (N, d) array; returns values (N,), gradient (N, d).
+
+    Costs one evaluation of f per non-zero stencil weight per coordinate, on all N points
+    at once: 2·d + 1 evaluations for central accuracy 2 (the +1 is f itself).
+    """
+    options = check_options(method, step, accuracy, 1, error_estimate)
+    array = np.asarray(points, dtype=np.float64)
+    if array.ndim != 2:
+        raise RequestError("`points` must be a list of points, each a list of d numbers.")
+    rows = list(np.ascontiguousarray(array.T))
+    result = _gradient(f, rows, options)
+    errors = None if result.errors is None else result.errors.T
+    return Gradient(result.values, result.gradient.T, result.steps.T, errors)
+
+
+BLOCK = 32768  # points per block: a block's temporaries stay in cache (≈2.5× faster)
+
+
+def _gradient(f: Function, rows: Sequence[Array], options: Options) -> Gradient:
+    """The shared engine: rows broadcast to one shape; returns arrays of (d, *shape).
+
+    Work proceeds in blocks along the first axis so that the dozen temporaries of a
+    stencil live in cache instead of streaming through memory.
+    """
+    shape = np.broadcast_shapes(*(np.shape(r) for r in rows))
+    d = len(rows)
+    out = Gradient(
+        values=np.empty(shape),
+        gradient=np.empty((d, *shape)),
+        steps=np.empty((d, *shape)),
+        errors=np.empty((d, *shape)) if options.error_estimate else None,
+    )
+    for block in _blocks(shape):
+        block_rows = [r[block] if np.shape(r)[:1] not in ((), (1,)) else r for r in rows]
+        _gradient_block(f, block_rows, options, out, block)
+    return out
+
+
+def _blocks(shape: tuple[int, ...]) -> list[Any]:
+    if not shape:
+        return [Ellipsis]
+    per_row = int(np.prod(shape[1:]))
+    length = max(1, BLOCK // max(per_row, 1))
+    return [slice(start, start + length) for start in range(0, shape[0], length)]
+
+
+def _gradient_block(
+    f: Function, rows: Sequence[Array], options: Options, out: Gradient, block: Any
+) -> None:
+    shape = out.values[block].shape
+    values = np.broadcast_to(f(rows), shape)
+    out.values[block] = values
+    for j in range(len(rows)):
+        h = steps_for(rows[j], options)
+        d = np.broadcast_to(_estimate(f, rows, j, h, options, values), shape)
+        if options.step is None and options.method != "complex":
+            d, h = _shrink_where_undefined(f, rows, j, h, options, values, d)
+        out.gradient[j][block] = d
+        out.steps[j][block] = h
+        if out.errors is not None:
+            out.errors[j][block] = _error(f, rows, j, h, options, values, d)
+
+
+def _estimate(
+    f: Function, rows: Sequence[Array], j: int, h: Array, options: Options, values: Array
+) -> Array:
+    if options.method == "complex":
+        d = complex_partial(f, rows, j, h)
+        # A point where f itself is undefined has no derivative, whatever Im says.
+        return np.where(np.isfinite(values), d, np.nan)
+    rule = stencil(options.method, options.accuracy, options.order)
+    return partial(f, rows, j, h, rule, center=values)
+
+
+def _error(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    options: Options,
+    values: Array,
+    d: Array,
+) -> Array:
+    """|D_p − D_q| (q the next accuracy; truncation) + eps·|f|·Σ|w|/h^m (rounding)."""
+    if options.method == "complex":
+        other = complex_partial(f, rows, j, 2.0 * h)
+        return np.asarray(np.abs(d - other) + EPS * np.abs(d))
+    rule = stencil(options.method, options.accuracy, options.order)
+    higher = options.accuracy + (1 if options.accuracy == 1 else 2)
+    if higher > ACCURACIES[-1]:
+        higher = options.accuracy - 2
+    other = partial(f, rows, j, h, stencil(options.method, higher, options.order), values)
+    rounding = EPS * np.abs(values) * sum(abs(w) for w in rule.weights) / h**rule.order
+    return np.asarray(np.abs(d - other) + rounding)
+
+
+# ---------------------------------------------------------------- domain-edge fallback
+
+
+def _shrink_where_undefined(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    options: Options,
+    values: Array,
+    d: Array,
+) -> tuple[Array, Array]:
+    """Retry with smaller steps where f(x) is finite but the stencil left f's domain.
+
+    log(x) at x = 1e-8 with h ≈ 6e-6 evaluates log of a negative number. At each such
+    point we evaluate the stencil for h/4, h/16, … (all levels in one call of f) and keep
+    the estimate that agrees best with the next smaller step: truncation error falls and
+    rounding error grows as h shrinks, so neighbours agree most near the best step.
+    """
+    with np.errstate(all="ignore"):
+        if np.isfinite(np.sum(d)):  # one pass, no temporaries: the common case
+            return d, h
+        bad = np.isfinite(values) & ~np.isfinite(d)
+    if not bad.any():
+        return d, h
+    shape = d.shape
+    subset = [np.broadcast_to(r, shape)[bad] for r in rows]
+    h_bad = np.broadcast_to(h, shape)[bad]
+    scales = SHRINK_FACTOR ** -np.arange(1.0, SHRINK_LEVELS + 1)[:, None]
+    trial_rows = [r[None, :] for r in subset]
+    trial_h = representable(trial_rows[j], h_bad[None, :] * scales)
+    trial_center = np.broadcast_to(values[bad][None, :], trial_h.shape)
+    rule = stencil(options.method, options.accuracy, options.order)
+    with np.errstate(all="ignore"):
+        trials = partial(f, trial_rows, j, trial_h, rule, center=trial_center)
+        change = np.abs(np.diff(trials, axis=0))
+    change = np.where(np.isfinite(change), change, np.inf)
+    best = np.argmin(change, axis=0)
+    chosen = trials[best, np.arange(trials.shape[1])]
+    found = np.isfinite(change.min(axis=0))
+    fixed = np.array(d, copy=True)
+    fixed[bad] = np.where(found, chosen, np.nan)
+    fixed_h = np.array(np.broadcast_to(h, shape), copy=True)
+    fixed_h[bad] = np.where(found, trial_h[best, np.arange(trial_h.shape[1])], h_bad)
+    return fixed, fixed_h
+
+
+# ---------------------------------------------------------------- gradient fields
+
+
+class GradientField(NamedTuple):
+    """∇f on a Cartesian grid, flattened in `numpy.meshgrid` order."""
+
+    axes: list[Array]
+    shape: tuple[int, ...]
+    coordinates: Array  # (d, M)
+    values: Array  # (M,)
+    gradient: Array  # (d, M)
+    errors: Array | None  # (d, M)
+
+
+def grid_rows(axes: Sequence[Array], indexing: Indexing = "xy") -> list[Array]:
+    """Broadcastable views of the axes, as `numpy.meshgrid(*axes, indexing=...)` lays them.
+
+    With "xy" the first two dimensions swap (x varies along columns), as in the notebook.
+    No grid is materialized: f broadcasts them, and steps are computed per axis.
+    """
+    d = len(axes)
+    positions = list(range(d))
+    if indexing == "xy" and d >= 2:
+        positions[0], positions[1] = 1, 0
+    rows = []
+    for axis, position in zip(axes, positions, strict=True):
+        shape = [1] * d
+        shape[position] = len(axis)
+        rows.append(np.asarray(axis, dtype=np.float64).reshape(shape))
+    return rows
+
+
+def gradient_field(
+    f: Function,
+    axes: Sequence[npt.ArrayLike],
+    *,
+    indexing: Indexing = "xy",
+    method: Method = "central",
+    step: float | None = None,
+    accuracy: int = 2,
+    error_estimate: bool = False,
+) -> GradientField:
+    """∇f at every point of the grid spanned by 1-D `axes` (the notebook's quiver data)."""
+    options = check_options(method, step, accuracy, 1, error_estimate)
+    if indexing not in ("xy", "ij"):
+        raise RequestError(f"`indexing` must be xy or ij; got {indexing!r}.", field="indexing")
+    arrays = [np.asarray(a, dtype=np.float64).ravel() for a in axes]
+    rows = grid_rows(arrays, indexing)
+    result = _gradient(f, rows, options)
+    shape = result.values.shape
+    size = int(np.prod(shape))
+    coordinates = np.empty((len(rows), size))
+    for i, row in enumerate(rows):
+        coordinates[i] = np.broadcast_to(row, shape).ravel()
+    errors = None if result.errors is None else result.errors.reshape(len(rows), size)
+    return GradientField(
+        axes=arrays,
+        shape=tuple(int(n) for n in shape),
+        coordinates=coordinates,
+        values=np.ascontiguousarray(result.values).reshape(size),
+        gradient=np.ascontiguousarray(result.gradient).reshape(len(rows), size),
+        errors=errors,
+    )
+
+
+# ---------------------------------------------------------------- Hessians
+
+
+class Hessian(NamedTuple):
+    values: Array  # (N,)
+    hessians: Array  # (N, d, d), symmetric
+    steps: Array  # (N, d)
+
+
+def hessian(f: Function, points: npt.ArrayLike, *, step: float | None = None) -> Hessian:
+    """Second partial derivatives at N points given as (N, d); symmetric by construction.
+
+    Diagonal: (f(x+h) − 2f(x) + f(x−h)) / h².  Mixed, the 4-point formula:
+    (f(+h_i,+h_j) − f(+h_i,−h_j) − f(−h_i,+h_j) + f(−h_i,−h_j)) / (4·h_i·h_j); both O(h²).
+    Costs 1 + 2d + 2d(d−1) evaluations of f on all N points.
+    """
+    options = check_options("central", step, 2, 2, False)
+    array = np.asarray(points, dtype=np.float64)
+    rows = list(np.ascontiguousarray(array.T))
+    n, d = array.shape
+    values = np.broadcast_to(f(rows), (n,))
+    h = np.stack([steps_for(r, options) for r in rows])
+    out = np.empty((n, d, d))
+    rule = stencil("central", 2, 2)
+    for i in range(d):
+        out[:, i, i] = partial(f, rows, i, h[i], rule, center=values)
+        for j in range(i + 1, d):
+            out[:, i, j] = out[:, j, i] = _mixed(f, rows, i, j, h[i], h[j])
+    return Hessian(values, out, h.T)
+
+
+def _mixed(f: Function, rows: Sequence[Array], i: int, j: int, hi: Array, hj: Array) -> Array:
+    total: Array | None = None
+    for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+        shifted = _replace(_replace(rows, i, rows[i] + si * hi), j, rows[j] + sj * hj)
+        term = si * sj * f(shifted)
+        total = term if total is None else total + term
+    assert total is not None
+    return total / (4.0 * hi * hj)
