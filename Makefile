@@ -36,7 +36,7 @@ pytest: $(VENV)/.installed-dev
 test: lint typecheck pytest
 
 openapi: $(VENV)/.installed-dev
-	$(BIN)/python -m app.openapi > openapi.yaml
+	$(BIN)/python scripts/export_openapi.py > openapi.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -6,7 +6,7 @@
     │   └── MethodError         422  the method cannot be used here (complex step on `abs`)
     ├── TooLargeError           413  body, points, grid or work budget over the limit
     ├── UnsupportedMediaError   415  the body is not `application/json`
-    └── MalformedBodyError      400  the body is not valid JSON
+    └── MalformedBodyError      422  the body is not strict JSON (NaN, duplicate keys, ...)
 
 The taxonomy itself is plain Python (the engine raises it without any HTTP around);
 only `install_error_handlers` knows about the web framework.
@@ -80,7 +80,7 @@ class UnsupportedMediaError(NablaError):
 
 
 class MalformedBodyError(NablaError):
-    status_code = 400
+    status_code = 422
     kind = "malformed_json"
 
 
@@ -100,6 +100,8 @@ def _location(loc: tuple[Any, ...]) -> str:
 def validation_detail(errors: list[dict[str, Any]]) -> dict[str, Any]:
     """Pydantic errors → our JSON shape, without echoing the (possibly huge or NaN) input."""
     first = errors[0]
+    if tuple(first.get("loc", ())) == ("body",) and first.get("type") == "missing":
+        return {"detail": "the request body is empty; send a JSON object.", "type": "empty_body"}
     field = _location(tuple(first.get("loc", ())))
     message = str(first.get("msg", "is invalid")).rstrip(".")
     summary = [

@@ -141,6 +141,20 @@ def check_options(
     return Options(method, step, accuracy, order, error_estimate)
 
 
+def evaluation_count(
+    method: str, accuracy: int, order: int, dimension: int, error_estimate: bool
+) -> int:
+    """Evaluations of f per point: f itself, plus each off-center stencil point per coordinate."""
+    if method == "complex":
+        per_coordinate = 2 if error_estimate else 1
+    else:
+        rule = stencil(method, accuracy, order)
+        per_coordinate = sum(1 for o in rule.offsets if o != 0)
+        if error_estimate:
+            per_coordinate += len(stencil(method, min(accuracy + 2, 8), order).offsets)
+    return 1 + dimension * per_coordinate
+
+
 # ---------------------------------------------------------------- steps
 
 

@@ -1,14 +1,87 @@
-"""HTTP routes: validated request in → expression → numerics → response out."""
+"""HTTP routes: validated request in → service (expression → numerics) → response out.
+
+Compute routes are plain `def`: FastAPI runs them in the threadpool, so evaluation and
+orjson encoding of large results never block the event loop.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-from app.schemas import Health
+from fastapi import APIRouter, Depends, Request
 
-router = APIRouter()
+from app import service
+from app.config import Settings, get_settings
+from app.http import NumpyJSONResponse, StrictJSONRoute
+from app.schemas import (
+    DerivativeRequest,
+    DerivativeResponse,
+    ErrorResponse,
+    GradientFieldRequest,
+    GradientFieldResponse,
+    GradientRequest,
+    GradientResponse,
+    Health,
+)
+
+router = APIRouter(route_class=StrictJSONRoute)
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "Body, points, grid or work over the limit."},
+    415: {"model": ErrorResponse, "description": "The body is not `application/json`."},
+    422: {
+        "model": ErrorResponse,
+        "description": "Invalid JSON (NaN, duplicate keys, ...), request or expression.",
+    },
+}
+
+
+def respond(request: Request, payload: dict[str, Any], points: int) -> NumpyJSONResponse:
+    request.state.points = points  # for the access log
+    return NumpyJSONResponse(payload)
 
 
 @router.get("/health", summary="Liveness and readiness probe")
 def health() -> Health:
     return Health(status="ok")
+
+
+@router.post(
+    "/derivative",
+    summary="f'(x) or f''(x) at many points, with tangent lines",
+    response_model=DerivativeResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
+def derivative(
+    body: DerivativeRequest, request: Request, settings: SettingsDep
+) -> NumpyJSONResponse:
+    payload = service.derivative(body, settings)
+    return respond(request, payload, len(payload["points"]))
+
+
+@router.post(
+    "/gradient",
+    summary="∇f at one point or many",
+    response_model=GradientResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
+def gradient(body: GradientRequest, request: Request, settings: SettingsDep) -> NumpyJSONResponse:
+    payload = service.gradient(body, settings)
+    return respond(request, payload, 1 if body.point is not None else len(body.points or ()))
+
+
+@router.post(
+    "/gradient-field",
+    summary="∇f on a grid: the notebook's quiver plot as data",
+    response_model=GradientFieldResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
+def gradient_field(
+    body: GradientFieldRequest, request: Request, settings: SettingsDep
+) -> NumpyJSONResponse:
+    payload = service.gradient_field(body, settings)
+    return respond(request, payload, len(payload["values"]))

@@ -1,11 +1,254 @@
-"""Request and response models: the HTTP contract."""
+"""Request and response models: the HTTP contract.
+
+Requests are strict (no strings for numbers, no booleans for numbers, no NaN/Infinity,
+no numbers that overflow to inf, no unknown fields). Responses carry `null` wherever a
+result is not a finite number: JSON has no NaN.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Method = Literal["central", "forward", "backward", "complex"]
+Accuracy = Literal[1, 2, 4, 6, 8]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Result = float | None  # a computed number; null when not finite
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
 
 class Health(BaseModel):
     status: Literal["ok"] = Field(description="Always `ok` when the service answers.")
+
+
+# ---------------------------------------------------------------- shared request parts
+
+
+class Arange(StrictModel):
+    """Evenly spaced values `numpy.arange(start, stop, step)`: stop excluded."""
+
+    start: Number = Field(description="First value.", examples=[-2.0])
+    stop: Number = Field(description="End of the interval, excluded.", examples=[2.5])
+    step: Number = Field(description="Spacing; non-zero, its sign gives the direction.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"start": -2, "stop": 2.5, "step": 0.25}]}
+    )
+
+
+class Linspace(StrictModel):
+    """`num` evenly spaced values `numpy.linspace(start, stop, num)`: stop included."""
+
+    start: Number = Field(description="First value.", examples=[0.0])
+    stop: Number = Field(description="Last value, included.", examples=[20.0])
+    num: int = Field(ge=1, description="How many values.", examples=[200])
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"start": 0, "stop": 20, "num": 200}]}
+    )
+
+
+Axis = Arange | Linspace
+
+
+class DifferenceOptions(StrictModel):
+    """Fields every derivative endpoint accepts."""
+
+    expression: str = Field(
+        description="The function, in Python-like math: `+ - * / ** ^ %`, whitelisted "
+        "functions (`sin`, `exp`, `log`, `sigmoid`, `sum`, ...), constants `pi` and `e`.",
+        examples=["0.01*x**2 + 0.1*x"],
+    )
+    method: Method = Field(
+        "central",
+        description="Finite-difference formula: `central`, one-sided `forward`/`backward`, "
+        "or `complex` step (exact to rounding; analytic expressions only).",
+    )
+    step: Number | None = Field(
+        None,
+        gt=0,
+        description="Step h, used exactly as given; omit it for an automatic step that "
+        "scales with |x| and shrinks near the edge of f's domain.",
+        examples=[0.0001],
+    )
+    accuracy: Accuracy = Field(
+        2,
+        description="Order p of the truncation error O(h^p): 2, 4, 6 or 8 "
+        "(1 also for `forward`/`backward`, the textbook two-point formula).",
+    )
+    error_estimate: bool = Field(
+        False, description="Also return `errors`: an estimate of each result's absolute error."
+    )
+    parameters: dict[str, Number] = Field(
+        default_factory=dict,
+        description="Values of names that are constants, not variables (`a` in `a*x**2`).",
+        examples=[{}],
+    )
+
+
+class PointsMixin(StrictModel):
+    """Exactly one of `point` or `points`: one point or many, each a list of d numbers."""
+
+    variables: list[str] | None = Field(
+        None,
+        description="Order of the coordinates. Default: the expression's free names in "
+        "natural order (`x2` before `x10`), or `x[0]..x[d-1]` for a vector variable.",
+        examples=[["x0", "x1"]],
+    )
+    point: list[Number] | None = Field(
+        None, description="One point: d coordinates.", examples=[[3.0, 4.0]]
+    )
+    points: list[list[Number]] | None = Field(
+        None, description="N points, each d coordinates.", examples=[[[3.0, 4.0], [0.0, 2.0]]]
+    )
+
+    @model_validator(mode="after")
+    def _one_of_point_or_points(self) -> Self:
+        if (self.point is None) == (self.points is None):
+            raise ValueError("give exactly one of `point` or `points`")
+        return self
+
+
+# ---------------------------------------------------------------- /derivative
+
+
+class DerivativeRequest(DifferenceOptions):
+    """f'(x) (or f''(x)) of a one-variable function at many points."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"expression": "0.01*x**2 + 0.1*x", "points": [5, 10], "step": 0.0001}]
+        }
+    )
+
+    variable: str | None = Field(
+        None,
+        description="The variable to differentiate by; optional when the expression has "
+        "exactly one free name.",
+        examples=["x"],
+    )
+    points: list[Number] | None = Field(
+        None, description="Where to differentiate. Give this or `range`.", examples=[[5, 10]]
+    )
+    range: Axis | None = Field(
+        None,
+        description="Points as `{start, stop, step}` (numpy.arange) or `{start, stop, num}` "
+        "(numpy.linspace). Give this or `points`.",
+    )
+    order: Literal[1, 2] = Field(1, description="1 for f', 2 for f''.")
+
+    @model_validator(mode="after")
+    def _one_of_points_or_range(self) -> Self:
+        if (self.points is None) == (self.range is None):
+            raise ValueError("give exactly one of `points` or `range`")
+        return self
+
+
+class DerivativeResponse(BaseModel):
+    variable: str = Field(description="The variable differentiated by.", examples=["x"])
+    method: Method = Field(description="The method used.")
+    points: list[float] = Field(description="The x values.", examples=[[5.0, 10.0]])
+    values: list[Result] = Field(description="f(x); null where not finite.", examples=[[0.75, 2.0]])
+    derivatives: list[Result] = Field(
+        description="f'(x) (or f''(x)); null where not finite.", examples=[[0.2, 0.3]]
+    )
+    intercepts: list[Result] | None = Field(
+        description="Tangent lines y = derivatives[i]·t + intercepts[i], i.e. "
+        "f(x) − f'(x)·x; null for order 2.",
+        examples=[[-0.25, -1.0]],
+    )
+    steps: list[Result] = Field(
+        description="The step h used at each point.", examples=[[1e-4, 1e-4]]
+    )
+    errors: list[Result] | None = Field(
+        None, description="Estimated absolute error (only with `error_estimate`)."
+    )
+
+
+# ---------------------------------------------------------------- /gradient
+
+
+class GradientRequest(DifferenceOptions, PointsMixin):
+    """∇f of a d-variable function at one point or many."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"expression": "x0**2 + x1**2", "point": [3, 4]}]}
+    )
+
+
+class GradientResponse(BaseModel):
+    variables: list[str] = Field(description="Coordinate order.", examples=[["x0", "x1"]])
+    value: Result = Field(None, description="f at `point` (single-point requests).")
+    gradient: list[Result] | None = Field(
+        None, description="∇f at `point` (single-point requests).", examples=[[6.0, 8.0]]
+    )
+    values: list[Result] | None = Field(None, description="f at each of `points`.")
+    gradients: list[list[Result]] | None = Field(None, description="∇f at each of `points`.")
+    errors: list[Any] | None = Field(
+        None,
+        description="Estimated absolute errors shaped like `gradient` or `gradients` "
+        "(only with `error_estimate`).",
+    )
+
+
+# ---------------------------------------------------------------- /gradient-field
+
+
+class GradientFieldRequest(DifferenceOptions):
+    """∇f on every point of a Cartesian grid: the notebook's quiver plot as data."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "expression": "x0**2 + x1**2",
+                    "grid": [
+                        {"start": -2, "stop": 2.5, "step": 0.25},
+                        {"start": -2, "stop": 2.5, "step": 0.25},
+                    ],
+                }
+            ]
+        }
+    )
+
+    variables: list[str] | None = Field(
+        None, description="Which variable each grid axis is; default natural order."
+    )
+    grid: list[Axis] = Field(
+        min_length=1, description="One axis per variable: arange or linspace spec."
+    )
+    indexing: Literal["xy", "ij"] = Field(
+        "xy",
+        description="Flattening order, as `numpy.meshgrid`: `xy` (default, the notebook's) "
+        "or `ij`.",
+    )
+
+
+class GradientFieldResponse(BaseModel):
+    variables: list[str] = Field(description="Coordinate order.", examples=[["x0", "x1"]])
+    axes: list[list[float]] = Field(description="The 1-D axis values.")
+    shape: list[int] = Field(description="Grid shape, as `numpy.meshgrid` returns it.")
+    coordinates: list[list[float]] = Field(
+        description="d flat arrays: the grid points, meshgrid order flattened."
+    )
+    values: list[Result] = Field(description="f at every grid point (flat).")
+    gradient: list[list[Result]] = Field(
+        description="d flat arrays: ∇f at every grid point. With matplotlib: "
+        "`quiver(c[0], c[1], -g[0], -g[1])`."
+    )
+    errors: list[list[Result]] | None = Field(
+        None, description="Estimated absolute errors (only with `error_estimate`)."
+    )
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="One sentence: what is wrong and how to fix it.")
+    type: str = Field(description="Error kind, e.g. `invalid_expression`, `too_large`.")
+    field: str | None = Field(None, description="The request field at fault.")
+    column: int | None = Field(None, description="1-based column in `expression`.")
+    reason: str | None = Field(None, description="Which limit was exceeded (413).")
+    errors: list[dict[str, Any]] | None = Field(None, description="All validation errors.")

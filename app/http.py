@@ -1,0 +1,214 @@
+"""The HTTP edge: body limits, strict JSON parsing, fast responses, one log line per request.
+
+FastAPI parses bodies with `json.loads`, which accepts NaN, Infinity and duplicate keys,
+and does it on the event loop. Here every POST body is parsed by `parse_json`: duplicate
+keys, NaN/Infinity, invalid UTF-8 and lone surrogates are refused, and large bodies are
+parsed in the threadpool so that `/health` stays responsive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import MalformedBodyError, TooLargeError, UnsupportedMediaError
+
+logger = logging.getLogger("nabla.access")
+
+INLINE_PARSE_BYTES = 64 * 1024  # below this, a thread hop costs more than the parse
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+# ---------------------------------------------------------------- JSON in
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise MalformedBodyError(f"the key `{key}` appears twice in one object.")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise MalformedBodyError(f"`{name}` is not a JSON number; send finite numbers only.")
+
+
+def _check_strings(value: Any) -> None:
+    """Lone surrogates (`"\\ud800"`) decode in Python but cannot be encoded again."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise MalformedBodyError("the body contains a lone UTF-16 surrogate.") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, str | list | dict))
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: refuse what `json.loads` would silently accept."""
+    try:
+        text = body.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise MalformedBodyError("the body is not valid UTF-8.") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedBodyError(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        ) from None
+    except RecursionError:
+        raise MalformedBodyError("the body is nested too deeply.") from None
+    if _SURROGATE_ESCAPE.search(body):
+        _check_strings(value)
+    return value
+
+
+async def read_json(request: Request) -> None:
+    """Parse the body now, so that FastAPI's own `request.json()` finds it parsed.
+
+    (FastAPI turns any exception from `json()` into a vague 400; ours say what is wrong.)
+    """
+    body = await request.body()
+    if not body:
+        return
+    if len(body) <= INLINE_PARSE_BYTES:
+        request._json = parse_json(body)
+    else:
+        request._json = await run_in_threadpool(parse_json, body)
+
+
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return True  # curl -d without -H: be lenient, the body is still parsed strictly
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+class StrictJSONRoute(APIRoute):
+    """An APIRoute whose requests parse JSON strictly and refuse other media types."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            if request.method == "POST":
+                if not _is_json(request.headers.get("content-type")):
+                    raise UnsupportedMediaError(
+                        "send the body as JSON with `Content-Type: application/json`."
+                    )
+                await read_json(request)
+            return await handler(request)
+
+        return route
+
+
+# ---------------------------------------------------------------- JSON out
+
+
+class NumpyJSONResponse(Response):
+    """orjson straight from NumPy arrays: no `jsonable_encoder`, NaN/inf become null."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+# ---------------------------------------------------------------- middleware
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit: by Content-Length up front, and while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            error = self._too_large()
+            response = Response(
+                orjson.dumps(error.to_json()), status_code=413, media_type="application/json"
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise self._too_large()
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _too_large(self) -> TooLargeError:
+        return TooLargeError(
+            f"the request body is over {self.max_bytes} bytes; send fewer points or use "
+            "`range`/`grid` specs instead of explicit lists.",
+            reason="body",
+        )
+
+
+class AccessLogMiddleware:
+    """One structured line per request: method, path, status, duration, points; no body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            points = scope.get("state", {}).get("points")
+            logger.info(
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+                    "points": points,
+                },
+            )

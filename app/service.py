@@ -1,0 +1,304 @@
+"""Between HTTP and the engine: limits, variables and axes, and plotting-ready payloads.
+
+Each public function takes a validated request model and the settings, checks every limit
+*before* allocating or computing anything, runs the engine and returns a dict of NumPy
+arrays that the route serializes directly (orjson; NaN/inf become `null`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from app import numerics
+from app.config import Settings
+from app.errors import MethodError, RequestError, TooLargeError
+from app.expressions import Expression, parse
+from app.numerics import Array
+from app.schemas import (
+    Arange,
+    Axis,
+    DerivativeRequest,
+    DifferenceOptions,
+    GradientFieldRequest,
+    GradientRequest,
+)
+
+Payload = dict[str, Any]
+
+
+# ---------------------------------------------------------------- shared checks
+
+
+def load_expression(options: DifferenceOptions, settings: Settings) -> Expression:
+    expression = parse(options.expression, settings.limits)
+    if options.method == "complex" and not expression.analytic:
+        raise MethodError(
+            "the `complex` method needs an analytic expression, and this one uses a "
+            "non-smooth function or operator (abs, where, relu, minimum, %, ...); "
+            "use `central`.",
+            field="method",
+        )
+    return expression
+
+
+def axis_length(spec: Axis, field: str) -> int:
+    """How many values the spec yields, computed without allocating them."""
+    if isinstance(spec, Arange):
+        if spec.step == 0:
+            raise RequestError(f"`{field}.step` must not be 0.", field=f"{field}.step")
+        with np.errstate(all="ignore"):
+            span = (spec.stop - spec.start) / spec.step
+        if not math.isfinite(span):
+            raise TooLargeError(
+                f"`{field}` yields too many values; use a larger `step`.",
+                reason="points",
+            )
+        count = math.ceil(span)
+        if count <= 0:
+            direction = "greater" if spec.step > 0 else "less"
+            raise RequestError(
+                f"`{field}` is empty: with step {spec.step}, `stop` must be {direction} "
+                f"than `start`.",
+                field=field,
+            )
+        return count
+    if spec.start == spec.stop and spec.num > 1:
+        raise RequestError(f"`{field}` has start == stop; use num 1.", field=field)
+    return spec.num
+
+
+def axis_values(spec: Axis) -> Array:
+    if isinstance(spec, Arange):
+        return np.arange(spec.start, spec.stop, spec.step, dtype=np.float64)
+    return np.linspace(spec.start, spec.stop, spec.num, dtype=np.float64)
+
+
+def check_points(count: int, settings: Settings, *, field: str) -> None:
+    if count > settings.max_points:
+        raise TooLargeError(
+            f"`{field}` asks for {count} points; the limit is {settings.max_points}. "
+            "Split the request.",
+            reason="points",
+        )
+
+
+def check_work(
+    expression: Expression,
+    points: int,
+    dimension: int,
+    options: DifferenceOptions,
+    order: int,
+    settings: Settings,
+) -> None:
+    """Budget: expression nodes × points × evaluations of f per point (× d for vectors)."""
+    evaluations = numerics.evaluation_count(
+        options.method, options.accuracy, order, dimension, options.error_estimate
+    )
+    per_point = expression.node_count * (dimension if expression.vector_variable else 1)
+    work = per_point * points * evaluations
+    budget = settings.max_work
+    if work > budget:
+        raise TooLargeError(
+            f"the request needs about {work:.3g} operations ({points} points × {evaluations} "
+            f"evaluations × {per_point} expression nodes); the budget is {budget:.3g}. "
+            "Use fewer points, a lower `accuracy`, or a simpler expression.",
+            reason="work",
+        )
+
+
+def coordinate_names(
+    expression: Expression,
+    requested: list[str] | None,
+    dimension: int,
+    parameters: dict[str, float],
+) -> list[str]:
+    """The variables, in order, for points of `dimension` coordinates."""
+    if expression.vector_variable is not None:
+        names = expression.names(dimension)
+        if requested is not None and requested != names:
+            raise RequestError(
+                f"`variables` of a vector expression are {', '.join(names[:3])}...; omit it.",
+                field="variables",
+            )
+        return names
+    names = (
+        requested
+        if requested is not None
+        else [v for v in expression.variables if v not in parameters]
+    )
+    if len(names) != dimension:
+        listed = ", ".join(f"`{n}`" for n in names) or "none"
+        raise RequestError(
+            f"each point has {dimension} coordinates but there are {len(names)} variables "
+            f"({listed}); make them match or set `variables`.",
+            field="variables",
+        )
+    return names
+
+
+def bind(
+    expression: Expression, names: list[str], parameters: dict[str, float]
+) -> numerics.Function:
+    if expression.vector_variable is not None:
+        return expression.bind(parameters=parameters)
+    return expression.bind(names, parameters)
+
+
+# ---------------------------------------------------------------- /derivative
+
+
+def derivative(request: DerivativeRequest, settings: Settings) -> Payload:
+    expression = load_expression(request, settings)
+    if expression.vector_variable is not None:
+        raise RequestError(
+            f"the expression has the vector variable `{expression.vector_variable}`; "
+            "use /gradient.",
+            field="expression",
+        )
+    name = _single_variable(expression, request)
+    if request.range is not None:
+        count = axis_length(request.range, "range")
+        check_points(count, settings, field="range")
+        check_work(expression, count, 1, request, request.order, settings)
+        x = axis_values(request.range)
+    else:
+        assert request.points is not None
+        check_points(len(request.points), settings, field="points")
+        check_work(expression, len(request.points), 1, request, request.order, settings)
+        x = np.asarray(request.points, dtype=np.float64)
+    f = expression.bind([name], request.parameters)
+    result = numerics.derivative(
+        lambda t: f([t]),
+        x,
+        method=request.method,
+        step=request.step,
+        order=request.order,
+        accuracy=request.accuracy,
+        error_estimate=request.error_estimate,
+    )
+    payload: Payload = {
+        "variable": name,
+        "method": request.method,
+        "points": result.points,
+        "values": result.values,
+        "derivatives": result.derivatives,
+        "intercepts": result.intercepts,
+        "steps": result.steps,
+    }
+    if result.errors is not None:
+        payload["errors"] = result.errors
+    return payload
+
+
+def _single_variable(expression: Expression, request: DerivativeRequest) -> str:
+    free = [v for v in expression.variables if v not in request.parameters]
+    if request.variable is not None:
+        return request.variable
+    if len(free) == 1:
+        return free[0]
+    if not free:
+        return "x"
+    listed = ", ".join(f"`{v}`" for v in free)
+    raise RequestError(
+        f"the expression has several variables ({listed}); choose one with `variable` and "
+        "give the others in `parameters`, or use /gradient.",
+        field="variable",
+    )
+
+
+# ---------------------------------------------------------------- /gradient
+
+
+def gradient(request: GradientRequest, settings: Settings) -> Payload:
+    expression = load_expression(request, settings)
+    single = request.point is not None
+    rows = [request.point] if request.point is not None else request.points
+    assert rows is not None
+    check_points(len(rows), settings, field="points")
+    points = _point_array(rows, settings)
+    n, d = points.shape
+    names = coordinate_names(expression, request.variables, d, request.parameters)
+    check_work(expression, n, d, request, 1, settings)
+    result = numerics.gradient(
+        bind(expression, names, request.parameters),
+        points,
+        method=request.method,
+        step=request.step,
+        accuracy=request.accuracy,
+        error_estimate=request.error_estimate,
+    )
+    gradients = np.ascontiguousarray(result.gradient)
+    errors = None if result.errors is None else np.ascontiguousarray(result.errors)
+    payload: Payload = {"variables": names}
+    if single:
+        payload |= {"value": float(result.values[0]), "gradient": gradients[0]}
+        if errors is not None:
+            payload["errors"] = errors[0]
+    else:
+        payload |= {"values": result.values, "gradients": gradients}
+        if errors is not None:
+            payload["errors"] = errors
+    return payload
+
+
+def _point_array(rows: list[list[float]], settings: Settings) -> Array:
+    dimension = len(rows[0]) if rows else 0
+    if not rows or dimension == 0:
+        raise RequestError("each point needs at least one coordinate.", field="points")
+    if dimension > settings.max_dimensions:
+        raise TooLargeError(
+            f"points have {dimension} coordinates; the limit is {settings.max_dimensions}.",
+            reason="dimensions",
+        )
+    if any(len(row) != dimension for row in rows):
+        raise RequestError(
+            f"all points must have the same number of coordinates ({dimension}).",
+            field="points",
+        )
+    return np.asarray(rows, dtype=np.float64)
+
+
+# ---------------------------------------------------------------- /gradient-field
+
+
+def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload:
+    expression = load_expression(request, settings)
+    d = len(request.grid)
+    if d > settings.max_dimensions:
+        raise TooLargeError(
+            f"the grid has {d} axes; the limit is {settings.max_dimensions}.", reason="dimensions"
+        )
+    counts = [axis_length(spec, f"grid[{i}]") for i, spec in enumerate(request.grid)]
+    size = math.prod(counts)
+    if size > settings.max_grid_points:
+        shape = " × ".join(str(c) for c in counts)
+        raise TooLargeError(
+            f"the grid has {shape} = {size} points; the limit is {settings.max_grid_points}. "
+            "Use fewer values per axis.",
+            reason="grid",
+        )
+    names = coordinate_names(expression, request.variables, d, request.parameters)
+    check_work(expression, size, d, request, 1, settings)
+    result = numerics.gradient_field(
+        bind(expression, names, request.parameters),
+        [axis_values(spec) for spec in request.grid],
+        indexing=request.indexing,
+        method=request.method,
+        step=request.step,
+        accuracy=request.accuracy,
+        error_estimate=request.error_estimate,
+    )
+    payload: Payload = {
+        "variables": names,
+        "axes": result.axes,
+        "shape": list(result.shape),
+        "coordinates": result.coordinates,
+        "values": result.values,
+        "gradient": result.gradient,
+    }
+    if result.errors is not None:
+        payload["errors"] = result.errors
+    return payload
