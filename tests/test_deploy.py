@@ -1,0 +1,276 @@
+"""The container image and the Kubernetes manifests, checked offline: no Docker, no cluster.
+
+hadolint lints the Dockerfile, kubernetes-validate checks every manifest against the API
+schemas, and the structural tests below check what neither tool sees: the references between
+the files (ports, labels, names, the user) and the way the image installs the project.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sysconfig
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+KUBERNETES_DIR = ROOT / "deploy" / "kubernetes"
+MANIFESTS = sorted(KUBERNETES_DIR.glob("*.yaml"))
+# The oldest Kubernetes we support, and the newest whose schemas every kubernetes-validate
+# release that pyproject.toml admits ships (1.34.0 ships schemas up to 1.33).
+KUBERNETES_VERSIONS = ("1.30", "1.33")
+APP_PORT = 8000
+HEALTH_PATH = "/health"
+
+Resource = dict[str, Any]
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comment lines dropped."""
+    instructions = []
+    pending = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def final_stage() -> list[tuple[str, str]]:
+    instructions = dockerfile_instructions()
+    start = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return instructions[start:]
+
+
+def arguments_of(keyword: str, instructions: list[tuple[str, str]]) -> list[str]:
+    return [arguments for found, arguments in instructions if found == keyword]
+
+
+def pip_install_targets(command: str) -> list[list[str]]:
+    """The positional arguments of every `pip install` in a shell command line."""
+    targets = []
+    for step in command.split("&&"):
+        words = shlex.split(step)
+        if "pip" in words and "install" in words:
+            after = words[words.index("install") + 1 :]
+            targets.append([word for word in after if not word.startswith("-")])
+    return targets
+
+
+def dockerignored(path: str) -> bool:
+    """Whether .dockerignore keeps `path` (or a directory above it) out of the build context."""
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    parts = Path(path).parts
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for pattern in patterns:
+        glob = pattern.removeprefix("!").strip("/")
+        globs = (glob, glob.removeprefix("**/"))
+        if any(fnmatchcase(prefix, g) for prefix in prefixes for g in globs):
+            excluded = not pattern.startswith("!")
+    return excluded
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict[str, Resource]:
+    """The manifests' resources by kind."""
+    documents = [doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text())]
+    return {doc["kind"]: doc for doc in documents if doc}
+
+
+@pytest.fixture(scope="module")
+def container(resources: dict[str, Resource]) -> Resource:
+    containers: list[Resource] = resources["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, "the pod should run the Nabla container and nothing else"
+    return containers[0]
+
+
+def container_port(container: Resource, port: int | str) -> int:
+    """A probe's or Service's port, which may name one of the container's ports."""
+    if isinstance(port, int):
+        return port
+    ports = container["ports"]
+    named: dict[str, int] = {p["name"]: p["containerPort"] for p in ports if "name" in p}
+    assert port in named, f"no container port is named {port!r}; names: {sorted(named)}"
+    return named[port]
+
+
+def pod_labels(resources: dict[str, Resource]) -> dict[str, str]:
+    labels: dict[str, str] = resources["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_hadolint_finds_nothing_to_report_in_the_dockerfile() -> None:
+    hadolint = Path(sysconfig.get_path("scripts")) / "hadolint"
+    assert hadolint.is_file(), f"{hadolint} is missing: run `pip install -e '.[dev]'`"
+    command = [str(hadolint), "--no-color", "--failure-threshold", "style", str(DOCKERFILE)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode == 0, f"{shlex.join(command)}\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda path: path.name)
+def test_manifest_is_valid_for_kubernetes(path: Path, version: str) -> None:
+    documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    assert documents, f"{path.name} holds no resource"
+    for resource in documents:
+        try:
+            kubernetes_validate.validate(resource, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            where = ".".join(str(part) for part in error.path)
+            pytest.fail(f"{path.name}: {resource['kind']} at `{where}`: {error.message}")
+        except kubernetes_validate.SchemaNotFoundError as error:
+            pytest.fail(f"{path.name}: {error.message}")
+
+
+def test_manifests_define_a_deployment_service_autoscaler_and_disruption_budget(
+    resources: dict[str, Resource],
+) -> None:
+    expected = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert set(resources) == expected
+
+
+def test_deployment_selector_matches_its_pod_labels(resources: dict[str, Resource]) -> None:
+    selector = resources["Deployment"]["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels(resources).items()
+
+
+@pytest.mark.parametrize("probe", ["readinessProbe", "livenessProbe"])
+def test_probe_gets_health_on_the_app_port(container: Resource, probe: str) -> None:
+    request = container[probe]["httpGet"]
+    assert request["path"] == HEALTH_PATH
+    assert container_port(container, request["port"]) == APP_PORT
+
+
+def test_deployment_runs_the_image_command_unchanged(container: Resource) -> None:
+    # The image's CMD is one uvicorn process; scaling is by replicas, not workers.
+    assert "command" not in container
+    assert "args" not in container
+
+
+def test_service_targets_the_app_port(resources: dict[str, Resource], container: Resource) -> None:
+    (port,) = resources["Service"]["spec"]["ports"]
+    assert port["port"] == 80
+    assert container_port(container, port["targetPort"]) == APP_PORT
+
+
+def test_service_selects_the_deployment_pods(resources: dict[str, Resource]) -> None:
+    selector = resources["Service"]["spec"]["selector"]
+    assert selector.items() <= pod_labels(resources).items()
+
+
+def test_autoscaler_scales_the_deployment_on_cpu(resources: dict[str, Resource]) -> None:
+    spec = resources["HorizontalPodAutoscaler"]["spec"]
+    target = spec["scaleTargetRef"]
+    assert (target["apiVersion"], target["kind"]) == ("apps/v1", "Deployment")
+    assert target["name"] == resources["Deployment"]["metadata"]["name"]
+    assert [metric["resource"]["name"] for metric in spec["metrics"]] == ["cpu"]
+
+
+def test_disruption_budget_selects_the_deployment_pods(resources: dict[str, Resource]) -> None:
+    selector = resources["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels(resources).items()
+
+
+def test_disruption_budget_lets_a_drain_evict_a_pod_at_minimum_scale(
+    resources: dict[str, Resource],
+) -> None:
+    min_available = resources["PodDisruptionBudget"]["spec"]["minAvailable"]
+    assert min_available < resources["HorizontalPodAutoscaler"]["spec"]["minReplicas"]
+
+
+def test_pod_runs_as_the_dockerfile_user_on_a_read_only_root(
+    resources: dict[str, Resource], container: Resource
+) -> None:
+    pod = resources["Deployment"]["spec"]["template"]["spec"]["securityContext"]
+    (user,) = arguments_of("USER", final_stage())
+    assert pod["runAsNonRoot"] is True
+    assert str(pod["runAsUser"]) == user.partition(":")[0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_dockerfile_cmd_is_exec_form_uvicorn_serving_app_main() -> None:
+    (cmd,) = arguments_of("CMD", final_stage())
+    argv = json.loads(cmd)
+    assert argv[:2] == ["uvicorn", "app.main:app"]
+    assert argv[argv.index("--port") + 1] == str(APP_PORT)
+    assert "--workers" not in argv
+
+
+def test_dockerfile_exposes_the_port_the_deployment_declares(container: Resource) -> None:
+    assert arguments_of("EXPOSE", final_stage()) == [str(APP_PORT)]
+    assert [port["containerPort"] for port in container["ports"]] == [APP_PORT]
+
+
+def test_dockerfile_final_user_is_numeric_and_not_root() -> None:
+    # Numeric, because Kubernetes can only verify runAsNonRoot against a numeric UID.
+    users = arguments_of("USER", final_stage())
+    assert users, "the final stage has no USER line and would run as root"
+    uid = users[-1].partition(":")[0]
+    assert uid.isdigit()
+    assert int(uid) != 0
+
+
+def test_dockerfile_healthcheck_gets_health_on_the_app_port() -> None:
+    (healthcheck,) = arguments_of("HEALTHCHECK", final_stage())
+    assert "CMD" in healthcheck
+    assert f"127.0.0.1:{APP_PORT}{HEALTH_PATH}" in healthcheck
+
+
+def test_dockerfile_installs_only_the_project_like_the_makefile() -> None:
+    # Both install the project directory and nothing else, so both get exactly the
+    # dependencies pyproject.toml declares (the Makefile editable, the image not).
+    runs = arguments_of("RUN", dockerfile_instructions())
+    image_targets = [target for run in runs for target in pip_install_targets(run)]
+    makefile = (ROOT / "Makefile").read_text().splitlines()
+    make_targets = [target for line in makefile for target in pip_install_targets(line)]
+    assert image_targets == [["."]]
+    assert [target for target in make_targets if target != ["pip"]] == [["."], [".[dev]"]]
+
+
+def test_dockerfile_installs_dependencies_before_copying_the_code() -> None:
+    # The dependency layer stays cached across code edits only if app/ comes in after it.
+    instructions = dockerfile_instructions()
+    install = next(
+        i
+        for i, (keyword, arguments) in enumerate(instructions)
+        if keyword == "RUN" and pip_install_targets(arguments)
+    )
+    copies_before = " ".join(arguments_of("COPY", instructions[:install]))
+    copies_after = " ".join(arguments_of("COPY", instructions[install:]))
+    assert "pyproject.toml" in copies_before.split()
+    assert "app" not in copies_before.replace("/", " ").split()
+    assert "app/" in copies_after.split()
+
+
+def test_dockerfile_copies_only_files_in_the_build_context() -> None:
+    # Without a Docker engine, this is what catches a `COPY` that would fail the build.
+    sources = []
+    for arguments in arguments_of("COPY", dockerfile_instructions()):
+        words = shlex.split(arguments)
+        if not any(word.startswith("--from") for word in words):
+            sources += [word for word in words[:-1] if not word.startswith("--")]
+    missing = [source for source in sources if not (ROOT / source).exists()]
+    ignored = [source for source in sources if dockerignored(source)]
+    assert missing == [], "`docker build` would fail: these COPY sources do not exist"
+    assert ignored == [], "`docker build` would fail: .dockerignore excludes these COPY sources"
+
+
+def test_dockerignore_keeps_local_environments_out_of_the_context() -> None:
+    assert dockerignored(".venv")
+    assert dockerignored(".git")
+    assert dockerignored("app/__pycache__")
