@@ -361,10 +361,11 @@ def _gradient_block(
         d = np.broadcast_to(_estimate(f, rows, j, h, options, values), shape)
         if options.step is None and options.method != "complex":
             d, h = _shrink_where_undefined(f, rows, j, h, options, values, d)
-        out.gradient[j][block] = d
-        out.steps[j][block] = h
+        # One index, not [j][block]: for a scalar x, out.gradient[j] is a copy, not a view.
+        out.gradient[j, block] = d
+        out.steps[j, block] = h
         if out.errors is not None:
-            out.errors[j][block] = _error(f, rows, j, h, options, values, d)
+            out.errors[j, block] = _error(f, rows, j, h, options, values, d)
 
 
 def _estimate(

@@ -22,7 +22,9 @@ class StrictModel(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = Field(description="Always `ok` when the service answers.")
+    status: Literal["ok"] = Field(
+        description="Always `ok` when the service answers.", examples=["ok"]
+    )
 
 
 # ---------------------------------------------------------------- shared request parts
@@ -33,7 +35,9 @@ class Arange(StrictModel):
 
     start: Number = Field(description="First value.", examples=[-2.0])
     stop: Number = Field(description="End of the interval, excluded.", examples=[2.5])
-    step: Number = Field(description="Spacing; non-zero, its sign gives the direction.")
+    step: Number = Field(
+        description="Spacing; non-zero, its sign gives the direction.", examples=[0.25]
+    )
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"start": -2, "stop": 2.5, "step": 0.25}]}
@@ -67,6 +71,7 @@ class DifferenceOptions(StrictModel):
         "central",
         description="Finite-difference formula: `central`, one-sided `forward`/`backward`, "
         "or `complex` step (exact to rounding; analytic expressions only).",
+        examples=["central"],
     )
     step: Number | None = Field(
         None,
@@ -79,9 +84,12 @@ class DifferenceOptions(StrictModel):
         2,
         description="Order p of the truncation error O(h^p): 2, 4, 6 or 8 "
         "(1 also for `forward`/`backward`, the textbook two-point formula).",
+        examples=[2],
     )
     error_estimate: bool = Field(
-        False, description="Also return `errors`: an estimate of each result's absolute error."
+        False,
+        description="Also return `errors`: an estimate of each result's absolute error.",
+        examples=[False],
     )
     parameters: dict[str, Number] = Field(
         default_factory=dict,
@@ -138,8 +146,9 @@ class DerivativeRequest(DifferenceOptions):
         None,
         description="Points as `{start, stop, step}` (numpy.arange) or `{start, stop, num}` "
         "(numpy.linspace). Give this or `points`.",
+        examples=[{"start": 0, "stop": 20, "num": 5}],
     )
-    order: Literal[1, 2] = Field(1, description="1 for f', 2 for f''.")
+    order: Literal[1, 2] = Field(1, description="1 for f', 2 for f''.", examples=[1])
 
     @model_validator(mode="after")
     def _one_of_points_or_range(self) -> Self:
@@ -150,7 +159,7 @@ class DerivativeRequest(DifferenceOptions):
 
 class DerivativeResponse(BaseModel):
     variable: str = Field(description="The variable differentiated by.", examples=["x"])
-    method: Method = Field(description="The method used.")
+    method: Method = Field(description="The method used.", examples=["central"])
     points: list[float] = Field(description="The x values.", examples=[[5.0, 10.0]])
     values: list[Result] = Field(description="f(x); null where not finite.", examples=[[0.75, 2.0]])
     derivatives: list[Result] = Field(
@@ -165,7 +174,9 @@ class DerivativeResponse(BaseModel):
         description="The step h used at each point.", examples=[[1e-4, 1e-4]]
     )
     errors: list[Result] | None = Field(
-        None, description="Estimated absolute error (only with `error_estimate`)."
+        None,
+        description="Estimated absolute error (only with `error_estimate`).",
+        examples=[[1.2e-11, 2.5e-11]],
     )
 
 
@@ -182,16 +193,23 @@ class GradientRequest(DifferenceOptions, PointsMixin):
 
 class GradientResponse(BaseModel):
     variables: list[str] = Field(description="Coordinate order.", examples=[["x0", "x1"]])
-    value: Result = Field(None, description="f at `point` (single-point requests).")
+    value: Result = Field(
+        None, description="f at `point` (single-point requests).", examples=[25.0]
+    )
     gradient: list[Result] | None = Field(
         None, description="∇f at `point` (single-point requests).", examples=[[6.0, 8.0]]
     )
-    values: list[Result] | None = Field(None, description="f at each of `points`.")
-    gradients: list[list[Result]] | None = Field(None, description="∇f at each of `points`.")
+    values: list[Result] | None = Field(
+        None, description="f at each of `points`.", examples=[[25.0, 4.0]]
+    )
+    gradients: list[list[Result]] | None = Field(
+        None, description="∇f at each of `points`.", examples=[[[6.0, 8.0], [0.0, 4.0]]]
+    )
     errors: list[Any] | None = Field(
         None,
         description="Estimated absolute errors shaped like `gradient` or `gradients` "
         "(only with `error_estimate`).",
+        examples=[[1e-11, 1e-11]],
     )
 
 
@@ -216,39 +234,68 @@ class GradientFieldRequest(DifferenceOptions):
     )
 
     variables: list[str] | None = Field(
-        None, description="Which variable each grid axis is; default natural order."
+        None,
+        description="Which variable each grid axis is; default natural order.",
+        examples=[["x0", "x1"]],
     )
     grid: list[Axis] = Field(
-        min_length=1, description="One axis per variable: arange or linspace spec."
+        min_length=1,
+        description="One axis per variable: arange or linspace spec.",
+        examples=[[{"start": -2, "stop": 2.5, "step": 0.25}, {"start": -2, "stop": 2, "num": 5}]],
     )
     indexing: Literal["xy", "ij"] = Field(
         "xy",
         description="Flattening order, as `numpy.meshgrid`: `xy` (default, the notebook's) "
         "or `ij`.",
+        examples=["xy"],
     )
 
 
 class GradientFieldResponse(BaseModel):
     variables: list[str] = Field(description="Coordinate order.", examples=[["x0", "x1"]])
-    axes: list[list[float]] = Field(description="The 1-D axis values.")
-    shape: list[int] = Field(description="Grid shape, as `numpy.meshgrid` returns it.")
-    coordinates: list[list[float]] = Field(
-        description="d flat arrays: the grid points, meshgrid order flattened."
+    axes: list[list[float]] = Field(
+        description="The 1-D axis values.", examples=[[[-1.0, 0.0, 1.0], [0.0, 1.0]]]
     )
-    values: list[Result] = Field(description="f at every grid point (flat).")
+    shape: list[int] = Field(
+        description="Grid shape, as `numpy.meshgrid` returns it.", examples=[[2, 3]]
+    )
+    coordinates: list[list[float]] = Field(
+        description="d flat arrays: the grid points, meshgrid order flattened.",
+        examples=[[[-1.0, 0.0, 1.0, -1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]]],
+    )
+    values: list[Result] = Field(
+        description="f at every grid point (flat).", examples=[[1.0, 0.0, 1.0, 2.0, 1.0, 2.0]]
+    )
     gradient: list[list[Result]] = Field(
         description="d flat arrays: ∇f at every grid point. With matplotlib: "
-        "`quiver(c[0], c[1], -g[0], -g[1])`."
+        "`quiver(c[0], c[1], -g[0], -g[1])`.",
+        examples=[[[-2.0, 0.0, 2.0, -2.0, 0.0, 2.0], [0.0, 0.0, 0.0, 2.0, 2.0, 2.0]]],
     )
     errors: list[list[Result]] | None = Field(
-        None, description="Estimated absolute errors (only with `error_estimate`)."
+        None,
+        description="Estimated absolute errors (only with `error_estimate`).",
+        examples=[[[1e-11, 1e-11], [1e-11, 1e-11]]],
     )
 
 
 class ErrorResponse(BaseModel):
-    detail: str = Field(description="One sentence: what is wrong and how to fix it.")
-    type: str = Field(description="Error kind, e.g. `invalid_expression`, `too_large`.")
-    field: str | None = Field(None, description="The request field at fault.")
-    column: int | None = Field(None, description="1-based column in `expression`.")
-    reason: str | None = Field(None, description="Which limit was exceeded (413).")
-    errors: list[dict[str, Any]] | None = Field(None, description="All validation errors.")
+    detail: str = Field(
+        description="One sentence: what is wrong and how to fix it.",
+        examples=["unknown function `foo` at column 1; did you mean `floor`?"],
+    )
+    type: str = Field(
+        description="Error kind, e.g. `invalid_expression`, `too_large`.",
+        examples=["invalid_expression"],
+    )
+    field: str | None = Field(
+        None, description="The request field at fault.", examples=["expression"]
+    )
+    column: int | None = Field(None, description="1-based column in `expression`.", examples=[1])
+    reason: str | None = Field(
+        None, description="Which limit was exceeded (413).", examples=["grid"]
+    )
+    errors: list[dict[str, Any]] | None = Field(
+        None,
+        description="All validation errors: field, message, type.",
+        examples=[[{"field": "points[0]", "message": "Input should be a valid number"}]],
+    )
