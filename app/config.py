@@ -27,6 +27,7 @@ class Settings(BaseSettings):
         ge=1,
         description="Work budget: expression nodes x points x function evaluations.",
     )
+    max_descent_steps: int = Field(10_000, ge=1, description="Iterations of /descent.")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
     log_level: str = Field("info", description="Log level of the `nabla` loggers.")
     workers: int = Field(1, ge=1, description="uvicorn worker processes (`make run`).")

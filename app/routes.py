@@ -16,12 +16,18 @@ from app.http import NumpyJSONResponse, StrictJSONRoute
 from app.schemas import (
     DerivativeRequest,
     DerivativeResponse,
+    DescentRequest,
+    DescentResponse,
     ErrorResponse,
     GradientFieldRequest,
     GradientFieldResponse,
     GradientRequest,
     GradientResponse,
     Health,
+    HessianRequest,
+    HessianResponse,
+    StepStudyRequest,
+    StepStudyResponse,
 )
 
 router = APIRouter(route_class=StrictJSONRoute)
@@ -85,3 +91,39 @@ def gradient_field(
 ) -> NumpyJSONResponse:
     payload = service.gradient_field(body, settings)
     return respond(request, payload, len(payload["values"]))
+
+
+@router.post(
+    "/hessian",
+    summary="Second partial derivatives at one point or many",
+    response_model=HessianResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
+def hessian(body: HessianRequest, request: Request, settings: SettingsDep) -> NumpyJSONResponse:
+    payload = service.hessian(body, settings)
+    return respond(request, payload, 1 if body.point is not None else len(body.points or ()))
+
+
+@router.post(
+    "/descent",
+    summary="Gradient descent from a starting point: the path to the minimum",
+    response_model=DescentResponse,
+    responses=ERRORS,
+)
+def descent(body: DescentRequest, request: Request, settings: SettingsDep) -> NumpyJSONResponse:
+    payload = service.descent(body, settings)
+    return respond(request, payload, len(payload["values"]))
+
+
+@router.post(
+    "/step-study",
+    summary="Error of each formula over step sizes: why h = 1e-50 fails and 1e-4 works",
+    response_model=StepStudyResponse,
+    responses=ERRORS,
+)
+def step_study(
+    body: StepStudyRequest, request: Request, settings: SettingsDep
+) -> NumpyJSONResponse:
+    payload = service.step_study(body, settings)
+    return respond(request, payload, len(payload["steps"]))

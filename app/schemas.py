@@ -59,8 +59,8 @@ class Linspace(StrictModel):
 Axis = Arange | Linspace
 
 
-class DifferenceOptions(StrictModel):
-    """Fields every derivative endpoint accepts."""
+class FormulaOptions(StrictModel):
+    """The expression and how to difference it."""
 
     expression: str = Field(
         description="The function, in Python-like math: `+ - * / ** ^ %`, whitelisted "
@@ -86,15 +86,20 @@ class DifferenceOptions(StrictModel):
         "(1 also for `forward`/`backward`, the textbook two-point formula).",
         examples=[2],
     )
-    error_estimate: bool = Field(
-        False,
-        description="Also return `errors`: an estimate of each result's absolute error.",
-        examples=[False],
-    )
     parameters: dict[str, Number] = Field(
         default_factory=dict,
         description="Values of names that are constants, not variables (`a` in `a*x**2`).",
         examples=[{}],
+    )
+
+
+class DifferenceOptions(FormulaOptions):
+    """Fields every derivative endpoint accepts."""
+
+    error_estimate: bool = Field(
+        False,
+        description="Also return `errors`: an estimate of each result's absolute error.",
+        examples=[False],
     )
 
 
@@ -149,6 +154,12 @@ class DerivativeRequest(DifferenceOptions):
         examples=[{"start": 0, "stop": 20, "num": 5}],
     )
     order: Literal[1, 2] = Field(1, description="1 for f', 2 for f''.", examples=[1])
+    exact: bool = Field(
+        False,
+        description="Also return `exact` (the symbolic derivative, evaluated) and "
+        "`errors_vs_exact`; the derivative's text is in `exact_expression`.",
+        examples=[False],
+    )
 
     @model_validator(mode="after")
     def _one_of_points_or_range(self) -> Self:
@@ -177,6 +188,21 @@ class DerivativeResponse(BaseModel):
         None,
         description="Estimated absolute error (only with `error_estimate`).",
         examples=[[1.2e-11, 2.5e-11]],
+    )
+    exact_expression: str | None = Field(
+        None,
+        description="The exact derivative as text (only with `exact`).",
+        examples=["0.02*x + 0.1"],
+    )
+    exact: list[Result] | None = Field(
+        None,
+        description="The exact derivative at each point (only with `exact`).",
+        examples=[[0.2, 0.3]],
+    )
+    errors_vs_exact: list[Result] | None = Field(
+        None,
+        description="|derivatives − exact| (only with `exact`).",
+        examples=[[9.1e-13, 1.4e-12]],
     )
 
 
@@ -275,6 +301,145 @@ class GradientFieldResponse(BaseModel):
         None,
         description="Estimated absolute errors (only with `error_estimate`).",
         examples=[[[1e-11, 1e-11], [1e-11, 1e-11]]],
+    )
+
+
+# ---------------------------------------------------------------- /hessian
+
+
+class HessianRequest(PointsMixin):
+    """Second partial derivatives at one point or many."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"expression": "x0**2*x1 + sin(x1)", "point": [1, 2]}]}
+    )
+
+    expression: str = Field(
+        description="The function, as for /gradient.", examples=["x0**2*x1 + sin(x1)"]
+    )
+    step: Number | None = Field(
+        None,
+        gt=0,
+        description="Step h; omit for h ≈ eps^(1/4)·max(|x|, 1).",
+        examples=[0.0001],
+    )
+    parameters: dict[str, Number] = Field(
+        default_factory=dict, description="Values of constant names.", examples=[{}]
+    )
+
+
+class HessianResponse(BaseModel):
+    variables: list[str] = Field(description="Row and column order.", examples=[["x0", "x1"]])
+    value: Result = Field(None, description="f at `point`.", examples=[4.909])
+    hessian: list[list[Result]] | None = Field(
+        None,
+        description="d×d second derivatives at `point` (symmetric).",
+        examples=[[[4.0, 2.0], [2.0, -0.909]]],
+    )
+    values: list[Result] | None = Field(
+        None, description="f at each of `points`.", examples=[[4.909]]
+    )
+    hessians: list[list[list[Result]]] | None = Field(
+        None,
+        description="One d×d Hessian per point of `points`.",
+        examples=[[[[4.0, 2.0], [2.0, -0.909]]]],
+    )
+
+
+# ---------------------------------------------------------------- /descent
+
+
+class DescentRequest(FormulaOptions):
+    """Gradient descent: x ← x − learning_rate·∇f(x), the book's next step."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"expression": "x0**2 + x1**2", "init": [-3, 4], "learning_rate": 0.1, "steps": 100}
+            ]
+        }
+    )
+
+    variables: list[str] | None = Field(
+        None, description="Coordinate order; default natural order.", examples=[["x0", "x1"]]
+    )
+    init: list[Number] = Field(
+        min_length=1, description="Starting point: d coordinates.", examples=[[-3.0, 4.0]]
+    )
+    learning_rate: Number = Field(0.01, gt=0, description="Step length η.", examples=[0.1])
+    steps: int = Field(100, ge=0, description="Iterations (capped by the server).", examples=[100])
+    tolerance: Number | None = Field(
+        None,
+        gt=0,
+        description="Stop early once ‖∇f‖ ≤ tolerance. Without it all `steps` run, and "
+        "`converged` means ‖∇f‖ ≤ 1e-6 at the end.",
+        examples=[1e-8],
+    )
+
+
+class DescentResponse(BaseModel):
+    variables: list[str] = Field(description="Coordinate order.", examples=[["x0", "x1"]])
+    path: list[list[Result]] = Field(
+        description="The iterates, `init` first: iterations + 1 points.",
+        examples=[[[-3.0, 4.0], [-2.4, 3.2]]],
+    )
+    values: list[Result] = Field(description="f along the path.", examples=[[25.0, 16.0]])
+    gradient_norms: list[Result] = Field(description="‖∇f‖ along the path.", examples=[[10.0, 8.0]])
+    converged: bool = Field(
+        description="‖∇f‖ reached the tolerance; false when diverging.", examples=[True]
+    )
+    iterations: int = Field(description="Steps taken.", examples=[100])
+
+
+# ---------------------------------------------------------------- /step-study
+
+
+class StepStudyRequest(StrictModel):
+    """Error of each finite-difference formula over a range of steps: the V curve."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"expression": "exp(x)", "point": 1}]}
+    )
+
+    expression: str = Field(description="A one-variable function.", examples=["exp(x)"])
+    variable: str | None = Field(
+        None, description="The variable; optional with one free name.", examples=["x"]
+    )
+    point: Number = Field(description="Where to differentiate.", examples=[1.0])
+    steps: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Steps to try; default 1e-1, 1e-2, ..., 1e-16.",
+        examples=[[0.1, 0.01, 0.001]],
+    )
+    parameters: dict[str, Number] = Field(
+        default_factory=dict, description="Values of constant names.", examples=[{}]
+    )
+
+
+class StepStudyResponse(BaseModel):
+    variable: str = Field(description="The variable.", examples=["x"])
+    point: float = Field(description="x.", examples=[1.0])
+    value: Result = Field(description="f(x).", examples=[2.718281828459045])
+    derivative: str = Field(description="The exact derivative as text.", examples=["exp(x)"])
+    reference: Result = Field(
+        description="The exact derivative at x (symbolic, not a finite difference).",
+        examples=[2.718281828459045],
+    )
+    steps: list[float] = Field(description="The steps h.", examples=[[0.1, 0.01]])
+    estimates: dict[str, list[Result]] = Field(
+        description="Per method (`forward`, `backward`, `central`, `complex`), the estimate "
+        "at each step; `complex` is absent for non-analytic expressions.",
+        examples=[{"central": [2.7228, 2.7183]}],
+    )
+    errors: dict[str, list[Result]] = Field(
+        description="Per method, |estimate − reference| at each step.",
+        examples=[{"central": [4.5e-3, 4.5e-5]}],
+    )
+    best_step: dict[str, Result] = Field(
+        description="Per method, the step with the smallest error.",
+        examples=[{"forward": 1e-8, "central": 1e-5}],
     )
 
 

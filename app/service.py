@@ -21,10 +21,14 @@ from app.schemas import (
     Arange,
     Axis,
     DerivativeRequest,
-    DifferenceOptions,
+    DescentRequest,
+    FormulaOptions,
     GradientFieldRequest,
     GradientRequest,
+    HessianRequest,
+    StepStudyRequest,
 )
+from app.symbolic import derivative_expression
 
 Payload = dict[str, Any]
 
@@ -32,7 +36,7 @@ Payload = dict[str, Any]
 # ---------------------------------------------------------------- shared checks
 
 
-def load_expression(options: DifferenceOptions, settings: Settings) -> Expression:
+def load_expression(options: FormulaOptions, settings: Settings) -> Expression:
     expression = parse(options.expression, settings.limits)
     if options.method == "complex" and not expression.analytic:
         raise MethodError(
@@ -89,13 +93,14 @@ def check_work(
     expression: Expression,
     points: int,
     dimension: int,
-    options: DifferenceOptions,
+    options: FormulaOptions,
     order: int,
     settings: Settings,
 ) -> None:
     """Budget: expression nodes × points × evaluations of f per point (× d for vectors)."""
+    error_estimate = bool(getattr(options, "error_estimate", False))
     evaluations = numerics.evaluation_count(
-        options.method, options.accuracy, order, dimension, options.error_estimate
+        options.method, options.accuracy, order, dimension, error_estimate
     )
     per_point = expression.node_count * (dimension if expression.vector_variable else 1)
     work = per_point * points * evaluations
@@ -190,10 +195,24 @@ def derivative(request: DerivativeRequest, settings: Settings) -> Payload:
     }
     if result.errors is not None:
         payload["errors"] = result.errors
+    if request.exact:
+        payload |= _exact(expression, name, request, result.points, result.derivatives)
     return payload
 
 
-def _single_variable(expression: Expression, request: DerivativeRequest) -> str:
+def _exact(
+    expression: Expression, name: str, request: DerivativeRequest, x: Array, estimates: Array
+) -> Payload:
+    exact = derivative_expression(expression, name)
+    if request.order == 2:
+        exact = derivative_expression(exact, name)
+    values = exact.bind([name], request.parameters)([x])
+    with np.errstate(all="ignore"):
+        errors = np.abs(estimates - values)
+    return {"exact_expression": exact.text, "exact": values, "errors_vs_exact": errors}
+
+
+def _single_variable(expression: Expression, request: DerivativeRequest | StepStudyRequest) -> str:
     free = [v for v in expression.variables if v not in request.parameters]
     if request.variable is not None:
         return request.variable
@@ -302,3 +321,106 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
     if result.errors is not None:
         payload["errors"] = result.errors
     return payload
+
+
+# ---------------------------------------------------------------- /hessian
+
+
+def hessian(request: HessianRequest, settings: Settings) -> Payload:
+    expression = parse(request.expression, settings.limits)
+    rows = [request.point] if request.point is not None else request.points
+    assert rows is not None
+    check_points(len(rows), settings, field="points")
+    points = _point_array(rows, settings)
+    n, d = points.shape
+    names = coordinate_names(expression, request.variables, d, request.parameters)
+    evaluations = 1 + 2 * d + 2 * d * (d - 1)
+    _check_budget(expression.node_count * n * evaluations, settings)
+    result = numerics.hessian(
+        bind(expression, names, request.parameters), points, step=request.step
+    )
+    if request.point is not None:
+        return {"variables": names, "value": float(result.values[0]), "hessian": result.hessians[0]}
+    return {"variables": names, "values": result.values, "hessians": result.hessians}
+
+
+def _check_budget(work: int, settings: Settings) -> None:
+    if work > settings.max_work:
+        raise TooLargeError(
+            f"the request needs about {work:.3g} operations; the budget is "
+            f"{settings.max_work:.3g}. Use fewer points or variables.",
+            reason="work",
+        )
+
+
+# ---------------------------------------------------------------- /descent
+
+
+def descent(request: DescentRequest, settings: Settings) -> Payload:
+    expression = load_expression(request, settings)
+    if request.steps > settings.max_descent_steps:
+        raise TooLargeError(
+            f"`steps` is {request.steps}; the limit is {settings.max_descent_steps}.",
+            reason="steps",
+        )
+    d = len(request.init)
+    names = coordinate_names(expression, request.variables, d, request.parameters)
+    check_work(expression, request.steps + 1, d, request, 1, settings)
+    result = numerics.descent(
+        bind(expression, names, request.parameters),
+        request.init,
+        learning_rate=request.learning_rate,
+        steps=request.steps,
+        tolerance=request.tolerance,
+        method=request.method,
+        step=request.step,
+        accuracy=request.accuracy,
+    )
+    return {
+        "variables": names,
+        "path": result.path,
+        "values": result.values,
+        "gradient_norms": result.gradient_norms,
+        "converged": result.converged,
+        "iterations": result.iterations,
+    }
+
+
+# ---------------------------------------------------------------- /step-study
+
+DEFAULT_STUDY_STEPS = [10.0**-k for k in range(1, 17)]
+
+
+def step_study(request: StepStudyRequest, settings: Settings) -> Payload:
+    expression = parse(request.expression, settings.limits)
+    if expression.vector_variable is not None:
+        raise RequestError("the step study needs a one-variable expression.", field="expression")
+    name = _single_variable(expression, request)
+    f = expression.bind([name], request.parameters)
+    exact = derivative_expression(expression, name)
+    x = np.array([request.point])
+    reference = float(exact.bind([name], request.parameters)([x])[0])
+    steps = request.steps or DEFAULT_STUDY_STEPS
+    study = numerics.step_study(
+        lambda t: f([t]), request.point, steps, analytic=expression.analytic
+    )
+    with np.errstate(all="ignore"):
+        errors = {m: np.abs(e - reference) for m, e in study.estimates.items()}
+    return {
+        "variable": name,
+        "point": request.point,
+        "value": float(f([x])[0]),
+        "derivative": exact.text,
+        "reference": reference,
+        "steps": study.steps,
+        "estimates": study.estimates,
+        "errors": errors,
+        "best_step": {m: _best(study.steps, e) for m, e in errors.items()},
+    }
+
+
+def _best(steps: Array, errors: Array) -> float | None:
+    finite = np.isfinite(errors)
+    if not finite.any():
+        return None
+    return float(steps[np.flatnonzero(finite)[np.argmin(errors[finite])]])
