@@ -8,6 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.http import AccessLogMiddleware, BodyLimitMiddleware
+from app.pages import install_pages
 from app.routes import router
 
 
@@ -17,10 +18,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Nabla",
         version="0.1.0",
         summary="Numerical derivatives, gradients and gradient fields of math expressions.",
+        docs_url=None,  # served offline by app.pages
+        redoc_url=None,
     )
     app.dependency_overrides[get_settings] = lambda: settings
     install_error_handlers(app)
     app.include_router(router)
+    install_pages(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
