@@ -124,6 +124,7 @@ def _render(status_code: int, body: dict[str, Any]) -> Response:
 
 async def _nabla_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NablaError)
+    request.state.rejection = getattr(exc, "reason", exc.kind)
     logger.info(
         "client error",
         extra={"path": request.url.path, "status": exc.status_code, "detail": exc.detail},
@@ -132,6 +133,7 @@ async def _nabla_error(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
+    request.state.rejection = "validation_error"
     return _render(422, validation_detail(list(getattr(exc, "errors")())))  # noqa: B009
 
 

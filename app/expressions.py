@@ -44,8 +44,13 @@ class Limits:
 
 
 def _sigmoid(x: Array) -> Array:
-    # 1/(1+e^-x) written through tanh: no overflow for large |x|, and analytic (complex step).
-    return 0.5 + 0.5 * np.tanh(0.5 * x)
+    # 1/(1+e^-x) where x >= 0 and e^x/(1+e^x) where x < 0: the exponential stays <= 1, so
+    # nothing overflows, and both forms keep full relative precision in the left tail, which
+    # 0.5 + 0.5*tanh(x/2) loses to cancellation (it returns 0 for x < -37). Both forms are the
+    # same holomorphic function, so the complex step still works.
+    right = np.real(x) >= 0
+    t = np.exp(np.where(right, -x, x))
+    return np.where(right, 1 / (1 + t), t / (1 + t))
 
 
 def _softplus(x: Array) -> Array:
@@ -171,9 +176,9 @@ _REFUSED: dict[type[ast.AST], str] = {
     ast.Set: "sets",
     ast.JoinedStr: "strings",
     ast.NamedExpr: "assignments",
-    ast.Await: "`await`",
-    ast.Yield: "`yield`",
-    ast.YieldFrom: "`yield`",
+    ast.Await: "`await` expressions",
+    ast.Yield: "`yield` expressions",
+    ast.YieldFrom: "`yield` expressions",
     ast.Starred: "starred arguments",
     ast.Slice: "slices",
 }
@@ -336,9 +341,10 @@ def _compile_vector(tree: Node, name: str, min_dimension: int) -> Function:
 
     def function(args: Sequence[Array]) -> Array:
         if len(args) < min_dimension:
+            coordinates = "coordinate" if min_dimension == 1 else "coordinates"
             raise RequestError(
-                f"the expression uses `{name}[{min_dimension - 1}]`, so each point needs at "
-                f"least {min_dimension} coordinates; got {len(args)}.",
+                f"the vector `{name}` needs at least {min_dimension} {coordinates} per point; "
+                f"got {len(args)}.",
                 field="points",
             )
         return body(args)
@@ -450,7 +456,11 @@ def parse(text: str, limits: Limits | None = None) -> Expression:
     return _parse_cached(text, limits or Limits())
 
 
-@lru_cache(maxsize=512)
+def parse_cache_hits() -> int:
+    return _parse_cached.cache_info().hits
+
+
+@lru_cache(maxsize=512)  # bounded: memory stays flat however many distinct texts arrive
 def _parse_cached(text: str, limits: Limits) -> Expression:
     source, columns = _prepare(text, limits)
     try:
@@ -498,6 +508,8 @@ def _prepare(text: str, limits: Limits) -> tuple[str, list[int]]:
     source: list[str] = []
     columns: list[int] = []
     for i, char in enumerate(text):
+        if not source and char in " \t":
+            continue  # `ast.parse` reads leading blanks as an indent (`eval` strips them too)
         piece = "**" if char == "^" else char
         source.append(piece)
         columns.extend([i + 1] * len(piece))
@@ -594,7 +606,8 @@ class _Translator:
             tree=_fold(tree, {}),
             variables=tuple(sorted(scalars, key=_natural_key)),
             vector_variable=vector,
-            min_dimension=usage.max_index + 1 if vector else 0,
+            # Even `sum(x)` needs one coordinate: the points' shape comes from the components.
+            min_dimension=max(usage.max_index + 1, 1) if vector else 0,
             analytic=usage.analytic,
             node_count=node_count,
         )
@@ -628,10 +641,10 @@ class _Translator:
     def constant(self, node: ast.Constant) -> Num:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, int | float):
-            kind = {str: "strings", bytes: "bytes", complex: "complex numbers"}.get(
-                type(value), f"`{value!r}`"
+            kind = {str: "strings are", bytes: "bytes are", complex: "complex numbers are"}.get(
+                type(value), f"`{value!r}` is"
             )
-            raise self.error(node, f"{kind} are not allowed")
+            raise self.error(node, f"{kind} not allowed")
         try:
             number = float(value)
         except OverflowError:

@@ -9,9 +9,7 @@ parsed in the threadpool so that `/health` stays responsive.
 from __future__ import annotations
 
 import json
-import logging
 import re
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -23,8 +21,6 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import MalformedBodyError, TooLargeError, UnsupportedMediaError
-
-logger = logging.getLogger("nabla.access")
 
 INLINE_PARSE_BYTES = 64 * 1024  # below this, a thread hop costs more than the parse
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -150,6 +146,7 @@ class BodyLimitMiddleware:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            scope.setdefault("state", {})["rejection"] = "body"
             error = self._too_large()
             response = Response(
                 orjson.dumps(error.to_json()), status_code=413, media_type="application/json"
@@ -174,41 +171,3 @@ class BodyLimitMiddleware:
             "`range`/`grid` specs instead of explicit lists.",
             reason="body",
         )
-
-
-class AccessLogMiddleware:
-    """One structured line per request: method, path, status, duration, points; no body."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observe)
-        finally:
-            points = scope.get("state", {}).get("points")
-            logger.info(
-                "%s %s %d",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                    "points": points,
-                },
-            )

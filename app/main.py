@@ -7,13 +7,15 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.http import AccessLogMiddleware, BodyLimitMiddleware
+from app.http import BodyLimitMiddleware
+from app.observability import ObservabilityMiddleware, configure_logging, metrics
 from app.pages import install_pages
 from app.routes import router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_level)
     app = FastAPI(
         title="Nabla",
         version="0.1.0",
@@ -25,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(router)
     install_pages(app)
+    app.add_route("/metrics", metrics, include_in_schema=False)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -33,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(ObservabilityMiddleware)
     return app
 
 

@@ -15,8 +15,9 @@ import numpy as np
 from app import numerics
 from app.config import Settings
 from app.errors import MethodError, RequestError, TooLargeError
-from app.expressions import Expression, parse
+from app.expressions import Expression, parse, parse_cache_hits
 from app.numerics import Array
+from app.observability import record_parse
 from app.schemas import (
     Arange,
     Axis,
@@ -36,8 +37,16 @@ Payload = dict[str, Any]
 # ---------------------------------------------------------------- shared checks
 
 
+def parse_counted(text: str, settings: Settings) -> Expression:
+    """Parse through the LRU cache, counting hits and misses for /metrics."""
+    hits = parse_cache_hits()
+    expression = parse(text, settings.limits)
+    record_parse(hit=parse_cache_hits() > hits)
+    return expression
+
+
 def load_expression(options: FormulaOptions, settings: Settings) -> Expression:
-    expression = parse(options.expression, settings.limits)
+    expression = parse_counted(options.expression, settings)
     if options.method == "complex" and not expression.analytic:
         raise MethodError(
             "the `complex` method needs an analytic expression, and this one uses a "
@@ -327,7 +336,7 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
 
 
 def hessian(request: HessianRequest, settings: Settings) -> Payload:
-    expression = parse(request.expression, settings.limits)
+    expression = parse_counted(request.expression, settings)
     rows = [request.point] if request.point is not None else request.points
     assert rows is not None
     check_points(len(rows), settings, field="points")
@@ -392,7 +401,7 @@ DEFAULT_STUDY_STEPS = [10.0**-k for k in range(1, 17)]
 
 
 def step_study(request: StepStudyRequest, settings: Settings) -> Payload:
-    expression = parse(request.expression, settings.limits)
+    expression = parse_counted(request.expression, settings)
     if expression.vector_variable is not None:
         raise RequestError("the step study needs a one-variable expression.", field="expression")
     name = _single_variable(expression, request)

@@ -1,0 +1,141 @@
+"""Logs and metrics: one structured line per request, Prometheus counters and histograms.
+
+Metrics work with several worker processes through prometheus_client's multiprocess mode:
+`python -m app` points `PROMETHEUS_MULTIPROC_DIR` at a fresh directory when it starts more
+than one worker, and `/metrics` then aggregates every worker's files. With one process per
+container (the Kubernetes setup) the default in-process registry is used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+access_logger = logging.getLogger("nabla.access")
+
+REQUESTS = Counter(
+    "nabla_requests_total",
+    "HTTP requests by route, method and status.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "nabla_request_duration_seconds",
+    "Request latency by route and status.",
+    ["route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+POINTS = Counter("nabla_points_computed_total", "Points evaluated, by route.", ["route"])
+CACHE = Counter(
+    "nabla_expression_cache_total", "Expression parse-cache lookups by result.", ["result"]
+)
+REJECTIONS = Counter("nabla_rejections_total", "Client errors by reason.", ["reason"])
+
+
+def record_parse(hit: bool) -> None:
+    CACHE.labels(result="hit" if hit else "miss").inc()
+
+
+def metrics(request: Request) -> Response:
+    """The Prometheus exposition of this process, or of all workers in multiprocess mode."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class ObservabilityMiddleware:
+    """Times each request; logs one line and updates the metrics when it ends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            self.record(scope, status, time.perf_counter() - start)
+
+    @staticmethod
+    def record(scope: Scope, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        state = scope.get("state", {})
+        points = state.get("points")
+        if "rejection" in state:
+            REJECTIONS.labels(reason=state["rejection"]).inc()
+        REQUESTS.labels(route=route, method=scope["method"], status=str(status)).inc()
+        LATENCY.labels(route=route, status=str(status)).observe(seconds)
+        if points:
+            POINTS.labels(route=route).inc(points)
+        access_logger.info(
+            "%s %s %d",
+            scope["method"],
+            scope["path"],
+            status,
+            extra={
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "points": points,
+            },
+        )
+
+
+# ---------------------------------------------------------------- logging
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """JSON lines on stderr for the `nabla` loggers (uvicorn keeps its own)."""
+    logger = logging.getLogger("nabla")
+    if not any(isinstance(h.formatter, JSONFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JSONFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
