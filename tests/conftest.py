@@ -40,10 +40,16 @@ def free_port() -> int:
 class Server:
     """A real `uvicorn app.main:app` process, as `make run` starts it."""
 
-    def __init__(self, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *extra: str, env: dict[str, str] | None = None, launcher: bool = False
+    ) -> None:
+        self._output = ""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+        if launcher:  # `python -m app`, as `make run` starts it (honours NABLA_WORKERS)
+            command = [sys.executable, "-m", "app", "--host", "127.0.0.1"]
+        else:
+            command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
         self.process = subprocess.Popen(
             [*command, "--port", str(self.port), *extra],
             cwd=ROOT,
@@ -54,7 +60,7 @@ class Server:
         )
         self.wait_until_healthy()
 
-    def wait_until_healthy(self, timeout: float = 30.0) -> None:
+    def wait_until_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -67,10 +73,9 @@ class Server:
         raise RuntimeError(f"uvicorn did not become healthy:\n{self.output()}")
 
     def output(self) -> str:
-        if self.process.poll() is None:
-            self.stop()
-        assert self.process.stdout is not None
-        return self.process.stdout.read()
+        """Everything the server printed; stops it first."""
+        self.stop()
+        return self._output
 
     def stop(self, timeout: float = 15.0) -> int:
         if self.process.poll() is None:
@@ -80,6 +85,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        stdout = self.process.stdout
+        if stdout is not None and not stdout.closed:
+            self._output = stdout.read()
+            stdout.close()
         return self.process.returncode
 
 
