@@ -1,0 +1,115 @@
+"""End to end against a real `uvicorn app.main:app` process on a free port, as `make run` starts it.
+
+What the in-process client cannot show: uvicorn's own HTTP parsing, real sockets, and the
+body limit answering from the Content-Length header before any body is sent.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+
+import httpx
+import numpy as np
+import pytest
+from conftest import Server
+
+pytestmark = pytest.mark.slow
+
+
+def test_server_health_answers_ok(server: Server) -> None:
+    r = httpx.get(f"{server.url}/health")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "ok"}
+
+
+def test_server_computes_the_notebook_derivative(server: Server) -> None:
+    request = {"expression": "0.01*x**2 + 0.1*x", "points": [5, 10], "step": 1e-4}
+    r = httpx.post(f"{server.url}/derivative", json=request)
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "variable": "x",
+        "method": "central",
+        "points": [5.0, 10.0],
+        "values": [0.75, 2.0],
+        "derivatives": [0.1999999999990898, 0.2999999999986347],
+        "intercepts": pytest.approx([-0.25, -1.0], abs=1e-10),
+        "steps": [1e-4, 1e-4],
+    }
+
+
+def test_server_computes_a_gradient(server: Server) -> None:
+    r = httpx.post(f"{server.url}/gradient", json={"expression": "sum(x**2)", "point": [3, 4]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "variables": ["x[0]", "x[1]"],
+        "value": 25.0,
+        "gradient": pytest.approx([6.0, 8.0], rel=1e-8),
+    }
+
+
+def test_server_computes_the_notebook_gradient_field(server: Server) -> None:
+    axis = {"start": -2, "stop": 2.5, "step": 0.25}
+    request = {"expression": "x0**2 + x1**2", "grid": [axis, axis]}
+    r = httpx.post(f"{server.url}/gradient-field", json=request)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    x = np.arange(-2, 2.5, 0.25)
+    coordinates = np.array([grid.ravel() for grid in np.meshgrid(x, x)])
+    assert body["shape"] == [18, 18]
+    assert body["coordinates"] == coordinates.tolist()
+    np.testing.assert_allclose(body["gradient"], 2 * coordinates, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        pytest.param(b'{"expression": "x", "points": [NaN]}', "NaN", id="nan"),
+        pytest.param(b'{"expression": "x", "points": [1', "not valid JSON", id="truncated"),
+    ],
+)
+def test_server_refuses_a_malformed_body_as_json(
+    server: Server, content: bytes, fragment: str
+) -> None:
+    r = httpx.post(
+        f"{server.url}/derivative", content=content, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert fragment in r.json()["detail"]
+
+
+def test_server_refuses_a_body_that_is_not_json(server: Server) -> None:
+    r = httpx.post(
+        f"{server.url}/derivative",
+        content=b"expression=x&points=1",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 415, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert "application/json" in r.json()["detail"]
+
+
+def test_server_refuses_an_over_limit_content_length_before_reading_the_body(
+    server: Server,
+) -> None:
+    # Announce 1 GB (the default limit is 64 MiB) and send nothing: the answer must come
+    # from the header alone, as JSON, not as uvicorn's plain-text error.
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.putrequest("POST", "/derivative")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(10**9))
+        connection.endheaders()
+        response = connection.getresponse()
+        status, content_type, body = (
+            response.status,
+            response.getheader("content-type"),
+            json.loads(response.read()),
+        )
+    finally:
+        connection.close()
+    assert status == 413, body
+    assert content_type == "application/json"
+    assert body["reason"] == "body"
+    assert "bytes" in body["detail"]
