@@ -90,6 +90,8 @@ def _location(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if part == "body" and not text:
             continue
+        if isinstance(part, str) and len(part) > 40:
+            part = part[:20] + "..."  # a dict key the client chose: never echo it whole
         if isinstance(part, int):
             text += f"[{part}]"
         else:

@@ -93,7 +93,7 @@ FUNCTIONS: dict[str, Func] = {
     "arctan2": Func(np.arctan2, 2, analytic=False),
     "sinh": Func(np.sinh, 1),
     "cosh": Func(np.cosh, 1),
-    "tanh": Func(np.tanh, 1),
+    "tanh": Func(np.sinh, 1),
     "arcsinh": Func(np.arcsinh, 1),
     "arccosh": Func(np.arccosh, 1),
     "arctanh": Func(np.arctanh, 1),

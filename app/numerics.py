@@ -357,11 +357,15 @@ def _gradient_block(
     shape = out.values[block].shape
     values = np.broadcast_to(f(rows), shape)
     out.values[block] = values
+    # Where f(x) itself is undefined (1/x at 0) so is f'(x), whatever the stencil says.
+    undefined = None if np.isfinite(np.sum(values)) else ~np.isfinite(values)
     for j in range(len(rows)):
         h = steps_for(rows[j], options)
         d = np.broadcast_to(_estimate(f, rows, j, h, options, values), shape)
         if options.step is None and options.method != "complex":
             d, h = _shrink_where_undefined(f, rows, j, h, options, values, d)
+        if undefined is not None:
+            d = np.where(undefined, np.nan, d)
         # One index, not [j][block]: for a scalar x, out.gradient[j] is a copy, not a view.
         out.gradient[j, block] = d
         out.steps[j, block] = h
@@ -373,9 +377,7 @@ def _estimate(
     f: Function, rows: Sequence[Array], j: int, h: Array, options: Options, values: Array
 ) -> Array:
     if options.method == "complex":
-        d = complex_partial(f, rows, j, h)
-        # A point where f itself is undefined has no derivative, whatever Im says.
-        return np.where(np.isfinite(values), d, np.nan)
+        return complex_partial(f, rows, j, h)
     rule = stencil(options.method, options.accuracy, options.order)
     return partial(f, rows, j, h, rule, center=values)
 

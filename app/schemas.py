@@ -9,12 +9,47 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    StringConstraints,
+    Tag,
+    WithJsonSchema,
+    model_validator,
+)
 
 Method = Literal["central", "forward", "backward", "complex"]
-Accuracy = Literal[1, 2, 4, 6, 8]
 Number = Annotated[float, Field(allow_inf_nan=False)]
 Result = float | None  # a computed number; null when not finite
+# A variable or parameter name: short, so that no error message can echo megabytes.
+Name = Annotated[
+    str, StringConstraints(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_]*(\[[0-9]+\])?$")
+]
+
+
+def _one_of(*allowed: int) -> Any:
+    """A validator for a strict integer from a fixed set."""
+
+    def check(value: int) -> int:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(map(str, allowed))}")
+        return value
+
+    return AfterValidator(check)
+
+
+# Strict ints from a set: `Literal[1, 2]` would accept `true` as 1 and 2.0 as 2.
+Accuracy = Annotated[
+    int,
+    Strict(),
+    _one_of(1, 2, 4, 6, 8),
+    WithJsonSchema({"type": "integer", "enum": [1, 2, 4, 6, 8]}),
+]
+Order = Annotated[int, Strict(), _one_of(1, 2), WithJsonSchema({"type": "integer", "enum": [1, 2]})]
 
 
 class StrictModel(BaseModel):
@@ -56,7 +91,21 @@ class Linspace(StrictModel):
     )
 
 
-Axis = Arange | Linspace
+def _axis_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "arange" if "step" in value else "linspace" if "num" in value else None
+    return "arange" if isinstance(value, Arange) else "linspace"
+
+
+# `step` means arange, `num` means linspace: errors then name the field that is wrong.
+Axis = Annotated[
+    Annotated[Arange, Tag("arange")] | Annotated[Linspace, Tag("linspace")],
+    Discriminator(
+        _axis_kind,
+        custom_error_type="axis_spec",
+        custom_error_message="an axis is {start, stop, step} or {start, stop, num}",
+    ),
+]
 
 
 class FormulaOptions(StrictModel):
@@ -86,7 +135,7 @@ class FormulaOptions(StrictModel):
         "(1 also for `forward`/`backward`, the textbook two-point formula).",
         examples=[2],
     )
-    parameters: dict[str, Number] = Field(
+    parameters: dict[Name, Number] = Field(
         default_factory=dict,
         description="Values of names that are constants, not variables (`a` in `a*x**2`).",
         examples=[{}],
@@ -106,17 +155,20 @@ class DifferenceOptions(FormulaOptions):
 class PointsMixin(StrictModel):
     """Exactly one of `point` or `points`: one point or many, each a list of d numbers."""
 
-    variables: list[str] | None = Field(
+    variables: list[Name] | None = Field(
         None,
         description="Order of the coordinates. Default: the expression's free names in "
         "natural order (`x2` before `x10`), or `x[0]..x[d-1]` for a vector variable.",
         examples=[["x0", "x1"]],
     )
     point: list[Number] | None = Field(
-        None, description="One point: d coordinates.", examples=[[3.0, 4.0]]
+        None, min_length=1, description="One point: d coordinates.", examples=[[3.0, 4.0]]
     )
-    points: list[list[Number]] | None = Field(
-        None, description="N points, each d coordinates.", examples=[[[3.0, 4.0], [0.0, 2.0]]]
+    points: list[Annotated[list[Number], Field(min_length=1)]] | None = Field(
+        None,
+        min_length=1,
+        description="N points, each d coordinates.",
+        examples=[[[3.0, 4.0], [0.0, 2.0]]],
     )
 
     @model_validator(mode="after")
@@ -138,14 +190,17 @@ class DerivativeRequest(DifferenceOptions):
         }
     )
 
-    variable: str | None = Field(
+    variable: Name | None = Field(
         None,
         description="The variable to differentiate by; optional when the expression has "
         "exactly one free name.",
         examples=["x"],
     )
     points: list[Number] | None = Field(
-        None, description="Where to differentiate. Give this or `range`.", examples=[[5, 10]]
+        None,
+        min_length=1,
+        description="Where to differentiate. Give this or `range`.",
+        examples=[[5, 10]],
     )
     range: Axis | None = Field(
         None,
@@ -153,7 +208,7 @@ class DerivativeRequest(DifferenceOptions):
         "(numpy.linspace). Give this or `points`.",
         examples=[{"start": 0, "stop": 20, "num": 5}],
     )
-    order: Literal[1, 2] = Field(1, description="1 for f', 2 for f''.", examples=[1])
+    order: Order = Field(1, description="1 for f', 2 for f''.", examples=[1])
     exact: bool = Field(
         False,
         description="Also return `exact` (the symbolic derivative, evaluated) and "
@@ -259,7 +314,7 @@ class GradientFieldRequest(DifferenceOptions):
         }
     )
 
-    variables: list[str] | None = Field(
+    variables: list[Name] | None = Field(
         None,
         description="Which variable each grid axis is; default natural order.",
         examples=[["x0", "x1"]],
@@ -323,7 +378,7 @@ class HessianRequest(PointsMixin):
         description="Step h; omit for h ≈ eps^(1/4)·max(|x|, 1).",
         examples=[0.0001],
     )
-    parameters: dict[str, Number] = Field(
+    parameters: dict[Name, Number] = Field(
         default_factory=dict, description="Values of constant names.", examples=[{}]
     )
 
@@ -360,7 +415,7 @@ class DescentRequest(FormulaOptions):
         }
     )
 
-    variables: list[str] | None = Field(
+    variables: list[Name] | None = Field(
         None, description="Coordinate order; default natural order.", examples=[["x0", "x1"]]
     )
     init: list[Number] = Field(
@@ -402,7 +457,7 @@ class StepStudyRequest(StrictModel):
     )
 
     expression: str = Field(description="A one-variable function.", examples=["exp(x)"])
-    variable: str | None = Field(
+    variable: Name | None = Field(
         None, description="The variable; optional with one free name.", examples=["x"]
     )
     point: Number = Field(description="Where to differentiate.", examples=[1.0])
@@ -413,7 +468,7 @@ class StepStudyRequest(StrictModel):
         description="Steps to try; default 1e-1, 1e-2, ..., 1e-16.",
         examples=[[0.1, 0.01, 0.001]],
     )
-    parameters: dict[str, Number] = Field(
+    parameters: dict[Name, Number] = Field(
         default_factory=dict, description="Values of constant names.", examples=[{}]
     )
 

@@ -89,6 +89,14 @@ def axis_values(spec: Axis) -> Array:
     return np.linspace(spec.start, spec.stop, spec.num, dtype=np.float64)
 
 
+def listing(names: list[str], shown: int = 3) -> str:
+    """`a`, `b`, `c` and 4 more: never echo a long list back."""
+    if not names:
+        return "none"
+    text = ", ".join(f"`{n}`" for n in names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def check_points(count: int, settings: Settings, *, field: str) -> None:
     if count > settings.max_points:
         raise TooLargeError(
@@ -144,7 +152,7 @@ def coordinate_names(
         else [v for v in expression.variables if v not in parameters]
     )
     if len(names) != dimension:
-        listed = ", ".join(f"`{n}`" for n in names) or "none"
+        listed = listing(names)
         raise RequestError(
             f"each point has {dimension} coordinates but there are {len(names)} variables "
             f"({listed}); make them match or set `variables`.",
@@ -229,7 +237,7 @@ def _single_variable(expression: Expression, request: DerivativeRequest | StepSt
         return free[0]
     if not free:
         return "x"
-    listed = ", ".join(f"`{v}`" for v in free)
+    listed = listing(free)
     raise RequestError(
         f"the expression has several variables ({listed}); choose one with `variable` and "
         "give the others in `parameters`, or use /gradient.",

@@ -259,10 +259,6 @@ def test_a_pole_gives_a_null_value_and_intercept(client: TestClient) -> None:
     np.testing.assert_allclose(body["derivatives"][1], -1.0, rtol=1e-8)
 
 
-@pytest.mark.xfail(
-    reason="f'(0) of 1/x comes back as +2.7e10 (the stencil straddles the pole), not null",
-    strict=True,
-)
 def test_the_derivative_at_a_pole_is_null(client: TestClient) -> None:
     r = client.post("/derivative", json={"expression": "1/x", "points": [0]})
     assert r.status_code == 200, r.text
@@ -549,10 +545,6 @@ def test_numbers_must_be_json_numbers(
     assert body["field"].startswith(field)
 
 
-@pytest.mark.xfail(
-    reason="pydantic's strict mode does not apply to Literal[1, 2]: `true` validates as 1",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "request_fields",
     [
@@ -622,11 +614,6 @@ def test_an_invalid_range_is_refused(
     assert_error(r, 422, fragment)
 
 
-@pytest.mark.xfail(
-    reason="the Arange | Linspace union reports its first branch: `range.Arange.step: field "
-    "required` instead of the `num` that is wrong",
-    strict=True,
-)
 def test_an_invalid_linspace_num_is_named(client: TestClient) -> None:
     r = client.post(
         "/derivative", json={"expression": "x", "range": {"start": 0, "stop": 1, "num": 0}}
@@ -634,11 +621,6 @@ def test_an_invalid_linspace_num_is_named(client: TestClient) -> None:
     assert_error(r, 422, "num")
 
 
-@pytest.mark.xfail(
-    reason="/derivative answers 200 with empty arrays (an empty `range` and /gradient's "
-    "`points: []` are 422)",
-    strict=True,
-)
 def test_an_empty_points_list_is_refused_by_derivative(client: TestClient) -> None:
     r = client.post("/derivative", json={"expression": "x", "points": []})
     assert_error(r, 422, "`points`")
@@ -774,11 +756,6 @@ def test_an_error_does_not_echo_a_large_input(client: TestClient, content: bytes
     assert len(r.content) < SMALL_RESPONSE_BYTES
 
 
-@pytest.mark.xfail(
-    reason="client-chosen names are echoed whole in `detail` (expressions._check_binding, "
-    "Expression.bind, service.coordinate_names)",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("path", "request_body"),
     [
