@@ -6,7 +6,8 @@
     │   └── MethodError         422  the method cannot be used here (complex step on `abs`)
     ├── TooLargeError           413  body, points, grid or work budget over the limit
     ├── UnsupportedMediaError   415  the body is not `application/json`
-    └── MalformedBodyError      422  the body is not strict JSON (NaN, duplicate keys, ...)
+    ├── MalformedBodyError      422  the body is not strict JSON (NaN, duplicate keys, ...)
+    └── BadHeaderError          400  a header makes no sense (`Content-Length: abc`)
 
 The taxonomy itself is plain Python (the engine raises it without any HTTP around);
 only `install_error_handlers` knows about the web framework.
@@ -82,6 +83,11 @@ class UnsupportedMediaError(NablaError):
 class MalformedBodyError(NablaError):
     status_code = 422
     kind = "malformed_json"
+
+
+class BadHeaderError(NablaError):
+    status_code = 400
+    kind = "bad_header"
 
 
 def _location(loc: tuple[Any, ...]) -> str:

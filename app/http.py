@@ -20,7 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import MalformedBodyError, TooLargeError, UnsupportedMediaError
+from app.errors import (
+    BadHeaderError,
+    MalformedBodyError,
+    NablaError,
+    TooLargeError,
+    UnsupportedMediaError,
+)
 
 INLINE_PARSE_BYTES = 64 * 1024  # below this, a thread hop costs more than the parse
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -93,7 +99,7 @@ async def read_json(request: Request) -> None:
 
 def _is_json(content_type: str | None) -> bool:
     if content_type is None:
-        return True  # curl -d without -H: be lenient, the body is still parsed strictly
+        return False
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
@@ -145,12 +151,15 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            scope.setdefault("state", {})["rejection"] = "body"
+        error: NablaError | None = None
+        if length is not None and not length.isdigit():
+            error = BadHeaderError("the Content-Length header is not a number.")
+        elif length is not None and int(length) > self.max_bytes:
             error = self._too_large()
-            response = Response(
-                orjson.dumps(error.to_json()), status_code=413, media_type="application/json"
-            )
+        if error is not None:
+            scope.setdefault("state", {})["rejection"] = getattr(error, "reason", error.kind)
+            body = orjson.dumps(error.to_json())
+            response = Response(body, status_code=error.status_code, media_type="application/json")
             await response(scope, receive, send)
             return
         received = 0

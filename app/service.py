@@ -223,7 +223,9 @@ def _exact(
     exact = derivative_expression(expression, name)
     if request.order == 2:
         exact = derivative_expression(exact, name)
-    values = exact.bind([name], request.parameters)([x])
+    # A constant derivative (`3*x`, `x**2` at order 2) evaluates to a read-only broadcast
+    # view, which orjson refuses to serialize: copy it into a plain array.
+    values = np.ascontiguousarray(exact.bind([name], request.parameters)([x]))
     with np.errstate(all="ignore"):
         errors = np.abs(estimates - values)
     return {"exact_expression": exact.text, "exact": values, "errors_vs_exact": errors}
