@@ -124,10 +124,14 @@ def validation_detail(errors: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _render(status_code: int, body: dict[str, Any]) -> Response:
+def _render(
+    status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
     from starlette.responses import Response
 
-    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+    return Response(
+        orjson.dumps(body), status_code=status_code, headers=headers, media_type="application/json"
+    )
 
 
 async def _nabla_error(request: Request, exc: Exception) -> Response:
@@ -147,7 +151,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     status_code = int(getattr(exc, "status_code", 500))
-    return _render(status_code, {"detail": str(getattr(exc, "detail", "")), "type": "http_error"})
+    body = {"detail": str(getattr(exc, "detail", "")), "type": "http_error"}
+    # Keep the exception's headers: a 405 must say `Allow: GET` (RFC 9110).
+    return _render(status_code, body, getattr(exc, "headers", None))
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

@@ -106,7 +106,7 @@ FUNCTIONS: dict[str, Func] = {
     "log10": Func(np.log10, 1),
     "sqrt": Func(np.sqrt, 1),
     "cbrt": Func(np.cbrt, 1, analytic=False),
-    "abs": Func(np.abs, 1),
+    "abs": Func(np.abs, 1, analytic=False),
     "sign": Func(np.sign, 1, analytic=False),
     "floor": Func(np.floor, 1, analytic=False),
     "ceil": Func(np.ceil, 1, analytic=False),

@@ -280,6 +280,7 @@ def derivative(
         with np.errstate(all="ignore"):
             intercepts = result.values - slopes * points
     errors = None if result.errors is None else result.errors[0]
+    assert result.steps is not None
     return Derivative(points, result.values, slopes, result.steps[0], intercepts, errors)
 
 
@@ -291,7 +292,7 @@ class Gradient(NamedTuple):
 
     values: Array
     gradient: Array
-    steps: Array
+    steps: Array | None  # the step per coordinate and point, unless not kept
     errors: Array | None
 
 
@@ -316,13 +317,16 @@ def gradient(
     rows = list(np.ascontiguousarray(array.T))
     result = _gradient(f, rows, options)
     errors = None if result.errors is None else result.errors.T
+    assert result.steps is not None
     return Gradient(result.values, result.gradient.T, result.steps.T, errors)
 
 
 BLOCK = 32768  # points per block: a block's temporaries stay in cache (≈2.5× faster)
 
 
-def _gradient(f: Function, rows: Sequence[Array], options: Options) -> Gradient:
+def _gradient(
+    f: Function, rows: Sequence[Array], options: Options, *, keep_steps: bool = True
+) -> Gradient:
     """The shared engine: rows broadcast to one shape; returns arrays of (d, *shape).
 
     Work proceeds in blocks along the first axis so that the dozen temporaries of a
@@ -333,7 +337,7 @@ def _gradient(f: Function, rows: Sequence[Array], options: Options) -> Gradient:
     out = Gradient(
         values=np.empty(shape),
         gradient=np.empty((d, *shape)),
-        steps=np.empty((d, *shape)),
+        steps=np.empty((d, *shape)) if keep_steps else None,
         errors=np.empty((d, *shape)) if options.error_estimate else None,
     )
     with np.errstate(all="ignore"):  # inf − inf and friends become NaN, quietly
@@ -368,7 +372,8 @@ def _gradient_block(
             d = np.where(undefined, np.nan, d)
         # One index, not [j][block]: for a scalar x, out.gradient[j] is a copy, not a view.
         out.gradient[j, block] = d
-        out.steps[j, block] = h
+        if out.steps is not None:
+            out.steps[j, block] = h
         if out.errors is not None:
             out.errors[j, block] = _error(f, rows, j, h, options, values, d)
 
@@ -463,7 +468,7 @@ class GradientField(NamedTuple):
 
     axes: list[Array]
     shape: tuple[int, ...]
-    coordinates: Array  # (d, M)
+    coordinates: Array | None  # (d, M), unless skipped
     values: Array  # (M,)
     gradient: Array  # (d, M)
     errors: Array | None  # (d, M)
@@ -496,19 +501,26 @@ def gradient_field(
     step: float | None = None,
     accuracy: int = 2,
     error_estimate: bool = False,
+    with_coordinates: bool = True,
 ) -> GradientField:
-    """∇f at every point of the grid spanned by 1-D `axes` (the notebook's quiver data)."""
+    """∇f at every point of the grid spanned by 1-D `axes` (the notebook's quiver data).
+
+    `with_coordinates=False` skips materializing the (d, M) grid points, which a client can
+    rebuild from the axes.
+    """
     options = check_options(method, step, accuracy, 1, error_estimate)
     if indexing not in ("xy", "ij"):
         raise RequestError(f"`indexing` must be xy or ij; got {indexing!r}.", field="indexing")
     arrays = [np.asarray(a, dtype=np.float64).ravel() for a in axes]
     rows = grid_rows(arrays, indexing)
-    result = _gradient(f, rows, options)
+    result = _gradient(f, rows, options, keep_steps=False)
     shape = result.values.shape
     size = int(np.prod(shape))
-    coordinates = np.empty((len(rows), size))
-    for i, row in enumerate(rows):
-        coordinates[i] = np.broadcast_to(row, shape).ravel()
+    coordinates = None
+    if with_coordinates:
+        coordinates = np.empty((len(rows), size))
+        for i, row in enumerate(rows):
+            coordinates[i] = np.broadcast_to(row, shape).ravel()
     errors = None if result.errors is None else result.errors.reshape(len(rows), size)
     return GradientField(
         axes=arrays,

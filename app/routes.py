@@ -90,7 +90,7 @@ def gradient_field(
     body: GradientFieldRequest, request: Request, settings: SettingsDep
 ) -> NumpyJSONResponse:
     payload = service.gradient_field(body, settings)
-    return respond(request, payload, len(payload["values"]))
+    return respond(request, payload, service.grid_size(body))
 
 
 @router.post(

@@ -297,6 +297,9 @@ class GradientResponse(BaseModel):
 # ---------------------------------------------------------------- /gradient-field
 
 
+FieldName = Literal["axes", "shape", "coordinates", "values", "gradient", "errors"]
+
+
 class GradientFieldRequest(DifferenceOptions):
     """∇f on every point of a Cartesian grid: the notebook's quiver plot as data."""
 
@@ -330,24 +333,36 @@ class GradientFieldRequest(DifferenceOptions):
         "or `ij`.",
         examples=["xy"],
     )
+    include: list[FieldName] | None = Field(
+        None,
+        min_length=1,
+        description="Which arrays to return (`variables` always comes): default all. "
+        "Plotting arrows needs only `gradient` plus `axes` to rebuild the grid, about 40% of "
+        "the default response; skipping `coordinates` also skips building them.",
+        examples=[["axes", "shape", "gradient"]],
+    )
 
 
 class GradientFieldResponse(BaseModel):
     variables: list[str] = Field(description="Coordinate order.", examples=[["x0", "x1"]])
-    axes: list[list[float]] = Field(
-        description="The 1-D axis values.", examples=[[[-1.0, 0.0, 1.0], [0.0, 1.0]]]
+    axes: list[list[float]] | None = Field(
+        None, description="The 1-D axis values.", examples=[[[-1.0, 0.0, 1.0], [0.0, 1.0]]]
     )
-    shape: list[int] = Field(
-        description="Grid shape, as `numpy.meshgrid` returns it.", examples=[[2, 3]]
+    shape: list[int] | None = Field(
+        None, description="Grid shape, as `numpy.meshgrid` returns it.", examples=[[2, 3]]
     )
-    coordinates: list[list[float]] = Field(
+    coordinates: list[list[float]] | None = Field(
+        None,
         description="d flat arrays: the grid points, meshgrid order flattened.",
         examples=[[[-1.0, 0.0, 1.0, -1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]]],
     )
-    values: list[Result] = Field(
-        description="f at every grid point (flat).", examples=[[1.0, 0.0, 1.0, 2.0, 1.0, 2.0]]
+    values: list[Result] | None = Field(
+        None,
+        description="f at every grid point (flat).",
+        examples=[[1.0, 0.0, 1.0, 2.0, 1.0, 2.0]],
     )
-    gradient: list[list[Result]] = Field(
+    gradient: list[list[Result]] | None = Field(
+        None,
         description="d flat arrays: ∇f at every grid point. With matplotlib: "
         "`quiver(c[0], c[1], -g[0], -g[1])`.",
         examples=[[[-2.0, 0.0, 2.0, -2.0, 0.0, 2.0], [0.0, 0.0, 0.0, 2.0, 2.0, 2.0]]],

@@ -302,6 +302,14 @@ def _point_array(rows: list[list[float]], settings: Settings) -> Array:
 # ---------------------------------------------------------------- /gradient-field
 
 
+def axis_lengths(request: GradientFieldRequest) -> list[int]:
+    return [axis_length(spec, f"grid[{i}]") for i, spec in enumerate(request.grid)]
+
+
+def grid_size(request: GradientFieldRequest) -> int:
+    return math.prod(axis_lengths(request))
+
+
 def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload:
     expression = load_expression(request, settings)
     d = len(request.grid)
@@ -309,7 +317,7 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
         raise TooLargeError(
             f"the grid has {d} axes; the limit is {settings.max_dimensions}.", reason="dimensions"
         )
-    counts = [axis_length(spec, f"grid[{i}]") for i, spec in enumerate(request.grid)]
+    counts = axis_lengths(request)
     size = math.prod(counts)
     if size > settings.max_grid_points:
         shape = " × ".join(str(c) for c in counts)
@@ -320,6 +328,7 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
         )
     names = coordinate_names(expression, request.variables, d, request.parameters)
     check_work(expression, size, d, request, 1, settings)
+    include = set(request.include or ("axes", "shape", "coordinates", "values", "gradient"))
     result = numerics.gradient_field(
         bind(expression, names, request.parameters),
         [axis_values(spec) for spec in request.grid],
@@ -328,18 +337,19 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
         step=request.step,
         accuracy=request.accuracy,
         error_estimate=request.error_estimate,
+        with_coordinates="coordinates" in include,
     )
-    payload: Payload = {
-        "variables": names,
+    arrays: Payload = {
         "axes": result.axes,
         "shape": list(result.shape),
         "coordinates": result.coordinates,
         "values": result.values,
         "gradient": result.gradient,
     }
-    if result.errors is not None:
-        payload["errors"] = result.errors
-    return payload
+    if result.errors is not None and (request.include is None or "errors" in include):
+        include.add("errors")
+        arrays["errors"] = result.errors
+    return {"variables": names} | {k: v for k, v in arrays.items() if k in include}
 
 
 # ---------------------------------------------------------------- /hessian

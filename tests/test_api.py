@@ -837,3 +837,22 @@ def test_an_unknown_route_is_a_json_404(client: TestClient) -> None:
 
 def test_a_wrong_http_method_is_a_json_405(client: TestClient) -> None:
     assert_error(client.get("/derivative"), 405, "Method Not Allowed")
+
+
+def test_a_field_can_return_only_the_arrays_it_asks_for(client: TestClient) -> None:
+    grid = [{"start": -1, "stop": 1, "num": 3}, {"start": 0, "stop": 1, "num": 2}]
+    request = {"expression": "x0*x1", "grid": grid, "include": ["axes", "gradient"]}
+    r = client.post("/gradient-field", json=request)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"variables", "axes", "gradient"}
+    x0, x1 = np.meshgrid([-1.0, 0.0, 1.0], [0.0, 1.0])
+    np.testing.assert_allclose(body["gradient"], [x1.ravel(), x0.ravel()], atol=1e-9)
+
+
+def test_include_refuses_unknown_array_names(client: TestClient) -> None:
+    grid = [{"start": -1, "stop": 1, "num": 3}]
+    request = {"expression": "x0", "grid": grid, "include": ["coordinates", "steps"]}
+    r = client.post("/gradient-field", json=request)
+    assert r.status_code == 422, r.text
+    assert r.json()["field"].startswith("include")
