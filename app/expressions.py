@@ -497,6 +497,11 @@ def _prepare(text: str, limits: Limits) -> tuple[str, list[int]]:
                 f"character {shown} at column {i + 1} is not allowed; use plain ASCII.",
                 column=i + 1,
             )
+        if char == "#":  # Python would silently drop the rest of the line as a comment
+            raise ExpressionError(
+                f"`#` at column {i + 1} is not allowed; comments are not part of a formula.",
+                column=i + 1,
+            )
     depth = 0
     for i, char in enumerate(text):
         depth += _BRACKETS.get(char, 0)

@@ -120,11 +120,15 @@ def check_options(
 ) -> Options:
     """Validate options apart from the algorithm; raise `RequestError` with a fix."""
     if method not in METHODS:
-        raise RequestError(f"`method` must be one of {', '.join(METHODS)}; got {method!r}.")
+        raise RequestError(
+            f"`method` must be one of {', '.join(METHODS)}; got {method!r}.", field="method"
+        )
     if step is not None and not (np.isfinite(step) and step > 0):
         raise RequestError(f"`step` must be a positive finite number; got {step}.", field="step")
     if accuracy not in ACCURACIES:
-        raise RequestError(f"`accuracy` must be one of 1, 2, 4, 6, 8; got {accuracy}.")
+        raise RequestError(
+            f"`accuracy` must be one of 1, 2, 4, 6, 8; got {accuracy}.", field="accuracy"
+        )
     if method == "central" and accuracy % 2:
         raise RequestError(
             "`accuracy` must be even for the central method (2, 4, 6 or 8); "

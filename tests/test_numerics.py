@@ -1,0 +1,870 @@
+"""The finite-difference engine: stencils, derivatives, gradients, fields and Hessians.
+
+Every expected value is a closed form written by hand (or the notebook's own loop, as an
+independent oracle), never the engine's output. Tolerances follow each stencil's error
+order: truncation O(h^p) against rounding O(eps/h^m) at the automatic step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.polynomial import Polynomial
+
+from app import numerics
+from app.errors import MethodError, RequestError
+from app.expressions import parse
+from app.numerics import (
+    check_options,
+    derivative,
+    evaluation_count,
+    fornberg_weights,
+    gradient,
+    gradient_field,
+    hessian,
+    stencil,
+)
+
+Array = np.ndarray[Any, Any]
+Curve = Callable[[Array], Array]
+
+EPS = float(np.finfo(np.float64).eps)
+RNG_SEED = 20240607
+
+
+def one_variable(text: str) -> Curve:
+    """A parsed expression as a function of one array, as `derivative` takes it."""
+    bound = parse(text).bind()
+    return lambda x: bound([x])
+
+
+def sigmoid(x: Array) -> Array:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# ---------------------------------------------------------------- stencils
+
+FD_METHODS = ("central", "forward", "backward")
+ACCURACIES = {"central": (2, 4, 6, 8), "forward": (1, 2, 4, 6, 8), "backward": (1, 2, 4, 6, 8)}
+STENCILS = [
+    pytest.param(method, accuracy, order, id=f"{method}{accuracy}-d{order}")
+    for order in (1, 2)
+    for method in FD_METHODS
+    for accuracy in ACCURACIES[method]
+]
+
+
+@pytest.mark.parametrize(
+    ("offsets", "order", "expected"),
+    [
+        pytest.param([-1, 0, 1], 1, ["-1/2", "0", "1/2"], id="central-d1-accuracy2"),
+        pytest.param(
+            [-2, -1, 0, 1, 2], 1, ["1/12", "-2/3", "0", "2/3", "-1/12"], id="central-d1-accuracy4"
+        ),
+        pytest.param([-1, 0, 1], 2, ["1", "-2", "1"], id="central-d2-accuracy2"),
+        pytest.param(
+            [-2, -1, 0, 1, 2],
+            2,
+            ["-1/12", "4/3", "-5/2", "4/3", "-1/12"],
+            id="central-d2-accuracy4",
+        ),
+        pytest.param([0, 1], 1, ["-1", "1"], id="forward-d1-accuracy1"),
+        pytest.param([0, 1, 2], 1, ["-3/2", "2", "-1/2"], id="forward-d1-accuracy2"),
+        pytest.param([0, -1, -2], 1, ["3/2", "-2", "1/2"], id="backward-d1-accuracy2"),
+        pytest.param([0, 1, 2, 3], 2, ["2", "-5", "4", "-1"], id="forward-d2-accuracy2"),
+        pytest.param([1, -1], 1, ["1/2", "-1/2"], id="weights-follow-offset-order"),
+    ],
+)
+def test_fornberg_weights_are_the_textbook_fractions(
+    offsets: list[int], order: int, expected: list[str]
+) -> None:
+    weights = fornberg_weights(offsets, order)
+    assert all(isinstance(w, Fraction) for w in weights)
+    assert weights == [Fraction(w) for w in expected]
+
+
+@pytest.mark.parametrize(
+    ("method", "accuracy", "order", "offsets", "weights"),
+    [
+        pytest.param("central", 2, 1, (-1, 1), (-0.5, 0.5), id="central2-d1"),
+        pytest.param(
+            "central", 4, 1, (-2, -1, 1, 2), (1 / 12, -2 / 3, 2 / 3, -1 / 12), id="central4-d1"
+        ),
+        pytest.param("central", 2, 2, (-1, 0, 1), (1.0, -2.0, 1.0), id="central2-d2"),
+        pytest.param("forward", 1, 1, (0, 1), (-1.0, 1.0), id="forward1-d1"),
+        pytest.param("backward", 2, 1, (0, -1, -2), (1.5, -2.0, 0.5), id="backward2-d1"),
+    ],
+)
+def test_stencil_drops_zero_weights(
+    method: str, accuracy: int, order: int, offsets: tuple[int, ...], weights: tuple[float, ...]
+) -> None:
+    rule = stencil(method, accuracy, order)
+    assert rule.offsets == offsets
+    np.testing.assert_allclose(rule.weights, weights, rtol=1e-15)
+
+
+@pytest.mark.parametrize(("method", "accuracy", "order"), STENCILS)
+def test_stencil_moments_match_its_derivative_order_and_accuracy(
+    method: str, accuracy: int, order: int
+) -> None:
+    # Taylor: Σ w·f(x+o·h)/h^m = Σ_k f^(k)(x)·h^(k−m)·μ_k/k!, with μ_k = Σ w·o^k. The m-th
+    # derivative with error O(h^p) needs μ_k = m!·[k = m] for k < p + m, and μ_(p+m) ≠ 0
+    # (otherwise the stencil would be more accurate than it claims).
+    rule = stencil(method, accuracy, order)
+    exact = fornberg_weights(rule.offsets, order)
+    n = accuracy + order
+    moments = [
+        sum(w * o**k for w, o in zip(exact, rule.offsets, strict=True)) for k in range(n + 1)
+    ]
+    assert moments[:n] == [math.factorial(order) if k == order else 0 for k in range(n)]
+    assert moments[n] != 0
+    assert 0.0 not in rule.weights
+    assert rule.weights == tuple(float(w) for w in exact)
+
+
+@pytest.mark.parametrize(("method", "accuracy", "order"), STENCILS)
+def test_stencil_offsets_lie_on_the_methods_side(method: str, accuracy: int, order: int) -> None:
+    offsets = stencil(method, accuracy, order).offsets
+    if method == "central":
+        assert offsets == tuple(-o for o in reversed(offsets))
+    elif method == "forward":
+        assert min(offsets) == 0
+    else:
+        assert max(offsets) == 0
+
+
+# ---------------------------------------------------------------- closed-form table
+
+
+@dataclass(frozen=True)
+class Case:
+    """A function, its first two derivatives by hand, and points where all are defined."""
+
+    text: str
+    f: Curve
+    df: Curve
+    d2f: Curve
+    points: tuple[float, ...]
+
+
+def _comp(x: Array) -> Array:
+    return np.sin(x) * np.exp(-(x**2) / 10) + np.log(1 + x**2)
+
+
+def _comp_d1(x: Array) -> Array:
+    damp = np.exp(-(x**2) / 10)
+    return damp * (np.cos(x) - x / 5 * np.sin(x)) + 2 * x / (1 + x**2)
+
+
+def _comp_d2(x: Array) -> Array:
+    damp = np.exp(-(x**2) / 10)
+    trig = -np.sin(x) - 2 * x / 5 * np.cos(x) - np.sin(x) / 5 + x**2 / 25 * np.sin(x)
+    return damp * trig + 2 * (1 - x**2) / (1 + x**2) ** 2
+
+
+# Large points only where the function's length scale grows with |x| (polynomials, log,
+# sqrt, 1/x): the automatic step is relative, h ∝ max(|x|, 1), by design.
+CASES = {
+    "cubic": Case(
+        "x**3 - 2*x**2 + 3*x - 5",
+        lambda x: x**3 - 2 * x**2 + 3 * x - 5,
+        lambda x: 3 * x**2 - 4 * x + 3,
+        lambda x: 6 * x - 4,
+        (-2.5, 0.7, 1e-8, 1e12, -3e9),
+    ),
+    "sin": Case("sin(x)", np.sin, np.cos, lambda x: -np.sin(x), (-2.0, 0.3, 1e-8, 1.5)),
+    "cos": Case(
+        "cos(x)", np.cos, lambda x: -np.sin(x), lambda x: -np.cos(x), (-2.0, 0.3, 1e-8, 1.5)
+    ),
+    "tan": Case(
+        "tan(x)",
+        np.tan,
+        lambda x: 1 / np.cos(x) ** 2,
+        lambda x: 2 * np.sin(x) / np.cos(x) ** 3,
+        (-0.5, 0.3, 1e-8),
+    ),
+    "exp": Case("exp(x)", np.exp, np.exp, np.exp, (-3.0, 0.5, 1e-8, 2.0)),
+    "log": Case("log(x)", np.log, lambda x: 1 / x, lambda x: -1 / x**2, (1.5, 3.0, 1e12)),
+    "sqrt": Case(
+        "sqrt(x)",
+        np.sqrt,
+        lambda x: 0.5 / np.sqrt(x),
+        lambda x: -0.25 * x**-1.5,
+        (1.5, 3.0, 1e12),
+    ),
+    "reciprocal": Case(
+        "1/x", lambda x: 1 / x, lambda x: -1 / x**2, lambda x: 2 / x**3, (-3e9, -1.5, 2.0, 1e12)
+    ),
+    "sigmoid": Case(
+        "sigmoid(x)",
+        sigmoid,
+        lambda x: sigmoid(x) * (1 - sigmoid(x)),
+        lambda x: sigmoid(x) * (1 - sigmoid(x)) * (1 - 2 * sigmoid(x)),
+        (-2.0, 0.5, 1e-8, 3.0),
+    ),
+    "tanh": Case(
+        "tanh(x)",
+        np.tanh,
+        lambda x: 1 - np.tanh(x) ** 2,
+        lambda x: -2 * np.tanh(x) * (1 - np.tanh(x) ** 2),
+        (-2.0, 0.5, 1.2),
+    ),
+    "x-log-x": Case(
+        "x*log(x)",
+        lambda x: x * np.log(x),
+        lambda x: np.log(x) + 1,
+        lambda x: 1 / x,
+        (1.5, 3.0, 1e12),
+    ),
+    "exp-of-sin": Case(
+        "exp(sin(x))",
+        lambda x: np.exp(np.sin(x)),
+        lambda x: np.cos(x) * np.exp(np.sin(x)),
+        lambda x: (np.cos(x) ** 2 - np.sin(x)) * np.exp(np.sin(x)),
+        (-2.0, 0.4, 1e-8, 2.5),
+    ),
+    "damped-sine-plus-log": Case(
+        "sin(x)*exp(-x**2/10) + log(1+x**2)", _comp, _comp_d1, _comp_d2, (-2.0, 0.5, 1e-8, 3.0)
+    ),
+}
+
+FIRST_DERIVATIVE_METHODS = [
+    (method, accuracy) for method in FD_METHODS for accuracy in ACCURACIES[method]
+] + [("complex", 2)]
+
+
+def tolerance(method: str, accuracy: int, order: int) -> float:
+    """Relative error expected at the automatic step h ≈ eps^(1/(p+m))·max(|x|, 1).
+
+    Truncation and rounding balance at eps^(p/(p+m)). The constant grows geometrically with
+    the stencil's reach (p + m − 1 steps one-sided, about half that central), as wider
+    stencils sample f further from x.
+    """
+    if method == "complex":
+        return 1e-14
+    reach = 2.0 if method == "central" else 5.0
+    return 10 * reach ** (accuracy + order - 1) * EPS ** (accuracy / (accuracy + order))
+
+
+def natural_scale(case: Case, x: Array, order: int) -> Array:
+    """|f^(m)| plus the stencil's rounding floor eps·max|f near x|/h^m, in units of s^m."""
+    s = np.maximum(np.abs(x), 1.0)
+    exact = case.df(x) if order == 1 else case.d2f(x)
+    return np.abs(exact) + (np.abs(case.f(x)) + s * np.abs(case.df(x))) / s**order
+
+
+def assert_close_in_scale(actual: Array, expected: Array, scale: Array, rtol: float) -> None:
+    """|actual − expected| ≤ rtol·scale at every point (assert_allclose's atol is scalar)."""
+    np.testing.assert_allclose(actual / scale, expected / scale, rtol=0, atol=rtol)
+
+
+@pytest.mark.parametrize(
+    ("case", "method", "accuracy"),
+    [
+        pytest.param(CASES[name], method, accuracy, id=f"{name}-{method}{accuracy}")
+        for name in CASES
+        for method, accuracy in FIRST_DERIVATIVE_METHODS
+    ],
+)
+def test_first_derivative_matches_the_closed_form(case: Case, method: str, accuracy: int) -> None:
+    x = np.array(case.points)
+    result = derivative(one_variable(case.text), x, method=method, accuracy=accuracy)
+    rtol = tolerance(method, accuracy, 1)
+    assert_close_in_scale(result.derivatives, case.df(x), natural_scale(case, x, 1), rtol)
+    np.testing.assert_allclose(result.values, case.f(x), rtol=1e-14)
+    np.testing.assert_allclose(result.intercepts, case.f(x) - result.derivatives * x, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- second derivatives
+
+
+@pytest.mark.parametrize(
+    ("case", "method", "accuracy"),
+    [
+        pytest.param(CASES[name], method, accuracy, id=f"{name}-{method}{accuracy}")
+        for name in ("cubic", "sin", "exp", "log", "sqrt", "reciprocal", "tanh", "exp-of-sin")
+        for method in FD_METHODS
+        for accuracy in ACCURACIES[method]
+    ],
+)
+def test_second_derivative_matches_the_closed_form(case: Case, method: str, accuracy: int) -> None:
+    x = np.array(case.points)
+    f = one_variable(case.text)
+    result = derivative(f, x, method=method, accuracy=accuracy, order=2)
+    rtol = tolerance(method, accuracy, 2)
+    assert_close_in_scale(result.derivatives, case.d2f(x), natural_scale(case, x, 2), rtol)
+    assert result.intercepts is None
+
+
+def test_complex_step_refuses_second_derivatives() -> None:
+    with pytest.raises(MethodError, match="`complex`"):
+        derivative(np.sin, [0.5], method="complex", order=2)
+
+
+@pytest.mark.parametrize(
+    ("x", "shape"),
+    [pytest.param(0.5, (), id="scalar"), pytest.param([[0.1, 0.2], [0.3, 0.4]], (2, 2), id="2x2")],
+)
+def test_derivative_keeps_the_shape_of_x(x: Any, shape: tuple[int, ...]) -> None:
+    result = derivative(np.sin, x)
+    assert np.shape(result.derivatives) == shape
+    np.testing.assert_allclose(result.derivatives, np.cos(x), rtol=1e-9)
+
+
+# ---------------------------------------------------------------- the notebook
+
+
+def funct_t(x: Array) -> Array:
+    return 0.01 * x**2 + 0.1 * x
+
+
+def func_2(x: Sequence[Array]) -> Array:
+    """The notebook's f(x0, x1) = x0² + x1²; the same code serves the engine's rows."""
+    return x[0] ** 2 + x[1] ** 2
+
+
+def notebook_numerical_gradient(f: Callable[[Array], Array], x: Array) -> Array:
+    """The notebook's `numerical_gradient`, verbatim: central difference, h = 1e-4."""
+    h = 1e-4
+    grad = np.zeros_like(x)
+    for idx in range(x.size):
+        tmp = x[idx]
+        x[idx] = tmp + h
+        fxh1 = f(x)
+        x[idx] = tmp - h
+        fxh2 = f(x)
+        grad[idx] = (fxh1 - fxh2) / (2 * h)
+        x[idx] = tmp
+    return grad
+
+
+def test_notebook_central_difference_digits_are_reproduced() -> None:
+    # The printed digits differ from the exact 0.2/0.3 by ~1e-12 and from the digits a
+    # re-rounded step (x+h)−x would give by ~5e-13: only a much tighter bound shows that
+    # the user's step is taken exactly as given.
+    result = derivative(funct_t, [5.0, 10.0], step=1e-4)
+    notebook = np.array([0.1999999999990898, 0.2999999999986347])
+    np.testing.assert_allclose(result.derivatives, notebook, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(result.steps, [1e-4, 1e-4])
+
+
+def test_notebook_tangent_lines() -> None:
+    result = derivative(funct_t, [5.0, 10.0], step=1e-4)
+    np.testing.assert_allclose(result.values, [0.75, 2.0], rtol=1e-15)
+    # tangent_line: y = f(x) − d·x, with d the notebook's printed slope.
+    intercepts = [0.75 - 0.1999999999990898 * 5.0, 2.0 - 0.2999999999986347 * 10.0]
+    np.testing.assert_allclose(result.intercepts, intercepts, rtol=1e-12)
+    np.testing.assert_allclose(result.intercepts, [-0.25, -1.0], atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "step", [pytest.param(1e-4, id="notebook-step"), pytest.param(None, id="auto")]
+)
+def test_notebook_gradient_of_sum_of_squares(step: float | None) -> None:
+    result = gradient(func_2, [[3.0, 4.0], [0.0, 2.0]], step=step)
+    np.testing.assert_allclose(result.gradient, [[6.0, 8.0], [0.0, 4.0]], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(result.values, [25.0, 4.0], rtol=1e-15)
+
+
+def test_notebook_gradient_field_equals_the_notebooks_loop() -> None:
+    x0 = np.arange(-2, 2.5, 0.25)
+    x1 = np.arange(-2, 2.5, 0.25)
+    X, Y = np.meshgrid(x0, x1)
+    X = X.flatten()
+    Y = Y.flatten()
+    loop = np.array(
+        [notebook_numerical_gradient(func_2, np.array([a, b])) for a, b in zip(X, Y, strict=True)]
+    )
+
+    field = gradient_field(func_2, [x0, x1], step=1e-4)
+
+    assert field.shape == (18, 18)
+    np.testing.assert_array_equal(field.coordinates, [X, Y])
+    np.testing.assert_allclose(field.gradient, loop.T, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(field.gradient, [2 * X, 2 * Y], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(field.values, X**2 + Y**2, rtol=1e-15)
+
+
+def _tilted(rows: Sequence[Array]) -> Array:
+    return rows[0] ** 2 * rows[1] + 3 * rows[1] + np.sin(rows[-1])
+
+
+def _tilted_gradient(coordinates: Sequence[Array]) -> list[Array]:
+    x0, x1 = coordinates[0], coordinates[1]
+    if len(coordinates) == 2:
+        return [2 * x0 * x1, x0**2 + 3 + np.cos(x1)]
+    return [2 * x0 * x1, x0**2 + 3, np.cos(coordinates[2])]
+
+
+@pytest.mark.parametrize("indexing", ["xy", "ij"])
+@pytest.mark.parametrize(
+    "axes",
+    [
+        pytest.param([np.linspace(-1, 1, 4), np.linspace(0.5, 2, 3)], id="4x3"),
+        pytest.param(
+            [np.linspace(-1, 1, 4), np.linspace(0.5, 2, 3), np.linspace(-2, 0, 5)], id="4x3x5"
+        ),
+    ],
+)
+def test_gradient_field_follows_meshgrid_order(axes: list[Array], indexing: str) -> None:
+    grids = np.meshgrid(*axes, indexing=indexing)
+    coordinates = [g.flatten() for g in grids]
+
+    field = gradient_field(_tilted, axes, indexing=indexing)
+
+    assert field.shape == grids[0].shape
+    np.testing.assert_array_equal(field.coordinates, coordinates)
+    np.testing.assert_allclose(field.gradient, _tilted_gradient(coordinates), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(field.values, _tilted(coordinates), rtol=1e-15)
+
+
+# ---------------------------------------------------------------- automatic step
+
+
+@pytest.mark.parametrize(
+    ("method", "accuracy"), [("central", 2), ("central", 8), ("forward", 1), ("backward", 4)]
+)
+def test_automatic_step_scales_with_x_and_is_exact(method: str, accuracy: int) -> None:
+    x = np.array([1e12, -3e9, 1e3, -250.0])
+    result = derivative(lambda t: t**2, x, method=method, accuracy=accuracy)
+    assert np.all(result.steps > 0)
+    # Proportional to |x| up to the rounding that makes h representable: ulp(x)/h ≲ 2e-8.
+    relative = result.steps / np.abs(x)
+    np.testing.assert_allclose(relative, relative[0], rtol=1e-7)
+    np.testing.assert_array_equal((x + result.steps) - x, result.steps)
+
+
+def test_derivative_is_accurate_at_huge_points() -> None:
+    x = np.array([1e12, -3e9])
+    result = derivative(lambda t: t**2, x)
+    np.testing.assert_allclose(result.derivatives, 2 * x, rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("method", "accuracy"),
+    [("central", 2), ("central", 4), ("central", 6), ("central", 8), ("backward", 2)],
+)
+@pytest.mark.parametrize(
+    ("text", "x", "order", "exact"),
+    [
+        pytest.param("log(x)", 1e-8, 1, 1e8, id="log"),
+        pytest.param("sqrt(x)", 1e-8, 1, 0.5 / np.sqrt(1e-8), id="sqrt"),
+        pytest.param("log(x - 1)", 1 + 1e-6, 1, 1 / ((1 + 1e-6) - 1), id="log-shifted"),
+        pytest.param("log(x)", 1e-8, 2, -1 / 1e-8**2, id="log-second"),
+    ],
+)
+def test_automatic_step_stays_inside_the_domain(
+    text: str, x: float, order: int, exact: float, method: str, accuracy: int
+) -> None:
+    # A step of ~1e-6 would evaluate log/sqrt of negative numbers; the result must be the
+    # derivative, not NaN.
+    result = derivative(one_variable(text), [x], method=method, accuracy=accuracy, order=order)
+    np.testing.assert_allclose(result.derivatives, [exact], rtol=1e-6)
+    assert np.all(result.steps > 0)
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "backward", "complex"])
+def test_derivative_is_nan_where_f_is_undefined(method: str) -> None:
+    result = derivative(one_variable("log(x)"), [-1.0, 2.0], method=method, error_estimate=True)
+    assert np.isnan(result.values[0])
+    assert np.isnan(result.derivatives[0])
+    np.testing.assert_allclose(result.derivatives[1], 0.5, rtol=1e-7)
+
+
+# ---------------------------------------------------------------- convergence order
+
+
+@pytest.mark.parametrize(
+    ("method", "accuracy", "order", "h_max", "h_min"),
+    [
+        pytest.param("central", 2, 1, 1e-1, 1e-3, id="central2"),
+        pytest.param("central", 4, 1, 2e-1, 1e-2, id="central4"),
+        pytest.param("central", 6, 1, 4e-1, 5e-2, id="central6"),
+        pytest.param("forward", 1, 1, 1e-1, 1e-4, id="forward1"),
+        pytest.param("forward", 2, 1, 1e-1, 1e-3, id="forward2"),
+        pytest.param("backward", 1, 1, 1e-1, 1e-4, id="backward1"),
+        pytest.param("central", 2, 2, 1e-1, 1e-2, id="central2-second"),
+        pytest.param("central", 4, 2, 3e-1, 3e-2, id="central4-second"),
+    ],
+)
+def test_error_falls_like_h_to_the_accuracy(
+    method: str, accuracy: int, order: int, h_max: float, h_min: float
+) -> None:
+    # Truncation dominates over this range of h for exp at 0.5 (rounding is ≲ 1e-12).
+    steps = np.geomspace(h_max, h_min, 8)
+    errors = [
+        abs(
+            derivative(
+                np.exp, 0.5, method=method, accuracy=accuracy, order=order, step=h
+            ).derivatives
+            - np.exp(0.5)
+        )
+        for h in steps
+    ]
+    slope = np.polyfit(np.log(steps), np.log(errors), 1)[0]
+    assert abs(slope - accuracy) < 0.3
+
+
+# ---------------------------------------------------------------- exactness on polynomials
+
+# Leading error C of the m-th derivative at accuracy p: D − f^(m) = C·h^p·f^(p+m) + …
+# Central: the textbook h²/6, −h⁴/30, … and h²/12, −h⁴/90, …; one-sided first derivatives:
+# (−1)^(p+1)/(p+1) forward, −1/(p+1) backward; one-sided second derivatives: ±1, −11/12.
+LEADING_ERROR = {
+    ("central", 2, 1): Fraction(1, 6),
+    ("central", 4, 1): Fraction(-1, 30),
+    ("central", 6, 1): Fraction(1, 140),
+    ("central", 8, 1): Fraction(-1, 630),
+    ("central", 2, 2): Fraction(1, 12),
+    ("central", 4, 2): Fraction(-1, 90),
+    ("central", 6, 2): Fraction(1, 560),
+    ("central", 8, 2): Fraction(-1, 3150),
+    **{("forward", p, 1): Fraction((-1) ** (p + 1), p + 1) for p in (1, 2, 4, 6, 8)},
+    **{("backward", p, 1): Fraction(-1, p + 1) for p in (1, 2, 4, 6, 8)},
+    ("forward", 1, 2): Fraction(1),
+    ("forward", 2, 2): Fraction(-11, 12),
+    ("backward", 1, 2): Fraction(-1),
+    ("backward", 2, 2): Fraction(-11, 12),
+}
+
+STEP = 0.1
+POLYNOMIAL_POINTS = np.array([-0.3, 0.1, 0.3])
+
+
+@pytest.mark.parametrize(("method", "accuracy", "order"), STENCILS)
+def test_stencil_is_exact_on_polynomials_up_to_its_degree(
+    method: str, accuracy: int, order: int
+) -> None:
+    # The stencil's moments vanish up to p + m − 1, so every polynomial of that degree is
+    # differentiated exactly (for central first derivatives that is degree p; symmetric
+    # second-derivative stencils gain one degree for free, as do one-sided ones, which have
+    # p + 2 points). With a fixed step, only rounding remains.
+    degree = accuracy + order - 1
+    poly = Polynomial(np.ones(degree + 1))
+    result = derivative(
+        poly, POLYNOMIAL_POINTS, method=method, accuracy=accuracy, order=order, step=STEP
+    )
+    np.testing.assert_allclose(result.derivatives, poly.deriv(order)(POLYNOMIAL_POINTS), atol=1e-9)
+
+
+@pytest.mark.parametrize(("method", "accuracy", "order"), STENCILS)
+def test_one_degree_more_leaves_the_leading_error_term(
+    method: str, accuracy: int, order: int
+) -> None:
+    # For f = x^(p+m), f^(p+m) = (p+m)! is constant: the error is exactly C·h^p·(p+m)!,
+    # the same at every x — clearly non-zero, and the textbook constant where we have it.
+    n = accuracy + order
+    monomial = Polynomial([0] * n + [1])
+    result = derivative(
+        monomial, POLYNOMIAL_POINTS, method=method, accuracy=accuracy, order=order, step=STEP
+    )
+    error = result.derivatives - monomial.deriv(order)(POLYNOMIAL_POINTS)
+    assert np.all(np.abs(error) > 1e-7)
+    np.testing.assert_allclose(error, error[0], rtol=1e-6)
+    constant = LEADING_ERROR.get((method, accuracy, order))
+    if constant is not None:
+        expected = float(constant) * STEP**accuracy * math.factorial(n)
+        np.testing.assert_allclose(error, expected, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- evaluation count
+
+
+class Counter:
+    """Wraps f; records the number of points (broadcast size) of every call."""
+
+    def __init__(self, f: Callable[..., Array]) -> None:
+        self.f = f
+        self.sizes: list[int] = []
+
+    def __call__(self, rows: Any) -> Array:
+        arrays = rows if isinstance(rows, list) else [rows]
+        self.sizes.append(math.prod(np.broadcast_shapes(*(np.shape(r) for r in arrays))))
+        return self.f(rows)
+
+
+def _sum_of_squares(rows: Sequence[Array]) -> Array:
+    return sum(r * r for r in rows)
+
+
+SIZES = [pytest.param(7, id="N=7"), pytest.param(3 * numerics.BLOCK + 5, id="N=3*BLOCK+5")]
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_gradient_costs_one_call_per_stencil_offset(d: int, n: int) -> None:
+    points = np.random.default_rng(RNG_SEED).uniform(-1, 1, (n, d))
+    counter = Counter(_sum_of_squares)
+
+    result = gradient(counter, points)
+
+    assert len(counter.sizes) == (2 * d + 1) * math.ceil(n / numerics.BLOCK)
+    assert sum(counter.sizes) == (2 * d + 1) * n
+    assert max(counter.sizes) <= numerics.BLOCK
+    np.testing.assert_allclose(result.gradient, 2 * points, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [
+        pytest.param((7, 5), id="7x5"),
+        pytest.param((7, 5, 3), id="7x5x3"),
+        pytest.param((300, 400), id="300x400"),
+    ],
+)
+def test_gradient_field_costs_one_call_per_stencil_offset(lengths: tuple[int, ...]) -> None:
+    axes = [np.linspace(-1, 1, n) for n in lengths]
+    counter = Counter(_sum_of_squares)
+    d, size = len(lengths), math.prod(lengths)
+
+    field = gradient_field(counter, axes)
+
+    assert sum(counter.sizes) == (2 * d + 1) * size
+    assert len(counter.sizes) == (2 * d + 1) * math.ceil(size / numerics.BLOCK)
+    np.testing.assert_allclose(field.gradient, 2 * field.coordinates, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_hessian_costs_one_call_per_formula_point(d: int) -> None:
+    n = 6
+    points = np.random.default_rng(RNG_SEED).uniform(-1, 1, (n, d))
+    counter = Counter(_sum_of_squares)
+
+    result = hessian(counter, points)
+
+    assert counter.sizes == [n] * (1 + 2 * d + 2 * d * (d - 1))
+    np.testing.assert_allclose(
+        result.hessians, np.broadcast_to(2 * np.eye(d), (n, d, d)), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "accuracy", "order"),
+    [
+        ("central", 2, 1),
+        ("central", 8, 1),
+        ("forward", 1, 1),
+        ("backward", 4, 2),
+        ("complex", 2, 1),
+    ],
+)
+@pytest.mark.parametrize("error_estimate", [False, True])
+def test_evaluation_count_predicts_the_calls_of_f(
+    method: str, accuracy: int, order: int, error_estimate: bool
+) -> None:
+    counter = Counter(np.exp)
+    derivative(
+        counter,
+        [0.1, 0.2],
+        method=method,
+        accuracy=accuracy,
+        order=order,
+        error_estimate=error_estimate,
+    )
+    predicted = evaluation_count(method, accuracy, order, 1, error_estimate)
+    if error_estimate:
+        assert len(counter.sizes) <= predicted  # a budget: never below what is spent
+    else:
+        assert len(counter.sizes) == predicted
+
+
+# ---------------------------------------------------------------- error estimates
+
+ESTIMATED = {
+    "sin": (np.sin, np.cos),
+    "exp": (np.exp, np.exp),
+    "log1p-square": (lambda x: np.log(1 + x**2), lambda x: 2 * x / (1 + x**2)),
+    "quintic": (lambda x: x**5, lambda x: 5 * x**4),
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "accuracy"),
+    [
+        ("central", 2),
+        ("central", 4),
+        ("central", 8),
+        ("forward", 1),
+        ("backward", 2),
+        ("complex", 2),
+    ],
+)
+@pytest.mark.parametrize("name", list(ESTIMATED))
+def test_error_estimate_bounds_the_true_error(name: str, method: str, accuracy: int) -> None:
+    f, df = ESTIMATED[name]
+    x = np.array([-2.0, -0.3, 0.5, 1.7, 3.0])
+    result = derivative(f, x, method=method, accuracy=accuracy, error_estimate=True)
+    assert result.errors is not None
+    true = np.abs(result.derivatives - df(x))
+    assert np.all(true <= 10 * result.errors + 1e-15)
+    assert np.all(result.errors < 1e-6 * (1 + np.abs(df(x))))
+
+
+@pytest.mark.parametrize(("method", "accuracy"), [("central", 2), ("central", 4), ("forward", 1)])
+def test_error_estimate_is_the_truncation_error_at_a_coarse_step(
+    method: str, accuracy: int
+) -> None:
+    # At h = 0.01 truncation dwarfs rounding, and |D_p − D_(p+2)| is its leading term.
+    x = np.array([-1.0, 0.5, 2.0])
+    result = derivative(np.exp, x, method=method, accuracy=accuracy, step=1e-2, error_estimate=True)
+    np.testing.assert_allclose(result.errors, np.abs(result.derivatives - np.exp(x)), rtol=0.05)
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "method", "exact"),
+    [
+        pytest.param("log(x)", 1e-8, "central", 1e8, id="fallback-log"),
+        pytest.param("sqrt(x)", 1e-8, "central", 5e3, id="fallback-sqrt"),
+        pytest.param("log(x)", 1e-8, "complex", 1e8, id="complex-log"),
+        pytest.param("sin(x)", 1e12, "complex", np.cos(1e12), id="complex-huge"),
+    ],
+)
+def test_error_estimate_is_finite_on_fallback_and_complex_paths(
+    text: str, x: float, method: str, exact: float
+) -> None:
+    result = derivative(one_variable(text), [x], method=method, error_estimate=True)
+    assert result.errors is not None
+    assert np.all(np.isfinite(result.errors))
+    assert np.all(np.abs(result.derivatives - exact) <= 10 * result.errors + 1e-15 * abs(exact))
+
+
+def test_gradient_and_field_report_errors_per_coordinate() -> None:
+    points = [[0.5, -1.0], [2.0, 0.25], [1.0, 1.0]]
+    result = gradient(func_2, points, error_estimate=True)
+    field = gradient_field(
+        func_2, [np.linspace(-1, 1, 4), np.linspace(0, 2, 3)], error_estimate=True
+    )
+    assert result.errors is not None
+    assert field.errors is not None
+    assert result.errors.shape == (3, 2)
+    assert field.errors.shape == (2, 12)
+    assert np.all(result.errors < 1e-8)  # NaN fails this too
+    assert np.all(field.errors < 1e-8)
+
+
+# ---------------------------------------------------------------- Hessians
+
+
+def _cubic_sine(rows: Sequence[Array]) -> Array:
+    x0, x1 = rows
+    return x0**2 * x1 + np.sin(x1)
+
+
+A = np.array([[2.0, 1.0, 0.0], [3.0, -1.0, 4.0], [0.5, 0.0, 1.0]])
+
+
+def _quadratic_form(rows: Sequence[Array]) -> Array:
+    return sum(A[i, j] * rows[i] * rows[j] for i in range(3) for j in range(3))
+
+
+def test_hessian_matches_the_closed_form() -> None:
+    points = np.array([[1.0, 2.0], [-0.5, 0.3], [3.0, -1.0]])
+    x0, x1 = points.T
+    expected = np.stack([[2 * x1, 2 * x0], [2 * x0, -np.sin(x1)]]).transpose(2, 0, 1)
+
+    result = hessian(_cubic_sine, points)
+
+    np.testing.assert_allclose(result.hessians, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(result.values, x0**2 * x1 + np.sin(x1), rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "step", [pytest.param(None, id="auto"), pytest.param(1e-2, id="step=0.01")]
+)
+def test_hessian_of_a_quadratic_form_is_a_plus_a_transpose(step: float | None) -> None:
+    # Both formulas are exact on quadratics: only rounding separates H from A + Aᵀ.
+    points = np.random.default_rng(RNG_SEED).uniform(-2, 2, (5, 3))
+    result = hessian(_quadratic_form, points, step=step)
+    np.testing.assert_allclose(result.hessians, np.broadcast_to(A + A.T, (5, 3, 3)), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        pytest.param(_cubic_sine, id="cubic-sine"),
+        pytest.param(_quadratic_form, id="quadratic-form"),
+    ],
+)
+def test_hessian_is_exactly_symmetric(f: Callable[[Sequence[Array]], Array]) -> None:
+    d = 2 if f is _cubic_sine else 3
+    points = np.random.default_rng(RNG_SEED).uniform(-2, 2, (4, d))
+    hessians = hessian(f, points).hessians
+    np.testing.assert_array_equal(hessians, hessians.transpose(0, 2, 1))
+
+
+# ---------------------------------------------------------------- vector variables
+
+
+def test_gradient_of_a_vector_sum_of_squares() -> None:
+    result = gradient(parse("sum(x**2)").bind(), [[3.0, 4.0]])
+    np.testing.assert_allclose(result.gradient, [[6.0, 8.0]], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("method", "accuracy", "rtol"),
+    [("central", 2, 1e-8), ("central", 6, 1e-11), ("forward", 2, 1e-8), ("complex", 2, 1e-14)],
+)
+def test_gradient_of_a_ten_variable_vector_expression(
+    method: str, accuracy: int, rtol: float
+) -> None:
+    points = np.random.default_rng(RNG_SEED).uniform(-3, 3, (6, 10))
+    result = gradient(parse("sum(sin(x)*x)").bind(), points, method=method, accuracy=accuracy)
+    expected = np.sin(points) + points * np.cos(points)
+    np.testing.assert_allclose(result.gradient, expected, rtol=rtol, atol=10 * rtol)
+
+
+# ---------------------------------------------------------------- argument validation
+
+VALID = {"method": "central", "step": None, "accuracy": 2, "order": 1, "error_estimate": False}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        pytest.param({"step": 0.0}, "step", id="step-zero"),
+        pytest.param({"step": -1e-3}, "step", id="step-negative"),
+        pytest.param({"step": float("inf")}, "step", id="step-inf"),
+        pytest.param({"step": float("nan")}, "step", id="step-nan"),
+        pytest.param({"accuracy": 3}, "accuracy", id="accuracy-3"),
+        pytest.param({"accuracy": 3, "method": "forward"}, "accuracy", id="accuracy-3-forward"),
+        pytest.param({"accuracy": 1}, "accuracy", id="odd-accuracy-central"),
+        pytest.param({"order": 3}, "order", id="order-3"),
+        pytest.param({"order": 0}, "order", id="order-0"),
+        pytest.param({"method": "sideways"}, "method", id="unknown-method"),
+    ],
+)
+def test_check_options_refuses_with_the_field_named(change: dict[str, Any], field: str) -> None:
+    with pytest.raises(RequestError, match=f"`{field}`"):
+        check_options(**(VALID | change))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({}, id="defaults"),
+        pytest.param({"method": "forward", "accuracy": 1}, id="forward-accuracy-1"),
+        pytest.param({"step": 1e-300, "accuracy": 8, "order": 2}, id="tiny-step"),
+        pytest.param({"method": "complex", "error_estimate": True}, id="complex"),
+    ],
+)
+def test_check_options_accepts_valid_options(change: dict[str, Any]) -> None:
+    options = check_options(**(VALID | change))
+    assert (options.method, options.step, options.accuracy, options.order) == tuple(
+        (VALID | change)[k] for k in ("method", "step", "accuracy", "order")
+    )
+
+
+def test_gradient_refuses_points_that_are_not_a_list_of_points() -> None:
+    with pytest.raises(RequestError, match="`points`"):
+        gradient(func_2, [3.0, 4.0])
+
+
+def test_gradient_field_refuses_an_unknown_indexing() -> None:
+    with pytest.raises(RequestError, match="`indexing`"):
+        gradient_field(func_2, [[0.0, 1.0], [0.0, 1.0]], indexing="yx")
