@@ -39,5 +39,25 @@ test: lint typecheck pytest
 openapi: $(VENV)/.installed-dev
 	$(BIN)/python scripts/export_openapi.py > openapi.yaml
 
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --editable ".[dev,bench]"
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
+# Engine and HTTP workloads against their peers (about 8 minutes); writes docs/benchmarks.md.
+bench: $(VENV)/.installed-bench
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python -m bench.run
+
+# The browser tests of the demo page and the offline docs, in the Chromium of Debian (installed
+# here if missing: Playwright never downloads a browser); screenshots in test-artifacts/.
+e2e: $(VENV)/.installed-dev
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	$(BIN)/pytest tests/test_pages.py -v
+
+# Re-fetch the pinned Plotly, Swagger UI and ReDoc from npm into app/static/vendor/.
+.PHONY: vendor
+vendor:
+	scripts/vendor_assets.sh
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

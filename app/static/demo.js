@@ -11,7 +11,7 @@ const METHOD_COLORS = {
   forward: "#d1495b",
   backward: "#edae49",
   central: "#1f5f99",
-  complex: "#00798c",
+  complex: "#3a9d5d",
 };
 const PLOT_CONFIG = { responsive: true, displaylogo: false };
 const BASE_LAYOUT = {
@@ -260,12 +260,19 @@ async function fieldView(plot, note) {
   const [x1min, x1max] = span(field.axes[1]);
   const margin = spacing / 2;
   await draw(plot, [arrows, ...path], {
-    xaxis: { title: { text: field.variables[0] }, range: [x0min - margin, x0max + margin] },
+    // Equal scales on both axes (arrows keep their angles); the plot area shrinks to fit
+    // rather than the ranges growing past the grid.
+    xaxis: {
+      title: { text: field.variables[0] },
+      range: [x0min - margin, x0max + margin],
+      constrain: "domain",
+    },
     yaxis: {
       title: { text: field.variables[1] },
       range: [x1min - margin, x1max + margin],
       scaleanchor: "x",
       scaleratio: 1,
+      constrain: "domain",
     },
   });
   plot.dataset.points = String(arrows.meta.arrows);
