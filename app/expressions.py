@@ -287,8 +287,13 @@ class Expression:
             self._functions[key] = self._compile(order, params)
         return self._functions[key]
 
-    def __call__(self, args: Sequence[Array]) -> Array:
-        return self.bind()(args)
+    def __call__(self, args: Sequence[Array] | Array) -> Array:
+        """Evaluate on an `(n_vars, n_points)` array (or a list of rows, one per variable);
+        a one-variable expression also takes its `(n_points,)` array directly."""
+        rows: Sequence[Array] = args
+        if isinstance(args, np.ndarray) and args.ndim == 1 and len(self.variables) == 1:
+            rows = [args]
+        return self.bind()(rows)
 
     def _compile(self, order: tuple[str, ...], params: dict[str, float]) -> Function:
         if self.vector_variable is not None:
@@ -325,7 +330,7 @@ def _broadcasting(body: Callable[[Sequence[Array]], Any]) -> Function:
     def function(args: Sequence[Array]) -> Array:
         with np.errstate(all="ignore"):
             result = np.asarray(body(args))
-        shape = np.broadcast_shapes(*(np.shape(a) for a in args)) if args else ()
+        shape = np.broadcast_shapes(*(np.shape(a) for a in args)) if len(args) else ()
         if result.shape != shape:
             result = np.broadcast_to(result, shape)
         return result

@@ -805,3 +805,12 @@ def test_random_bytes_parse_or_raise_an_expression_error(data: bytes, errors: st
 def test_a_comment_is_refused_rather_than_silently_dropped() -> None:
     with pytest.raises(ExpressionError, match=r"`#` at column 5 is not allowed"):
         parse("2*x #+ 1")
+
+
+def test_an_expression_evaluates_on_an_n_vars_by_n_points_array() -> None:
+    points = np.array([[3.0, 0.0, 1.0], [4.0, 2.0, 1.0]])
+    np.testing.assert_allclose(parse("x0**2 + x1**2")(points), [25.0, 4.0, 2.0])
+
+
+def test_a_one_variable_expression_evaluates_on_an_n_points_array() -> None:
+    np.testing.assert_allclose(parse("0.01*x**2 + 0.1*x")(np.array([5.0, 10.0])), [0.75, 2.0])
