@@ -290,10 +290,9 @@ class Expression:
     def __call__(self, args: Sequence[Array] | Array) -> Array:
         """Evaluate on an `(n_vars, n_points)` array (or a list of rows, one per variable);
         a one-variable expression also takes its `(n_points,)` array directly."""
-        rows: Sequence[Array] = args
         if isinstance(args, np.ndarray) and args.ndim == 1 and len(self.variables) == 1:
-            rows = [args]
-        return self.bind()(rows)
+            return self.bind()([args])
+        return self.bind()(list(args))
 
     def _compile(self, order: tuple[str, ...], params: dict[str, float]) -> Function:
         if self.vector_variable is not None:
