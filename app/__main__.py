@@ -30,6 +30,7 @@ def main() -> None:
         port=args.port,
         workers=settings.workers,
         log_level=settings.log_level.lower(),
+        access_log=False,  # Nabla logs one JSON line per request itself
         timeout_graceful_shutdown=30,
     )
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from app import service
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.http import NumpyJSONResponse, StrictJSONRoute
 from app.schemas import (
     DerivativeRequest,
@@ -31,7 +31,15 @@ from app.schemas import (
 )
 
 router = APIRouter(route_class=StrictJSONRoute)
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def app_settings(request: Request) -> Settings:
+    """The settings `create_app` was built with (tests build apps with other limits)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Body, points, grid or work over the limit."},

@@ -49,7 +49,8 @@ class Server:
         if launcher:  # `python -m app`, as `make run` starts it (honours NABLA_WORKERS)
             command = [sys.executable, "-m", "app", "--host", "127.0.0.1"]
         else:
-            command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+            command = [sys.executable, "-m", "uvicorn", "app.main:app", "--no-access-log"]
+            command += ["--host", "127.0.0.1"]
         self.process = subprocess.Popen(
             [*command, "--port", str(self.port), *extra],
             cwd=ROOT,
