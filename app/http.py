@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import (
@@ -127,13 +128,67 @@ class StrictJSONRoute(APIRoute):
 # ---------------------------------------------------------------- JSON out
 
 
+NUMPY = orjson.OPT_SERIALIZE_NUMPY
+PIECE = 1 << 16  # floats per encoded piece of a large array (about 1.3 MB of JSON)
+STREAM_FROM = 1 << 18  # floats in a payload from which it is streamed
+
+
 class NumpyJSONResponse(Response):
     """orjson straight from NumPy arrays: no `jsonable_encoder`, NaN/inf become null."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+        return orjson.dumps(content, option=NUMPY)
+
+
+def json_response(payload: dict[str, Any]) -> Response:
+    """Small payloads in one piece; large ones streamed while they are encoded.
+
+    Encoding a 10⁶-point field takes longer than computing it: streaming overlaps the
+    encoding (in the threadpool, piece by piece) with sending and with the client's reading.
+    """
+    size = sum(v.size for v in payload.values() if isinstance(v, np.ndarray))
+    if size < STREAM_FROM:
+        return NumpyJSONResponse(payload)
+    return StreamingResponse(_buffered(json_pieces(payload)), media_type="application/json")
+
+
+def json_pieces(payload: dict[str, Any]) -> Iterator[bytes]:
+    """The same bytes as `orjson.dumps(payload)`, in pieces: large arrays a slice at a time."""
+    yield b"{"
+    for i, (key, value) in enumerate(payload.items()):
+        yield (b"," if i else b"") + orjson.dumps(key) + b":"
+        yield from _value_pieces(value)
+    yield b"}"
+
+
+def _value_pieces(value: Any) -> Iterator[bytes]:
+    if not (isinstance(value, np.ndarray) and value.size > PIECE):
+        yield orjson.dumps(value, option=NUMPY)
+        return
+    yield b"["
+    if value.ndim == 1:
+        for start in range(0, len(value), PIECE):
+            encoded = orjson.dumps(np.ascontiguousarray(value[start : start + PIECE]), option=NUMPY)
+            yield (b"," if start else b"") + encoded[1:-1]  # drop the slice's [ ]
+    else:
+        for i, row in enumerate(value):
+            yield b"," if i else b""
+            yield from _value_pieces(row)
+    yield b"]"
+
+
+def _buffered(pieces: Iterator[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """Join small pieces: each chunk costs a thread hop and a socket write."""
+    buffer = bytearray()
+    for piece in pieces:
+        buffer += piece
+        if len(buffer) >= size:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
 
 
 # ---------------------------------------------------------------- middleware

@@ -210,17 +210,44 @@ def partial(
     """Σ_k w_k f(x + o_k·h·e_j) / h^m: the m-th partial derivative along coordinate j.
 
     `center` is f(x) when the caller has it already (the stencil's 0 offset reuses it).
+    Symmetric offsets are paired: central stencils have w(−o) = ∓w(o), so each pair costs
+    one subtraction (or addition) and one division by h^m/w — a factor computed on h's own
+    shape, which for a grid is one axis, not the whole grid.
     """
     total: Array | None = None
-    for offset, weight in zip(rule.offsets, rule.weights, strict=True):
-        if offset == 0 and center is not None:
-            value = center
+    power = h if rule.order == 1 else h * h
+    for offset, weight, partner in _pairs(rule):
+        value = center if offset == 0 and center is not None else _at(f, rows, j, h, offset)
+        if partner:
+            other = _at(f, rows, j, h, -offset)
+            value = value - other if partner < 0 else value + other
+        term = value / (power / weight)
+        if total is None or total.shape != term.shape:
+            total = term if total is None else total + term
         else:
-            value = f(_replace(rows, j, _shift(rows[j], offset, h)))
-        term = weight * value
-        total = term if total is None else total + term
+            total += term
     assert total is not None
-    return total / h if rule.order == 1 else total / (h * h)
+    return total
+
+
+def _at(f: Function, rows: Sequence[Array], j: int, h: Array, offset: int) -> Array:
+    return f(_replace(rows, j, _shift(rows[j], offset, h)))
+
+
+@lru_cache(maxsize=64)
+def _pairs(rule: Stencil) -> tuple[tuple[int, float, int], ...]:
+    """(offset, weight, partner): partner −1 pairs f(x+oh) − f(x−oh), +1 pairs the sum."""
+    weights = dict(zip(rule.offsets, rule.weights, strict=True))
+    terms: list[tuple[int, float, int]] = []
+    for offset in sorted(weights, key=lambda o: (abs(o), -o)):
+        weight, mirror = weights[offset], weights.get(-offset)
+        if offset < 0 and any(t[0] == -offset and t[2] for t in terms):
+            continue  # already taken as the partner of +offset
+        partner = 0
+        if offset > 0 and mirror is not None:
+            partner = -1 if mirror == -weight else 1 if mirror == weight else 0
+        terms.append((offset, weight, partner))
+    return tuple(terms)
 
 
 def _shift(x: Array, offset: int, h: Array) -> Array:

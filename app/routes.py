@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
 
 from app import service
 from app.config import Settings
-from app.http import NumpyJSONResponse, StrictJSONRoute
+from app.http import StrictJSONRoute, json_response
 from app.schemas import (
     DerivativeRequest,
     DerivativeResponse,
@@ -51,9 +52,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def respond(request: Request, payload: dict[str, Any], points: int) -> NumpyJSONResponse:
+def respond(request: Request, payload: dict[str, Any], points: int) -> Response:
     request.state.points = points  # for the access log
-    return NumpyJSONResponse(payload)
+    return json_response(payload)
 
 
 @router.get("/health", summary="Liveness and readiness probe")
@@ -68,9 +69,7 @@ def health() -> Health:
     response_model_exclude_none=True,
     responses=ERRORS,
 )
-def derivative(
-    body: DerivativeRequest, request: Request, settings: SettingsDep
-) -> NumpyJSONResponse:
+def derivative(body: DerivativeRequest, request: Request, settings: SettingsDep) -> Response:
     payload = service.derivative(body, settings)
     return respond(request, payload, len(payload["points"]))
 
@@ -82,7 +81,7 @@ def derivative(
     response_model_exclude_none=True,
     responses=ERRORS,
 )
-def gradient(body: GradientRequest, request: Request, settings: SettingsDep) -> NumpyJSONResponse:
+def gradient(body: GradientRequest, request: Request, settings: SettingsDep) -> Response:
     payload = service.gradient(body, settings)
     return respond(request, payload, 1 if body.point is not None else len(body.points or ()))
 
@@ -94,9 +93,7 @@ def gradient(body: GradientRequest, request: Request, settings: SettingsDep) -> 
     response_model_exclude_none=True,
     responses=ERRORS,
 )
-def gradient_field(
-    body: GradientFieldRequest, request: Request, settings: SettingsDep
-) -> NumpyJSONResponse:
+def gradient_field(body: GradientFieldRequest, request: Request, settings: SettingsDep) -> Response:
     payload = service.gradient_field(body, settings)
     return respond(request, payload, service.grid_size(body))
 
@@ -108,7 +105,7 @@ def gradient_field(
     response_model_exclude_none=True,
     responses=ERRORS,
 )
-def hessian(body: HessianRequest, request: Request, settings: SettingsDep) -> NumpyJSONResponse:
+def hessian(body: HessianRequest, request: Request, settings: SettingsDep) -> Response:
     payload = service.hessian(body, settings)
     return respond(request, payload, 1 if body.point is not None else len(body.points or ()))
 
@@ -119,7 +116,7 @@ def hessian(body: HessianRequest, request: Request, settings: SettingsDep) -> Nu
     response_model=DescentResponse,
     responses=ERRORS,
 )
-def descent(body: DescentRequest, request: Request, settings: SettingsDep) -> NumpyJSONResponse:
+def descent(body: DescentRequest, request: Request, settings: SettingsDep) -> Response:
     payload = service.descent(body, settings)
     return respond(request, payload, len(payload["values"]))
 
@@ -130,8 +127,6 @@ def descent(body: DescentRequest, request: Request, settings: SettingsDep) -> Nu
     response_model=StepStudyResponse,
     responses=ERRORS,
 )
-def step_study(
-    body: StepStudyRequest, request: Request, settings: SettingsDep
-) -> NumpyJSONResponse:
+def step_study(body: StepStudyRequest, request: Request, settings: SettingsDep) -> Response:
     payload = service.step_study(body, settings)
     return respond(request, payload, len(payload["steps"]))
