@@ -48,6 +48,12 @@ bench: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench.run
 
+# wrk for 30 s at 64 connections against `python -m app` with 2 workers on loopback; fails on
+# any error or RSS growth, and writes the numbers into docs/reliability.md.
+load: $(VENV)/.installed
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python scripts/load.py
+
 # The browser tests of the demo page and the offline docs, in the Chromium of Debian (installed
 # here if missing: Playwright never downloads a browser); screenshots in test-artifacts/.
 e2e: $(VENV)/.installed-dev

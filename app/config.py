@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     max_work: int = Field(
         2_000_000_000,
         ge=1,
-        description="Work budget: expression nodes x points x function evaluations.",
+        description="Work budget: evaluations of f x (points x nodes + per-call overhead).",
     )
     max_descent_steps: int = Field(10_000, ge=1, description="Iterations of /descent.")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")

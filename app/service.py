@@ -80,6 +80,12 @@ def axis_length(spec: Axis, field: str) -> int:
         return count
     if spec.start == spec.stop and spec.num > 1:
         raise RequestError(f"`{field}` has start == stop; use num 1.", field=field)
+    if not math.isfinite(spec.stop - spec.start):
+        # numpy.linspace would overflow computing its spacing and yield NaN values.
+        raise RequestError(
+            f"`{field}` spans more than the largest float; narrow `start` and `stop`.",
+            field=field,
+        )
     return spec.num
 
 
@@ -106,6 +112,18 @@ def check_points(count: int, settings: Settings, *, field: str) -> None:
         )
 
 
+# Besides its vectorized arithmetic, each call of f has a Python-level cost per coordinate
+# (one array per coordinate, stacked and broadcast): about 4 µs, which is what some 4000
+# element operations cost. With few points that overhead is the whole bill (a Hessian of
+# 200 coordinates at one point is 80,001 calls), so it counts against the budget too.
+CALL_OVERHEAD = 4096
+
+
+def work_estimate(calls: int, points: int, per_point: int, dimension: int) -> int:
+    """Budget units for `calls` evaluations of f, each on `points` points of `dimension` axes."""
+    return calls * (points * per_point + CALL_OVERHEAD * (dimension + 1))
+
+
 def check_work(
     expression: Expression,
     points: int,
@@ -113,20 +131,23 @@ def check_work(
     options: FormulaOptions,
     order: int,
     settings: Settings,
+    *,
+    rounds: int = 1,
 ) -> None:
-    """Budget: expression nodes × points × evaluations of f per point (× d for vectors)."""
+    """Budget: evaluations of f × (points × expression nodes + per-call overhead), per round."""
     error_estimate = bool(getattr(options, "error_estimate", False))
-    evaluations = numerics.evaluation_count(
+    evaluations = rounds * numerics.evaluation_count(
         options.method, options.accuracy, order, dimension, error_estimate
     )
     per_point = expression.node_count * (dimension if expression.vector_variable else 1)
-    work = per_point * points * evaluations
+    work = work_estimate(evaluations, points, per_point, dimension)
     budget = settings.max_work
     if work > budget:
         raise TooLargeError(
-            f"the request needs about {work:.3g} operations ({points} points × {evaluations} "
-            f"evaluations × {per_point} expression nodes); the budget is {budget:.3g}. "
-            "Use fewer points, a lower `accuracy`, or a simpler expression.",
+            f"the request needs about {work:.3g} operations ({evaluations} evaluations of f "
+            f"on {points} points of {dimension} coordinates, {per_point} expression nodes "
+            f"each); the budget is {budget:.3g}. Use fewer points, coordinates or steps, a "
+            "lower `accuracy`, or a simpler expression.",
             reason="work",
         )
 
@@ -364,7 +385,8 @@ def hessian(request: HessianRequest, settings: Settings) -> Payload:
     n, d = points.shape
     names = coordinate_names(expression, request.variables, d, request.parameters)
     evaluations = 1 + 2 * d + 2 * d * (d - 1)
-    _check_budget(expression.node_count * n * evaluations, settings)
+    per_point = expression.node_count * (d if expression.vector_variable else 1)
+    _check_budget(work_estimate(evaluations, n, per_point, d), settings)
     result = numerics.hessian(
         bind(expression, names, request.parameters), points, step=request.step
     )
@@ -394,7 +416,7 @@ def descent(request: DescentRequest, settings: Settings) -> Payload:
         )
     d = len(request.init)
     names = coordinate_names(expression, request.variables, d, request.parameters)
-    check_work(expression, request.steps + 1, d, request, 1, settings)
+    check_work(expression, 1, d, request, 1, settings, rounds=request.steps + 1)
     result = numerics.descent(
         bind(expression, names, request.parameters),
         request.init,

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,11 +52,13 @@ class Server:
         else:
             command = [sys.executable, "-m", "uvicorn", "app.main:app", "--no-access-log"]
             command += ["--host", "127.0.0.1"]
+        # A file, not a pipe: a pipe nobody reads fills up (64 KiB) and blocks the server.
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [*command, "--port", str(self.port), *extra],
             cwd=ROOT,
             env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
             text=True,
         )
@@ -86,10 +89,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        stdout = self.process.stdout
-        if stdout is not None and not stdout.closed:
-            self._output = stdout.read()
-            stdout.close()
+        if not self.log.closed:
+            self.log.seek(0)
+            self._output = self.log.read()
+            self.log.close()
         return self.process.returncode
 
 
