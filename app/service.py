@@ -234,12 +234,17 @@ def derivative(request: DerivativeRequest, settings: Settings) -> Payload:
     if result.errors is not None:
         payload["errors"] = result.errors
     if request.exact:
-        payload |= _exact(expression, name, request, result.points, result.derivatives)
+        payload |= _exact(expression, name, request, result.points, result.derivatives, settings)
     return payload
 
 
 def _exact(
-    expression: Expression, name: str, request: DerivativeRequest, x: Array, estimates: Array
+    expression: Expression,
+    name: str,
+    request: DerivativeRequest,
+    x: Array,
+    estimates: Array,
+    settings: Settings,
 ) -> Payload:
     exact = derivative_expression(expression, name)
     if request.order == 2:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from app.errors import RequestError
+from app.errors import RequestError, TooLargeError
 from app.expressions import (
     FUNCTIONS,
     BinOp,
@@ -254,6 +254,10 @@ _PIECEWISE: dict[str, Callable[[tuple[Node, ...], str], Node]] = {
 }
 
 
+MAX_NODES = 20_000  # an exact derivative may grow (product rule) but not without bound
+MAX_DEPTH = 200  # recursion in compiling and printing stays far below Python's limit
+
+
 def derivative_expression(expression: Expression, name: str) -> Expression:
     """The exact derivative as an `Expression` over the same variables."""
     if expression.vector_variable is not None:
@@ -261,6 +265,13 @@ def derivative_expression(expression: Expression, name: str) -> Expression:
             "exact derivatives are available for scalar variables only.", field="expression"
         )
     tree = differentiate(expression.tree, name)
+    count, depth = measure(tree, MAX_NODES)
+    if count > MAX_NODES or depth > MAX_DEPTH:
+        raise TooLargeError(
+            f"the exact derivative has more than {MAX_NODES} parts or is nested more than "
+            f"{MAX_DEPTH} deep; simplify the expression or drop `exact`.",
+            reason="derivative",
+        )
     return Expression(
         text=to_text(tree),
         tree=tree,
@@ -268,20 +279,32 @@ def derivative_expression(expression: Expression, name: str) -> Expression:
         vector_variable=None,
         min_dimension=0,
         analytic=expression.analytic,
-        node_count=count_nodes(tree),
+        node_count=count,
     )
 
 
-def count_nodes(node: Node) -> int:
+def measure(root: Node, limit: int) -> tuple[int, int]:
+    """(nodes, depth), counting shared subtrees each time they occur; stops past `limit`."""
+    count, deepest = 0, 0
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack and count <= limit:
+        node, depth = stack.pop()
+        count += 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in _children(node))
+    return count, deepest
+
+
+def _children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Neg):
-        return 1 + count_nodes(node.operand)
+        return (node.operand,)
     if isinstance(node, BinOp):
-        return 1 + count_nodes(node.left) + count_nodes(node.right)
+        return (node.left, node.right)
     if isinstance(node, Call):
-        return 1 + sum(count_nodes(a) for a in node.args)
+        return node.args
     if isinstance(node, Compare):
-        return 1 + sum(count_nodes(o) for o in node.operands)
-    return 1
+        return node.operands
+    return ()
 
 
 # ---------------------------------------------------------------- printing

@@ -383,3 +383,11 @@ def test_exact_fields_are_absent_without_exact(client: TestClient, fields: dict[
     body = _derivative(client, expression="sin(x)", points=POINTS, **fields)
     assert {"exact", "errors_vs_exact", "exact_expression"}.isdisjoint(body)
     assert "derivatives" in body
+
+
+def test_an_exact_derivative_that_grows_too_large_is_refused_quickly(client: TestClient) -> None:
+    product = "*".join(["sin(x)"] * 60)  # its second derivative has ~60² product terms
+    request = {"expression": product, "points": [0.1], "exact": True, "order": 2}
+    r = client.post("/derivative", json=request)
+    assert r.status_code == 413, r.text
+    assert r.json()["reason"] == "derivative"
