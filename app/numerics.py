@@ -206,28 +206,36 @@ def partial(
     h: Array,
     rule: Stencil,
     center: Array | None = None,
+    out: Array | None = None,
 ) -> Array:
     """Σ_k w_k f(x + o_k·h·e_j) / h^m: the m-th partial derivative along coordinate j.
 
-    `center` is f(x) when the caller has it already (the stencil's 0 offset reuses it).
-    Symmetric offsets are paired: central stencils have w(−o) = ∓w(o), so each pair costs
-    one subtraction (or addition) and one division by h^m/w — a factor computed on h's own
-    shape, which for a grid is one axis, not the whole grid.
+    `center` is f(x) when the caller has it already (the stencil's 0 offset reuses it);
+    `out`, if given, receives the result. Symmetric offsets are paired: central stencils
+    have w(−o) = ∓w(o), so each pair costs one subtraction (or addition) and one division
+    by h^m/w — a factor computed on h's own shape, which for a grid is one axis.
     """
-    total: Array | None = None
+    terms = _pairs(rule)
     power = h if rule.order == 1 else h * h
-    for offset, weight, partner in _pairs(rule):
+    total: Array | None = None
+    for offset, weight, partner in terms:
         value = center if offset == 0 and center is not None else _at(f, rows, j, h, offset)
         if partner:
             other = _at(f, rows, j, h, -offset)
             value = value - other if partner < 0 else value + other
-        term = value / (power / weight)
+        # Multiply by w/h^m (a reciprocal on h's shape): a division per point costs ~4×.
+        if len(terms) == 1 and out is not None:  # central accuracy 2: straight into `out`
+            return np.multiply(value, weight / power, out=out)
+        term = value * (weight / power)
         if total is None or total.shape != term.shape:
             total = term if total is None else total + term
         else:
             total += term
     assert total is not None
-    return total
+    if out is None:
+        return total
+    out[...] = total
+    return out
 
 
 def _at(f: Function, rows: Sequence[Array], j: int, h: Array, offset: int) -> Array:
@@ -389,20 +397,19 @@ def _blocks(shape: tuple[int, ...]) -> list[Any]:
 def _gradient_block(
     f: Function, rows: Sequence[Array], options: Options, out: Gradient, block: Any
 ) -> None:
-    shape = out.values[block].shape
-    values = np.broadcast_to(f(rows), shape)
-    out.values[block] = values
+    values = out.values[block]
+    values[...] = f(rows)
     # Where f(x) itself is undefined (1/x at 0) so is f'(x), whatever the stencil says.
     undefined = None if np.isfinite(np.sum(values)) else ~np.isfinite(values)
     for j in range(len(rows)):
         h = steps_for(rows[j], options)
-        d = np.broadcast_to(_estimate(f, rows, j, h, options, values), shape)
-        if options.step is None and options.method != "complex":
-            d, h = _shrink_where_undefined(f, rows, j, h, options, values, d)
-        if undefined is not None:
-            d = np.where(undefined, np.nan, d)
         # One index, not [j][block]: for a scalar x, out.gradient[j] is a copy, not a view.
-        out.gradient[j, block] = d
+        d = out.gradient[j, block]
+        _estimate(f, rows, j, h, options, values, out=d)
+        if options.step is None and options.method != "complex":
+            h = _shrink_where_undefined(f, rows, j, h, options, values, d)
+        if undefined is not None:
+            d[undefined] = np.nan
         if out.steps is not None:
             out.steps[j, block] = h
         if out.errors is not None:
@@ -410,12 +417,19 @@ def _gradient_block(
 
 
 def _estimate(
-    f: Function, rows: Sequence[Array], j: int, h: Array, options: Options, values: Array
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    options: Options,
+    values: Array,
+    out: Array,
 ) -> Array:
     if options.method == "complex":
-        return complex_partial(f, rows, j, h)
+        out[...] = complex_partial(f, rows, j, h)
+        return out
     rule = stencil(options.method, options.accuracy, options.order)
-    return partial(f, rows, j, h, rule, center=values)
+    return partial(f, rows, j, h, rule, center=values, out=out)
 
 
 def _error(
@@ -451,8 +465,10 @@ def _shrink_where_undefined(
     options: Options,
     values: Array,
     d: Array,
-) -> tuple[Array, Array]:
+) -> Array:
     """Retry with smaller steps where f(x) is finite but the stencil left f's domain.
+
+    Fixes `d` in place and returns the steps actually used.
 
     log(x) at x = 1e-8 with h ≈ 6e-6 evaluates log of a negative number. At each such
     point we evaluate the stencil for h/4, h/16, … (all levels in one call of f) and keep
@@ -461,10 +477,10 @@ def _shrink_where_undefined(
     """
     with np.errstate(all="ignore"):
         if np.isfinite(np.sum(d)):  # one pass, no temporaries: the common case
-            return d, h
+            return h
         bad = np.isfinite(values) & ~np.isfinite(d)
     if not bad.any():
-        return d, h
+        return h
     shape = d.shape
     subset = [np.broadcast_to(r, shape)[bad] for r in rows]
     h_bad = np.broadcast_to(h, shape)[bad]
@@ -484,11 +500,10 @@ def _shrink_where_undefined(
     best = np.argmin(change, axis=0)
     chosen = trials[best, np.arange(trials.shape[1])]
     found = np.isfinite(change.min(axis=0))
-    fixed = np.array(d, copy=True)
-    fixed[bad] = np.where(found, chosen, np.nan)
+    d[bad] = np.where(found, chosen, np.nan)
     fixed_h = np.array(np.broadcast_to(h, shape), copy=True)
     fixed_h[bad] = np.where(found, trial_h[best, np.arange(trial_h.shape[1])], h_bad)
-    return fixed, fixed_h
+    return fixed_h
 
 
 # ---------------------------------------------------------------- gradient fields
@@ -551,7 +566,7 @@ def gradient_field(
     if with_coordinates:
         coordinates = np.empty((len(rows), size))
         for i, row in enumerate(rows):
-            coordinates[i] = np.broadcast_to(row, shape).ravel()
+            coordinates[i].reshape(shape)[...] = row  # one broadcasting pass per axis
     errors = None if result.errors is None else result.errors.reshape(len(rows), size)
     return GradientField(
         axes=arrays,
