@@ -43,7 +43,7 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable ".[dev,bench]"
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
-# Engine and HTTP workloads against their peers (about 8 minutes); writes docs/benchmarks.md.
+# Engine and HTTP workloads against their peers (about 5 minutes); writes docs/benchmarks.md.
 bench: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench.run

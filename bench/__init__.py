@@ -1,0 +1,1 @@
+"""Benchmarks of Nabla against its peers: `make bench` writes docs/benchmarks.md."""
