@@ -325,11 +325,19 @@ def _check_binding(free: tuple[str, ...], order: tuple[str, ...], params: dict[s
             raise RequestError(f"`{name}` is not a valid variable name.", field="variables")
 
 
+def _common_shape(arrays: Sequence[Array]) -> tuple[int, ...]:
+    """np.broadcast_shapes, without its cost in the common case of equal shapes."""
+    shapes = [np.shape(a) for a in arrays]
+    if all(shape == shapes[0] for shape in shapes):
+        return shapes[0] if shapes else ()
+    return np.broadcast_shapes(*shapes)
+
+
 def _broadcasting(body: Callable[[Sequence[Array]], Any]) -> Function:
     def function(args: Sequence[Array]) -> Array:
         with np.errstate(all="ignore"):
             result = np.asarray(body(args))
-        shape = np.broadcast_shapes(*(np.shape(a) for a in args)) if len(args) else ()
+        shape = _common_shape(args)
         if result.shape != shape:
             result = np.broadcast_to(result, shape)
         return result

@@ -14,6 +14,7 @@ with weights w_k from Fornberg's recursion (exact rationals, so no hand-typed ta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -389,7 +390,7 @@ def _gradient(
 def _blocks(shape: tuple[int, ...]) -> list[Any]:
     if not shape:
         return [Ellipsis]
-    per_row = int(np.prod(shape[1:]))
+    per_row = math.prod(shape[1:])
     length = max(1, BLOCK // max(per_row, 1))
     return [slice(start, start + length) for start in range(0, shape[0], length)]
 
@@ -400,7 +401,7 @@ def _gradient_block(
     values = out.values[block]
     values[...] = f(rows)
     # Where f(x) itself is undefined (1/x at 0) so is f'(x), whatever the stencil says.
-    undefined = None if np.isfinite(np.sum(values)) else ~np.isfinite(values)
+    undefined = None if np.isfinite(values.sum()) else ~np.isfinite(values)
     for j in range(len(rows)):
         h = steps_for(rows[j], options)
         # One index, not [j][block]: for a scalar x, out.gradient[j] is a copy, not a view.
@@ -476,7 +477,7 @@ def _shrink_where_undefined(
     rounding error grows as h shrinks, so neighbours agree most near the best step.
     """
     with np.errstate(all="ignore"):
-        if np.isfinite(np.sum(d)):  # one pass, no temporaries: the common case
+        if np.isfinite(d.sum()):  # one pass, no temporaries: the common case
             return h
         bad = np.isfinite(values) & ~np.isfinite(d)
     if not bad.any():
@@ -561,7 +562,7 @@ def gradient_field(
     rows = grid_rows(arrays, indexing)
     result = _gradient(f, rows, options, keep_steps=False)
     shape = result.values.shape
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     coordinates = None
     if with_coordinates:
         coordinates = np.empty((len(rows), size))

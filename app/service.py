@@ -14,7 +14,7 @@ import numpy as np
 
 from app import numerics
 from app.config import Settings
-from app.errors import MethodError, RequestError, TooLargeError
+from app.errors import MethodError, NablaError, RequestError, TooLargeError
 from app.expressions import Expression, parse, parse_cache_hits
 from app.numerics import Array
 from app.observability import record_parse
@@ -480,3 +480,44 @@ def _best(steps: Array, errors: Array) -> float | None:
     if not finite.any():
         return None
     return float(steps[np.flatnonzero(finite)[np.argmin(errors[finite])]])
+
+
+# ---------------------------------------------------------------- scheduling
+
+LIGHT_POINTS = 64  # up to this many points × coordinates ...
+LIGHT_EXPRESSION = 200  # ... of an expression this short is cheaper than a thread hop
+
+
+def point_count(request: Any) -> int:
+    """How many points a request asks for (0 when its specs are invalid)."""
+    try:
+        if isinstance(request, DerivativeRequest):
+            if request.range is not None:
+                return axis_length(request.range, "range")
+            return len(request.points or ())
+        if isinstance(request, GradientRequest | HessianRequest):
+            return 1 if request.point is not None else len(request.points or ())
+        if isinstance(request, GradientFieldRequest):
+            return grid_size(request)
+        if isinstance(request, DescentRequest):
+            return request.steps + 1
+        if isinstance(request, StepStudyRequest):
+            return len(request.steps or DEFAULT_STUDY_STEPS)
+    except NablaError:
+        return 0
+    return 0
+
+
+def is_light(request: Any) -> bool:
+    """Cheap enough to compute on the event loop: well under a millisecond of NumPy."""
+    if not isinstance(request, DerivativeRequest | GradientRequest | GradientFieldRequest):
+        return False
+    if len(request.expression) > LIGHT_EXPRESSION or getattr(request, "exact", False):
+        return False
+    if isinstance(request, GradientFieldRequest):
+        dimension = len(request.grid)
+    elif isinstance(request, GradientRequest):
+        dimension = len(request.point or (request.points or [[]])[0])
+    else:
+        dimension = 1
+    return 0 < point_count(request) * dimension <= LIGHT_POINTS

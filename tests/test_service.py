@@ -1,0 +1,74 @@
+"""Scheduling decisions of the service layer: what may run on the event loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app import service
+from app.schemas import (
+    DerivativeRequest,
+    DescentRequest,
+    GradientFieldRequest,
+    GradientRequest,
+    HessianRequest,
+)
+
+AXIS_1000 = {"start": 0, "stop": 1, "num": 1000}
+
+
+@pytest.mark.parametrize(
+    ("model", "body"),
+    [
+        pytest.param(DerivativeRequest, {"expression": "x**2", "points": [1.0]}, id="1-point"),
+        pytest.param(
+            GradientRequest, {"expression": "x0*x1", "point": [1.0, 2.0]}, id="gradient-point"
+        ),
+        pytest.param(
+            GradientFieldRequest,
+            {"expression": "x0*x1", "grid": [{"start": 0, "stop": 1, "num": 4}] * 2},
+            id="4x4-field",
+        ),
+    ],
+)
+def test_tiny_requests_are_light(model: Any, body: dict[str, Any]) -> None:
+    assert service.is_light(model.model_validate(body))
+
+
+@pytest.mark.parametrize(
+    ("model", "body"),
+    [
+        pytest.param(
+            DerivativeRequest, {"expression": "x", "range": AXIS_1000}, id="1000-point-range"
+        ),
+        pytest.param(
+            DerivativeRequest,
+            {"expression": "x**2", "points": [1.0], "exact": True},
+            id="exact-is-symbolic-work",
+        ),
+        pytest.param(
+            DerivativeRequest,
+            {"expression": "+".join(["sin(x)"] * 40), "points": [1.0]},
+            id="long-expression",
+        ),
+        pytest.param(
+            GradientFieldRequest, {"expression": "x0*x1", "grid": [AXIS_1000] * 2}, id="big-field"
+        ),
+        pytest.param(
+            GradientRequest, {"expression": "sum(x**2)", "point": [1.0] * 100}, id="100-coordinates"
+        ),
+        pytest.param(HessianRequest, {"expression": "x0*x1", "point": [1, 2]}, id="hessian"),
+        pytest.param(DescentRequest, {"expression": "x0**2", "init": [1.0]}, id="descent"),
+    ],
+)
+def test_everything_else_goes_to_the_threadpool(model: Any, body: dict[str, Any]) -> None:
+    assert not service.is_light(model.model_validate(body))
+
+
+def test_an_invalid_range_is_not_light_and_counts_no_points() -> None:
+    request = DerivativeRequest.model_validate(
+        {"expression": "x", "range": {"start": 1, "stop": 0, "step": 1}}
+    )
+    assert service.point_count(request) == 0
+    assert not service.is_light(request)
