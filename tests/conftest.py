@@ -76,6 +76,11 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError(f"uvicorn did not become healthy:\n{self.output()}")
 
+    def log_so_far(self) -> str:
+        """What the server has printed until now, while it keeps running."""
+        self.log.seek(0)
+        return self.log.read()
+
     def output(self) -> str:
         """Everything the server printed; stops it first."""
         self.stop()
