@@ -180,15 +180,24 @@ def _value_pieces(value: Any) -> Iterator[bytes]:
 
 
 def _buffered(pieces: Iterator[bytes], size: int = 1 << 20) -> Iterator[bytes]:
-    """Join small pieces: each chunk costs a thread hop and a socket write."""
-    buffer = bytearray()
+    """Join small pieces (each chunk costs a thread hop and a socket write); pass big ones
+    through uncopied."""
+    small: list[bytes] = []
+    pending = 0
     for piece in pieces:
-        buffer += piece
-        if len(buffer) >= size:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)
+        if len(piece) >= size:
+            if small:
+                yield b"".join(small)
+                small, pending = [], 0
+            yield piece
+            continue
+        small.append(piece)
+        pending += len(piece)
+        if pending >= size:
+            yield b"".join(small)
+            small, pending = [], 0
+    if small:
+        yield b"".join(small)
 
 
 # ---------------------------------------------------------------- middleware
