@@ -16,6 +16,7 @@ only `install_error_handlers` knows about the web framework.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -125,7 +126,7 @@ def validation_detail(errors: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _render(
-    status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    status_code: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
 ) -> Response:
     from starlette.responses import Response
 
@@ -145,15 +146,20 @@ async def _nabla_error(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
+    from fastapi.exceptions import RequestValidationError
+
+    assert isinstance(exc, RequestValidationError)
     request.state.rejection = "validation_error"
-    return _render(422, validation_detail(list(getattr(exc, "errors")())))  # noqa: B009
+    return _render(422, validation_detail(list(exc.errors())))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    status_code = int(getattr(exc, "status_code", 500))
-    body = {"detail": str(getattr(exc, "detail", "")), "type": "http_error"}
+    from starlette.exceptions import HTTPException
+
+    assert isinstance(exc, HTTPException)
+    body = {"detail": str(exc.detail), "type": "http_error"}
     # Keep the exception's headers: a 405 must say `Allow: GET` (RFC 9110).
-    return _render(status_code, body, getattr(exc, "headers", None))
+    return _render(exc.status_code, body, exc.headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

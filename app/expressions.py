@@ -613,11 +613,7 @@ class _Translator:
                 f"`{min(scalars)}` cannot be used beside the vector variable `{vector}`; "
                 f"write it as an element such as `{vector}[0]`."
             )
-        if rank:
-            raise ExpressionError(
-                f"the expression is a vector, not a number; reduce `{vector}` with "
-                "`sum`, `prod`, `mean`, `norm` or `dot`."
-            )
+        assert rank == 0  # a bare vector variable was refused above
         return Expression(
             text=text,
             tree=_fold(tree, {}),
