@@ -279,12 +279,8 @@ def _single_variable(expression: Expression, request: DerivativeRequest | StepSt
 def gradient(request: GradientRequest, settings: Settings) -> Payload:
     expression = load_expression(request, settings)
     single = request.point is not None
-    rows = [request.point] if request.point is not None else request.points
-    assert rows is not None
-    check_points(len(rows), settings, field="points")
-    points = _point_array(rows, settings)
+    points, names = _points_and_names(request, expression, settings)
     n, d = points.shape
-    names = coordinate_names(expression, request.variables, d, request.parameters)
     check_work(expression, n, d, request, 1, settings)
     result = numerics.gradient(
         bind(expression, names, request.parameters),
@@ -306,6 +302,18 @@ def gradient(request: GradientRequest, settings: Settings) -> Payload:
         if errors is not None:
             payload["errors"] = errors
     return payload
+
+
+def _points_and_names(
+    request: GradientRequest | HessianRequest, expression: Expression, settings: Settings
+) -> tuple[Array, list[str]]:
+    """The (N, d) points of `point` or `points`, and the names of their coordinates."""
+    rows = [request.point] if request.point is not None else request.points
+    assert rows is not None
+    check_points(len(rows), settings, field="points")
+    points = _point_array(rows, settings)
+    names = coordinate_names(expression, request.variables, points.shape[1], request.parameters)
+    return points, names
 
 
 def _point_array(rows: list[list[float]], settings: Settings) -> Array:
@@ -383,12 +391,8 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
 
 def hessian(request: HessianRequest, settings: Settings) -> Payload:
     expression = parse_counted(request.expression, settings)
-    rows = [request.point] if request.point is not None else request.points
-    assert rows is not None
-    check_points(len(rows), settings, field="points")
-    points = _point_array(rows, settings)
+    points, names = _points_and_names(request, expression, settings)
     n, d = points.shape
-    names = coordinate_names(expression, request.variables, d, request.parameters)
     evaluations = 1 + 2 * d + 2 * d * (d - 1)
     per_point = expression.node_count * (d if expression.vector_variable else 1)
     _check_budget(work_estimate(evaluations, n, per_point, d), settings)
