@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from app.config import Settings
 
@@ -53,3 +55,29 @@ def test_every_make_target_the_readme_names_exists(target: str) -> None:
         pytest.fail(f"README does not mention make {target}")
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), f"no `{target}` target"
+
+
+def curl_examples() -> list[tuple[str, dict[str, object], dict[str, object]]]:
+    """(path, request, response) of every `curl` in "Try it" that shows its output."""
+    section = README.split("## Try it", 1)[1].split("```", 2)[1]
+    examples = []
+    for block in section.split("curl -s ")[1:]:
+        path = "/" + block.split("/", 1)[1].split(" ", 1)[0]
+        data = block.split("-d '", 1)[1].split("'", 1)[0]
+        shown = [line[1:].strip() for line in block.splitlines() if line.startswith("#")]
+        if shown:
+            examples.append((path, json.loads(data), json.loads("".join(shown))))
+    return examples
+
+
+@pytest.mark.parametrize(("path", "request_body", "response"), curl_examples())
+def test_the_readme_curl_examples_show_what_the_service_answers(
+    client: TestClient, path: str, request_body: dict[str, object], response: dict[str, object]
+) -> None:
+    r = client.post(path, json=request_body)
+    assert r.status_code == 200, r.text
+    assert r.json() == response
+
+
+def test_the_readme_shows_at_least_two_curl_outputs() -> None:
+    assert len(curl_examples()) >= 2
