@@ -521,22 +521,66 @@ class GradientField(NamedTuple):
     errors: Array | None  # (d, M)
 
 
-def grid_rows(axes: Sequence[Array], indexing: Indexing = "xy") -> list[Array]:
-    """Broadcastable views of the axes, as `numpy.meshgrid(*axes, indexing=...)` lays them.
-
-    With "xy" the first two dimensions swap (x varies along columns), as in the notebook.
-    No grid is materialized: f broadcasts them, and steps are computed per axis.
-    """
-    d = len(axes)
+def grid_positions(d: int, indexing: Indexing = "xy") -> tuple[int, ...]:
+    """The grid dimension each axis runs along: with "xy" the first two swap (x varies
+    along columns), as `numpy.meshgrid` and the notebook lay them out."""
     positions = list(range(d))
     if indexing == "xy" and d >= 2:
         positions[0], positions[1] = 1, 0
+    return tuple(positions)
+
+
+def grid_rows(axes: Sequence[Array], indexing: Indexing = "xy") -> list[Array]:
+    """Broadcastable views of the axes, as `numpy.meshgrid(*axes, indexing=...)` lays them.
+
+    No grid is materialized: f broadcasts them, and steps are computed per axis.
+    """
+    d = len(axes)
     rows = []
-    for axis, position in zip(axes, positions, strict=True):
+    for axis, position in zip(axes, grid_positions(d, indexing), strict=True):
         shape = [1] * d
         shape[position] = len(axis)
         rows.append(np.asarray(axis, dtype=np.float64).reshape(shape))
     return rows
+
+
+class GridPoints(NamedTuple):
+    """The (d, M) points of a grid, held as its axes instead of spelled out.
+
+    Row i of the flattened `numpy.meshgrid` is axis i with each value repeated `inner`
+    times (the product of the grid dimensions after its own), and that run tiled `outer`
+    times (the product of the dimensions before): 2·10⁶ floats are 2,000 distinct ones.
+    """
+
+    axes: list[Array]
+    shape: tuple[int, ...]
+    positions: tuple[int, ...]
+
+    @classmethod
+    def of(cls, axes: Sequence[Array], indexing: Indexing = "xy") -> GridPoints:
+        arrays = [np.asarray(a, dtype=np.float64).ravel() for a in axes]
+        positions = grid_positions(len(arrays), indexing)
+        shape = [0] * len(arrays)
+        for axis, position in zip(arrays, positions, strict=True):
+            shape[position] = len(axis)
+        return cls(arrays, tuple(shape), positions)
+
+    @property
+    def size(self) -> int:
+        return len(self.axes) * math.prod(self.shape)
+
+    def layout(self, i: int) -> tuple[int, int]:
+        """(outer, inner) of row i."""
+        position = self.positions[i]
+        return math.prod(self.shape[:position]), math.prod(self.shape[position + 1 :])
+
+    def materialize(self) -> Array:
+        points = np.empty((len(self.axes), math.prod(self.shape)))
+        for i, (axis, position) in enumerate(zip(self.axes, self.positions, strict=True)):
+            view = [1] * len(self.shape)
+            view[position] = len(axis)
+            points[i].reshape(self.shape)[...] = axis.reshape(view)  # one broadcasting pass
+        return points
 
 
 def gradient_field(
@@ -563,11 +607,7 @@ def gradient_field(
     result = _gradient(f, rows, options, keep_steps=False)
     shape = result.values.shape
     size = math.prod(shape)
-    coordinates = None
-    if with_coordinates:
-        coordinates = np.empty((len(rows), size))
-        for i, row in enumerate(rows):
-            coordinates[i].reshape(shape)[...] = row  # one broadcasting pass per axis
+    coordinates = GridPoints.of(arrays, indexing).materialize() if with_coordinates else None
     errors = None if result.errors is None else result.errors.reshape(len(rows), size)
     return GradientField(
         axes=arrays,

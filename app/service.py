@@ -371,12 +371,13 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
         step=request.step,
         accuracy=request.accuracy,
         error_estimate=request.error_estimate,
-        with_coordinates="coordinates" in include,
+        with_coordinates=False,
     )
     arrays: Payload = {
         "axes": result.axes,
         "shape": list(result.shape),
-        "coordinates": result.coordinates,
+        # Encoded from the axes: the JSON of 10⁶ grid points without spelling them out.
+        "coordinates": numerics.GridPoints.of(result.axes, request.indexing),
         "values": result.values,
         "gradient": result.gradient,
     }

@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from app.errors import MalformedBodyError
-from app.http import PIECE, json_pieces, parse_json
+from app.http import PIECE, STREAM_FROM, json_pieces, json_response, parse_json
+from app.numerics import GridPoints
 
 
 def one_piece(payload: dict) -> bytes:
@@ -55,3 +56,34 @@ def test_parse_json_refuses_what_json_loads_would_accept(body: bytes, fragment: 
 
 def test_parse_json_accepts_a_valid_surrogate_pair() -> None:
     assert parse_json(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+
+
+@pytest.mark.parametrize(
+    ("axes", "indexing"),
+    [
+        pytest.param([np.linspace(-2, 2, 18), np.linspace(-2, 2, 18)], "xy", id="notebook-xy"),
+        pytest.param([np.arange(3.0), np.array([10.0, 10.5])], "ij", id="ij"),
+        pytest.param([np.array([0.1, -0.0, 1e300]), np.arange(5.0) / 3], "xy", id="odd-floats"),
+        pytest.param([np.linspace(0, 1, 7), np.arange(4.0), np.array([2.5, -1.0])], "xy", id="3d"),
+        pytest.param([np.linspace(0, 1, 1000), np.linspace(5, 6, 1000)], "xy", id="1000x1000"),
+        pytest.param([np.arange(2.0), np.linspace(0, 1, 100_000)], "ij", id="long-runs"),
+        pytest.param([np.linspace(0, 1, 50_000), np.arange(2.0)], "ij", id="short-runs"),
+        pytest.param([np.arange(7.0)], "xy", id="1d"),
+        pytest.param([np.arange(3.0), np.array([4.0])], "ij", id="one-value-axis"),
+    ],
+)
+def test_grid_points_encode_to_the_json_of_the_spelled_out_grid(axes: list, indexing: str) -> None:
+    points = GridPoints.of(axes, indexing)
+    spelled_out = np.array([g.ravel() for g in np.meshgrid(*axes, indexing=indexing)])
+    np.testing.assert_array_equal(points.materialize(), spelled_out)
+    payload = {"coordinates": points, "values": np.arange(3.0)}
+    expected = one_piece({"coordinates": spelled_out, "values": np.arange(3.0)})
+    assert b"".join(json_pieces(payload)) == expected
+
+
+def test_a_small_response_spells_out_grid_points_in_one_piece() -> None:
+    axes = [np.arange(3.0), np.linspace(0, 1, 4)]
+    points = GridPoints.of(axes)
+    assert points.size < STREAM_FROM
+    spelled_out = np.array([g.ravel() for g in np.meshgrid(*axes)])
+    assert json_response({"coordinates": points}).body == one_piece({"coordinates": spelled_out})
