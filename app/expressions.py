@@ -377,7 +377,7 @@ def _compile(
 ) -> Compiled:
     """Translate the tree into nested closures; constant subtrees were folded before."""
     if isinstance(node, Num):
-        value = np.float64(node.value)
+        value = float(node.value)  # a Python float: ufuncs take it ~2× faster than np.float64
         return lambda args: value
     if isinstance(node, Var):
         if vector is not None and node.name == vector[0]:
