@@ -23,8 +23,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served offline by app.pages
         redoc_url=None,
     )
-    # Read by routes through a plain dependency: `dependency_overrides` would make FastAPI
-    # rebuild the override's signature on every request (12-20% of a small request).
+    # Read by routes from `request.app.state` (tests build apps with other limits): a
+    # dependency would cost every request a resolution step.
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(router)

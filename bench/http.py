@@ -34,6 +34,7 @@ import orjson
 
 from app import numerics
 from app.expressions import parse
+from app.http import json_pieces
 from bench.engine import automatic_step, numpy_central
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,20 +183,24 @@ def floor(axes: list[np.ndarray], include: list[str] | None) -> tuple[float, flo
 
 
 def in_process_engine(axes: list[np.ndarray]) -> tuple[float, float]:
-    """What the server computes and encodes, without HTTP: (engine, encode) seconds."""
+    """What the server computes and encodes, without HTTP: (engine, encode) seconds.
+
+    As app/service.py does: coordinates stay axes (`GridPoints`) and the JSON comes from the
+    server's own streaming encoder, joined here into one bytes object.
+    """
     f = parse(FIELD_BODY["expression"]).bind(["x0", "x1"])
     start = time.perf_counter()
-    result = numerics.gradient_field(f, axes)
+    result = numerics.gradient_field(f, axes, with_coordinates=False)
     middle = time.perf_counter()
     payload = {
         "variables": ["x0", "x1"],
         "axes": result.axes,
         "shape": list(result.shape),
-        "coordinates": result.coordinates,
+        "coordinates": numerics.GridPoints.of(result.axes),
         "values": result.values,
         "gradient": result.gradient,
     }
-    orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    b"".join(json_pieces(payload))
     return middle - start, time.perf_counter() - middle
 
 

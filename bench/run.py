@@ -231,8 +231,9 @@ def http_section(http: HttpResult) -> str:
         table(header, rows),
         "",
         f"For scale (in process, same grid): engine `gradient_field` "
-        f"{seconds(result.engine)}, one `orjson.dumps` of its arrays "
-        f"{seconds(result.engine_encode)}; the remaining {seconds(max(other, 0.0))} of the "
+        f"{seconds(result.engine)}, the server's JSON encoder on its arrays (coordinates "
+        f"written from the axes, the rest orjson) {seconds(result.engine_encode)}; "
+        f"the remaining {seconds(max(other, 0.0))} of the "
         f"request's {seconds(default.received)} is request handling and moving the bytes over "
         "loopback to the client (the server streams the JSON, so encoding and transfer "
         "partly overlap).",
