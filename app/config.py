@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         description="Work budget: evaluations of f x (points x nodes + per-call overhead).",
     )
     max_descent_steps: int = Field(10_000, ge=1, description="Iterations of /descent.")
+    gzip_level: int = Field(
+        1, ge=0, le=9, description="gzip level for clients that accept gzip; 0 turns it off."
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
     log_level: str = Field("info", description="Log level of the `nabla` loggers.")
     workers: int = Field(1, ge=1, description="uvicorn worker processes (`make run`).")

@@ -607,6 +607,12 @@ def grid_rows(axes: Sequence[Array], indexing: Indexing = "xy") -> list[Array]:
     return rows
 
 
+def _float_axis(values: npt.ArrayLike) -> Array:
+    """float64, unless given float32 (a response written in single precision)."""
+    array = np.asarray(values)
+    return array.ravel() if array.dtype == np.float32 else array.astype(np.float64).ravel()
+
+
 class GridPoints(NamedTuple):
     """The (d, M) points of a grid, held as its axes instead of spelled out.
 
@@ -621,7 +627,7 @@ class GridPoints(NamedTuple):
 
     @classmethod
     def of(cls, axes: Sequence[Array], indexing: Indexing = "xy") -> GridPoints:
-        arrays = [np.asarray(a, dtype=np.float64).ravel() for a in axes]
+        arrays = [_float_axis(a) for a in axes]
         positions = grid_positions(len(arrays), indexing)
         shape = [0] * len(arrays)
         for axis, position in zip(arrays, positions, strict=True):
@@ -638,7 +644,7 @@ class GridPoints(NamedTuple):
         return math.prod(self.shape[:position]), math.prod(self.shape[position + 1 :])
 
     def materialize(self) -> Array:
-        points = np.empty((len(self.axes), math.prod(self.shape)))
+        points = np.empty((len(self.axes), math.prod(self.shape)), dtype=self.axes[0].dtype)
         for i, (axis, position) in enumerate(zip(self.axes, self.positions, strict=True)):
             view = [1] * len(self.shape)
             view[position] = len(axis)

@@ -341,6 +341,15 @@ class GradientFieldRequest(DifferenceOptions):
         "the default response; skipping `coordinates` also skips building them.",
         examples=[["axes", "shape", "gradient"]],
     )
+    precision: Literal["float64", "float32"] = Field(
+        "float64",
+        description="How numbers are written. `float64` (default): the shortest text that "
+        "reads back as the same double, about 19 characters. `float32`: rounded to single "
+        "precision (relative change ≤ 6e-8) and written as the shortest text that reads back "
+        "as that float32, about 10 characters: roughly half the bytes and encoding time, "
+        "enough for plotting. Magnitudes above 3.4e38 become null.",
+        examples=["float32"],
+    )
 
 
 class GradientFieldResponse(BaseModel):

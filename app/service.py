@@ -373,17 +373,24 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
         error_estimate=request.error_estimate,
         with_coordinates=False,
     )
+    dtype = np.float32 if request.precision == "float32" else np.float64
+    axes = [axis.astype(dtype, copy=False) for axis in result.axes]
     arrays: Payload = {
-        "axes": result.axes,
+        "axes": axes,
         "shape": list(result.shape),
         # Encoded from the axes: the JSON of 10⁶ grid points without spelling them out.
-        "coordinates": numerics.GridPoints.of(result.axes, request.indexing),
+        "coordinates": numerics.GridPoints.of(axes, request.indexing),
         "values": result.values,
         "gradient": result.gradient,
     }
     if result.errors is not None and (request.include is None or "errors" in include):
         include.add("errors")
         arrays["errors"] = result.errors
+    if dtype is np.float32:
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, written as null
+            for key in ("values", "gradient", "errors"):
+                if key in arrays and key in include:
+                    arrays[key] = arrays[key].astype(np.float32)
     return {"variables": names} | {k: v for k, v in arrays.items() if k in include}
 
 

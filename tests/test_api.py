@@ -464,6 +464,50 @@ def test_gradient_field_variables_choose_the_name_of_each_axis(client: TestClien
     np.testing.assert_allclose(body["gradient"], [np.full(6, 3.0), 2 * x0], atol=1e-8)
 
 
+@pytest.mark.parametrize(
+    "num", [pytest.param(40, id="40x40"), pytest.param(300, id="300x300-streamed")]
+)
+def test_float32_precision_rounds_every_array_and_halves_the_bytes(
+    client: TestClient, num: int
+) -> None:
+    grid = [{"start": -1.3, "stop": 2.1, "num": num}, {"start": 0.7, "stop": 3.3, "num": num}]
+    request = {"expression": "sin(x0)*x1 + x1**3/7", "grid": grid}
+    double = client.post("/gradient-field", json=request)
+    single = client.post("/gradient-field", json=request | {"precision": "float32"})
+    assert double.status_code == single.status_code == 200, single.text
+    a, b = double.json(), single.json()
+    for key in ("axes", "coordinates", "values", "gradient"):
+        # The float32 text reads back as the float32 nearest the float64 answer.
+        expected = np.asarray(a[key], dtype=np.float64).astype(np.float32)
+        np.testing.assert_array_equal(
+            np.asarray(b[key], dtype=np.float64).astype(np.float32), expected
+        )
+    x0, x1 = np.array(b["coordinates"], dtype=np.float64)
+    np.testing.assert_allclose(
+        b["gradient"], [np.cos(x0) * x1, np.sin(x0) + 3 * x1**2 / 7], rtol=1e-6, atol=1e-6
+    )
+    assert len(single.content) < 0.65 * len(double.content)
+
+
+def test_float32_precision_writes_values_beyond_its_range_as_null(client: TestClient) -> None:
+    grid = [{"start": 85, "stop": 95, "num": 3}]
+    r = client.post(
+        "/gradient-field", json={"expression": "exp(x)", "grid": grid, "precision": "float32"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["values"][0] == pytest.approx(np.exp(85), rel=1e-6)  # 8.2e36 fits
+    assert body["values"][1:] == [None, None]  # e^90 and e^95 exceed 3.4e38
+    assert body["gradient"][0][1:] == [None, None]
+
+
+def test_precision_must_be_float64_or_float32(client: TestClient) -> None:
+    grid = [{"start": 0, "stop": 1, "num": 3}]
+    r = client.post("/gradient-field", json={"expression": "x", "grid": grid, "precision": "half"})
+    body = assert_error(r, 422, "precision")
+    assert body["field"] == "precision"
+
+
 def test_a_million_point_field_works_with_default_limits(client: TestClient) -> None:
     axis = {"start": -2, "stop": 2, "num": 1000}
     r = client.post("/gradient-field", json={"expression": "x0**2 + x1**2", "grid": [axis, axis]})

@@ -70,6 +70,11 @@ def test_parse_json_accepts_a_valid_surrogate_pair() -> None:
         pytest.param([np.linspace(0, 1, 50_000), np.arange(2.0)], "ij", id="short-runs"),
         pytest.param([np.arange(7.0)], "xy", id="1d"),
         pytest.param([np.arange(3.0), np.array([4.0])], "ij", id="one-value-axis"),
+        pytest.param(
+            [np.linspace(0, 1, 9, dtype=np.float32), np.arange(5, dtype=np.float32) / 3],
+            "xy",
+            id="float32",
+        ),
     ],
 )
 def test_grid_points_encode_to_the_json_of_the_spelled_out_grid(axes: list, indexing: str) -> None:

@@ -113,3 +113,37 @@ def test_server_refuses_an_over_limit_content_length_before_reading_the_body(
     assert content_type == "application/json"
     assert body["reason"] == "body"
     assert "bytes" in body["detail"]
+
+
+def _field(server: Server, accept_encoding: str) -> httpx.Response:
+    axis = {"start": -2, "stop": 2, "num": 400}  # 160,000 points: a streamed response
+    request = {"expression": "x0**2 + sin(x1)", "grid": [axis, axis]}
+    with httpx.Client(timeout=60) as client:
+        headers = {"accept-encoding": accept_encoding}
+        return client.post(f"{server.url}/gradient-field", json=request, headers=headers)
+
+
+def test_server_gzips_a_streamed_field_for_clients_that_accept_it(server: Server) -> None:
+    plain, gzipped = _field(server, "identity"), _field(server, "gzip")
+    assert plain.status_code == gzipped.status_code == 200, gzipped.text
+    assert "content-encoding" not in plain.headers
+    assert gzipped.headers["content-encoding"] == "gzip"
+    # httpx decodes gzip: the same bytes arrive, in a fraction of them on the wire.
+    assert gzipped.content == plain.content
+    assert gzipped.num_bytes_downloaded < 0.3 * plain.num_bytes_downloaded
+
+
+def test_server_sends_small_responses_uncompressed(server: Server) -> None:
+    r = httpx.get(f"{server.url}/health", headers={"accept-encoding": "gzip"})
+    assert r.status_code == 200, r.text
+    assert "content-encoding" not in r.headers
+
+
+def test_gzip_level_0_turns_compression_off() -> None:
+    running = Server(env={"NABLA_GZIP_LEVEL": "0"})
+    try:
+        r = _field(running, "gzip")
+        assert r.status_code == 200, r.text
+        assert "content-encoding" not in r.headers
+    finally:
+        running.stop()
