@@ -156,10 +156,13 @@ def advertised_options(client: httpx.Client, url: str) -> list[str]:
     return [name for name in wanted if name in properties]
 
 
-def floor(axes: list[np.ndarray], include: list[str] | None) -> tuple[float, float, int]:
+def floor(
+    axes: list[np.ndarray], include: list[str] | None, precision: str = "float64"
+) -> tuple[float, float, int]:
     """NumPy central differences on the materialized grid + orjson of the same arrays.
 
-    Only what the response carries is computed: (compute, encode) seconds and bytes.
+    Only what the response carries is computed: (compute, encode) seconds and bytes. With
+    `precision` float32 the arrays are converted before encoding, as the service does.
     """
     wanted = set(include or ("axes", "shape", "coordinates", "values", "gradient"))
     start = time.perf_counter()
@@ -177,9 +180,19 @@ def floor(axes: list[np.ndarray], include: list[str] | None) -> tuple[float, flo
         payload["values"] = f(rows)
     if "gradient" in wanted:
         payload["gradient"] = np.stack(numpy_central(f, rows, automatic_step))
+    if precision == "float32":
+        payload = {k: _single(v) for k, v in payload.items()}
     middle = time.perf_counter()
     encoded = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
     return middle - start, time.perf_counter() - middle, len(encoded)
+
+
+def _single(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float32)
+    if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+        return [v.astype(np.float32) for v in value]
+    return value
 
 
 def in_process_engine(axes: list[np.ndarray]) -> tuple[float, float]:
@@ -210,6 +223,9 @@ def field_variants(options: list[str]) -> list[FieldVariant]:
     if "include" in options:
         body = FIELD_BODY | {"include": ["gradient"]}
         variants.append(FieldVariant('include: ["gradient"]', body, plain))
+    if "precision" in options:
+        body = FIELD_BODY | {"precision": "float32"}
+        variants.append(FieldVariant('precision: "float32"', body, plain))
     variants.append(FieldVariant("Accept-Encoding: gzip", FIELD_BODY, {"accept-encoding": "gzip"}))
     return variants
 
@@ -234,7 +250,10 @@ def gradient_field(*, quick: bool) -> FieldResult:
             for variant in variants:
                 sample = field_request(client, url, variant, parse=i < parsed)
                 samples[variant.name].append(sample)
-                compute, encode, _ = floor(axes, variant.body.get("include"))
+                body = variant.body
+                compute, encode, _ = floor(
+                    axes, body.get("include"), body.get("precision", "float64")
+                )
                 floors[variant.name].append((compute, encode))
             engine.append(in_process_engine(axes))
     for variant in variants:
