@@ -35,7 +35,7 @@ METHODS: tuple[Method, ...] = ("central", "forward", "backward", "complex")
 ACCURACIES = (1, 2, 4, 6, 8)
 EPS = float(np.finfo(np.float64).eps)
 COMPLEX_STEP = 1e-20  # relative: Im f(x + ih)/h has no cancellation, any tiny h works
-SHRINK_FACTOR = 4.0  # domain-edge fallback: each retry divides the step by this
+SHRINK_FACTOR = 4.0  # `_refine`: each smaller step is the last one divided by this
 SHRINK_LEVELS = 24  # ... down to h / 4^24 ≈ h · 3.6e-15
 
 
@@ -208,13 +208,15 @@ def partial(
     rule: Stencil,
     center: Array | None = None,
     out: Array | None = None,
+    unsure: Array | None = None,
 ) -> Array:
     """Σ_k w_k f(x + o_k·h·e_j) / h^m: the m-th partial derivative along coordinate j.
 
     `center` is f(x) when the caller has it already (the stencil's 0 offset reuses it);
-    `out`, if given, receives the result.
+    `out`, if given, receives the result; `unsure`, see `stencil_sum`.
     """
-    return stencil_sum(lambda offset: _at(f, rows, j, h, offset), h, rule, center, out)
+    at = lambda offset: _at(f, rows, j, h, offset)  # noqa: E731
+    return stencil_sum(at, h, rule, center, out, unsure)
 
 
 def stencil_sum(
@@ -223,12 +225,14 @@ def stencil_sum(
     rule: Stencil,
     center: Array | None = None,
     out: Array | None = None,
+    unsure: Array | None = None,
 ) -> Array:
     """Σ_k w_k at(o_k) / h^m, where at(o) is f(x + o·h·e_j).
 
     Symmetric offsets are paired: central stencils have w(−o) = ∓w(o), so each pair costs
     one subtraction (or addition) and one multiplication by w/h^m — a factor computed on
-    h's own shape, which for a grid is one axis.
+    h's own shape, which for a grid is one axis. `unsure`, if given (first derivatives,
+    central), receives `bends_within_step` of f(x ± h) and f(x).
     """
     terms = _pairs(rule)
     power = h if rule.order == 1 else h * h
@@ -237,7 +241,10 @@ def stencil_sum(
         value = center if offset == 0 and center is not None else at(offset)
         if partner:
             other = at(-offset)
+            plus = value
             value = value - other if partner < 0 else value + other
+            if unsure is not None and offset == 1 and partner < 0 and center is not None:
+                bends_within_step(plus, other, center, value, rule.accuracy, out=unsure)
         # Multiply by w/h^m (a reciprocal on h's shape): a division per point costs ~4×.
         if len(terms) == 1 and out is not None:  # central accuracy 2: straight into `out`
             return np.multiply(value, weight / power, out=out)
@@ -251,6 +258,32 @@ def stencil_sum(
         return total
     out[...] = total
     return out
+
+
+BEND_ERROR = 1e-8  # relative error the bending test lets pass, about
+
+
+def bends_within_step(
+    plus: Array, minus: Array, center: Array, difference: Array, accuracy: int, out: Array
+) -> Array:
+    """Where f curves too much between x − h and x + h for a central difference to hold.
+
+    `plus`, `minus`, `center` are f(x + h), f(x − h), f(x); `difference` is plus − minus.
+    The one-sided slopes s± = ±(f(x ± h) − f(x))/h differ by h·f''(x); their mean is the
+    central estimate. r = |s₊ − s₋| / |s₊ + s₋| ≈ h·|f''| / 2|f'| measures h against the
+    scale on which f' changes, and the error of a central stencil of accuracy p is about
+    r^p: where r^p > BEND_ERROR the estimate may be off by more than ~1e-8 relative — or be
+    garbage, as for 1/x at 1e-8 with h ≈ 6e-6 (one-sided slopes ~1e13, of opposite signs).
+    Such points get a second estimate, and if need be a ladder of smaller steps (`_refine`).
+    Four passes over the points beyond the stencil's own: it runs on every estimate.
+    """
+    bend = np.add(plus, minus, out=np.empty(np.shape(plus)))  # h²·f'' + rounding
+    bend -= center
+    bend -= center
+    np.abs(bend, out=bend)
+    allowed = np.abs(difference)  # 2h·|f'|
+    allowed *= BEND_ERROR ** (1.0 / accuracy)
+    return np.greater(bend, allowed, out=out)
 
 
 def _at(f: Function, rows: Sequence[Array], j: int, h: Array, offset: int) -> Array:
@@ -325,22 +358,32 @@ def derivative(
     x : points.
     method : "central" (O(h^p)), "forward"/"backward" (one-sided, O(h^p)), or "complex"
         (Im f(x+ih)/h, exact to rounding for analytic f; order 1 only).
-    step : fixed step, or None for ``automatic_step`` with the domain-edge fallback.
+    step : fixed step, or None for ``automatic_step``, refined where it is not small
+        enough for f (domain edges, strong curvature: ``_refine``).
     order : 1 or 2.
     accuracy : truncation order p (1 only for one-sided methods).
     error_estimate : also return |D_p − D_q| + rounding, with q the next accuracy.
     """
     options = check_options(method, step, accuracy, order, error_estimate)
     points = np.asarray(x, dtype=np.float64)
-    result = _gradient(lambda rows: f(rows[0]), [points], options)
+    shape = points.shape  # computed flat, returned in the shape of x (a scalar included)
+    flat = points.reshape(-1)
+    result = _gradient(lambda rows: f(rows[0]), [flat], options)
     slopes = result.gradient[0]
     intercepts = None
     if order == 1:
         with np.errstate(all="ignore"):
-            intercepts = result.values - slopes * points
-    errors = None if result.errors is None else result.errors[0]
+            intercepts = (result.values - slopes * flat).reshape(shape)
+    errors = None if result.errors is None else result.errors[0].reshape(shape)
     assert result.steps is not None
-    return Derivative(points, result.values, slopes, result.steps[0], intercepts, errors)
+    return Derivative(
+        points,
+        result.values.reshape(shape),
+        slopes.reshape(shape),
+        result.steps[0].reshape(shape),
+        intercepts,
+        errors,
+    )
 
 
 # ---------------------------------------------------------------- gradient (d-D)
@@ -406,10 +449,16 @@ def _gradient(
         steps=np.empty((d, *shape)) if keep_steps else None,
         errors=np.empty((d, *shape)) if options.error_estimate else None,
     )
+    # Points where f bends within the step, flagged block by block, re-estimated at the end
+    # all at once (a handful per block would cost more in calls than in arithmetic).
+    unsure = np.zeros((d, *shape), dtype=bool) if _checks_bending(options) else None
     with np.errstate(all="ignore"):  # inf − inf and friends become NaN, quietly
         for block in _blocks(shape):
             block_rows = [r[block] if np.shape(r)[:1] not in ((), (1,)) else r for r in rows]
-            _gradient_block(f, block_rows, options, out, block)
+            _gradient_block(f, block_rows, options, out, block, unsure)
+        if options.step is None and options.method != "complex":
+            for j in range(d):
+                _refine(f, rows, j, options, out, None if unsure is None else unsure[j])
     return out
 
 
@@ -421,8 +470,8 @@ def _gradient_at_few_points(
     At a handful of points a call of f costs its fixed overhead (a dozen NumPy calls), not
     its arithmetic: 1 + 2d calls for a central gradient become one call on (1 + 2d)·N
     points. Same steps, same f values, same sums, so the same bits as the general path.
-    Returns None where that path has more to do (error estimates, complex steps, or a
-    non-finite result: f undefined or the domain-edge fallback).
+    Returns None where that path has more to do (error estimates, complex steps, a
+    non-finite result, or a step to refine: f undefined, or `_refine`).
     """
     if options.method == "complex" or options.error_estimate:
         return None
@@ -444,8 +493,11 @@ def _gradient_at_few_points(
     values = np.array(evaluated[:n])
     around = evaluated[n:].reshape(d, k, n)  # around[j, i] = f(x + o_i·h_j·e_j)
     at = {offset: around[:, i] for i, offset in enumerate(offsets)}
-    gradient = stencil_sum(at.__getitem__, h, rule, center=values, out=np.empty((d, n)))
+    unsure = np.empty((d, n), dtype=bool) if _checks_bending(options) else None
+    gradient = stencil_sum(at.__getitem__, h, rule, values, np.empty((d, n)), unsure)
     if not math.isfinite(values.sum() + gradient.sum()):  # inf − inf is NaN: one test
+        return None
+    if unsure is not None and unsure.any():
         return None
     return Gradient(values, gradient, h, None)
 
@@ -459,7 +511,12 @@ def _blocks(shape: tuple[int, ...]) -> list[Any]:
 
 
 def _gradient_block(
-    f: Function, rows: Sequence[Array], options: Options, out: Gradient, block: Any
+    f: Function,
+    rows: Sequence[Array],
+    options: Options,
+    out: Gradient,
+    block: Any,
+    unsure: Array | None,
 ) -> None:
     values = out.values[block]
     values[...] = f(rows)
@@ -467,17 +524,20 @@ def _gradient_block(
     undefined = None if np.isfinite(values.sum()) else ~np.isfinite(values)
     for j in range(len(rows)):
         h = steps_for(rows[j], options)
-        # One index, not [j][block]: for a scalar x, out.gradient[j] is a copy, not a view.
         d = out.gradient[j, block]
-        _estimate(f, rows, j, h, options, values, out=d)
-        if options.step is None and options.method != "complex":
-            h = _shrink_where_undefined(f, rows, j, h, options, values, d)
+        flags = None if unsure is None else unsure[j, block]
+        _estimate(f, rows, j, h, options, values, out=d, unsure=flags)
         if undefined is not None:
             d[undefined] = np.nan
         if out.steps is not None:
             out.steps[j, block] = h
         if out.errors is not None:
             out.errors[j, block] = _error(f, rows, j, h, options, values, d)
+
+
+def _checks_bending(options: Options) -> bool:
+    """Automatic central first derivatives test their step (`bends_within_step`)."""
+    return options.step is None and options.method == "central" and options.order == 1
 
 
 def _estimate(
@@ -488,12 +548,13 @@ def _estimate(
     options: Options,
     values: Array,
     out: Array,
+    unsure: Array | None = None,
 ) -> Array:
     if options.method == "complex":
         out[...] = complex_partial(f, rows, j, h)
         return out
     rule = stencil(options.method, options.accuracy, options.order)
-    return partial(f, rows, j, h, rule, center=values, out=out)
+    return partial(f, rows, j, h, rule, center=values, out=out, unsure=unsure)
 
 
 def _error(
@@ -518,10 +579,86 @@ def _error(
     return np.asarray(np.abs(d - other) + rounding)
 
 
-# ---------------------------------------------------------------- domain-edge fallback
+# ---------------------------------------------------------------- smaller steps where needed
 
 
-def _shrink_where_undefined(
+def _refine(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    options: Options,
+    out: Gradient,
+    unsure: Array | None,
+) -> None:
+    """Re-estimate ∂f/∂x_j with smaller steps where f(x) is finite but the estimate is not
+    to be trusted: the stencil left f's domain (non-finite), or f bends within the step
+    (`unsure`, from `bends_within_step`) and an estimate at h/4 disagrees. Updates `out`
+    (gradient, steps, errors) at those points.
+
+    log(x) at x = 1e-8 with h ≈ 6e-6 evaluates log of a negative number; 1/x there is
+    finite on both sides but changes by a factor of 600 within the step. At each such
+    point we evaluate the stencil for h, h/4, h/16, … (all levels in one call of f) and
+    keep the estimate that agrees best with the next smaller step: truncation error falls
+    and rounding error grows as h shrinks, so neighbours agree most near the best step.
+    Work is on the flagged points only (index arrays, not masks over the grid).
+    """
+    d, values = out.gradient[j], out.values
+    shape = d.shape
+    undefined = not np.isfinite(d.sum())  # one pass, no temporaries
+    suspect = unsure is not None and bool(unsure.any())
+    if not (undefined or suspect):  # the common case
+        return
+    h = steps_for(rows[j], options)  # on the row's own shape: an axis, for a grid
+    flagged = np.zeros(0, dtype=np.intp)  # flat indices
+    if undefined:
+        flagged = np.flatnonzero(~np.isfinite(d) & np.isfinite(values))
+    if suspect:
+        assert unsure is not None
+        candidates = np.flatnonzero(unsure)
+        disagree = _disagree_at_quarter_step(f, rows, j, h, options, values, d, candidates)
+        flagged = np.union1d(flagged, candidates[disagree])
+    if not flagged.size:
+        return
+    at = np.unravel_index(flagged, shape)
+    subset = [_pick(r, at) for r in rows]
+    h_bad, center = _pick(h, at), _pick(values, at)
+    scales = SHRINK_FACTOR ** -np.arange(0.0, SHRINK_LEVELS + 1)[:, None]
+    trial_rows = [r[None, :] for r in subset]
+    trial_h = representable(trial_rows[j], h_bad[None, :] * scales)
+    trial_center = np.broadcast_to(center[None, :], trial_h.shape)
+    rule = stencil(options.method, options.accuracy, options.order)
+    trials = partial(f, trial_rows, j, trial_h, rule, center=trial_center)
+    # At tiny steps neighbours can agree by coincidence of rounding (even exactly), so
+    # each level is charged its rounding error eps·|f|·Σ|w|/h^m as well.
+    weight = sum(abs(w) for w in rule.weights)
+    rounding = EPS * np.abs(trial_center) * weight / trial_h**rule.order
+    change = np.abs(np.diff(trials, axis=0)) + rounding[:-1]
+    change = np.where(np.isfinite(change), change, np.inf)
+    best = np.argmin(change, axis=0)
+    columns = np.arange(trials.shape[1])
+    found = np.isfinite(change.min(axis=0))
+    before = d[at]
+    d[at] = np.where(found, trials[best, columns], np.where(np.isfinite(before), before, np.nan))
+    used = np.where(found, trial_h[best, columns], h_bad)
+    if out.steps is not None:
+        out.steps[j][at] = used
+    if out.errors is not None:
+        out.errors[j][at] = _error(f, subset, j, used, options, center, d[at])
+
+
+def _pick(array: Array, at: tuple[Array, ...]) -> Array:
+    """array[at] for an array that broadcasts to the block (a grid axis: size-1 dimensions
+    are indexed at 0), without materializing the broadcast."""
+    array = np.asarray(array)
+    if array.ndim == 0:
+        return np.full(len(at[0]), array[()])
+    offset = len(at) - array.ndim
+    # Along a broadcast dimension (length 1) every index reads element 0: i % 1 == 0.
+    picked: Array = array[tuple(i % n for i, n in zip(at[offset:], array.shape, strict=True))]
+    return picked
+
+
+def _disagree_at_quarter_step(
     f: Function,
     rows: Sequence[Array],
     j: int,
@@ -529,45 +666,26 @@ def _shrink_where_undefined(
     options: Options,
     values: Array,
     d: Array,
+    candidates: Array,
 ) -> Array:
-    """Retry with smaller steps where f(x) is finite but the stencil left f's domain.
+    """Of the flat indices `candidates` (points where f bends within the step), which have
+    an estimate at h/4 that differs from the one at h by more than BEND_ERROR relative
+    plus rounding (a mask over `candidates`).
 
-    Fixes `d` in place and returns the steps actually used.
-
-    log(x) at x = 1e-8 with h ≈ 6e-6 evaluates log of a negative number. At each such
-    point we evaluate the stencil for h/4, h/16, … (all levels in one call of f) and keep
-    the estimate that agrees best with the next smaller step: truncation error falls and
-    rounding error grows as h shrinks, so neighbours agree most near the best step.
+    The bending test cannot tell 1/x near 0 (h too large) from x² near its minimum (exact
+    at any h, but f' ≈ 0 makes it look bent); a second estimate can, and costs two
+    evaluations of f on those points only.
     """
-    with np.errstate(all="ignore"):
-        if np.isfinite(d.sum()):  # one pass, no temporaries: the common case
-            return h
-        bad = np.isfinite(values) & ~np.isfinite(d)
-    if not bad.any():
-        return h
-    shape = d.shape
-    subset = [np.broadcast_to(r, shape)[bad] for r in rows]
-    h_bad = np.broadcast_to(h, shape)[bad]
-    scales = SHRINK_FACTOR ** -np.arange(1.0, SHRINK_LEVELS + 1)[:, None]
-    trial_rows = [r[None, :] for r in subset]
-    trial_h = representable(trial_rows[j], h_bad[None, :] * scales)
-    trial_center = np.broadcast_to(values[bad][None, :], trial_h.shape)
+    at = np.unravel_index(candidates, d.shape)
+    first, center = d[at], _pick(values, at)
+    subset = [_pick(r, at) for r in rows]
+    quarter = representable(subset[j], _pick(h, at) / SHRINK_FACTOR)
     rule = stencil(options.method, options.accuracy, options.order)
-    with np.errstate(all="ignore"):
-        trials = partial(f, trial_rows, j, trial_h, rule, center=trial_center)
-        # At tiny steps neighbours can agree by coincidence of rounding (even exactly), so
-        # each level is charged its rounding error eps·|f|·Σ|w|/h^m as well.
-        weight = sum(abs(w) for w in rule.weights)
-        rounding = EPS * np.abs(trial_center) * weight / trial_h**rule.order
-        change = np.abs(np.diff(trials, axis=0)) + rounding[:-1]
-    change = np.where(np.isfinite(change), change, np.inf)
-    best = np.argmin(change, axis=0)
-    chosen = trials[best, np.arange(trials.shape[1])]
-    found = np.isfinite(change.min(axis=0))
-    d[bad] = np.where(found, chosen, np.nan)
-    fixed_h = np.array(np.broadcast_to(h, shape), copy=True)
-    fixed_h[bad] = np.where(found, trial_h[best, np.arange(trial_h.shape[1])], h_bad)
-    return fixed_h
+    second = partial(f, subset, j, quarter, rule, center=center)
+    rounding = EPS * np.abs(center) * sum(abs(w) for w in rule.weights) / quarter
+    usable = np.isfinite(first) & np.isfinite(center)  # the others are undefined anyway
+    disagree: Array = usable & (np.abs(first - second) > BEND_ERROR * np.abs(first) + rounding)
+    return disagree
 
 
 # ---------------------------------------------------------------- gradient fields

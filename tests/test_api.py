@@ -259,6 +259,21 @@ def test_a_pole_gives_a_null_value_and_intercept(client: TestClient) -> None:
     np.testing.assert_allclose(body["derivatives"][1], -1.0, rtol=1e-8)
 
 
+def test_the_derivative_next_to_a_pole_is_right(client: TestClient) -> None:
+    # The automatic step (~6e-6) is wider than 1/x's scale at 1e-8: refined, not garbage.
+    r = client.post("/derivative", json={"expression": "1/x", "points": [1e-8, -1e-3, 2.0]})
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json()["derivatives"], [-1e16, -1e6, -0.25], rtol=1e-8)
+
+
+def test_a_gradient_field_near_a_singular_line_is_right(client: TestClient) -> None:
+    grid = [{"start": 1e-6, "stop": 1e-3, "num": 50}, {"start": -1, "stop": 1, "num": 7}]
+    r = client.post("/gradient-field", json={"expression": "log(x0) * x1", "grid": grid})
+    assert r.status_code == 200, r.text
+    x0, x1 = np.array(r.json()["coordinates"])
+    np.testing.assert_allclose(r.json()["gradient"], [x1 / x0, np.log(x0)], rtol=1e-8, atol=1e-12)
+
+
 def test_the_derivative_at_a_pole_is_null(client: TestClient) -> None:
     r = client.post("/derivative", json={"expression": "1/x", "points": [0]})
     assert r.status_code == 200, r.text

@@ -599,7 +599,8 @@ SIZES = [pytest.param(100, id="N=100"), pytest.param(3 * numerics.BLOCK + 5, id=
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("d", [1, 2, 5])
 def test_gradient_costs_one_call_per_stencil_offset(d: int, n: int) -> None:
-    points = np.random.default_rng(RNG_SEED).uniform(-1, 1, (n, d))
+    # Away from 0, x² does not bend within the step: nothing to refine.
+    points = np.random.default_rng(RNG_SEED).uniform(0.5, 1.5, (n, d))
     counter = Counter(_sum_of_squares)
 
     result = gradient(counter, points)
@@ -615,7 +616,7 @@ def test_gradient_costs_one_call_per_stencil_offset(d: int, n: int) -> None:
 def test_a_few_points_cost_one_call_of_f_and_give_the_same_bits(
     d: int, method: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    points = np.random.default_rng(RNG_SEED).uniform(-1, 1, (7, d))
+    points = np.random.default_rng(RNG_SEED).uniform(0.5, 1.5, (7, d))
     counter = Counter(_sum_of_squares)
 
     few = gradient(counter, points, method=method, accuracy=few_accuracy(method))
@@ -664,7 +665,7 @@ def few_accuracy(method: str) -> int:
     ],
 )
 def test_gradient_field_costs_one_call_per_stencil_offset(lengths: tuple[int, ...]) -> None:
-    axes = [np.linspace(-1, 1, n) for n in lengths]
+    axes = [np.linspace(0.5, 1.5, n) for n in lengths]
     counter = Counter(_sum_of_squares)
     d, size = len(lengths), math.prod(lengths)
 
@@ -673,6 +674,54 @@ def test_gradient_field_costs_one_call_per_stencil_offset(lengths: tuple[int, ..
     assert sum(counter.sizes) == (2 * d + 1) * size
     assert len(counter.sizes) == (2 * d + 1) * math.ceil(size / numerics.BLOCK)
     np.testing.assert_allclose(field.gradient, 2 * field.coordinates, rtol=1e-9, atol=1e-9)
+
+
+def test_where_f_only_seems_to_bend_one_estimate_at_a_quarter_step_settles_it() -> None:
+    # Near its minimum x² looks bent at the automatic step (f' ≈ 0 against h·f''), but its
+    # central difference is exact: the estimate at h/4 agrees, and no ladder of steps runs.
+    x = np.linspace(-1, 1, 100)
+    counter = Counter(lambda r: r**2)
+
+    result = derivative(counter, x)
+
+    assert counter.sizes.count(100) == 3  # f(x), f(x + h), f(x − h)
+    extra = [size for size in counter.sizes if size != 100]
+    assert len(extra) == 2  # f(x ± h/4), on the points near 0 only
+    assert extra[0] == extra[1]
+    assert 0 < extra[0] < 10
+    np.testing.assert_allclose(result.derivatives, 2 * x, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(
+        result.steps, numerics.steps_for(x, check_options("central", None, 2, 1, False))
+    )
+
+
+SINGULAR = [
+    pytest.param("1/x", 1e-8, -1e16, id="reciprocal-at-1e-8"),
+    pytest.param("1/x", -1e-3, -1e6, id="reciprocal-at-minus-1e-3"),
+    pytest.param("log(x)", 1e-3, 1e3, id="log-at-1e-3"),
+    pytest.param("x**-2", 1e-4, -2e12, id="inverse-square-at-1e-4"),
+    pytest.param("tan(x)", 1.5707, 1 / np.cos(1.5707) ** 2, id="tan-near-pi-half"),
+    pytest.param("sin(1/x)", 0.01, -np.cos(100) / 1e-4, id="fast-oscillation"),
+    pytest.param("exp(-1/x)", 0.05, np.exp(-20) / 0.0025, id="flat-then-steep"),
+]
+
+
+@pytest.mark.parametrize(("text", "x", "exact"), SINGULAR)
+@pytest.mark.parametrize("accuracy", [2, 4])
+def test_the_automatic_step_shrinks_where_f_changes_faster_than_it(
+    text: str, x: float, exact: float, accuracy: int
+) -> None:
+    # h ≈ 6e-6 (accuracy 2) is as wide as the scale of 1/x at 1e-8: the plain central
+    # difference gives +2.7e10 there instead of −1e16, and 4e-5 relative at 1e-3.
+    f = parse(text).bind(["x"])
+
+    result = derivative(lambda t: f([t]), [x], accuracy=accuracy)
+
+    np.testing.assert_allclose(result.derivatives, [exact], rtol=1e-8)
+    automatic = numerics.steps_for(
+        np.array([x]), check_options("central", None, accuracy, 1, False)
+    )
+    assert result.steps[0] <= automatic[0] / 4  # a smaller step was taken
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])
