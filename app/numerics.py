@@ -452,13 +452,15 @@ def _gradient(
     # Points where f bends within the step, flagged block by block, re-estimated at the end
     # all at once (a handful per block would cost more in calls than in arithmetic).
     unsure = np.zeros((d, *shape), dtype=bool) if _checks_bending(options) else None
+    undefined, bent = np.zeros(d, dtype=bool), np.zeros(d, dtype=bool)  # per coordinate
     with np.errstate(all="ignore"):  # inf − inf and friends become NaN, quietly
         for block in _blocks(shape):
             block_rows = [r[block] if np.shape(r)[:1] not in ((), (1,)) else r for r in rows]
-            _gradient_block(f, block_rows, options, out, block, unsure)
+            _gradient_block(f, block_rows, options, out, block, unsure, undefined, bent)
         if options.step is None and options.method != "complex":
-            for j in range(d):
-                _refine(f, rows, j, options, out, None if unsure is None else unsure[j])
+            for j in np.flatnonzero(undefined | bent):
+                flags = None if unsure is None or not bent[j] else unsure[j]
+                _refine(f, rows, int(j), options, out, bool(undefined[j]), flags)
     return out
 
 
@@ -517,7 +519,11 @@ def _gradient_block(
     out: Gradient,
     block: Any,
     unsure: Array | None,
+    estimate_undefined: Array,
+    bent: Array,
 ) -> None:
+    """One block: f, then each partial; notes per coordinate whether any estimate of the
+    block is non-finite or bent (checked here, while the block is in cache)."""
     values = out.values[block]
     values[...] = f(rows)
     # Where f(x) itself is undefined (1/x at 0) so is f'(x), whatever the stencil says.
@@ -527,6 +533,8 @@ def _gradient_block(
         d = out.gradient[j, block]
         flags = None if unsure is None else unsure[j, block]
         _estimate(f, rows, j, h, options, values, out=d, unsure=flags)
+        estimate_undefined[j] |= not np.isfinite(d.sum())
+        bent[j] |= flags is not None and bool(flags.any())
         if undefined is not None:
             d[undefined] = np.nan
         if out.steps is not None:
@@ -588,12 +596,13 @@ def _refine(
     j: int,
     options: Options,
     out: Gradient,
+    undefined: bool,
     unsure: Array | None,
 ) -> None:
     """Re-estimate ∂f/∂x_j with smaller steps where f(x) is finite but the estimate is not
-    to be trusted: the stencil left f's domain (non-finite), or f bends within the step
-    (`unsure`, from `bends_within_step`) and an estimate at h/4 disagrees. Updates `out`
-    (gradient, steps, errors) at those points.
+    to be trusted: the stencil left f's domain (non-finite: `undefined` says there are
+    some), or f bends within the step (`unsure`, from `bends_within_step`) and an estimate
+    at h/4 disagrees. Updates `out` (gradient, steps, errors) at those points.
 
     log(x) at x = 1e-8 with h ≈ 6e-6 evaluates log of a negative number; 1/x there is
     finite on both sides but changes by a factor of 600 within the step. At each such
@@ -604,19 +613,15 @@ def _refine(
     """
     d, values = out.gradient[j], out.values
     shape = d.shape
-    undefined = not np.isfinite(d.sum())  # one pass, no temporaries
-    suspect = unsure is not None and bool(unsure.any())
-    if not (undefined or suspect):  # the common case
-        return
     h = steps_for(rows[j], options)  # on the row's own shape: an axis, for a grid
     flagged = np.zeros(0, dtype=np.intp)  # flat indices
     if undefined:
         flagged = np.flatnonzero(~np.isfinite(d) & np.isfinite(values))
-    if suspect:
-        assert unsure is not None
+    if unsure is not None:
         candidates = np.flatnonzero(unsure)
         disagree = _disagree_at_quarter_step(f, rows, j, h, options, values, d, candidates)
-        flagged = np.union1d(flagged, candidates[disagree])
+        more = candidates[disagree]
+        flagged = np.union1d(flagged, more) if flagged.size else more
     if not flagged.size:
         return
     at = np.unravel_index(flagged, shape)
