@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, Callable[[str, str], bool]]] = [
         "response encoding (orjson, app/http.py)",
         lambda fn, f: f.endswith("app/http.py") and fn.rsplit(".", 1)[-1] in ENCODERS,
     ),
-    ("request JSON parsing (app/http.py)", lambda fn, f: fn in ("parse_json", "read_json")),
+    ("request JSON parsing (app/http.py)", lambda fn, f: fn == "parse_json"),
     ("pydantic validation", lambda fn, f: "pydantic" in f or "fastapi/_compat" in f),
     ("FastAPI dependency solving", lambda fn, f: "fastapi/dependencies" in f),
     ("service checks (app/service.py)", lambda fn, f: f.endswith("app/service.py")),

@@ -1,12 +1,17 @@
-"""The HTTP edge: streamed JSON is byte-for-byte the JSON of one orjson call."""
+"""The HTTP edge: strict JSON in, off the event loop when large; streamed JSON out, byte for
+byte what one orjson call writes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from conftest import make_client
+from fastapi._compat import ModelField
 
 from app.errors import MalformedBodyError
 from app.http import PIECE, STREAM_FROM, json_pieces, json_response, parse_json
@@ -92,3 +97,31 @@ def test_a_small_response_spells_out_grid_points_in_one_piece() -> None:
     assert points.size < STREAM_FROM
     spelled_out = np.array([g.ravel() for g in np.meshgrid(*axes)])
     assert json_response({"coordinates": points}).body == one_piece({"coordinates": spelled_out})
+
+
+def test_a_large_body_is_parsed_and_validated_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 18 MB of points take about half a second to parse and validate: /health must not wait.
+    on_event_loop: list[bool] = []
+    validate = ModelField.validate
+
+    def recording(self: ModelField, *args: Any, **kwargs: Any) -> Any:
+        on_event_loop.append(_in_running_loop())
+        return validate(self, *args, **kwargs)
+
+    monkeypatch.setattr(ModelField, "validate", recording)
+    client = make_client()
+    small = {"expression": "x", "points": [1.0]}
+    large = {"expression": "x", "points": [0.5] * 20_000}  # over 64 KiB of JSON
+    assert client.post("/derivative", json=small).status_code == 200
+    assert client.post("/derivative", json=large).status_code == 200
+    assert on_event_loop == [True, False]
+
+
+def _in_running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
