@@ -275,7 +275,7 @@ def bends_within_step(
     r^p: where r^p > BEND_ERROR the estimate may be off by more than ~1e-8 relative — or be
     garbage, as for 1/x at 1e-8 with h ≈ 6e-6 (one-sided slopes ~1e13, of opposite signs).
     Such points get a second estimate, and if need be a ladder of smaller steps (`_refine`).
-    Four passes over the points beyond the stencil's own: it runs on every estimate.
+    About seven passes over the points, twice the stencil's own: it runs on every estimate.
     """
     bend = np.add(plus, minus, out=np.empty(np.shape(plus)))  # h²·f'' + rounding
     bend -= center
