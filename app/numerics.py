@@ -634,10 +634,15 @@ def _refine(
     rule = stencil(options.method, options.accuracy, options.order)
     trials = partial(f, trial_rows, j, trial_h, rule, center=trial_center)
     # At tiny steps neighbours can agree by coincidence of rounding (even exactly), so
-    # each level is charged its rounding error eps·|f|·Σ|w|/h^m as well.
+    # each level is charged its rounding error eps·|f|·Σ|w|/h^m as well. The change is
+    # relative to the two estimates: at steps far too wide, estimates are small garbage
+    # (x**-3 at 5e-9: 7e20 and 2e23 against a true −2.5e33) and agree well in absolute
+    # terms — but not relative to their size.
     weight = sum(abs(w) for w in rule.weights)
-    rounding = EPS * np.abs(trial_center) * weight / trial_h**rule.order
-    change = np.abs(np.diff(trials, axis=0)) + rounding[:-1]
+    rounding = (EPS * np.abs(trial_center) * weight / trial_h**rule.order)[:-1]
+    size = np.abs(trials[:-1]) + np.abs(trials[1:]) + rounding  # 0 only if both are 0
+    disagreement = np.abs(np.diff(trials, axis=0)) + rounding
+    change = np.divide(disagreement, size, out=np.zeros_like(size), where=size != 0)  # NaN stays
     change = np.where(np.isfinite(change), change, np.inf)
     best = np.argmin(change, axis=0)
     columns = np.arange(trials.shape[1])
