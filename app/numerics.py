@@ -15,6 +15,7 @@ with weights w_k from Fornberg's recursion (exact rationals, so no hand-typed ta
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -349,6 +350,7 @@ def derivative(
     order: int = 1,
     accuracy: int = 2,
     error_estimate: bool = False,
+    refine_limit: int | None = None,
 ) -> Derivative:
     """f'(x) or f''(x) at every x, with the tangent line's intercept f(x) − f'(x)·x.
 
@@ -363,12 +365,13 @@ def derivative(
     order : 1 or 2.
     accuracy : truncation order p (1 only for one-sided methods).
     error_estimate : also return |D_p − D_q| + rounding, with q the next accuracy.
+    refine_limit : at most this many points re-estimated with smaller steps (`_refine`).
     """
     options = check_options(method, step, accuracy, order, error_estimate)
     points = np.asarray(x, dtype=np.float64)
     shape = points.shape  # computed flat, returned in the shape of x (a scalar included)
     flat = points.reshape(-1)
-    result = _gradient(lambda rows: f(rows[0]), [flat], options)
+    result = _gradient(lambda rows: f(rows[0]), [flat], options, refine_limit=refine_limit)
     slopes = result.gradient[0]
     intercepts = None
     if order == 1:
@@ -406,6 +409,7 @@ def gradient(
     step: float | None = None,
     accuracy: int = 2,
     error_estimate: bool = False,
+    refine_limit: int | None = None,
 ) -> Gradient:
     """∇f at N points given as an (N, d) array; returns values (N,), gradient (N, d).
 
@@ -417,7 +421,7 @@ def gradient(
     if array.ndim != 2:
         raise RequestError("`points` must be a list of points, each a list of d numbers.")
     rows = list(np.ascontiguousarray(array.T))
-    result = _gradient(f, rows, options)
+    result = _gradient(f, rows, options, refine_limit=refine_limit)
     errors = None if result.errors is None else result.errors.T
     assert result.steps is not None
     return Gradient(result.values, result.gradient.T, result.steps.T, errors)
@@ -428,7 +432,12 @@ BLOCK = 32768  # points per block: a block's temporaries stay in cache (≈2.5×
 
 
 def _gradient(
-    f: Function, rows: Sequence[Array], options: Options, *, keep_steps: bool = True
+    f: Function,
+    rows: Sequence[Array],
+    options: Options,
+    *,
+    keep_steps: bool = True,
+    refine_limit: int | None = None,
 ) -> Gradient:
     """The shared engine: rows broadcast to one shape; returns arrays of (d, *shape).
 
@@ -458,9 +467,10 @@ def _gradient(
             block_rows = [r[block] if np.shape(r)[:1] not in ((), (1,)) else r for r in rows]
             _gradient_block(f, block_rows, options, out, block, unsure, undefined, bent)
         if options.step is None and options.method != "complex":
+            budget = sys.maxsize if refine_limit is None else refine_limit
             for j in np.flatnonzero(undefined | bent):
                 flags = None if unsure is None or not bent[j] else unsure[j]
-                _refine(f, rows, int(j), options, out, bool(undefined[j]), flags)
+                budget -= _refine(f, rows, int(j), options, out, bool(undefined[j]), flags, budget)
     return out
 
 
@@ -598,21 +608,24 @@ def _refine(
     out: Gradient,
     undefined: bool,
     unsure: Array | None,
-) -> None:
+    limit: int,
+) -> int:
     """Re-estimate ∂f/∂x_j with smaller steps where f(x) is finite but the estimate is not
     to be trusted: the stencil left f's domain (non-finite: `undefined` says there are
     some), or f bends within the step (`unsure`, from `bends_within_step`) and an estimate
-    at h/4 disagrees. Updates `out` (gradient, steps, errors) at those points.
+    at h/4 disagrees. Updates `out` (gradient, steps, errors) at up to `limit` such points
+    and returns how many it re-estimated: the ladder costs 25 stencils a point, so a
+    caller with a work budget caps it (a million points of sin(1e6·x) would take seconds).
 
     log(x) at x = 1e-8 with h ≈ 6e-6 evaluates log of a negative number; 1/x there is
     finite on both sides but changes by a factor of 600 within the step. At each such
     point we evaluate the stencil for h, h/4, h/16, … (all levels in one call of f) and
     keep the estimate that agrees best with the next smaller step: truncation error falls
     and rounding error grows as h shrinks, so neighbours agree most near the best step.
-    Work is on the flagged points only (index arrays, not masks over the grid).
+    Work is on the flagged points only (index arrays, not masks over the grid), a chunk at
+    a time.
     """
     d, values = out.gradient[j], out.values
-    shape = d.shape
     h = steps_for(rows[j], options)  # on the row's own shape: an axis, for a grid
     flagged = np.zeros(0, dtype=np.intp)  # flat indices
     if undefined:
@@ -622,9 +635,27 @@ def _refine(
         disagree = _disagree_at_quarter_step(f, rows, j, h, options, values, d, candidates)
         more = candidates[disagree]
         flagged = np.union1d(flagged, more) if flagged.size else more
-    if not flagged.size:
-        return
-    at = np.unravel_index(flagged, shape)
+    flagged = flagged[: max(limit, 0)]  # beyond the budget, estimates stay as they are
+    for start in range(0, flagged.size, LADDER_CHUNK):
+        _ladder(f, rows, j, options, out, h, flagged[start : start + LADDER_CHUNK])
+    return int(flagged.size)
+
+
+LADDER_CHUNK = 2048  # points per ladder call: 25 levels × 2048 keep its arrays in cache
+
+
+def _ladder(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    options: Options,
+    out: Gradient,
+    h: Array,
+    flagged: Array,
+) -> None:
+    """The estimates at h, h/4, … h/4^24 at the `flagged` flat indices; keeps the best."""
+    d, values = out.gradient[j], out.values
+    at = np.unravel_index(flagged, d.shape)
     subset = [_pick(r, at) for r in rows]
     h_bad, center = _pick(h, at), _pick(values, at)
     scales = SHRINK_FACTOR ** -np.arange(0.0, SHRINK_LEVELS + 1)[:, None]
@@ -790,6 +821,7 @@ def gradient_field(
     accuracy: int = 2,
     error_estimate: bool = False,
     with_coordinates: bool = True,
+    refine_limit: int | None = None,
 ) -> GradientField:
     """∇f at every point of the grid spanned by 1-D `axes` (the notebook's quiver data).
 
@@ -801,7 +833,7 @@ def gradient_field(
         raise RequestError(f"`indexing` must be xy or ij; got {indexing!r}.", field="indexing")
     arrays = [np.asarray(a, dtype=np.float64).ravel() for a in axes]
     rows = grid_rows(arrays, indexing)
-    result = _gradient(f, rows, options, keep_steps=False)
+    result = _gradient(f, rows, options, keep_steps=False, refine_limit=refine_limit)
     shape = result.values.shape
     size = math.prod(shape)
     coordinates = GridPoints.of(arrays, indexing).materialize() if with_coordinates else None

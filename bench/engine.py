@@ -281,7 +281,10 @@ def nabla_entries(spec: Spec) -> list[Entry]:
         return [points]
     axes = spec.axes
     field = Entry(
-        NABLA, lambda: numerics.gradient_field(f, axes), lambda r: r.gradient.T, spec.exact
+        NABLA,
+        lambda: numerics.gradient_field(f, axes, with_coordinates=False),
+        lambda r: r.gradient.T,
+        spec.exact,
     )
     return [field, points, *reference_entries(f, axes, spec.points)]
 

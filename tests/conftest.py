@@ -53,15 +53,18 @@ class Server:
             command = [sys.executable, "-m", "uvicorn", "app.main:app", "--no-access-log"]
             command += ["--host", "127.0.0.1"]
         # A file, not a pipe: a pipe nobody reads fills up (64 KiB) and blocks the server.
-        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port), *extra],
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        # The server appends through its own descriptor (O_APPEND): sharing ours, it would
+        # write wherever our last seek left the shared offset, over the start of the log.
+        self.log = tempfile.NamedTemporaryFile(mode="w+", suffix=".log", delete=False)  # noqa: SIM115
+        with open(self.log.name, "a") as server_log:
+            self.process = subprocess.Popen(
+                [*command, "--port", str(self.port), *extra],
+                cwd=ROOT,
+                env={**os.environ, **(env or {})},
+                stdout=server_log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
         self.wait_until_healthy()
 
     def wait_until_healthy(self, timeout: float = 60.0) -> None:
@@ -98,6 +101,7 @@ class Server:
             self.log.seek(0)
             self._output = self.log.read()
             self.log.close()
+            os.unlink(self.log.name)
         return self.process.returncode
 
 
