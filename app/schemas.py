@@ -347,7 +347,8 @@ class GradientFieldRequest(DifferenceOptions):
         "reads back as the same double, about 19 characters. `float32`: rounded to single "
         "precision (relative change ≤ 6e-8) and written as the shortest text that reads back "
         "as that float32, about 10 characters: roughly half the bytes and encoding time, "
-        "enough for plotting. Magnitudes above 3.4e38 become null.",
+        "enough for plotting. Computed values above 3.4e38 become null; grid points beyond "
+        "it are refused.",
         examples=["float32"],
     )
 

@@ -382,9 +382,12 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
     names = coordinate_names(expression, request.variables, d, request.parameters)
     work = check_work(expression, size, d, request, 1, settings)
     include = set(request.include or ("axes", "shape", "coordinates", "values", "gradient"))
+    axes = [axis_values(spec) for spec in request.grid]
+    if request.precision == "float32":
+        _check_single_precision(axes)
     result = numerics.gradient_field(
         bind(expression, names, request.parameters),
-        [axis_values(spec) for spec in request.grid],
+        axes,
         indexing=request.indexing,
         method=request.method,
         step=request.step,
@@ -394,8 +397,7 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
         refine_limit=refine_limit(expression, d, request, work, settings),
     )
     dtype = np.float32 if request.precision == "float32" else np.float64
-    with np.errstate(over="ignore"):  # beyond float32's range: inf, written as null
-        axes = [axis.astype(dtype, copy=False) for axis in result.axes]
+    axes = [axis.astype(dtype, copy=False) for axis in result.axes]  # checked to fit
     arrays: Payload = {
         "axes": axes,
         "shape": list(result.shape),
@@ -413,6 +415,21 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
                 if key in arrays and key in include:
                     arrays[key] = arrays[key].astype(np.float32)
     return {"variables": names} | {k: v for k, v in arrays.items() if k in include}
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_single_precision(axes: list[Array]) -> None:
+    """Grid points must fit float32 to be written in it (computed values may overflow to
+    null; the points a client asked for may not)."""
+    for i, axis in enumerate(axes):
+        if axis.size and float(np.max(np.abs(axis))) > FLOAT32_MAX:
+            raise RequestError(
+                f"`grid[{i}]` has values beyond float32's range (±3.4e38); use "
+                '`"precision": "float64"`.',
+                field="precision",
+            )
 
 
 # ---------------------------------------------------------------- /hessian

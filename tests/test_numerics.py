@@ -727,6 +727,23 @@ def test_the_automatic_step_shrinks_where_f_changes_faster_than_it(
     assert result.steps[0] <= automatic[0] / 4  # a smaller step was taken
 
 
+@pytest.mark.parametrize("limit", [0, 3, None])
+def test_the_ladder_of_smaller_steps_stops_at_its_limit(limit: int | None) -> None:
+    # 70 points next to the pole of 1/x all need the ladder; a budget caps how many get it.
+    # (70 > FEW: one call per stencil offset, of 70 points; the ladder's calls are larger.)
+    x = np.linspace(1e-8, 1e-7, 70)
+    counter = Counter(lambda r: 1 / r)
+
+    result = derivative(counter, x, refine_limit=limit)
+
+    refined = 70 if limit is None else limit
+    ladder_calls = [size for size in counter.sizes if size > 70]
+    expected = [(numerics.SHRINK_LEVELS + 1) * refined] * 2 if refined else []
+    assert ladder_calls == expected  # f(x ± h_k) at every level k, in one call each
+    right = np.isclose(result.derivatives, -1 / x**2, rtol=1e-8)
+    assert right.sum() == refined
+
+
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_hessian_costs_one_call_per_formula_point(d: int) -> None:
     n = 6

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from app import service
+from app import numerics, service
+from app.config import Settings
 from app.schemas import (
     DerivativeRequest,
     DescentRequest,
@@ -72,3 +73,15 @@ def test_an_invalid_range_is_not_light_and_counts_no_points() -> None:
     )
     assert service.point_count(request) == 0
     assert not service.is_light(request)
+
+
+def test_the_refinement_limit_is_what_the_work_budget_leaves() -> None:
+    request = DerivativeRequest.model_validate({"expression": "1/x", "points": [1e-8]})
+    expression = service.parse_counted("1/x", Settings())
+    settings = Settings(max_work=10_000_000)
+    work = service.check_work(expression, 1, 1, request, 1, settings)
+    # central accuracy 2: 2 off-center evaluations at each of 25 steps, 3 nodes per point
+    per_point = (numerics.SHRINK_LEVELS + 1) * 2 * expression.node_count
+    limit = service.refine_limit(expression, 1, request, work, settings)
+    assert limit == (10_000_000 - work) // per_point
+    assert service.refine_limit(expression, 1, request, 10_000_000, settings) == 0
