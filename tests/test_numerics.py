@@ -612,18 +612,43 @@ def test_gradient_costs_one_call_per_stencil_offset(d: int, n: int) -> None:
 
 
 @pytest.mark.parametrize("method", ["central", "forward", "backward"])
-@pytest.mark.parametrize("d", [1, 2, 5])
+@pytest.mark.parametrize(
+    ("n", "d"),
+    [
+        pytest.param(7, 1, id="7x1"),
+        pytest.param(7, 2, id="7x2"),
+        pytest.param(7, 5, id="7x5"),
+        pytest.param(1, 1, id="1x1-floats"),
+        pytest.param(2, 2, id="2x2-floats"),
+        pytest.param(1, 3, id="1x3-floats"),
+    ],
+)
+@pytest.mark.parametrize(
+    "f",
+    [
+        pytest.param(_sum_of_squares, id="sum-of-squares"),
+        pytest.param(lambda r: np.sin(r[0]) * np.exp(-r[-1] / 3) + 1 / r[0], id="sin-exp-inverse"),
+    ],
+)
 def test_a_few_points_cost_one_call_of_f_and_give_the_same_bits(
-    d: int, method: str, monkeypatch: pytest.MonkeyPatch
+    n: int,
+    d: int,
+    method: str,
+    f: Callable[[Sequence[Array]], Array],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    points = np.random.default_rng(RNG_SEED).uniform(0.5, 1.5, (7, d))
-    counter = Counter(_sum_of_squares)
+    # Up to FLOATS point-coordinates the arithmetic around f runs in Python floats, up to
+    # FEW in NumPy on all stencil points at once; both must match the blocked path bit for
+    # bit (same steps, same values of f, same sums in the same order).
+    points = np.random.default_rng(RNG_SEED).uniform(0.5, 1.5, (n, d))
+    accuracy = few_accuracy(method)
+    counter = Counter(f)
 
-    few = gradient(counter, points, method=method, accuracy=few_accuracy(method))
+    few = gradient(counter, points, method=method, accuracy=accuracy)
 
-    assert counter.sizes == [(len(stencil_offsets(method)) * d + 1) * 7]
+    assert counter.sizes == [(len(stencil_offsets(method)) * d + 1) * n]
     monkeypatch.setattr(numerics, "FEW", 0)  # the general path: one call per stencil offset
-    general = gradient(_sum_of_squares, points, method=method, accuracy=few_accuracy(method))
+    general = gradient(f, points, method=method, accuracy=accuracy)
     np.testing.assert_array_equal(few.gradient, general.gradient)
     np.testing.assert_array_equal(few.values, general.values)
     np.testing.assert_array_equal(few.steps, general.steps)
@@ -645,6 +670,17 @@ def test_a_few_points_fall_back_where_the_general_path_has_more_to_do(
     result = gradient(f, [point])
 
     np.testing.assert_allclose(result.gradient[0], expected, rtol=1e-6)
+
+
+def test_a_point_or_two_never_reach_the_numpy_few_points_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unexpected(*args: object) -> None:
+        raise AssertionError("up to FLOATS point-coordinates run in Python floats")
+
+    monkeypatch.setattr(numerics, "_gradient_at_few_points", unexpected)
+    result = gradient(_sum_of_squares, [[0.75, 1.25]])
+    np.testing.assert_allclose(result.gradient, [[1.5, 2.5]], rtol=1e-9)
 
 
 def stencil_offsets(method: str) -> list[int]:
