@@ -369,23 +369,26 @@ def derivative(
     """
     options = check_options(method, step, accuracy, order, error_estimate)
     points = np.asarray(x, dtype=np.float64)
-    shape = points.shape  # computed flat, returned in the shape of x (a scalar included)
-    flat = points.reshape(-1)
+    flat = points if points.ndim == 1 else points.reshape(-1)  # returned in x's shape
     result = _gradient(lambda rows: f(rows[0]), [flat], options, refine_limit=refine_limit)
     slopes = result.gradient[0]
     intercepts = None
     if order == 1:
         with np.errstate(all="ignore"):
-            intercepts = (result.values - slopes * flat).reshape(shape)
-    errors = None if result.errors is None else result.errors[0].reshape(shape)
+            intercepts = result.values - slopes * flat
+    errors = None if result.errors is None else result.errors[0]
     assert result.steps is not None
+
+    def shaped(array: Array) -> Array:  # a scalar x, or a grid of points, keeps its shape
+        return array if points.ndim == 1 else array.reshape(points.shape)
+
     return Derivative(
         points,
-        result.values.reshape(shape),
-        slopes.reshape(shape),
-        result.steps[0].reshape(shape),
-        intercepts,
-        errors,
+        shaped(result.values),
+        shaped(slopes),
+        shaped(result.steps[0]),
+        None if intercepts is None else shaped(intercepts),
+        None if errors is None else shaped(errors),
     )
 
 
@@ -524,7 +527,7 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
     """
     if options.method == "complex" or options.error_estimate:
         return None
-    x = [[float(v) for v in row] for row in rows]  # x[j][p]
+    x = [np.asarray(row, dtype=np.float64).tolist() for row in rows]  # x[j][p], floats
     d, n = len(x), len(x[0])
     scale = EPS ** (1.0 / (options.accuracy + options.order))
     step = options.step
