@@ -721,11 +721,26 @@ def _ladder(
     at = np.unravel_index(flagged, d.shape)
     subset = [_pick(r, at) for r in rows]
     h_bad, center = _pick(h, at), _pick(values, at)
-    scales = SHRINK_FACTOR ** -np.arange(0.0, SHRINK_LEVELS + 1)[:, None]
-    trial_rows = [r[None, :] for r in subset]
-    trial_h = representable(trial_rows[j], h_bad[None, :] * scales)
-    trial_center = np.broadcast_to(center[None, :], trial_h.shape)
     rule = stencil(options.method, options.accuracy, options.order)
+    chosen, steps, found = _best_on_ladder(f, subset, j, h_bad, center, rule)
+    before = d[at]
+    d[at] = np.where(found, chosen, np.where(np.isfinite(before), before, np.nan))
+    used = np.where(found, steps, h_bad)
+    if out.steps is not None:
+        out.steps[j][at] = used
+    if out.errors is not None:
+        out.errors[j][at] = _error(f, subset, j, used, options, center, d[at])
+
+
+def _best_on_ladder(
+    f: Function, rows: Sequence[Array], j: int, h: Array, center: Array, rule: Stencil
+) -> tuple[Array, Array, Array]:
+    """(estimate, step, found) at each point of `rows` (1-D, a subset): the stencil at
+    h, h/4, … h/4^24, keeping the level that agrees best with the next smaller one."""
+    scales = SHRINK_FACTOR ** -np.arange(0.0, SHRINK_LEVELS + 1)[:, None]
+    trial_rows = [r[None, :] for r in rows]
+    trial_h = representable(trial_rows[j], h[None, :] * scales)
+    trial_center = np.broadcast_to(center[None, :], trial_h.shape)
     trials = partial(f, trial_rows, j, trial_h, rule, center=trial_center)
     # At tiny steps neighbours can agree by coincidence of rounding (even exactly), so
     # each level is charged its rounding error eps·|f|·Σ|w|/h^m as well. The change is
@@ -741,13 +756,7 @@ def _ladder(
     best = np.argmin(change, axis=0)
     columns = np.arange(trials.shape[1])
     found = np.isfinite(change.min(axis=0))
-    before = d[at]
-    d[at] = np.where(found, trials[best, columns], np.where(np.isfinite(before), before, np.nan))
-    used = np.where(found, trial_h[best, columns], h_bad)
-    if out.steps is not None:
-        out.steps[j][at] = used
-    if out.errors is not None:
-        out.errors[j][at] = _error(f, subset, j, used, options, center, d[at])
+    return trials[best, columns], trial_h[best, columns], found
 
 
 def _pick(array: Array, at: tuple[Array, ...]) -> Array:
@@ -920,12 +929,22 @@ class Hessian(NamedTuple):
     steps: Array  # (N, d)
 
 
-def hessian(f: Function, points: npt.ArrayLike, *, step: float | None = None) -> Hessian:
+def hessian(
+    f: Function,
+    points: npt.ArrayLike,
+    *,
+    step: float | None = None,
+    refine_limit: int | None = None,
+) -> Hessian:
     """Second partial derivatives at N points given as (N, d); symmetric by construction.
 
     Diagonal: (f(x+h) − 2f(x) + f(x−h)) / h².  Mixed, the 4-point formula:
     (f(+h_i,+h_j) − f(+h_i,−h_j) − f(−h_i,+h_j) + f(−h_i,−h_j)) / (4·h_i·h_j); both O(h²).
-    Costs 1 + 2d + 2d(d−1) evaluations of f on all N points.
+    With the automatic step each diagonal estimate is checked against one at h/4, and
+    where the two disagree beyond rounding (1/x next to its pole) the ladder of smaller
+    steps picks h_i for that point — for the mixed terms too. Costs 1 + 4d + 2d(d−1)
+    evaluations of f on all N points, plus the ladder's on the points that need it (at
+    most `refine_limit` point-coordinates).
     """
     options = check_options("central", step, 2, 2, False)
     array = np.asarray(points, dtype=np.float64)
@@ -935,12 +954,42 @@ def hessian(f: Function, points: npt.ArrayLike, *, step: float | None = None) ->
     h = np.stack([steps_for(r, options) for r in rows])
     out = np.empty((n, d, d))
     rule = stencil("central", 2, 2)
+    budget = sys.maxsize if refine_limit is None else refine_limit
     with np.errstate(all="ignore"):
         for i in range(d):
             out[:, i, i] = partial(f, rows, i, h[i], rule, center=values)
+            if step is None:
+                budget -= _refine_second(f, rows, i, h[i], rule, values, out[:, i, i], budget)
+        for i in range(d):
             for j in range(i + 1, d):
                 out[:, i, j] = out[:, j, i] = _mixed(f, rows, i, j, h[i], h[j])
     return Hessian(values, out, h.T)
+
+
+def _refine_second(
+    f: Function,
+    rows: Sequence[Array],
+    i: int,
+    h: Array,
+    rule: Stencil,
+    values: Array,
+    estimate: Array,
+    limit: int,
+) -> int:
+    """Where ∂²f/∂x_i² at h and at h/4 disagree beyond rounding, the ladder's estimate and
+    step replace `estimate` and `h` (in place). Returns how many points it re-estimated."""
+    quarter = representable(rows[i], h / SHRINK_FACTOR)
+    second = partial(f, rows, i, quarter, rule, center=values)
+    rounding = EPS * np.abs(values) * sum(abs(w) for w in rule.weights) / quarter**2
+    agree = np.abs(estimate - second) <= BEND_ERROR * np.abs(estimate) + rounding
+    flagged = np.flatnonzero(np.isfinite(values) & ~agree)[: max(limit, 0)]
+    for start in range(0, flagged.size, LADDER_CHUNK):
+        at = flagged[start : start + LADDER_CHUNK]
+        subset = [r[at] for r in rows]
+        chosen, steps, found = _best_on_ladder(f, subset, i, h[at], values[at], rule)
+        estimate[at] = np.where(found, chosen, estimate[at])
+        h[at] = np.where(found, steps, h[at])
+    return int(flagged.size)
 
 
 def _mixed(f: Function, rows: Sequence[Array], i: int, j: int, hi: Array, hj: Array) -> Array:

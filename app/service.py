@@ -439,11 +439,17 @@ def hessian(request: HessianRequest, settings: Settings) -> Payload:
     expression = parse_counted(request.expression, settings)
     points, names = _points_and_names(request, expression, settings)
     n, d = points.shape
-    evaluations = 1 + 2 * d + 2 * d * (d - 1)
+    evaluations = 1 + 4 * d + 2 * d * (d - 1)  # f; f(x ± h), f(x ± h/4) per axis; mixed
     per_point = expression.node_count * (d if expression.vector_variable else 1)
-    _check_budget(work_estimate(evaluations, n, per_point, d), settings)
+    work = work_estimate(evaluations, n, per_point, d)
+    _check_budget(work, settings)
+    # The ladder costs 2 evaluations of f at SHRINK_LEVELS + 1 steps per point-coordinate.
+    ladder = (numerics.SHRINK_LEVELS + 1) * 2 * per_point
     result = numerics.hessian(
-        bind(expression, names, request.parameters), points, step=request.step
+        bind(expression, names, request.parameters),
+        points,
+        step=request.step,
+        refine_limit=max(0, (settings.max_work - work) // ladder),
     )
     if request.point is not None:
         return {"variables": names, "value": float(result.values[0]), "hessian": result.hessians[0]}
