@@ -449,9 +449,11 @@ def _gradient(
     stencil live in cache instead of streaming through memory.
     """
     shapes = [np.shape(r) for r in rows]
-    shape = shapes[0] if len(set(shapes)) == 1 else np.broadcast_shapes(*shapes)
+    same = len(set(shapes)) == 1
+    shape = shapes[0] if same else np.broadcast_shapes(*shapes)
     d = len(rows)
-    if len(set(shapes)) == 1 and len(shape) == 1 and d * shape[0] <= FEW:
+    simple = options.method != "complex" and not options.error_estimate
+    if simple and same and len(shape) == 1 and d * shape[0] <= FEW:
         few_at = _gradient_in_floats if d * shape[0] <= FLOATS else _gradient_at_few_points
         with np.errstate(all="ignore"):
             few = few_at(f, rows, options)
@@ -487,11 +489,9 @@ def _gradient_at_few_points(
     At a handful of points a call of f costs its fixed overhead (a dozen NumPy calls), not
     its arithmetic: 1 + 2d calls for a central gradient become one call on (1 + 2d)·N
     points. Same steps, same f values, same sums, so the same bits as the general path.
-    Returns None where that path has more to do (error estimates, complex steps, a
-    non-finite result, or a step to refine: f undefined, or `_refine`).
+    Returns None where that path has more to do (a non-finite result, or a step to
+    refine: f undefined, or `_refine`); error estimates and complex steps never come here.
     """
-    if options.method == "complex" or options.error_estimate:
-        return None
     x = np.array(rows, dtype=np.float64)  # (d, N): the caller checked they share one shape
     d, n = x.shape
     h = steps_for(x, options)
@@ -525,8 +525,6 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
     bits, without the ~35 NumPy calls on 3-element arrays that cost a 1-point request more
     than its arithmetic. Only f itself runs in NumPy, once, on all stencil points.
     """
-    if options.method == "complex" or options.error_estimate:
-        return None
     x = [np.asarray(row, dtype=np.float64).tolist() for row in rows]  # x[j][p], floats
     d, n = len(x), len(x[0])
     scale = EPS ** (1.0 / (options.accuracy + options.order))
@@ -792,13 +790,28 @@ def _disagree_at_quarter_step(
     at = np.unravel_index(candidates, d.shape)
     first, center = d[at], _pick(values, at)
     subset = [_pick(r, at) for r in rows]
-    quarter = representable(subset[j], _pick(h, at) / SHRINK_FACTOR)
     rule = stencil(options.method, options.accuracy, options.order)
-    second = partial(f, subset, j, quarter, rule, center=center)
-    rounding = EPS * np.abs(center) * sum(abs(w) for w in rule.weights) / quarter
+    change, allowed = _quarter_step_change(f, subset, j, _pick(h, at), rule, center, first)
     usable = np.isfinite(first) & np.isfinite(center)  # the others are undefined anyway
-    disagree: Array = usable & (np.abs(first - second) > BEND_ERROR * np.abs(first) + rounding)
+    disagree: Array = usable & (change > allowed)
     return disagree
+
+
+def _quarter_step_change(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    rule: Stencil,
+    center: Array,
+    estimate: Array,
+) -> tuple[Array, Array]:
+    """(|estimate − the estimate at h/4|, what it may be): BEND_ERROR of the estimate plus
+    the rounding error eps·|f|·Σ|w|/(h/4)^m of the smaller step."""
+    quarter = representable(rows[j], h / SHRINK_FACTOR)
+    second = partial(f, rows, j, quarter, rule, center=center)
+    rounding = EPS * np.abs(center) * sum(abs(w) for w in rule.weights) / quarter**rule.order
+    return np.abs(estimate - second), BEND_ERROR * np.abs(estimate) + rounding
 
 
 # ---------------------------------------------------------------- gradient fields
@@ -978,11 +991,8 @@ def _refine_second(
 ) -> int:
     """Where ∂²f/∂x_i² at h and at h/4 disagree beyond rounding, the ladder's estimate and
     step replace `estimate` and `h` (in place). Returns how many points it re-estimated."""
-    quarter = representable(rows[i], h / SHRINK_FACTOR)
-    second = partial(f, rows, i, quarter, rule, center=values)
-    rounding = EPS * np.abs(values) * sum(abs(w) for w in rule.weights) / quarter**2
-    agree = np.abs(estimate - second) <= BEND_ERROR * np.abs(estimate) + rounding
-    flagged = np.flatnonzero(np.isfinite(values) & ~agree)[: max(limit, 0)]
+    change, allowed = _quarter_step_change(f, rows, i, h, rule, values, estimate)
+    flagged = np.flatnonzero(np.isfinite(values) & ~(change <= allowed))[: max(limit, 0)]
     for start in range(0, flagged.size, LADDER_CHUNK):
         at = flagged[start : start + LADDER_CHUNK]
         subset = [r[at] for r in rows]

@@ -141,7 +141,7 @@ def check_work(
     evaluations = rounds * numerics.evaluation_count(
         options.method, options.accuracy, order, dimension, error_estimate
     )
-    per_point = expression.node_count * (dimension if expression.vector_variable else 1)
+    per_point = _per_point(expression, dimension)
     work = work_estimate(evaluations, points, per_point, dimension)
     budget = settings.max_work
     if work > budget:
@@ -162,11 +162,21 @@ def refine_limit(
     the request left of the work budget. Each costs the stencil's off-center evaluations
     of f at SHRINK_LEVELS + 1 steps: a million points of sin(1e6·x) would otherwise turn
     a 0.06 s request into 1.5 s, and a 500-node expression into a minute."""
-    per_point = expression.node_count * (dimension if expression.vector_variable else 1)
     order = getattr(options, "order", 1)
     off_center = numerics.evaluation_count(options.method, options.accuracy, order, 1, False) - 1
+    return _ladder_points(_per_point(expression, dimension), off_center, work, settings)
+
+
+def _ladder_points(per_point: int, off_center: int, work: int, settings: Settings) -> int:
+    """Points at SHRINK_LEVELS + 1 steps of `off_center` evaluations each that fit in what
+    is left of the budget."""
     cost = (numerics.SHRINK_LEVELS + 1) * off_center * per_point
     return max(0, (settings.max_work - work) // max(cost, 1))
+
+
+def _per_point(expression: Expression, dimension: int) -> int:
+    """Operations per point and evaluation: a vector expression works on every coordinate."""
+    return expression.node_count * (dimension if expression.vector_variable else 1)
 
 
 def coordinate_names(
@@ -440,16 +450,14 @@ def hessian(request: HessianRequest, settings: Settings) -> Payload:
     points, names = _points_and_names(request, expression, settings)
     n, d = points.shape
     evaluations = 1 + 4 * d + 2 * d * (d - 1)  # f; f(x ± h), f(x ± h/4) per axis; mixed
-    per_point = expression.node_count * (d if expression.vector_variable else 1)
+    per_point = _per_point(expression, d)
     work = work_estimate(evaluations, n, per_point, d)
     _check_budget(work, settings)
-    # The ladder costs 2 evaluations of f at SHRINK_LEVELS + 1 steps per point-coordinate.
-    ladder = (numerics.SHRINK_LEVELS + 1) * 2 * per_point
     result = numerics.hessian(
         bind(expression, names, request.parameters),
         points,
         step=request.step,
-        refine_limit=max(0, (settings.max_work - work) // ladder),
+        refine_limit=_ladder_points(per_point, 2, work, settings),  # f(x ± h) per level
     )
     if request.point is not None:
         return {"variables": names, "value": float(result.values[0]), "hessian": result.hessians[0]}
