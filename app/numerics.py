@@ -148,14 +148,22 @@ def check_options(
 
 
 def evaluation_count(
-    method: str, accuracy: int, order: int, dimension: int, error_estimate: bool
+    method: str,
+    accuracy: int,
+    order: int,
+    dimension: int,
+    error_estimate: bool,
+    *,
+    automatic_step: bool = False,
 ) -> int:
-    """Evaluations of f per point: f itself, plus each off-center stencil point per coordinate."""
+    """Evaluations of f per point: f itself, plus each off-center stencil point per coordinate
+    (and f(x + 2h) where an automatic step is checked and the stencil lacks it)."""
     if method == "complex":
         per_coordinate = 2 if error_estimate else 1
     else:
         rule = stencil(method, accuracy, order)
-        per_coordinate = sum(1 for o in rule.offsets if o != 0)
+        checked = automatic_step and method == "central" and order == 1
+        per_coordinate = len(_checked_offsets(rule) if checked else _off_center(rule))
         if error_estimate:
             per_coordinate += len(stencil(method, min(accuracy + 2, 8), order).offsets)
     return 1 + dimension * per_coordinate
@@ -209,7 +217,7 @@ def partial(
     rule: Stencil,
     center: Array | None = None,
     out: Array | None = None,
-    unsure: Array | None = None,
+    unsure: StepCheck | None = None,
 ) -> Array:
     """Σ_k w_k f(x + o_k·h·e_j) / h^m: the m-th partial derivative along coordinate j.
 
@@ -226,26 +234,29 @@ def stencil_sum(
     rule: Stencil,
     center: Array | None = None,
     out: Array | None = None,
-    unsure: Array | None = None,
+    unsure: StepCheck | None = None,
 ) -> Array:
     """Σ_k w_k at(o_k) / h^m, where at(o) is f(x + o·h·e_j).
 
     Symmetric offsets are paired: central stencils have w(−o) = ∓w(o), so each pair costs
     one subtraction (or addition) and one multiplication by w/h^m — a factor computed on
     h's own shape, which for a grid is one axis. `unsure`, if given (first derivatives,
-    central), receives `bends_within_step` of f(x ± h) and f(x).
+    central), receives `step_too_wide` of f(x − h), f(x), f(x + h) and f(x + 2h) in its
+    flags.
     """
     terms = _pairs(rule)
     power = h if rule.order == 1 else h * h
     total: Array | None = None
+    if unsure is not None:
+        at = _remembered(at)  # f(x + 2h) serves the check and, from accuracy 4, the stencil
     for offset, weight, partner in terms:
         value = center if offset == 0 and center is not None else at(offset)
         if partner:
             other = at(-offset)
             plus = value
             value = value - other if partner < 0 else value + other
-            if unsure is not None and offset == 1 and partner < 0 and center is not None:
-                bends_within_step(plus, other, center, value, rule.accuracy, out=unsure)
+            if unsure is not None and offset == 1 and partner < 0:
+                step_too_wide(plus, other, at(2), value, rule.accuracy, unsure)
         # Multiply by w/h^m (a reciprocal on h's shape): a division per point costs ~4×.
         if len(terms) == 1 and out is not None:  # central accuracy 2: straight into `out`
             return np.multiply(value, weight / power, out=out)
@@ -261,30 +272,78 @@ def stencil_sum(
     return out
 
 
-BEND_ERROR = 1e-8  # relative error the bending test lets pass, about
+STEP_ERROR = 1e-8  # relative truncation error the step test lets pass, about
+THIRD_ROUNDING = 32 * EPS  # rounding of a third difference, relative to |f(x)|
 
 
-def bends_within_step(
-    plus: Array, minus: Array, center: Array, difference: Array, accuracy: int, out: Array
+def step_too_wide(
+    plus: Array,
+    minus: Array,
+    beyond: Array,
+    difference: Array,
+    accuracy: int,
+    check: StepCheck,
 ) -> Array:
-    """Where f curves too much between x − h and x + h for a central difference to hold.
+    """Where the step is too wide for f: a central difference there may be off by more than
+    STEP_ERROR relative, or be garbage.
 
-    `plus`, `minus`, `center` are f(x + h), f(x − h), f(x); `difference` is plus − minus.
-    The one-sided slopes s± = ±(f(x ± h) − f(x))/h differ by h·f''(x); their mean is the
-    central estimate. r = |s₊ − s₋| / |s₊ + s₋| ≈ h·|f''| / 2|f'| measures h against the
-    scale on which f' changes, and the error of a central stencil of accuracy p is about
-    r^p: where r^p > BEND_ERROR the estimate may be off by more than ~1e-8 relative — or be
-    garbage, as for 1/x at 1e-8 with h ≈ 6e-6 (one-sided slopes ~1e13, of opposite signs).
-    Such points get a second estimate, and if need be a ladder of smaller steps (`_refine`).
-    About seven passes over the points, twice the stencil's own: it runs on every estimate.
+    `plus`, `minus`, `beyond` are f(x + h), f(x − h), f(x + 2h), `difference` is
+    plus − minus ≈ 2h·f', and `check` holds what is needed of f(x) and receives the flags.
+
+    The central difference is f' + h²·f'''/6 + …; the third difference
+    Δ³ = f(x+2h) − 3f(x+h) + 3f(x) − f(x−h) ≈ h³·f''' measures that
+    error: q = |Δ³| / |f(x+h) − f(x−h)| ≈ h²·|f'''| / 2|f'|, and the relative error at
+    accuracy 2 is q/3. At accuracy p, for f changing on a scale s (q ~ (h/s)², error
+    ~ (h/s)^p), it is about q^(p/2). Points where that exceeds STEP_ERROR, beyond the
+    rounding of Δ³ (≈ 32 eps·|f|), get a second estimate at h/4, and where the two disagree
+    a ladder of smaller steps (`_refine`). 1/x at 1e-8 with h ≈ 6e-6 is caught so (the
+    values change by a factor of 600 within the step), and so is sin at 1e9 (h ≈ 6000).
+
+    Why the third difference and not the second (h²·f'', how much f bends): at an inflection
+    point f'' = 0, and f(x − h), f(x), f(x + h) lie on a line whatever the step. d sin/dx at
+    x = 318310π ≈ 1e6 with h ≈ 6 came out as −0.037 instead of 1 that way. And a quadratic,
+    exact at any step, has Δ³ = 0 where its slope vanishes and the bend looked large. The
+    test costs one more evaluation of f per coordinate (none from accuracy 4, whose stencil
+    has x + 2h) and nine passes over the points.
     """
-    bend = np.add(plus, minus, out=np.empty(np.shape(plus)))  # h²·f'' + rounding
-    bend -= center
-    bend -= center
-    np.abs(bend, out=bend)
-    allowed = np.abs(difference)  # 2h·|f'|
-    allowed *= BEND_ERROR ** (1.0 / accuracy)
-    return np.greater(bend, allowed, out=out)
+    # Two scratch arrays and nine passes (the terms in f(x) are shared by all coordinates):
+    # this runs on every estimate, at about twice the cost of the stencil itself.
+    third = np.subtract(beyond, minus, out=np.empty(np.shape(plus)))
+    scratch = np.multiply(plus, 3.0, out=np.empty(np.shape(third)))
+    third -= scratch
+    third += check.triple
+    np.abs(third, out=third)
+    third -= check.noise  # what Δ³ has beyond its rounding
+    allowed = np.abs(difference, out=scratch)
+    allowed *= (3.0 * STEP_ERROR) ** (2.0 / accuracy)
+    return np.greater(third, allowed, out=check.flags)
+
+
+class StepCheck(NamedTuple):
+    """Where `step_too_wide` writes its flags, and its terms in f(x): computed once for all
+    coordinates of a block."""
+
+    flags: Array
+    triple: Array  # 3·f(x)
+    noise: Array  # THIRD_ROUNDING·|f(x)|, the rounding of a third difference
+
+    @classmethod
+    def of(cls, center: Array, flags: Array) -> StepCheck:
+        return cls(flags, center * 3.0, np.abs(center) * THIRD_ROUNDING)
+
+    def to(self, flags: Array) -> StepCheck:
+        return self._replace(flags=flags)
+
+
+def _remembered(at: Callable[[int], Array]) -> Callable[[int], Array]:
+    seen: dict[int, Array] = {}
+
+    def remembered(offset: int) -> Array:
+        if offset not in seen:
+            seen[offset] = at(offset)
+        return seen[offset]
+
+    return remembered
 
 
 def _at(f: Function, rows: Sequence[Array], j: int, h: Array, offset: int) -> Array:
@@ -294,6 +353,13 @@ def _at(f: Function, rows: Sequence[Array], j: int, h: Array, offset: int) -> Ar
 @lru_cache(maxsize=64)
 def _off_center(rule: Stencil) -> tuple[int, ...]:
     return tuple(o for o in rule.offsets if o != 0)
+
+
+@lru_cache(maxsize=64)
+def _checked_offsets(rule: Stencil) -> tuple[int, ...]:
+    """A central first-derivative stencil's off-center offsets, and 2 for `step_too_wide`."""
+    offsets = _off_center(rule)
+    return offsets if 2 in offsets else (*offsets, 2)
 
 
 @lru_cache(maxsize=64)
@@ -465,18 +531,18 @@ def _gradient(
         steps=np.empty((d, *shape)) if keep_steps else None,
         errors=np.empty((d, *shape)) if options.error_estimate else None,
     )
-    # Points where f bends within the step, flagged block by block, re-estimated at the end
+    # Points where the step is too wide for f, flagged block by block, re-estimated at the end
     # all at once (a handful per block would cost more in calls than in arithmetic).
-    unsure = np.zeros((d, *shape), dtype=bool) if _checks_bending(options) else None
-    undefined, bent = np.zeros(d, dtype=bool), np.zeros(d, dtype=bool)  # per coordinate
+    unsure = np.zeros((d, *shape), dtype=bool) if _checks_step(options) else None
+    undefined, wide = np.zeros(d, dtype=bool), np.zeros(d, dtype=bool)  # per coordinate
     with np.errstate(all="ignore"):  # inf − inf and friends become NaN, quietly
         for block in _blocks(shape):
             block_rows = [r[block] if np.shape(r)[:1] not in ((), (1,)) else r for r in rows]
-            _gradient_block(f, block_rows, options, out, block, unsure, undefined, bent)
+            _gradient_block(f, block_rows, options, out, block, unsure, undefined, wide)
         if options.step is None and options.method != "complex":
             budget = sys.maxsize if refine_limit is None else refine_limit
-            for j in np.flatnonzero(undefined | bent):
-                flags = None if unsure is None or not bent[j] else unsure[j]
+            for j in np.flatnonzero(undefined | wide):
+                flags = None if unsure is None or not wide[j] else unsure[j]
                 budget -= _refine(f, rows, int(j), options, out, bool(undefined[j]), flags, budget)
     return out
 
@@ -496,9 +562,10 @@ def _gradient_at_few_points(
     d, n = x.shape
     h = steps_for(x, options)
     rule = stencil(options.method, options.accuracy, options.order)
-    offsets = _off_center(rule)
+    checks = _checks_step(options)
+    offsets = _checked_offsets(rule) if checks else _off_center(rule)
     k = len(offsets)
-    # moved[i, j] = x_j + o_i·h_j, bit for bit what `_shift` gives (±1·h is exact).
+    # moved[i, j] = x_j + o_i·h_j, bit for bit what `_shift` gives (±1·h, ±2·h are exact).
     moved = x + np.array(offsets)[:, None, None] * h
     # Point 0 is x; points 1 + j·k + i are x with coordinate j moved by o_i.
     points = np.repeat(x[:, None, :], 1 + d * k, axis=1)
@@ -510,11 +577,11 @@ def _gradient_at_few_points(
     values = np.array(evaluated[:n])
     around = evaluated[n:].reshape(d, k, n)  # around[j, i] = f(x + o_i·h_j·e_j)
     at = {offset: around[:, i] for i, offset in enumerate(offsets)}
-    unsure = np.empty((d, n), dtype=bool) if _checks_bending(options) else None
-    gradient = stencil_sum(at.__getitem__, h, rule, values, np.empty((d, n)), unsure)
+    check = StepCheck.of(values, np.empty((d, n), dtype=bool)) if checks else None
+    gradient = stencil_sum(at.__getitem__, h, rule, values, np.empty((d, n)), check)
     if not math.isfinite(values.sum() + gradient.sum()):  # inf − inf is NaN: one test
         return None
-    if unsure is not None and unsure.any():
+    if check is not None and check.flags.any():
         return None
     return Gradient(values, gradient, h, None)
 
@@ -533,9 +600,10 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
         [step if step is not None else (v + scale * max(abs(v), 1.0)) - v for v in row] for row in x
     ]
     rule = stencil(options.method, options.accuracy, options.order)
-    offsets = _off_center(rule)
+    checks = _checks_step(options)
+    offsets = _checked_offsets(rule) if checks else _off_center(rule)
     # Point 0 is x; points 1 + j·k + i are x with coordinate j moved by o_i (as in the
-    # NumPy version, o·h is exact for o = ±1 and rounds as NumPy's product otherwise).
+    # NumPy version, o·h is exact for o = ±1, ±2 and rounds as NumPy's product otherwise).
     columns = []
     for c in range(d):
         column = list(x[c])
@@ -549,8 +617,7 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
     flat = evaluated.tolist()
     values, terms = flat[:n], _pairs(rule)
     gradient = [[0.0] * n for _ in range(d)]
-    bend_factor = BEND_ERROR ** (1.0 / rule.accuracy)
-    checks = _checks_bending(options)
+    factor = (3.0 * STEP_ERROR) ** (2.0 / rule.accuracy)
     for j in range(d):
         for p in range(n):
             at = {o: flat[n * (1 + j * len(offsets) + i) + p] for i, o in enumerate(offsets)}
@@ -562,9 +629,10 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
                 if partner:
                     plus, other = value, at[-offset]
                     value = value - other if partner < 0 else value + other
-                    if checks and offset == 1 and partner < 0:
-                        bend = abs(((plus + other) - center) - center)
-                        if bend > abs(value) * bend_factor:
+                    if checks and offset == 1 and partner < 0:  # `step_too_wide`
+                        third = (at[2] - other) - plus * 3.0 + center * 3.0
+                        beyond = abs(third) - abs(center) * THIRD_ROUNDING
+                        if beyond > abs(value) * factor:
                             return None  # to be refined: the general path decides
                 term = value * (weight / power)
                 total = term if total is None else total + term
@@ -591,21 +659,22 @@ def _gradient_block(
     block: Any,
     unsure: Array | None,
     estimate_undefined: Array,
-    bent: Array,
+    wide: Array,
 ) -> None:
     """One block: f, then each partial; notes per coordinate whether any estimate of the
-    block is non-finite or bent (checked here, while the block is in cache)."""
+    block is non-finite or has too wide a step (checked here, while the block is in cache)."""
     values = out.values[block]
     values[...] = f(rows)
     # Where f(x) itself is undefined (1/x at 0) so is f'(x), whatever the stencil says.
     undefined = None if np.isfinite(values.sum()) else ~np.isfinite(values)
+    check = None if unsure is None else StepCheck.of(values, unsure[0, block])
     for j in range(len(rows)):
         h = steps_for(rows[j], options)
         d = out.gradient[j, block]
-        flags = None if unsure is None else unsure[j, block]
+        flags = None if check is None or unsure is None else check.to(unsure[j, block])
         _estimate(f, rows, j, h, options, values, out=d, unsure=flags)
         estimate_undefined[j] |= not np.isfinite(d.sum())
-        bent[j] |= flags is not None and bool(flags.any())
+        wide[j] |= flags is not None and bool(flags.flags.any())
         if undefined is not None:
             d[undefined] = np.nan
         if out.steps is not None:
@@ -614,8 +683,8 @@ def _gradient_block(
             out.errors[j, block] = _error(f, rows, j, h, options, values, d)
 
 
-def _checks_bending(options: Options) -> bool:
-    """Automatic central first derivatives test their step (`bends_within_step`)."""
+def _checks_step(options: Options) -> bool:
+    """Automatic central first derivatives test their step (`step_too_wide`)."""
     return options.step is None and options.method == "central" and options.order == 1
 
 
@@ -627,7 +696,7 @@ def _estimate(
     options: Options,
     values: Array,
     out: Array,
-    unsure: Array | None = None,
+    unsure: StepCheck | None = None,
 ) -> Array:
     if options.method == "complex":
         out[...] = complex_partial(f, rows, j, h)
@@ -673,7 +742,7 @@ def _refine(
 ) -> int:
     """Re-estimate ∂f/∂x_j with smaller steps where f(x) is finite but the estimate is not
     to be trusted: the stencil left f's domain (non-finite: `undefined` says there are
-    some), or f bends within the step (`unsure`, from `bends_within_step`) and an estimate
+    some), or the step is too wide for f (`unsure`, from `step_too_wide`) and an estimate
     at h/4 disagrees. Updates `out` (gradient, steps, errors) at up to `limit` such points
     and returns how many it re-estimated: the ladder costs 25 stencils a point, so a
     caller with a work budget caps it (a million points of sin(1e6·x) would take seconds).
@@ -746,15 +815,37 @@ def _best_on_ladder(
     # (x**-3 at 5e-9: 7e20 and 2e23 against a true −2.5e33) and agree well in absolute
     # terms — but not relative to their size.
     weight = sum(abs(w) for w in rule.weights)
-    rounding = (EPS * np.abs(trial_center) * weight / trial_h**rule.order)[:-1]
+    columns = np.arange(trials.shape[1])
+    precise = _agreement(trials, EPS * np.abs(trial_center) * weight / trial_h**rule.order)
+    if rule.order != 1:  # f' is not at hand: rounding as eps·|f| only
+        best = np.argmin(precise, axis=0)
+        return trials[best, columns], trial_h[best, columns], np.isfinite(precise.min(axis=0))
+    # Rounding the arguments inside f (1000·x in sin(1000*x)) costs up to eps·|x·f'|, and
+    # at steps of a few ulps it biases every level the same way: with eps·|f| alone,
+    # d sin(1000x)/dx at π (f ≈ 0) came out as 1024 instead of 1000 — the levels at 4, 1
+    # and 1/4 ulps agreed exactly. Charged eps·(|f| + |x·f'|) the ladder is safe, but
+    # where f computes exactly from x (log(x − 1) next to 1, sin(x) at 1e9) it settles
+    # for a wider step and 1e-6 instead of 1e-10. So both are found, and the precise
+    # one is kept where it agrees with the safe one within the safe one's own change.
+    safe = _agreement(
+        trials, EPS * (np.abs(trial_center) + np.abs(trial_rows[j] * trials)) * weight / trial_h
+    )
+    best_precise, best_safe = np.argmin(precise, axis=0), np.argmin(safe, axis=0)
+    d_precise, d_safe = trials[best_precise, columns], trials[best_safe, columns]
+    margin = 4 * safe[best_safe, columns] * np.abs(d_safe)
+    trusted = np.abs(d_precise - d_safe) <= margin
+    best = np.where(trusted, best_precise, best_safe)
+    return trials[best, columns], trial_h[best, columns], np.isfinite(safe.min(axis=0))
+
+
+def _agreement(trials: Array, rounding: Array) -> Array:
+    """For each level but the last, how much its estimate changes at the next smaller step,
+    relative to both and charged the level's rounding error; inf where undefined."""
+    rounding = rounding[:-1]
     size = np.abs(trials[:-1]) + np.abs(trials[1:]) + rounding  # 0 only if both are 0
     disagreement = np.abs(np.diff(trials, axis=0)) + rounding
     change = np.divide(disagreement, size, out=np.zeros_like(size), where=size != 0)  # NaN stays
-    change = np.where(np.isfinite(change), change, np.inf)
-    best = np.argmin(change, axis=0)
-    columns = np.arange(trials.shape[1])
-    found = np.isfinite(change.min(axis=0))
-    return trials[best, columns], trial_h[best, columns], found
+    return np.where(np.isfinite(change), change, np.inf)
 
 
 def _pick(array: Array, at: tuple[Array, ...]) -> Array:
@@ -779,13 +870,13 @@ def _disagree_at_quarter_step(
     d: Array,
     candidates: Array,
 ) -> Array:
-    """Of the flat indices `candidates` (points where f bends within the step), which have
-    an estimate at h/4 that differs from the one at h by more than BEND_ERROR relative
+    """Of the flat indices `candidates` (where the step may be too wide), which have
+    an estimate at h/4 that differs from the one at h by more than STEP_ERROR relative
     plus rounding (a mask over `candidates`).
 
-    The bending test cannot tell 1/x near 0 (h too large) from x² near its minimum (exact
-    at any h, but f' ≈ 0 makes it look bent); a second estimate can, and costs two
-    evaluations of f on those points only.
+    The third difference cannot tell 1/x near 0 (h too large) from x³ near 0 (f''' ≠ 0
+    against f' ≈ 0, but the error, h²·f'''/6, is small in absolute terms); a second
+    estimate can, and costs two evaluations of f on those points only.
     """
     at = np.unravel_index(candidates, d.shape)
     first, center = d[at], _pick(values, at)
@@ -806,12 +897,12 @@ def _quarter_step_change(
     center: Array,
     estimate: Array,
 ) -> tuple[Array, Array]:
-    """(|estimate − the estimate at h/4|, what it may be): BEND_ERROR of the estimate plus
+    """(|estimate − the estimate at h/4|, what it may be): STEP_ERROR of the estimate plus
     the rounding error eps·|f|·Σ|w|/(h/4)^m of the smaller step."""
     quarter = representable(rows[j], h / SHRINK_FACTOR)
     second = partial(f, rows, j, quarter, rule, center=center)
     rounding = EPS * np.abs(center) * sum(abs(w) for w in rule.weights) / quarter**rule.order
-    return np.abs(estimate - second), BEND_ERROR * np.abs(estimate) + rounding
+    return np.abs(estimate - second), STEP_ERROR * np.abs(estimate) + rounding
 
 
 # ---------------------------------------------------------------- gradient fields

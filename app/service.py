@@ -139,7 +139,12 @@ def check_work(
     Returns the estimate, which `refine_limit` takes from the budget."""
     error_estimate = bool(getattr(options, "error_estimate", False))
     evaluations = rounds * numerics.evaluation_count(
-        options.method, options.accuracy, order, dimension, error_estimate
+        options.method,
+        options.accuracy,
+        order,
+        dimension,
+        error_estimate,
+        automatic_step=options.step is None,
     )
     per_point = _per_point(expression, dimension)
     work = work_estimate(evaluations, points, per_point, dimension)

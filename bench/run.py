@@ -400,9 +400,9 @@ def method_notes(quick: bool) -> str:
             "`parse(text).bind(names)` then `numerics.derivative`, `gradient` or "
             "`gradient_field` (without spelling out the grid's coordinates, which the service "
             "encodes from the axes), with the default method (central, accuracy 2, automatic "
-            "step h = eps^(1/3)·max(|x|, 1), refined where f bends within it). Nabla also "
-            "returns f(x) and the steps (and tangent intercepts for derivatives), which the "
-            "peers do not.",
+            "step h = eps^(1/3)·max(|x|, 1), checked with f(x + 2h) and refined where a "
+            "third difference shows it too wide). Nabla also returns f(x) and the steps (and "
+            "tangent intercepts for derivatives), which the peers do not.",
             "- **Grids**: Nabla's `gradient_field` exploits the grid structure — f is "
             "evaluated on broadcast views of the axes and the steps are computed per axis, "
             "not per point. The peers, and the *Nabla, explicit points* row "

@@ -8,6 +8,10 @@ resolve at its automatic step: |f'(x)| + eps^(2/3)·|f(x)| / max(|x|, 1) (the se
 its rounding floor, eps·|f|/h). Prints the median and 99th percentile of that relative
 error, and the fraction of points above 1e-6 — the points where a user would get a
 visibly wrong number.
+
+A second table takes points next to inflection points, where f'' = 0 and a test of the
+step that looks only at how much f bends within it sees nothing: sin at kπ and cos at
+(k + 1/2)π, sin(1000x) at kπ/1000, k log-uniform up to 3e8 and a random sign.
 """
 
 from __future__ import annotations
@@ -52,6 +56,33 @@ def main(points: int = 4000, seed: int = 1) -> None:
         error = error[np.isfinite(truth) & np.isfinite(values)]
         median, p99 = np.median(error), np.quantile(error, 0.99)
         print(f"{text:14} {median:8.1e} {p99:8.1e} {np.mean(error > 1e-6):7.1%}")
+    print()
+    inflections(rng, points)
+
+
+def inflections(rng: np.random.Generator, points: int) -> None:
+    """Relative error of f'(x) next to inflection points, where |f'| is largest."""
+    k = np.round(10 ** rng.uniform(0, np.log10(3e8), points)) * rng.choice([-1.0, 1.0], points)
+    sin, cos = parse("sin(x)").bind(["x"]), parse("cos(x)").bind(["x"])
+    fast = parse("sin(1000*x)").bind(["x"])
+    cases = [
+        ("sin(x), x = kπ", lambda t: sin([t]), k * np.pi, np.cos(k * np.pi)),
+        ("cos(x), x = (k+½)π", lambda t: cos([t]), (k + 0.5) * np.pi, -np.sin((k + 0.5) * np.pi)),
+        (
+            "sin(1000x), x = kπ/1000",
+            lambda t: fast([t]),
+            k * np.pi / 1000,
+            1000 * np.cos(k * np.pi),
+        ),
+    ]
+    print(f"{'next to an inflection point':28} {'median':>8} {'p99':>8} {'max':>8} {'> 1e-6':>7}")
+    for title, f, x, truth in cases:
+        result = numerics.derivative(f, x)
+        error = np.abs(result.derivatives - truth) / np.abs(truth)
+        print(
+            f"{title:28} {np.median(error):8.1e} {np.quantile(error, 0.99):8.1e} "
+            f"{error.max():8.1e} {np.mean(error > 1e-6):7.1%}"
+        )
 
 
 if __name__ == "__main__":

@@ -599,14 +599,15 @@ SIZES = [pytest.param(100, id="N=100"), pytest.param(3 * numerics.BLOCK + 5, id=
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("d", [1, 2, 5])
 def test_gradient_costs_one_call_per_stencil_offset(d: int, n: int) -> None:
-    # Away from 0, x² does not bend within the step: nothing to refine.
+    # f(x), then f(x + h), f(x − h) and f(x + 2h) (the step's check) per coordinate; a
+    # quadratic's third difference is 0, so nothing is re-estimated.
     points = np.random.default_rng(RNG_SEED).uniform(0.5, 1.5, (n, d))
     counter = Counter(_sum_of_squares)
 
     result = gradient(counter, points)
 
-    assert len(counter.sizes) == (2 * d + 1) * math.ceil(n / numerics.BLOCK)
-    assert sum(counter.sizes) == (2 * d + 1) * n
+    assert len(counter.sizes) == (3 * d + 1) * math.ceil(n / numerics.BLOCK)
+    assert sum(counter.sizes) == (3 * d + 1) * n
     assert max(counter.sizes) <= numerics.BLOCK
     np.testing.assert_allclose(result.gradient, 2 * points, rtol=1e-9, atol=1e-9)
 
@@ -707,25 +708,34 @@ def test_gradient_field_costs_one_call_per_stencil_offset(lengths: tuple[int, ..
 
     field = gradient_field(counter, axes)
 
-    assert sum(counter.sizes) == (2 * d + 1) * size
-    assert len(counter.sizes) == (2 * d + 1) * math.ceil(size / numerics.BLOCK)
+    assert sum(counter.sizes) == (3 * d + 1) * size
+    assert len(counter.sizes) == (3 * d + 1) * math.ceil(size / numerics.BLOCK)
     np.testing.assert_allclose(field.gradient, 2 * field.coordinates, rtol=1e-9, atol=1e-9)
 
 
-def test_where_f_only_seems_to_bend_one_estimate_at_a_quarter_step_settles_it() -> None:
-    # Near its minimum x² looks bent at the automatic step (f' ≈ 0 against h·f''), but its
-    # central difference is exact: the estimate at h/4 agrees, and no ladder of steps runs.
+def test_a_quadratic_is_never_re_estimated_even_where_its_slope_vanishes() -> None:
+    # Near its minimum x² bends a lot against its slope (h·f'' against f' ≈ 0), but its
+    # central difference is exact and its third difference is 0: four calls of f, no more.
     x = np.linspace(-1, 1, 100)
     counter = Counter(lambda r: r**2)
 
     result = derivative(counter, x)
 
-    assert counter.sizes.count(100) == 3  # f(x), f(x + h), f(x − h)
-    extra = [size for size in counter.sizes if size != 100]
-    assert len(extra) == 2  # f(x ± h/4), on the points near 0 only
-    assert extra[0] == extra[1]
-    assert 0 < extra[0] < 10
+    assert counter.sizes == [100] * 4  # f(x), f(x + h), f(x − h), f(x + 2h)
     np.testing.assert_allclose(result.derivatives, 2 * x, rtol=1e-9, atol=1e-12)
+
+
+def test_where_the_step_only_seems_too_wide_one_estimate_at_a_quarter_step_settles_it() -> None:
+    # At 0, x⁴ has f' = 0 and a one-sided third difference of 12h⁴: relative to the slope,
+    # the step looks far too wide. But the central difference of an even function at its
+    # centre is exactly 0, at h and at h/4 alike: they agree, and no ladder of steps runs.
+    x = np.concatenate([[0.0], np.linspace(0.5, 1.0, 99)])
+    counter = Counter(lambda r: r**4)
+
+    result = derivative(counter, x)
+
+    assert counter.sizes == [100] * 4 + [1, 1]  # then f(0 ± h/4), at 0 only
+    np.testing.assert_allclose(result.derivatives, 4 * x**3, rtol=1e-9, atol=0)
     np.testing.assert_array_equal(
         result.steps, numerics.steps_for(x, check_options("central", None, 2, 1, False))
     )
@@ -761,6 +771,63 @@ def test_the_automatic_step_shrinks_where_f_changes_faster_than_it(
         np.array([x]), check_options("central", None, accuracy, 1, False)
     )
     assert result.steps[0] <= automatic[0] / 4  # a smaller step was taken
+
+
+INFLECTIONS = [
+    # At 318310π ≈ 1e6 the automatic step is ≈ 6: the bending test passed it, and the
+    # estimate came out as −0.037 instead of 1.
+    pytest.param("sin(x)", 318310 * math.pi, math.cos(318310 * math.pi), id="sin-at-1e6"),
+    pytest.param("sin(x)", 1000 * math.pi, math.cos(1000 * math.pi), id="sin-at-1000-pi"),
+    pytest.param("cos(x)", 100.5 * math.pi, -math.sin(100.5 * math.pi), id="cos-at-100.5-pi"),
+    # f ≈ 0 here and 1000·x rounds: the ladder must not trust agreement at a few ulps.
+    pytest.param("sin(1000*x)", math.pi, 1000 * math.cos(1000 * math.pi), id="sin-1000x-at-pi"),
+    pytest.param("tanh(x - 50)", 50.0, 1.0, id="shifted-tanh"),
+]
+
+
+@pytest.mark.parametrize(("text", "x", "exact"), INFLECTIONS)
+@pytest.mark.parametrize("accuracy", [2, 4])
+@pytest.mark.parametrize("copies", [1, 100], ids=["one-point", "100-points"])
+def test_the_automatic_step_shrinks_at_inflection_points_where_f_does_not_bend(
+    text: str, x: float, exact: float, accuracy: int, copies: int
+) -> None:
+    # f'' = 0, so f(x − h), f(x), f(x + h) lie on a line however wide the step: only a
+    # fourth value, f(x + 2h), shows the error h²·f'''/6.
+    result = derivative(one_variable(text), [x] * copies, accuracy=accuracy)
+
+    np.testing.assert_allclose(result.derivatives, [exact] * copies, rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "exact"),
+    [
+        pytest.param("sin(x)", 1e9 + 0.5, math.cos(1e9 + 0.5), id="sin-at-1e9"),
+        pytest.param("log(x - 1)", 1 + 1e-6, 1 / ((1 + 1e-6) - 1), id="log-next-to-1"),
+        pytest.param("1/(x - 3)", 3 + 1e-7, -1 / ((3 + 1e-7) - 3) ** 2, id="pole-next-to-3"),
+    ],
+)
+def test_where_f_is_computed_exactly_from_x_the_refined_step_keeps_its_precision(
+    text: str, x: float, exact: float
+) -> None:
+    # |x·f'| ≫ |f| at these points: charged for rounding the arguments (as sin(1000*x)
+    # must be), the ladder would settle for ~1e-6. f computes exactly from x here, and
+    # the precise choice agrees with the safe one, so it is kept.
+    result = derivative(one_variable(text), [x])
+
+    np.testing.assert_allclose(result.derivatives, [exact], rtol=1e-8)
+
+
+def test_gradients_and_fields_check_their_steps_at_inflection_points() -> None:
+    f = parse("sin(x) * cos(y)").bind(["x", "y"])
+    xs, ys = np.array([318310 * math.pi, 1.0, 2.0]), np.array([0.0, 1000.5 * math.pi])
+    grid_x, grid_y = (a.ravel() for a in np.meshgrid(xs, ys))
+    exact = np.stack([np.cos(grid_x) * np.cos(grid_y), -np.sin(grid_x) * np.sin(grid_y)])
+
+    field = gradient_field(f, [xs, ys])
+    points = gradient(f, np.stack([grid_x, grid_y], axis=1))
+
+    np.testing.assert_allclose(field.gradient, exact, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(points.gradient.T, exact, rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("limit", [0, 3, None])
@@ -807,19 +874,23 @@ def test_hessian_costs_one_call_per_formula_point(d: int) -> None:
     ],
 )
 @pytest.mark.parametrize("error_estimate", [False, True])
+@pytest.mark.parametrize("step", [None, 1e-3])
 def test_evaluation_count_predicts_the_evaluations_of_f_per_point(
-    method: str, accuracy: int, order: int, error_estimate: bool
+    method: str, accuracy: int, order: int, error_estimate: bool, step: float | None
 ) -> None:
     counter = Counter(np.exp)
     derivative(
         counter,
         [0.1, 0.2],
         method=method,
+        step=step,
         accuracy=accuracy,
         order=order,
         error_estimate=error_estimate,
     )
-    predicted = evaluation_count(method, accuracy, order, 1, error_estimate)
+    predicted = evaluation_count(
+        method, accuracy, order, 1, error_estimate, automatic_step=step is None
+    )
     per_point = sum(counter.sizes) / 2
     if error_estimate:
         assert per_point <= predicted  # a budget: never below what is spent
