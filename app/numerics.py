@@ -483,7 +483,8 @@ def gradient(
     """∇f at N points given as an (N, d) array; returns values (N,), gradient (N, d).
 
     Costs one evaluation of f per non-zero stencil weight per coordinate, on all N points
-    at once: 2·d + 1 evaluations for central accuracy 2 (the +1 is f itself).
+    at once: 2·d + 1 evaluations for central accuracy 2 with a given step (the +1 is f
+    itself), 3·d + 1 with the automatic one, whose check (`step_too_wide`) needs f(x + 2h).
     """
     options = check_options(method, step, accuracy, 1, error_estimate)
     array = np.asarray(points, dtype=np.float64)
@@ -553,7 +554,7 @@ def _gradient_at_few_points(
     """The same estimate with one call of f for every stencil point of every coordinate.
 
     At a handful of points a call of f costs its fixed overhead (a dozen NumPy calls), not
-    its arithmetic: 1 + 2d calls for a central gradient become one call on (1 + 2d)·N
+    its arithmetic: 1 + 3d calls for a central gradient become one call on (1 + 3d)·N
     points. Same steps, same f values, same sums, so the same bits as the general path.
     Returns None where that path has more to do (a non-finite result, or a step to
     refine: f undefined, or `_refine`); error estimates and complex steps never come here.
