@@ -7,6 +7,7 @@ The oracles are independent of the engine: closed-form derivatives, NumPy's own 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import httpx
@@ -264,6 +265,15 @@ def test_the_derivative_next_to_a_pole_is_right(client: TestClient) -> None:
     r = client.post("/derivative", json={"expression": "1/x", "points": [1e-8, -1e-3, 2.0]})
     assert r.status_code == 200, r.text
     np.testing.assert_allclose(r.json()["derivatives"], [-1e16, -1e6, -0.25], rtol=1e-8)
+
+
+def test_the_derivative_at_an_inflection_point_far_out_is_right(client: TestClient) -> None:
+    # At 318310π ≈ 1e6 the automatic step is ≈ 6 and sin is straight across it (f'' = 0):
+    # without the check by f(x + 2h) the answer was −0.037.
+    x = 318310 * math.pi
+    r = client.post("/derivative", json={"expression": "sin(x)", "points": [x, 2.0]})
+    assert r.status_code == 200
+    np.testing.assert_allclose(r.json()["derivatives"], [math.cos(x), math.cos(2.0)], rtol=1e-8)
 
 
 def test_a_gradient_field_near_a_singular_line_is_right(client: TestClient) -> None:
