@@ -38,6 +38,7 @@ EPS = float(np.finfo(np.float64).eps)
 COMPLEX_STEP = 1e-20  # relative: Im f(x + ih)/h has no cancellation, any tiny h works
 SHRINK_FACTOR = 4.0  # `_refine`: each smaller step is the last one divided by this
 SHRINK_LEVELS = 24  # ... down to h / 4^24 ≈ h · 3.6e-15
+GROW_LEVELS = 8  # where rounding swamps the estimate, steps grow up to h · 4^8 = h · 65536
 
 
 # ---------------------------------------------------------------- stencils
@@ -274,6 +275,9 @@ def stencil_sum(
 
 STEP_ERROR = 1e-8  # relative truncation error the step test lets pass, about
 THIRD_ROUNDING = 32 * EPS  # rounding of a third difference, relative to |f(x)|
+# f(x ± h) round to eps·|f| each, so (f(x+h) − f(x−h))/2h is off by eps·|f|/h: relative
+# to the estimate, 2·eps·|f| / |f(x+h) − f(x−h)|. Above STEP_ERROR, the step is too narrow.
+NARROW = 2 * EPS / STEP_ERROR
 
 
 def step_too_wide(
@@ -299,6 +303,11 @@ def step_too_wide(
     a ladder of smaller steps (`_refine`). 1/x at 1e-8 with h ≈ 6e-6 is caught so (the
     values change by a factor of 600 within the step), and so is sin at 1e9 (h ≈ 6000).
 
+    It also flags steps too narrow for f: where |f(x+h) − f(x−h)| is below NARROW·|f(x)|
+    (but not 0), the rounding of f alone, eps·|f|/h, is more than STEP_ERROR of the
+    estimate (cos near 0, arctan far out, any f with a large offset). Those points get
+    wider steps (`_refine`).
+
     Why the third difference and not the second (h²·f'', how much f bends): at an inflection
     point f'' = 0, and f(x − h), f(x), f(x + h) lie on a line whatever the step. d sin/dx at
     x = 318310π ≈ 1e6 with h ≈ 6 came out as −0.037 instead of 1 that way. And a quadratic,
@@ -314,9 +323,15 @@ def step_too_wide(
     third += check.triple
     np.abs(third, out=third)
     third -= check.noise  # what Δ³ has beyond its rounding
-    allowed = np.abs(difference, out=scratch)
-    allowed *= (3.0 * STEP_ERROR) ** (2.0 / accuracy)
-    return np.greater(third, allowed, out=check.flags)
+    third *= (3.0 * STEP_ERROR) ** (-2.0 / accuracy)  # the |f(x+h) − f(x−h)| it calls wide
+    spread = np.abs(difference, out=scratch)
+    flags = np.greater(third, spread, out=check.flags)
+    # Too narrow where the spread is below the rounding of f — but not 0: f(x + h) equal to
+    # f(x − h) is an even f at its centre or a variable f does not use, and 0 is right.
+    swamped = np.greater(check.narrow, spread)
+    swamped &= spread > 0
+    flags |= swamped
+    return flags
 
 
 class StepCheck(NamedTuple):
@@ -326,10 +341,12 @@ class StepCheck(NamedTuple):
     flags: Array
     triple: Array  # 3·f(x)
     noise: Array  # THIRD_ROUNDING·|f(x)|, the rounding of a third difference
+    narrow: Array  # NARROW·|f(x)|: a smaller |f(x+h) − f(x−h)| is mostly rounding
 
     @classmethod
     def of(cls, center: Array, flags: Array) -> StepCheck:
-        return cls(flags, center * 3.0, np.abs(center) * THIRD_ROUNDING)
+        size = np.abs(center)
+        return cls(flags, center * 3.0, size * THIRD_ROUNDING, size * NARROW)
 
     def to(self, flags: Array) -> StepCheck:
         return self._replace(flags=flags)
@@ -618,7 +635,7 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
     flat = evaluated.tolist()
     values, terms = flat[:n], _pairs(rule)
     gradient = [[0.0] * n for _ in range(d)]
-    factor = (3.0 * STEP_ERROR) ** (2.0 / rule.accuracy)
+    factor = (3.0 * STEP_ERROR) ** (-2.0 / rule.accuracy)
     for j in range(d):
         for p in range(n):
             at = {o: flat[n * (1 + j * len(offsets) + i) + p] for i, o in enumerate(offsets)}
@@ -632,8 +649,9 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
                     value = value - other if partner < 0 else value + other
                     if checks and offset == 1 and partner < 0:  # `step_too_wide`
                         third = (at[2] - other) - plus * 3.0 + center * 3.0
-                        beyond = abs(third) - abs(center) * THIRD_ROUNDING
-                        if beyond > abs(value) * factor:
+                        wide = (abs(third) - abs(center) * THIRD_ROUNDING) * factor
+                        spread = abs(value)
+                        if wide > spread or 0 < spread < abs(center) * NARROW:
                             return None  # to be refined: the general path decides
                 term = value * (weight / power)
                 total = term if total is None else total + term
@@ -741,10 +759,13 @@ def _refine(
     unsure: Array | None,
     limit: int,
 ) -> int:
-    """Re-estimate ∂f/∂x_j with smaller steps where f(x) is finite but the estimate is not
-    to be trusted: the stencil left f's domain (non-finite: `undefined` says there are
-    some), or the step is too wide for f (`unsure`, from `step_too_wide`) and an estimate
-    at h/4 disagrees. Updates `out` (gradient, steps, errors) at up to `limit` such points
+    """Re-estimate ∂f/∂x_j with other steps where f(x) is finite but the estimate is not
+    to be trusted. Smaller steps where the stencil left f's domain (non-finite: `undefined`
+    says there are some) or where the step is too wide for f (`unsure`, from
+    `step_too_wide`) and an estimate at h/4 disagrees; larger ones where the rounding of f
+    swamps the estimate (`unsure` again: cos near 0, arctan far out).
+
+    Updates `out` (gradient, steps, errors) at up to `limit` such points
     and returns how many it re-estimated: the ladder costs 25 stencils a point, so a
     caller with a work budget caps it (a million points of sin(1e6·x) would take seconds).
 
@@ -759,6 +780,7 @@ def _refine(
     d, values = out.gradient[j], out.values
     h = steps_for(rows[j], options)  # on the row's own shape: an axis, for a grid
     flagged = np.zeros(0, dtype=np.intp)  # flat indices
+    narrow = np.zeros(0, dtype=np.intp)
     if undefined:
         flagged = np.flatnonzero(~np.isfinite(d) & np.isfinite(values))
     if unsure is not None:
@@ -766,10 +788,31 @@ def _refine(
         disagree = _disagree_at_quarter_step(f, rows, j, h, options, values, d, candidates)
         more = candidates[disagree]
         flagged = np.union1d(flagged, more) if flagged.size else more
+        # Not too wide, by the second estimate: then maybe too narrow. (Both tests fire
+        # for x**-3 at 6e-9 with h ≈ 6e-6: f(x ± h) are tiny next to f(x), which looks
+        # like rounding, but the step is far too wide and must shrink.)
+        settled = candidates[~disagree]
+        narrow = settled[_rounding_swamps(h, values, d, settled)]
     flagged = flagged[: max(limit, 0)]  # beyond the budget, estimates stay as they are
-    for start in range(0, flagged.size, LADDER_CHUNK):
-        _ladder(f, rows, j, options, out, h, flagged[start : start + LADDER_CHUNK])
-    return int(flagged.size)
+    narrow = narrow[: max(limit - flagged.size, 0)]
+    for indices, levels in ((flagged, SHRINKING), (narrow, GROWING)):
+        for start in range(0, indices.size, LADDER_CHUNK):
+            chunk = indices[start : start + LADDER_CHUNK]
+            _ladder(f, rows, j, options, out, h, chunk, levels)
+    return int(flagged.size + narrow.size)
+
+
+SHRINKING = SHRINK_FACTOR ** -np.arange(0.0, SHRINK_LEVELS + 1)  # h, h/4, … h/4^24
+GROWING = SHRINK_FACTOR ** np.arange(0.0, GROW_LEVELS + 1)  # h, 4h, … 4^8·h
+
+
+def _rounding_swamps(h: Array, values: Array, d: Array, candidates: Array) -> Array:
+    """Of the flat indices `candidates`, where the rounding of f, eps·|f|/h, is more than
+    STEP_ERROR of the estimate (a mask): `step_too_wide`'s test for narrow steps."""
+    at = np.unravel_index(candidates, d.shape)
+    spread = 2 * np.abs(d[at]) * _pick(h, at)  # |f(x+h) − f(x−h)| at accuracy 2
+    swamped: Array = np.isfinite(d[at]) & (spread < NARROW * np.abs(_pick(values, at)))
+    return swamped
 
 
 LADDER_CHUNK = 2048  # points per ladder call: 25 levels × 2048 keep its arrays in cache
@@ -783,14 +826,15 @@ def _ladder(
     out: Gradient,
     h: Array,
     flagged: Array,
+    levels: Array,
 ) -> None:
-    """The estimates at h, h/4, … h/4^24 at the `flagged` flat indices; keeps the best."""
+    """The estimates at steps h·levels at the `flagged` flat indices; keeps the best."""
     d, values = out.gradient[j], out.values
     at = np.unravel_index(flagged, d.shape)
     subset = [_pick(r, at) for r in rows]
     h_bad, center = _pick(h, at), _pick(values, at)
     rule = stencil(options.method, options.accuracy, options.order)
-    chosen, steps, found = _best_on_ladder(f, subset, j, h_bad, center, rule)
+    chosen, steps, found = _best_on_ladder(f, subset, j, h_bad, center, rule, levels)
     before = d[at]
     d[at] = np.where(found, chosen, np.where(np.isfinite(before), before, np.nan))
     used = np.where(found, steps, h_bad)
@@ -801,11 +845,18 @@ def _ladder(
 
 
 def _best_on_ladder(
-    f: Function, rows: Sequence[Array], j: int, h: Array, center: Array, rule: Stencil
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    center: Array,
+    rule: Stencil,
+    levels: Array = SHRINKING,
 ) -> tuple[Array, Array, Array]:
     """(estimate, step, found) at each point of `rows` (1-D, a subset): the stencil at
-    h, h/4, … h/4^24, keeping the level that agrees best with the next smaller one."""
-    scales = SHRINK_FACTOR ** -np.arange(0.0, SHRINK_LEVELS + 1)[:, None]
+    h·levels (h, h/4, … h/4^24 by default), keeping the level that agrees best with the
+    next one."""
+    scales = levels[:, None]
     trial_rows = [r[None, :] for r in rows]
     trial_h = representable(trial_rows[j], h[None, :] * scales)
     trial_center = np.broadcast_to(center[None, :], trial_h.shape)

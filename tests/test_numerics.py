@@ -830,6 +830,42 @@ def test_gradients_and_fields_check_their_steps_at_inflection_points() -> None:
     np.testing.assert_allclose(points.gradient.T, exact, rtol=1e-8, atol=1e-10)
 
 
+NEARLY_FLAT = [
+    # f' is tiny next to f: eps·|f|/h, the rounding of f at the automatic step, was 3.7e-8
+    # relative for cos at 1e-3, 3.7e-6 at 1e-5, 6e-8 for arctan at 1e4.
+    pytest.param("cos(x)", 1e-3, -math.sin(1e-3), 1e-9, id="cos-at-1e-3"),
+    pytest.param("cos(x)", 1e-5, -math.sin(1e-5), 1e-7, id="cos-at-1e-5"),
+    pytest.param("arctan(x)", 1e4, 1 / (1 + 1e8), 1e-7, id="arctan-at-1e4"),
+    pytest.param("1000 + x", 0.5, 1.0, 1e-12, id="large-offset"),
+    pytest.param("x**2 + 1", 1e-4, 2e-4, 1e-9, id="shifted-parabola-near-0"),
+]
+
+
+@pytest.mark.parametrize(("text", "x", "exact", "rtol"), NEARLY_FLAT)
+@pytest.mark.parametrize("copies", [1, 100], ids=["one-point", "100-points"])
+def test_the_automatic_step_grows_where_the_rounding_of_f_swamps_the_estimate(
+    text: str, x: float, exact: float, rtol: float, copies: int
+) -> None:
+    automatic = numerics.steps_for(np.array([x]), check_options("central", None, 2, 1, False))
+
+    result = derivative(one_variable(text), [x] * copies)
+
+    np.testing.assert_allclose(result.derivatives, [exact] * copies, rtol=rtol)
+    assert np.all(result.steps > automatic)
+
+
+def test_a_variable_f_does_not_use_costs_no_re_estimates() -> None:
+    # ∂f/∂y of f(x, y) = x² + 1 is exactly 0 at every step: f(x + h) = f(x − h) is not
+    # taken for rounding swamping a tiny slope.
+    points = np.random.default_rng(RNG_SEED).uniform(0.5, 1.5, (100, 2))
+    counter = Counter(lambda r: r[0] ** 2 + 1)
+
+    result = gradient(counter, points)
+
+    assert counter.sizes == [100] * 7  # f(x), then f(x ± h), f(x + 2h) per coordinate
+    np.testing.assert_array_equal(result.gradient[:, 1], 0.0)
+
+
 @pytest.mark.parametrize("limit", [0, 3, None])
 def test_the_ladder_of_smaller_steps_stops_at_its_limit(limit: int | None) -> None:
     # 70 points next to the pole of 1/x all need the ladder; a budget caps how many get it.
