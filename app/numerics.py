@@ -158,13 +158,17 @@ def evaluation_count(
     automatic_step: bool = False,
 ) -> int:
     """Evaluations of f per point: f itself, plus each off-center stencil point per coordinate
-    (and f(x + 2h) where an automatic step is checked and the stencil lacks it)."""
+    (and, with an automatic central step, f(x + 2h) where a first derivative's stencil
+    lacks it, or the stencil again at h/4 for a second derivative)."""
     if method == "complex":
         per_coordinate = 2 if error_estimate else 1
     else:
         rule = stencil(method, accuracy, order)
-        checked = automatic_step and method == "central" and order == 1
-        per_coordinate = len(_checked_offsets(rule) if checked else _off_center(rule))
+        checked = automatic_step and method == "central"
+        if checked and order == 1:
+            per_coordinate = len(_checked_offsets(rule))
+        else:  # with an automatic step, second derivatives are checked at h/4
+            per_coordinate = len(_off_center(rule)) * (2 if checked else 1)
         if error_estimate:
             per_coordinate += len(stencil(method, min(accuracy + 2, 8), order).offsets)
     return 1 + dimension * per_coordinate
@@ -453,14 +457,30 @@ def derivative(
     options = check_options(method, step, accuracy, order, error_estimate)
     points = np.asarray(x, dtype=np.float64)
     flat = points if points.ndim == 1 else points.reshape(-1)  # returned in x's shape
-    result = _gradient(lambda rows: f(rows[0]), [flat], options, refine_limit=refine_limit)
+    on_rows: Function = lambda rows: f(rows[0])  # noqa: E731
+    result = _gradient(on_rows, [flat], options, refine_limit=refine_limit)
     slopes = result.gradient[0]
+    assert result.steps is not None
+    if order == 2 and step is None and method == "central":
+        # As /hessian's diagonal: checked at h/4, a ladder of steps where they disagree.
+        # (1/x at 1e-6 with h ≈ 1.2e-4 gave −1.3e14 instead of 2e18.)
+        rule = stencil(method, accuracy, order)
+        limit = sys.maxsize if refine_limit is None else refine_limit
+        with np.errstate(all="ignore"):
+            changed = _refine_second(
+                on_rows, [flat], 0, result.steps[0], rule, result.values, slopes, limit
+            )
+            if result.errors is not None and changed.size:
+                used = result.steps[0][changed]
+                subset, center = [flat[changed]], result.values[changed]
+                result.errors[0][changed] = _error(
+                    on_rows, subset, 0, used, options, center, slopes[changed]
+                )
     intercepts = None
     if order == 1:
         with np.errstate(all="ignore"):
             intercepts = result.values - slopes * flat
     errors = None if result.errors is None else result.errors[0]
-    assert result.steps is not None
 
     def shaped(array: Array) -> Array:  # a scalar x, or a grid of points, keeps its shape
         return array if points.ndim == 1 else array.reshape(points.shape)
@@ -1115,7 +1135,7 @@ def hessian(
         for i in range(d):
             out[:, i, i] = partial(f, rows, i, h[i], rule, center=values)
             if step is None:
-                budget -= _refine_second(f, rows, i, h[i], rule, values, out[:, i, i], budget)
+                budget -= _refine_second(f, rows, i, h[i], rule, values, out[:, i, i], budget).size
         for i in range(d):
             for j in range(i + 1, d):
                 out[:, i, j] = out[:, j, i] = _mixed(f, rows, i, j, h[i], h[j])
@@ -1131,9 +1151,9 @@ def _refine_second(
     values: Array,
     estimate: Array,
     limit: int,
-) -> int:
+) -> Array:
     """Where ∂²f/∂x_i² at h and at h/4 disagree beyond rounding, the ladder's estimate and
-    step replace `estimate` and `h` (in place). Returns how many points it re-estimated."""
+    step replace `estimate` and `h` (in place). Returns the indices it re-estimated."""
     change, allowed = _quarter_step_change(f, rows, i, h, rule, values, estimate)
     flagged = np.flatnonzero(np.isfinite(values) & ~(change <= allowed))[: max(limit, 0)]
     for start in range(0, flagged.size, LADDER_CHUNK):
@@ -1142,7 +1162,7 @@ def _refine_second(
         chosen, steps, found = _best_on_ladder(f, subset, i, h[at], values[at], rule)
         estimate[at] = np.where(found, chosen, estimate[at])
         h[at] = np.where(found, steps, h[at])
-    return int(flagged.size)
+    return flagged
 
 
 def _mixed(f: Function, rows: Sequence[Array], i: int, j: int, hi: Array, hj: Array) -> Array:

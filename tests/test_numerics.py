@@ -866,6 +866,33 @@ def test_a_variable_f_does_not_use_costs_no_re_estimates() -> None:
     np.testing.assert_array_equal(result.gradient[:, 1], 0.0)
 
 
+SECOND = [
+    pytest.param("1/x", 1e-3, 2e9, id="reciprocal-at-1e-3"),
+    # h ≈ 1.2e-4 is 120 times x: the plain second difference gave −1.3e14.
+    pytest.param("1/x", 1e-6, 2e18, id="reciprocal-at-1e-6"),
+    pytest.param("sin(x)", 1e6 + 0.5, -math.sin(1e6 + 0.5), id="sin-at-1e6"),
+    pytest.param("sin(x)", 1e3 + 0.5, -math.sin(1e3 + 0.5), id="sin-at-1e3"),
+]
+
+
+@pytest.mark.parametrize(("text", "x", "exact"), SECOND)
+@pytest.mark.parametrize("accuracy", [2, 4])
+@pytest.mark.parametrize("error_estimate", [False, True])
+def test_second_derivatives_check_their_step_at_a_quarter_of_it(
+    text: str, x: float, exact: float, accuracy: int, error_estimate: bool
+) -> None:
+    # As /hessian's diagonal: the estimate at h/4 is compared, and where they disagree a
+    # ladder of smaller steps picks the step; the error estimate follows the new step.
+    result = derivative(
+        one_variable(text), [x], order=2, accuracy=accuracy, error_estimate=error_estimate
+    )
+
+    np.testing.assert_allclose(result.derivatives, [exact], rtol=1e-7)
+    if error_estimate:
+        assert result.errors is not None
+        assert abs(result.derivatives[0] - exact) <= result.errors[0] + 1e-7 * abs(exact)
+
+
 @pytest.mark.parametrize("limit", [0, 3, None])
 def test_the_ladder_of_smaller_steps_stops_at_its_limit(limit: int | None) -> None:
     # 70 points next to the pole of 1/x all need the ladder; a budget caps how many get it.
@@ -904,6 +931,8 @@ def test_hessian_costs_one_call_per_formula_point(d: int) -> None:
     [
         ("central", 2, 1),
         ("central", 8, 1),
+        ("central", 2, 2),
+        ("central", 4, 2),
         ("forward", 1, 1),
         ("backward", 4, 2),
         ("complex", 2, 1),
