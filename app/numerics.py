@@ -158,14 +158,14 @@ def evaluation_count(
     automatic_step: bool = False,
 ) -> int:
     """Evaluations of f per point: f itself, plus each off-center stencil point per coordinate
-    (and, with an automatic central step, f(x + 2h) where a first derivative's stencil
-    lacks it, or the stencil again at h/4 for a second derivative)."""
+    (and, with an automatic step, the offset a first derivative's check adds, or the
+    central stencil again at h/4 for a second derivative)."""
     if method == "complex":
         per_coordinate = 2 if error_estimate else 1
     else:
         rule = stencil(method, accuracy, order)
         checked = automatic_step and method == "central"
-        if checked and order == 1:
+        if automatic_step and order == 1:
             per_coordinate = len(_checked_offsets(rule))
         else:  # with an automatic step, second derivatives are checked at h/4
             per_coordinate = len(_off_center(rule)) * (2 if checked else 1)
@@ -245,9 +245,9 @@ def stencil_sum(
 
     Symmetric offsets are paired: central stencils have w(−o) = ∓w(o), so each pair costs
     one subtraction (or addition) and one multiplication by w/h^m — a factor computed on
-    h's own shape, which for a grid is one axis. `unsure`, if given (first derivatives,
-    central), receives `step_too_wide` of f(x − h), f(x), f(x + h) and f(x + 2h) in its
-    flags.
+    h's own shape, which for a grid is one axis. `unsure`, if given (first derivatives),
+    receives in its flags `step_too_wide` of f(x − h), f(x), f(x + h) and f(x + 2h) for a
+    central stencil, `one_sided_too_wide` for the others.
     """
     terms = _pairs(rule)
     power = h if rule.order == 1 else h * h
@@ -271,6 +271,9 @@ def stencil_sum(
         else:
             total += term
     assert total is not None
+    if unsure is not None and not any(partner for _, _, partner in terms):
+        values = at if center is None else lambda o: center if o == 0 else at(o)
+        one_sided_too_wide(values, rule, total * power, unsure)
     if out is None:
         return total
     out[...] = total
@@ -346,14 +349,58 @@ class StepCheck(NamedTuple):
     triple: Array  # 3·f(x)
     noise: Array  # THIRD_ROUNDING·|f(x)|, the rounding of a third difference
     narrow: Array  # NARROW·|f(x)|: a smaller |f(x+h) − f(x−h)| is mostly rounding
+    size: Array  # |f(x)|
 
     @classmethod
     def of(cls, center: Array, flags: Array) -> StepCheck:
         size = np.abs(center)
-        return cls(flags, center * 3.0, size * THIRD_ROUNDING, size * NARROW)
+        return cls(flags, center * 3.0, size * THIRD_ROUNDING, size * NARROW, size)
 
     def to(self, flags: Array) -> StepCheck:
         return self._replace(flags=flags)
+
+
+def one_sided_too_wide(
+    at: Callable[[int], Array], rule: Stencil, numerator: Array, check: StepCheck
+) -> Array:
+    """`step_too_wide` for forward and backward stencils (offsets 0 … ±p).
+
+    Their error is C·h^p·f^(p+1), C = Σ w_k·o_k^(p+1) / (p+1)!, and the (p+1)-th difference
+    over one more offset, ±(p+1), is ≈ h^(p+1)·f^(p+1): relative to the estimate's
+    numerator Σ w_k·f(x + o_k·h) the error is C·|Δ^(p+1)| / |Σ w_k·f|. Flags where that is
+    over `_tolerance` beyond Δ's rounding (2^(p+1)·4·eps·|f|, as THIRD_ROUNDING for p = 2),
+    or where the numerator is below what rounding makes of it (but not 0),
+    as for central stencils. Forward and backward differences are a choice for the edges
+    of f's domain and cost one more evaluation here, not on the hot path.
+    """
+    sign = 1 if max(rule.offsets) > 0 else -1
+    n = rule.accuracy + 1
+    difference: Array | None = None
+    for k in range(n + 1):
+        term = at(sign * k) * float((-1) ** (n - k) * math.comb(n, k))
+        difference = term if difference is None else difference + term
+    assert difference is not None
+    constant = abs(sum(w * o**n for o, w in zip(rule.offsets, rule.weights, strict=True)))
+    constant /= math.factorial(n)
+    beyond = np.abs(difference) - check.size * (2**n * 4 * EPS)  # as THIRD_ROUNDING, n = 3
+    spread = np.abs(numerator)
+    weight = sum(abs(w) for w in rule.weights)
+    tolerance = _tolerance(rule)
+    flags: Array = np.greater(beyond * constant, tolerance * spread, out=check.flags)
+    swamped = spread < check.size * (EPS * weight / tolerance)
+    swamped &= spread > 0
+    flags |= swamped
+    return flags
+
+
+def _tolerance(rule: Stencil) -> float:
+    """STEP_ERROR, or for accuracy 1 a margin over what such a stencil reaches at all:
+    truncation and rounding balance near eps^(1/2) = 1.5e-8 for f of unit scale, and more
+    for others (f ten times its slope: 3e-7). 256·eps^(p/(p+1)) is 3.8e-6 for accuracy 1
+    and under STEP_ERROR from 2 up: a first-order estimate is checked for steps wrong by
+    orders of magnitude, not tuned."""
+    p = rule.accuracy
+    return float(max(STEP_ERROR, 256 * EPS ** (p / (p + 1.0))))
 
 
 def _remembered(at: Callable[[int], Array]) -> Callable[[int], Array]:
@@ -378,9 +425,13 @@ def _off_center(rule: Stencil) -> tuple[int, ...]:
 
 @lru_cache(maxsize=64)
 def _checked_offsets(rule: Stencil) -> tuple[int, ...]:
-    """A central first-derivative stencil's off-center offsets, and 2 for `step_too_wide`."""
+    """A first-derivative stencil's off-center offsets, and the one its check adds: 2 for
+    a central stencil (`step_too_wide`), ±(p+1) for a one-sided one (`one_sided_too_wide`)."""
     offsets = _off_center(rule)
-    return offsets if 2 in offsets else (*offsets, 2)
+    if min(rule.offsets) < 0 < max(rule.offsets):
+        return offsets if 2 in offsets else (*offsets, 2)
+    sign = 1 if max(rule.offsets) > 0 else -1
+    return (*offsets, sign * (rule.accuracy + 1))
 
 
 @lru_cache(maxsize=64)
@@ -558,7 +609,11 @@ def _gradient(
     d = len(rows)
     simple = options.method != "complex" and not options.error_estimate
     if simple and same and len(shape) == 1 and d * shape[0] <= FEW:
-        few_at = _gradient_in_floats if d * shape[0] <= FLOATS else _gradient_at_few_points
+        # (one-sided checks run in NumPy only)
+        floats = d * shape[0] <= FLOATS and (
+            options.method == "central" or not _checks_step(options)
+        )
+        few_at = _gradient_in_floats if floats else _gradient_at_few_points
         with np.errstate(all="ignore"):
             few = few_at(f, rows, options)
         if few is not None:
@@ -723,8 +778,9 @@ def _gradient_block(
 
 
 def _checks_step(options: Options) -> bool:
-    """Automatic central first derivatives test their step (`step_too_wide`)."""
-    return options.step is None and options.method == "central" and options.order == 1
+    """Automatic first derivatives test their step (`step_too_wide`, `one_sided_too_wide`);
+    the complex step needs no test."""
+    return options.step is None and options.method != "complex" and options.order == 1
 
 
 def _estimate(
@@ -812,7 +868,7 @@ def _refine(
         # for x**-3 at 6e-9 with h ≈ 6e-6: f(x ± h) are tiny next to f(x), which looks
         # like rounding, but the step is far too wide and must shrink.)
         settled = candidates[~disagree]
-        narrow = settled[_rounding_swamps(h, values, d, settled)]
+        narrow = settled[_rounding_swamps(h, values, d, settled, options)]
     flagged = flagged[: max(limit, 0)]  # beyond the budget, estimates stay as they are
     narrow = narrow[: max(limit - flagged.size, 0)]
     for indices, levels in ((flagged, SHRINKING), (narrow, GROWING)):
@@ -826,12 +882,17 @@ SHRINKING = SHRINK_FACTOR ** -np.arange(0.0, SHRINK_LEVELS + 1)  # h, h/4, … h
 GROWING = SHRINK_FACTOR ** np.arange(0.0, GROW_LEVELS + 1)  # h, 4h, … 4^8·h
 
 
-def _rounding_swamps(h: Array, values: Array, d: Array, candidates: Array) -> Array:
-    """Of the flat indices `candidates`, where the rounding of f, eps·|f|/h, is more than
-    STEP_ERROR of the estimate (a mask): `step_too_wide`'s test for narrow steps."""
+def _rounding_swamps(
+    h: Array, values: Array, d: Array, candidates: Array, options: Options
+) -> Array:
+    """Of the flat indices `candidates`, where the rounding of f, eps·|f|·Σ|w|/h, is more
+    than STEP_ERROR of the estimate (a mask): the test of the checks for narrow steps."""
     at = np.unravel_index(candidates, d.shape)
-    spread = 2 * np.abs(d[at]) * _pick(h, at)  # |f(x+h) − f(x−h)| at accuracy 2
-    swamped: Array = np.isfinite(d[at]) & (spread < NARROW * np.abs(_pick(values, at)))
+    rule = stencil(options.method, options.accuracy, 1)
+    weight = sum(abs(w) for w in rule.weights)
+    spread = np.abs(d[at]) * _pick(h, at)  # |Σ w·f(x + o·h)|
+    bound = (EPS * weight / _tolerance(rule)) * np.abs(_pick(values, at))
+    swamped: Array = np.isfinite(d[at]) & (spread < bound)
     return swamped
 
 

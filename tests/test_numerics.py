@@ -647,7 +647,7 @@ def test_a_few_points_cost_one_call_of_f_and_give_the_same_bits(
 
     few = gradient(counter, points, method=method, accuracy=accuracy)
 
-    assert counter.sizes == [(len(stencil_offsets(method)) * d + 1) * n]
+    assert counter.sizes == [(len(checked_offsets(method)) * d + 1) * n]
     monkeypatch.setattr(numerics, "FEW", 0)  # the general path: one call per stencil offset
     general = gradient(f, points, method=method, accuracy=accuracy)
     np.testing.assert_array_equal(few.gradient, general.gradient)
@@ -682,6 +682,15 @@ def test_a_point_or_two_never_reach_the_numpy_few_points_path(
     monkeypatch.setattr(numerics, "_gradient_at_few_points", unexpected)
     result = gradient(_sum_of_squares, [[0.75, 1.25]])
     np.testing.assert_allclose(result.gradient, [[1.5, 2.5]], rtol=1e-9)
+
+
+def checked_offsets(method: str) -> list[int]:
+    """The stencil's off-center offsets and the one the automatic step's check adds."""
+    offsets = stencil_offsets(method)
+    if method == "central":
+        return offsets if 2 in offsets else [*offsets, 2]
+    beyond = few_accuracy(method) + 1
+    return [*offsets, beyond if method == "forward" else -beyond]
 
 
 def stencil_offsets(method: str) -> list[int]:
@@ -891,6 +900,28 @@ def test_second_derivatives_check_their_step_at_a_quarter_of_it(
     if error_estimate:
         assert result.errors is not None
         assert abs(result.derivatives[0] - exact) <= result.errors[0] + 1e-7 * abs(exact)
+
+
+ONE_SIDED = [
+    # At 1e6 the automatic step of a forward difference of accuracy 2 is ≈ 6: sin was
+    # sampled across a third of its period (errors ~1e-2 before the check).
+    pytest.param("sin(x)", 318310 * math.pi + 0.3, math.cos(318310 * math.pi + 0.3), id="sin"),
+    # 1/x at 1e-5: h ≈ 6e-6 (accuracy 2), more than half of x.
+    pytest.param("1/x", 1e-5, -1e10, id="reciprocal"),
+]
+
+
+@pytest.mark.parametrize(("text", "x", "exact"), ONE_SIDED)
+@pytest.mark.parametrize("method", ["forward", "backward"])
+@pytest.mark.parametrize(("accuracy", "rtol"), [(1, 1e-6), (2, 1e-8), (4, 1e-8)])
+def test_one_sided_differences_check_their_step_too(
+    text: str, x: float, exact: float, method: str, accuracy: int, rtol: float
+) -> None:
+    # The (p+1)-th difference over one more offset measures a one-sided stencil's own
+    # error, C·h^p·f^(p+1), as the third difference does a central one's.
+    result = derivative(one_variable(text), [x], method=method, accuracy=accuracy)
+
+    np.testing.assert_allclose(result.derivatives, [exact], rtol=rtol)
 
 
 @pytest.mark.parametrize("limit", [0, 3, None])
