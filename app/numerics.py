@@ -332,7 +332,10 @@ def step_too_wide(
     third -= check.noise  # what Δ³ has beyond its rounding
     third *= (3.0 * STEP_ERROR) ** (-2.0 / accuracy)  # the |f(x+h) − f(x−h)| it calls wide
     spread = np.abs(difference, out=scratch)
-    flags = np.greater(third, spread, out=check.flags)
+    # Not ≤ rather than >: where f(x + 2h) is outside f's domain (NaN), so is the check,
+    # and the step is wide enough to reach the edge (sqrt(1 − x) at 1 − 1e-5 was 5.5% off).
+    flags = np.less_equal(third, spread, out=check.flags)
+    np.logical_not(flags, out=flags)
     # Too narrow where the spread is below the rounding of f — but not 0: f(x + h) equal to
     # f(x − h) is an even f at its centre or a variable f does not use, and 0 is right.
     swamped = np.greater(check.narrow, spread)
@@ -386,7 +389,8 @@ def one_sided_too_wide(
     spread = np.abs(numerator)
     weight = sum(abs(w) for w in rule.weights)
     tolerance = _tolerance(rule)
-    flags: Array = np.greater(beyond * constant, tolerance * spread, out=check.flags)
+    flags: Array = np.less_equal(beyond * constant, tolerance * spread, out=check.flags)
+    np.logical_not(flags, out=flags)  # NaN: the extra offset is outside f's domain
     swamped = spread < check.size * (EPS * weight / tolerance)
     swamped &= spread > 0
     flags |= swamped
@@ -726,7 +730,7 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
                         third = (at[2] - other) - plus * 3.0 + center * 3.0
                         wide = (abs(third) - abs(center) * THIRD_ROUNDING) * factor
                         spread = abs(value)
-                        if wide > spread or 0 < spread < abs(center) * NARROW:
+                        if not wide <= spread or 0 < spread < abs(center) * NARROW:
                             return None  # to be refined: the general path decides
                 term = value * (weight / power)
                 total = term if total is None else total + term

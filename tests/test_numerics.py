@@ -924,6 +924,16 @@ def test_one_sided_differences_check_their_step_too(
     np.testing.assert_allclose(result.derivatives, [exact], rtol=rtol)
 
 
+@pytest.mark.parametrize("x", [1 - 1e-5, 1 - 7e-6])
+@pytest.mark.parametrize("method", ["central", "forward"])
+def test_a_check_that_leaves_the_domain_flags_the_step(x: float, method: str) -> None:
+    # sqrt(1 − x) ends at 1: x + h is inside, the check's x + 2h (or x + (p+1)h) is not, and
+    # a step that reaches the edge is too wide (5.5% and 15% off before).
+    result = derivative(one_variable("sqrt(1 - x)"), [x], method=method)
+
+    np.testing.assert_allclose(result.derivatives, [-0.5 / math.sqrt(1 - x)], rtol=1e-8)
+
+
 @pytest.mark.parametrize("limit", [0, 3, None])
 def test_the_ladder_of_smaller_steps_stops_at_its_limit(limit: int | None) -> None:
     # 70 points next to the pole of 1/x all need the ladder; a budget caps how many get it.
