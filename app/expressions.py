@@ -552,8 +552,24 @@ def _check_size(root: ast.AST, limits: Limits, columns: list[int]) -> int:
                 f"at column {column}.",
                 column=column,
             )
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, depth if _continues_chain(node, child) else depth + 1))
     return count
+
+
+_CHAINS = ({ast.Add, ast.Sub}, {ast.Mult, ast.Div})
+
+
+def _continues_chain(parent: ast.AST, child: ast.AST) -> bool:
+    """`a + b - c + d` parses as ((a + b) - c) + d: a flat sum of 100 terms is a tree 100
+    deep. Its left spine counts as one level, so the depth limit bounds nesting, not the
+    number of terms (which `max_nodes` bounds: the spine is at most 250 deep)."""
+    return (
+        isinstance(parent, ast.BinOp)
+        and isinstance(child, ast.BinOp)
+        and child is parent.left
+        and any(type(parent.op) in chain and type(child.op) in chain for chain in _CHAINS)
+    )
 
 
 def _column(node: ast.AST, columns: list[int]) -> int:

@@ -626,6 +626,21 @@ def test_default_limits_are_the_documented_ones() -> None:
     assert Limits() == Limits(max_length=1000, max_depth=64, max_nodes=500)
 
 
+def test_a_flat_sum_is_one_level_deep_however_many_terms() -> None:
+    # 70 terms parse as a left spine 70 deep; the depth limit (64) bounds nesting only.
+    text = " + ".join(f"x{i}**2" for i in range(70)) + " - x0 * x1"
+    expression = parse(text)
+
+    ones = [np.ones(3) for _ in expression.variables]
+    np.testing.assert_allclose(expression(ones), [69.0, 69.0, 69.0])
+
+
+def test_nesting_inside_a_chain_still_counts() -> None:
+    assert parse("a + b + c + d + e + f", Limits(max_depth=4)).variables[0] == "a"
+    with pytest.raises(ExpressionError, match="nested more than 4 levels deep"):
+        parse("a * (b + (c + (d + e)))", Limits(max_depth=4))
+
+
 def test_raised_limits_admit_what_the_defaults_refuse() -> None:
     text = "(" * 70 + "x" + ")" * 70
     assert parse(text, Limits(max_depth=80)).variables == ("x",)
