@@ -454,7 +454,7 @@ def hessian(request: HessianRequest, settings: Settings) -> Payload:
     expression = parse_counted(request.expression, settings)
     points, names = _points_and_names(request, expression, settings)
     n, d = points.shape
-    evaluations = 1 + 4 * d + 2 * d * (d - 1)  # f; f(x ± h), f(x ± h/4) per axis; mixed
+    evaluations = 1 + 4 * d + 4 * d * (d - 1)  # f; f(x ± h), f(x ± h/4) per axis; mixed, ×2
     per_point = _per_point(expression, d)
     work = work_estimate(evaluations, n, per_point, d)
     _check_budget(work, settings)
