@@ -2,7 +2,8 @@
 
     python -m bench.against 5e651f6      # any commit, tag or branch git knows
 
-Loads `app/numerics.py` as it was at that commit (`git show`) as a module of its own and
+Loads the engine as it was at that commit (`git show`: `app/numerics.py`, or the package
+`app/numerics/` since it was split) under a name of its own, and
 times Nabla's entry of each workload of bench.engine with both engines: `derivative`,
 `gradient` or `gradient_field`, called through this tree's expression language as the
 service calls it. Interleaved rounds (bench.timing), medians, and the ratio: what a change
@@ -31,11 +32,18 @@ from bench.timing import Entry, measure
 
 
 def engine_at(commit: str, folder: Path) -> ModuleType:
-    source = subprocess.run(
-        ["git", "show", f"{commit}:app/numerics.py"], capture_output=True, text=True, check=True
-    ).stdout
-    path = folder / "numerics_then.py"
-    path.write_text(source)
+    """`app/numerics.py` as it was at `commit`, or the package `app/numerics/` (whose
+    modules import each other relatively), imported under a name of its own."""
+    files = _git("ls-tree", "--name-only", f"{commit}:app/numerics/", check=False)
+    if files is None:  # one module then
+        path = folder / "numerics_then.py"
+        path.write_text(_git("show", f"{commit}:app/numerics.py") or "")
+    else:
+        package = folder / "numerics_then"
+        package.mkdir()
+        for name in files.split():
+            (package / name).write_text(_git("show", f"{commit}:app/numerics/{name}") or "")
+        path = package / "__init__.py"
     spec = importlib.util.spec_from_file_location("numerics_then", path)
     assert spec is not None
     assert spec.loader is not None
@@ -43,6 +51,15 @@ def engine_at(commit: str, folder: Path) -> ModuleType:
     sys.modules["numerics_then"] = module  # dataclasses look their module up while defined
     spec.loader.exec_module(module)
     return module
+
+
+def _git(*args: str, check: bool = True) -> str | None:
+    done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        if check:
+            raise SystemExit(f"git {' '.join(args)}: {done.stderr.strip()}")
+        return None
+    return done.stdout
 
 
 def entry(spec: Spec, engine: ModuleType, label: str) -> Entry:

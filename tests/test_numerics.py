@@ -24,6 +24,7 @@ from app.numerics import (
     check_options,
     derivative,
     evaluation_count,
+    first,
     fornberg_weights,
     gradient,
     gradient_field,
@@ -648,7 +649,7 @@ def test_a_few_points_cost_one_call_of_f_and_give_the_same_bits(
     few = gradient(counter, points, method=method, accuracy=accuracy)
 
     assert counter.sizes == [(len(checked_offsets(method)) * d + 1) * n]
-    monkeypatch.setattr(numerics, "FEW", 0)  # the general path: one call per stencil offset
+    monkeypatch.setattr(first, "FEW", 0)  # the general path: one call per stencil offset
     general = gradient(f, points, method=method, accuracy=accuracy)
     np.testing.assert_array_equal(few.gradient, general.gradient)
     np.testing.assert_array_equal(few.values, general.values)
@@ -679,7 +680,7 @@ def test_a_point_or_two_never_reach_the_numpy_few_points_path(
     def unexpected(*args: object) -> None:
         raise AssertionError("up to FLOATS point-coordinates run in Python floats")
 
-    monkeypatch.setattr(numerics, "_gradient_at_few_points", unexpected)
+    monkeypatch.setattr(first, "_gradient_at_few_points", unexpected)
     result = gradient(_sum_of_squares, [[0.75, 1.25]])
     np.testing.assert_allclose(result.gradient, [[1.5, 2.5]], rtol=1e-9)
 

@@ -1,0 +1,131 @@
+"""Gradients on Cartesian grids: f evaluated on broadcast views of the axes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from app.errors import RequestError
+
+from .first import _gradient
+from .stencils import Array, Function, Indexing, Method, check_options
+
+
+class GradientField(NamedTuple):
+    """∇f on a Cartesian grid, flattened in `numpy.meshgrid` order."""
+
+    axes: list[Array]
+    shape: tuple[int, ...]
+    coordinates: Array | None  # (d, M), unless skipped
+    values: Array  # (M,)
+    gradient: Array  # (d, M)
+    errors: Array | None  # (d, M)
+
+
+def grid_positions(d: int, indexing: Indexing = "xy") -> tuple[int, ...]:
+    """The grid dimension each axis runs along: with "xy" the first two swap (x varies
+    along columns), as `numpy.meshgrid` and the notebook lay them out."""
+    positions = list(range(d))
+    if indexing == "xy" and d >= 2:
+        positions[0], positions[1] = 1, 0
+    return tuple(positions)
+
+
+def grid_rows(axes: Sequence[Array], indexing: Indexing = "xy") -> list[Array]:
+    """Broadcastable views of the axes, as `numpy.meshgrid(*axes, indexing=...)` lays them.
+
+    No grid is materialized: f broadcasts them, and steps are computed per axis.
+    """
+    d = len(axes)
+    rows = []
+    for axis, position in zip(axes, grid_positions(d, indexing), strict=True):
+        shape = [1] * d
+        shape[position] = len(axis)
+        rows.append(np.asarray(axis, dtype=np.float64).reshape(shape))
+    return rows
+
+
+def _float_axis(values: npt.ArrayLike) -> Array:
+    """float64, unless given float32 (a response written in single precision)."""
+    array = np.asarray(values)
+    return array.ravel() if array.dtype == np.float32 else array.astype(np.float64).ravel()
+
+
+class GridPoints(NamedTuple):
+    """The (d, M) points of a grid, held as its axes instead of spelled out.
+
+    Row i of the flattened `numpy.meshgrid` is axis i with each value repeated `inner`
+    times (the product of the grid dimensions after its own), and that run tiled `outer`
+    times (the product of the dimensions before): 2·10⁶ floats are 2,000 distinct ones.
+    """
+
+    axes: list[Array]
+    shape: tuple[int, ...]
+    positions: tuple[int, ...]
+
+    @classmethod
+    def of(cls, axes: Sequence[Array], indexing: Indexing = "xy") -> GridPoints:
+        arrays = [_float_axis(a) for a in axes]
+        positions = grid_positions(len(arrays), indexing)
+        shape = [0] * len(arrays)
+        for axis, position in zip(arrays, positions, strict=True):
+            shape[position] = len(axis)
+        return cls(arrays, tuple(shape), positions)
+
+    @property
+    def size(self) -> int:
+        return len(self.axes) * math.prod(self.shape)
+
+    def layout(self, i: int) -> tuple[int, int]:
+        """(outer, inner) of row i."""
+        position = self.positions[i]
+        return math.prod(self.shape[:position]), math.prod(self.shape[position + 1 :])
+
+    def materialize(self) -> Array:
+        points = np.empty((len(self.axes), math.prod(self.shape)), dtype=self.axes[0].dtype)
+        for i, (axis, position) in enumerate(zip(self.axes, self.positions, strict=True)):
+            view = [1] * len(self.shape)
+            view[position] = len(axis)
+            points[i].reshape(self.shape)[...] = axis.reshape(view)  # one broadcasting pass
+        return points
+
+
+def gradient_field(
+    f: Function,
+    axes: Sequence[npt.ArrayLike],
+    *,
+    indexing: Indexing = "xy",
+    method: Method = "central",
+    step: float | None = None,
+    accuracy: int = 2,
+    error_estimate: bool = False,
+    with_coordinates: bool = True,
+    refine_limit: int | None = None,
+) -> GradientField:
+    """∇f at every point of the grid spanned by 1-D `axes` (the notebook's quiver data).
+
+    `with_coordinates=False` skips materializing the (d, M) grid points, which a client can
+    rebuild from the axes.
+    """
+    options = check_options(method, step, accuracy, 1, error_estimate)
+    if indexing not in ("xy", "ij"):
+        raise RequestError(f"`indexing` must be xy or ij; got {indexing!r}.", field="indexing")
+    arrays = [np.asarray(a, dtype=np.float64).ravel() for a in axes]
+    rows = grid_rows(arrays, indexing)
+    result = _gradient(f, rows, options, keep_steps=False, refine_limit=refine_limit)
+    shape = result.values.shape
+    size = math.prod(shape)
+    coordinates = GridPoints.of(arrays, indexing).materialize() if with_coordinates else None
+    errors = None if result.errors is None else result.errors.reshape(len(rows), size)
+    return GradientField(
+        axes=arrays,
+        shape=tuple(int(n) for n in shape),
+        coordinates=coordinates,
+        values=np.ascontiguousarray(result.values).reshape(size),
+        gradient=np.ascontiguousarray(result.gradient).reshape(len(rows), size),
+        errors=errors,
+    )

@@ -1,0 +1,228 @@
+"""Re-estimating the points whose step failed its check, on a ladder of smaller or larger steps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .checks import ROUNDING_ERROR, STEP_ERROR, _tolerance, representable, steps_for
+from .core import Gradient, _error, partial
+from .stencils import EPS, Array, Function, Options, Stencil, stencil
+
+SHRINK_FACTOR = 4.0  # `_refine`: each smaller step is the last one divided by this
+SHRINK_LEVELS = 24  # ... down to h / 4^24 ≈ h · 3.6e-15
+GROW_LEVELS = 8  # where rounding swamps the estimate, steps grow up to h · 4^8 = h · 65536
+
+
+def _refine(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    options: Options,
+    out: Gradient,
+    undefined: bool,
+    unsure: Array | None,
+    limit: int,
+) -> int:
+    """Re-estimate ∂f/∂x_j with other steps where f(x) is finite but the estimate is not
+    to be trusted. Smaller steps where the stencil left f's domain (non-finite: `undefined`
+    says there are some) or where the step is too wide for f (`unsure`, from
+    `step_too_wide`) and an estimate at h/4 disagrees; larger ones where the rounding of f
+    swamps the estimate (`unsure` again: cos near 0, arctan far out).
+
+    Updates `out` (gradient, steps, errors) at up to `limit` such points
+    and returns how many it re-estimated: the ladder costs 25 stencils a point, so a
+    caller with a work budget caps it (a million points of sin(1e6·x) would take seconds).
+
+    log(x) at x = 1e-8 with h ≈ 6e-6 evaluates log of a negative number; 1/x there is
+    finite on both sides but changes by a factor of 600 within the step. At each such
+    point we evaluate the stencil for h, h/4, h/16, … (all levels in one call of f) and
+    keep the estimate that agrees best with the next smaller step: truncation error falls
+    and rounding error grows as h shrinks, so neighbours agree most near the best step.
+    Work is on the flagged points only (index arrays, not masks over the grid), a chunk at
+    a time.
+    """
+    d, values = out.gradient[j], out.values
+    h = steps_for(rows[j], options)  # on the row's own shape: an axis, for a grid
+    flagged = np.zeros(0, dtype=np.intp)  # flat indices
+    narrow = np.zeros(0, dtype=np.intp)
+    if undefined:
+        flagged = np.flatnonzero(~np.isfinite(d) & np.isfinite(values))
+    if unsure is not None:
+        candidates = np.flatnonzero(unsure)
+        disagree = _disagree_at_quarter_step(f, rows, j, h, options, values, d, candidates)
+        more = candidates[disagree]
+        flagged = np.union1d(flagged, more) if flagged.size else more
+        # Not too wide, by the second estimate: then maybe too narrow. (Both tests fire
+        # for x**-3 at 6e-9 with h ≈ 6e-6: f(x ± h) are tiny next to f(x), which looks
+        # like rounding, but the step is far too wide and must shrink.)
+        settled = candidates[~disagree]
+        narrow = settled[_rounding_swamps(h, values, d, settled, options)]
+    flagged = flagged[: max(limit, 0)]  # beyond the budget, estimates stay as they are
+    narrow = narrow[: max(limit - flagged.size, 0)]
+    for indices, levels in ((flagged, SHRINKING), (narrow, GROWING)):
+        for start in range(0, indices.size, LADDER_CHUNK):
+            chunk = indices[start : start + LADDER_CHUNK]
+            _ladder(f, rows, j, options, out, h, chunk, levels)
+    return int(flagged.size + narrow.size)
+
+
+SHRINKING = SHRINK_FACTOR ** -np.arange(0.0, SHRINK_LEVELS + 1)  # h, h/4, … h/4^24
+GROWING = SHRINK_FACTOR ** np.arange(0.0, GROW_LEVELS + 1)  # h, 4h, … 4^8·h
+
+
+def _rounding_swamps(
+    h: Array, values: Array, d: Array, candidates: Array, options: Options
+) -> Array:
+    """Of the flat indices `candidates`, where the rounding of f, eps·|f|·Σ|w|/h, is more
+    than ROUNDING_ERROR of the estimate (a mask): the test of the checks for narrow steps."""
+    at = np.unravel_index(candidates, d.shape)
+    rule = stencil(options.method, options.accuracy, 1)
+    weight = sum(abs(w) for w in rule.weights)
+    spread = np.abs(d[at]) * _pick(h, at)  # |Σ w·f(x + o·h)|
+    bound = (EPS * weight / max(_tolerance(rule), ROUNDING_ERROR)) * np.abs(_pick(values, at))
+    swamped: Array = np.isfinite(d[at]) & (spread < bound)
+    return swamped
+
+
+LADDER_CHUNK = 2048  # points per ladder call: 25 levels × 2048 keep its arrays in cache
+
+
+def _ladder(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    options: Options,
+    out: Gradient,
+    h: Array,
+    flagged: Array,
+    levels: Array,
+) -> None:
+    """The estimates at steps h·levels at the `flagged` flat indices; keeps the best."""
+    d, values = out.gradient[j], out.values
+    at = np.unravel_index(flagged, d.shape)
+    subset = [_pick(r, at) for r in rows]
+    h_bad, center = _pick(h, at), _pick(values, at)
+    rule = stencil(options.method, options.accuracy, options.order)
+    chosen, steps, found = _best_on_ladder(f, subset, j, h_bad, center, rule, levels)
+    before = d[at]
+    d[at] = np.where(found, chosen, np.where(np.isfinite(before), before, np.nan))
+    used = np.where(found, steps, h_bad)
+    if out.steps is not None:
+        out.steps[j][at] = used
+    if out.errors is not None:
+        out.errors[j][at] = _error(f, subset, j, used, options, center, d[at])
+
+
+def _best_on_ladder(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    center: Array,
+    rule: Stencil,
+    levels: Array = SHRINKING,
+) -> tuple[Array, Array, Array]:
+    """(estimate, step, found) at each point of `rows` (1-D, a subset): the stencil at
+    h·levels (h, h/4, … h/4^24 by default), keeping the level that agrees best with the
+    next one."""
+    scales = levels[:, None]
+    trial_rows = [r[None, :] for r in rows]
+    trial_h = representable(trial_rows[j], h[None, :] * scales)
+    trial_center = np.broadcast_to(center[None, :], trial_h.shape)
+    trials = partial(f, trial_rows, j, trial_h, rule, center=trial_center)
+    # At tiny steps neighbours can agree by coincidence of rounding (even exactly), so
+    # each level is charged its rounding error eps·|f|·Σ|w|/h^m as well. The change is
+    # relative to the two estimates: at steps far too wide, estimates are small garbage
+    # (x**-3 at 5e-9: 7e20 and 2e23 against a true −2.5e33) and agree well in absolute
+    # terms — but not relative to their size.
+    weight = sum(abs(w) for w in rule.weights)
+    columns = np.arange(trials.shape[1])
+    precise = _agreement(trials, EPS * np.abs(trial_center) * weight / trial_h**rule.order)
+    if rule.order != 1:  # f' is not at hand: rounding as eps·|f| only
+        best = np.argmin(precise, axis=0)
+        return trials[best, columns], trial_h[best, columns], np.isfinite(precise.min(axis=0))
+    # Rounding the arguments inside f (1000·x in sin(1000*x)) costs up to eps·|x·f'|, and
+    # at steps of a few ulps it biases every level the same way: with eps·|f| alone,
+    # d sin(1000x)/dx at π (f ≈ 0) came out as 1024 instead of 1000 — the levels at 4, 1
+    # and 1/4 ulps agreed exactly. Charged eps·(|f| + |x·f'|) the ladder is safe, but
+    # where f computes exactly from x (log(x − 1) next to 1, sin(x) at 1e9) it settles
+    # for a wider step and 1e-6 instead of 1e-10. So both are found, and the precise
+    # one is kept where it agrees with the safe one within the safe one's own change.
+    safe = _agreement(
+        trials, EPS * (np.abs(trial_center) + np.abs(trial_rows[j] * trials)) * weight / trial_h
+    )
+    best_precise, best_safe = np.argmin(precise, axis=0), np.argmin(safe, axis=0)
+    d_precise, d_safe = trials[best_precise, columns], trials[best_safe, columns]
+    margin = 4 * safe[best_safe, columns] * np.abs(d_safe)
+    trusted = np.abs(d_precise - d_safe) <= margin
+    best = np.where(trusted, best_precise, best_safe)
+    return trials[best, columns], trial_h[best, columns], np.isfinite(safe.min(axis=0))
+
+
+def _agreement(trials: Array, rounding: Array) -> Array:
+    """For each level but the last, how much its estimate changes at the next smaller step,
+    relative to both and charged the level's rounding error; inf where undefined."""
+    rounding = rounding[:-1]
+    size = np.abs(trials[:-1]) + np.abs(trials[1:]) + rounding  # 0 only if both are 0
+    disagreement = np.abs(np.diff(trials, axis=0)) + rounding
+    change = np.divide(disagreement, size, out=np.zeros_like(size), where=size != 0)  # NaN stays
+    return np.where(np.isfinite(change), change, np.inf)
+
+
+def _pick(array: Array, at: tuple[Array, ...]) -> Array:
+    """array[at] for an array that broadcasts to the block (a grid axis: size-1 dimensions
+    are indexed at 0), without materializing the broadcast."""
+    array = np.asarray(array)
+    if array.ndim == 0:
+        return np.full(len(at[0]), array[()])
+    offset = len(at) - array.ndim
+    # Along a broadcast dimension (length 1) every index reads element 0: i % 1 == 0.
+    picked: Array = array[tuple(i % n for i, n in zip(at[offset:], array.shape, strict=True))]
+    return picked
+
+
+def _disagree_at_quarter_step(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    options: Options,
+    values: Array,
+    d: Array,
+    candidates: Array,
+) -> Array:
+    """Of the flat indices `candidates` (where the step may be too wide), which have
+    an estimate at h/4 that differs from the one at h by more than STEP_ERROR relative
+    plus rounding (a mask over `candidates`).
+
+    The third difference cannot tell 1/x near 0 (h too large) from x³ near 0 (f''' ≠ 0
+    against f' ≈ 0, but the error, h²·f'''/6, is small in absolute terms); a second
+    estimate can, and costs two evaluations of f on those points only.
+    """
+    at = np.unravel_index(candidates, d.shape)
+    first, center = d[at], _pick(values, at)
+    subset = [_pick(r, at) for r in rows]
+    rule = stencil(options.method, options.accuracy, options.order)
+    change, allowed = _quarter_step_change(f, subset, j, _pick(h, at), rule, center, first)
+    usable = np.isfinite(first) & np.isfinite(center)  # the others are undefined anyway
+    disagree: Array = usable & (change > allowed)
+    return disagree
+
+
+def _quarter_step_change(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    rule: Stencil,
+    center: Array,
+    estimate: Array,
+) -> tuple[Array, Array]:
+    """(|estimate − the estimate at h/4|, what it may be): STEP_ERROR of the estimate plus
+    the rounding error eps·|f|·Σ|w|/(h/4)^m of the smaller step."""
+    quarter = representable(rows[j], h / SHRINK_FACTOR)
+    second = partial(f, rows, j, quarter, rule, center=center)
+    rounding = EPS * np.abs(center) * sum(abs(w) for w in rule.weights) / quarter**rule.order
+    return np.abs(estimate - second), STEP_ERROR * np.abs(estimate) + rounding

@@ -1,0 +1,184 @@
+"""Stencils and their options: Fornberg weights, the types and constants every part shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from app.errors import MethodError, RequestError
+
+Array: TypeAlias = npt.NDArray[Any]
+Function: TypeAlias = Callable[[Sequence[Array]], Array]
+Method: TypeAlias = Literal["central", "forward", "backward", "complex"]
+Indexing: TypeAlias = Literal["xy", "ij"]
+
+
+METHODS: tuple[Method, ...] = ("central", "forward", "backward", "complex")
+ACCURACIES = (1, 2, 4, 6, 8)
+EPS = float(np.finfo(np.float64).eps)
+COMPLEX_STEP = 1e-20  # relative: Im f(x + ih)/h has no cancellation, any tiny h works
+
+
+@dataclass(frozen=True)
+class Stencil:
+    """Offsets (in steps) and weights of a finite-difference formula; zero weights dropped."""
+
+    offsets: tuple[int, ...]
+    weights: tuple[float, ...]
+    order: int  # which derivative
+    accuracy: int  # truncation error O(h^accuracy)
+
+    @property
+    def center_weight(self) -> float:
+        return dict(zip(self.offsets, self.weights, strict=True)).get(0, 0.0)
+
+
+def fornberg_weights(offsets: Sequence[int], order: int) -> list[Fraction]:
+    """Weights of the `order`-th derivative at 0 on integer `offsets` (Fornberg, 1988).
+
+    The recursion builds the Lagrange interpolant through the nodes one node at a time;
+    `c[j][k]` holds the weight of node j for the k-th derivative. Exact in rationals.
+    """
+    nodes = [Fraction(o) for o in offsets]
+    c = [[Fraction(0)] * (order + 1) for _ in nodes]
+    c[0][0] = Fraction(1)
+    c1 = Fraction(1)
+    for i in range(1, len(nodes)):
+        c2 = Fraction(1)
+        for j in range(i):
+            c3 = nodes[i] - nodes[j]
+            c2 *= c3
+            if j == i - 1:
+                for k in range(min(i, order), 0, -1):
+                    c[i][k] = c1 * (k * c[i - 1][k - 1] - nodes[i - 1] * c[i - 1][k]) / c2
+                c[i][0] = -c1 * nodes[i - 1] * c[i - 1][0] / c2
+            for k in range(min(i, order), 0, -1):
+                c[j][k] = (nodes[i] * c[j][k] - k * c[j][k - 1]) / c3
+            c[j][0] = nodes[i] * c[j][0] / c3
+        c1 = c2
+    return [row[order] for row in c]
+
+
+@lru_cache(maxsize=64)
+def stencil(method: Method, accuracy: int, order: int = 1) -> Stencil:
+    """The standard central or one-sided stencil of the given truncation order."""
+    if method == "central":
+        # 2·⌊(m+1)/2⌋ − 1 + p points, symmetric about 0.
+        half = (2 * ((order + 1) // 2) - 1 + accuracy) // 2
+        offsets = list(range(-half, half + 1))
+    else:
+        sign = 1 if method == "forward" else -1
+        offsets = [sign * k for k in range(order + accuracy)]
+    weights = fornberg_weights(offsets, order)
+    kept = [(o, float(w)) for o, w in zip(offsets, weights, strict=True) if w != 0]
+    return Stencil(
+        offsets=tuple(o for o, _ in kept),
+        weights=tuple(w for _, w in kept),
+        order=order,
+        accuracy=accuracy,
+    )
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated options shared by every derivative routine."""
+
+    method: Method = "central"
+    step: float | None = None
+    accuracy: int = 2
+    order: int = 1
+    error_estimate: bool = False
+
+
+def check_options(
+    method: str, step: float | None, accuracy: int, order: int, error_estimate: bool
+) -> Options:
+    """Validate options apart from the algorithm; raise `RequestError` with a fix."""
+    if method not in METHODS:
+        raise RequestError(
+            f"`method` must be one of {', '.join(METHODS)}; got {method!r}.", field="method"
+        )
+    if step is not None and not (np.isfinite(step) and step > 0):
+        raise RequestError(f"`step` must be a positive finite number; got {step}.", field="step")
+    if accuracy not in ACCURACIES:
+        raise RequestError(
+            f"`accuracy` must be one of 1, 2, 4, 6, 8; got {accuracy}.", field="accuracy"
+        )
+    if method == "central" and accuracy % 2:
+        raise RequestError(
+            "`accuracy` must be even for the central method (2, 4, 6 or 8); "
+            f"got {accuracy}. Odd orders exist only for `forward` and `backward`.",
+            field="accuracy",
+        )
+    if order not in (1, 2):
+        raise RequestError(f"`order` must be 1 or 2; got {order}.", field="order")
+    if method == "complex" and order != 1:
+        raise MethodError(
+            "the `complex` method computes first derivatives only; use `central` for order 2.",
+            field="method",
+        )
+    return Options(method, step, accuracy, order, error_estimate)
+
+
+def evaluation_count(
+    method: str,
+    accuracy: int,
+    order: int,
+    dimension: int,
+    error_estimate: bool,
+    *,
+    automatic_step: bool = False,
+) -> int:
+    """Evaluations of f per point: f itself, plus each off-center stencil point per coordinate
+    (and, with an automatic step, the offset a first derivative's check adds, or the
+    central stencil again at h/4 for a second derivative)."""
+    if method == "complex":
+        per_coordinate = 2 if error_estimate else 1
+    else:
+        rule = stencil(method, accuracy, order)
+        checked = automatic_step and method == "central"
+        if automatic_step and order == 1:
+            per_coordinate = len(_checked_offsets(rule))
+        else:  # with an automatic step, second derivatives are checked at h/4
+            per_coordinate = len(_off_center(rule)) * (2 if checked else 1)
+        if error_estimate:
+            per_coordinate += len(stencil(method, min(accuracy + 2, 8), order).offsets)
+    return 1 + dimension * per_coordinate
+
+
+@lru_cache(maxsize=64)
+def _off_center(rule: Stencil) -> tuple[int, ...]:
+    return tuple(o for o in rule.offsets if o != 0)
+
+
+@lru_cache(maxsize=64)
+def _checked_offsets(rule: Stencil) -> tuple[int, ...]:
+    """A first-derivative stencil's off-center offsets, and the one its check adds: 2 for
+    a central stencil (`step_too_wide`), ±(p+1) for a one-sided one (`one_sided_too_wide`)."""
+    offsets = _off_center(rule)
+    if min(rule.offsets) < 0 < max(rule.offsets):
+        return offsets if 2 in offsets else (*offsets, 2)
+    sign = 1 if max(rule.offsets) > 0 else -1
+    return (*offsets, sign * (rule.accuracy + 1))
+
+
+@lru_cache(maxsize=64)
+def _pairs(rule: Stencil) -> tuple[tuple[int, float, int], ...]:
+    """(offset, weight, partner): partner −1 pairs f(x+oh) − f(x−oh), +1 pairs the sum."""
+    weights = dict(zip(rule.offsets, rule.weights, strict=True))
+    terms: list[tuple[int, float, int]] = []
+    for offset in sorted(weights, key=lambda o: (abs(o), -o)):
+        weight, mirror = weights[offset], weights.get(-offset)
+        if offset < 0 and any(t[0] == -offset and t[2] for t in terms):
+            continue  # already taken as the partner of +offset
+        partner = 0
+        if offset > 0 and mirror is not None:
+            partner = -1 if mirror == -weight else 1 if mirror == weight else 0
+        terms.append((offset, weight, partner))
+    return tuple(terms)
