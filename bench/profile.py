@@ -33,8 +33,8 @@ _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*):\d+\)$")
 # First match wins; each test sees every frame of the sample as (function, file).
 ENCODERS = ("render", "json_response", "json_pieces", "_value_pieces", "_buffered")
 LAYERS: list[tuple[str, Callable[[str, str], bool]]] = [
-    ("engine: app/numerics.py (+ f's NumPy)", lambda fn, f: f.endswith("app/numerics.py")),
-    ("expression parse + bind", lambda fn, f: f.endswith("app/expressions.py")),
+    ("engine: app/numerics/ (+ f's NumPy)", lambda fn, f: "app/numerics/" in f),
+    ("expression parse + bind", lambda fn, f: "app/expressions/" in f),
     (
         "response encoding (orjson, app/http.py)",
         lambda fn, f: f.endswith("app/http.py") and fn.rsplit(".", 1)[-1] in ENCODERS,

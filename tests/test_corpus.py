@@ -31,7 +31,7 @@ import pytest
 from conftest import Server
 from fastapi.testclient import TestClient
 
-from app import expressions
+from app.expressions import parsing
 
 DATA = Path(__file__).resolve().parent / "data"
 BLOCK = 64 * 1024
@@ -173,11 +173,11 @@ def test_the_server_is_healthy_after_the_whole_corpus(corpus_server: Server) -> 
 def test_the_expression_cache_stays_bounded_after_2000_distinct_expressions(
     client: TestClient,
 ) -> None:
-    before = expressions._parse_cached.cache_info()
+    before = parsing._parse_cached.cache_info()
     for i in range(2000):
         r = client.post("/derivative", json={"expression": f"x + {i}.5", "points": [1.0]})
         assert r.status_code == 200, r.text
-    after = expressions._parse_cached.cache_info()
+    after = parsing._parse_cached.cache_info()
     assert after.maxsize is not None
     assert after.misses - before.misses >= 2000
     assert after.currsize <= after.maxsize
