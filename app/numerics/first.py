@@ -22,6 +22,7 @@ from .stencils import (
     Function,
     Method,
     Options,
+    Stencil,
     _checked_offsets,
     _off_center,
     _pairs,
@@ -258,33 +259,41 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
     if np.shape(evaluated) != ((1 + d * len(offsets)) * n,):
         evaluated = np.broadcast_to(evaluated, (1 + d * len(offsets)) * n)
     flat = evaluated.tolist()
-    values, terms = flat[:n], _pairs(rule)
+    values = flat[:n]
     gradient = [[0.0] * n for _ in range(d)]
-    factor = (3.0 * STEP_ERROR) ** (-2.0 / rule.accuracy)
     for j in range(d):
         for p in range(n):
             at = {o: flat[n * (1 + j * len(offsets) + i) + p] for i, o in enumerate(offsets)}
-            center, hp = values[p], h[j][p]
-            power = hp if rule.order == 1 else hp * hp
-            total = None
-            for offset, weight, partner in terms:  # `stencil_sum`, one point at a time
-                value = center if offset == 0 else at[offset]
-                if partner:
-                    plus, other = value, at[-offset]
-                    value = value - other if partner < 0 else value + other
-                    if checks and offset == 1 and partner < 0:  # `step_too_wide`
-                        third = (at[2] - other) - plus * 3.0 + center * 3.0
-                        wide = (abs(third) - abs(center) * THIRD_ROUNDING) * factor
-                        spread = abs(value)
-                        if not wide <= spread or 0 < spread < abs(center) * NARROW:
-                            return None  # to be refined: the general path decides
-                term = value * (weight / power)
-                total = term if total is None else total + term
-            assert total is not None
-            if not (math.isfinite(total) and math.isfinite(center)):
-                return None
-            gradient[j][p] = total
+            estimate = _float_stencil_sum(at, values[p], h[j][p], rule, checks)
+            if estimate is None:
+                return None  # to be refined, or not finite: the general path decides
+            gradient[j][p] = estimate
     return Gradient(np.array(values), np.array(gradient), np.array(h), None)
+
+
+def _float_stencil_sum(
+    at: dict[int, float], center: float, h: float, rule: Stencil, checks: bool
+) -> float | None:
+    """`stencil_sum` and `step_too_wide` at one point, on floats, in their order of
+    operations; None where the step is flagged or the estimate is not finite."""
+    power = h if rule.order == 1 else h * h
+    total = None
+    for offset, weight, partner in _pairs(rule):
+        value = center if offset == 0 else at[offset]
+        if partner:
+            plus, other = value, at[-offset]
+            value = value - other if partner < 0 else value + other
+            if checks and offset == 1 and partner < 0:
+                third = (at[2] - other) - plus * 3.0 + center * 3.0
+                factor = (3.0 * STEP_ERROR) ** (-2.0 / rule.accuracy)
+                wide = (abs(third) - abs(center) * THIRD_ROUNDING) * factor
+                spread = abs(value)
+                if not wide <= spread or 0 < spread < abs(center) * NARROW:
+                    return None
+        term = value * (weight / power)
+        total = term if total is None else total + term
+    assert total is not None
+    return total if math.isfinite(total) and math.isfinite(center) else None
 
 
 def _blocks(shape: tuple[int, ...]) -> list[Any]:
