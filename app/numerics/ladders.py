@@ -140,7 +140,7 @@ def _best_on_ladder(
     weight = sum(abs(w) for w in rule.weights)
     power = trial_h**rule.order
     columns = np.arange(trials.shape[1])
-    precise = _agreement(trials, EPS * np.abs(trial_center) * weight / power)
+    best_precise, _ = _best_level(trials, EPS * np.abs(trial_center) * weight / power)
     # Rounding the arguments inside f (1000·x in sin(1000*x)) costs up to eps·|x·f'|, and
     # at steps of a few ulps it biases every level the same way: with eps·|f| alone,
     # d sin(1000x)/dx at π (f ≈ 0) came out as 1024 instead of 1000 — the levels at 4, 1
@@ -154,9 +154,7 @@ def _best_on_ladder(
         first = stencil("central", rule.accuracy, 1)
         slopes = partial(f, trial_rows, j, trial_h, first, center=trial_center)
     size = np.abs(trial_center) + np.abs(trial_rows[j] * slopes)
-    safe = _agreement(trials, EPS * size * weight / power)
-    best_precise = _best_level(trials, precise, EPS * np.abs(trial_center) * weight / power)
-    best_safe = _best_level(trials, safe, EPS * size * weight / power)
+    best_safe, safe = _best_level(trials, EPS * size * weight / power)
     d_precise, d_safe = trials[best_precise, columns], trials[best_safe, columns]
     margin = 4 * safe[best_safe, columns] * np.abs(d_safe)
     trusted = np.abs(d_precise - d_safe) <= margin
@@ -164,16 +162,17 @@ def _best_on_ladder(
     return trials[best, columns], trial_h[best, columns], np.isfinite(safe.min(axis=0))
 
 
-def _best_level(trials: Array, change: Array, rounding: Array) -> Array:
-    """The level of least relative change (`_agreement`) — unless no level settled (every
-    change over 1/2: the estimates are rounding noise around a true 0, growing as the step
-    shrinks), then the level of least absolute change plus rounding. d²sin(1000x)/dx² at
-    π is ≈ 0; the relative rule took a step of 1e-13 and returned 9e14."""
+def _best_level(trials: Array, rounding: Array) -> tuple[Array, Array]:
+    """(level, change): the level of least relative change (`_agreement`), unless no level
+    settled (every change over 1/2: the estimates are rounding noise around a true 0,
+    growing as the step shrinks); then the level of least absolute change plus rounding.
+    d²sin(1000x)/dx² at π is ≈ 0; the relative rule took a step of 1e-13 and returned 9e14."""
+    change = _agreement(trials, rounding)
     best: Array = np.argmin(change, axis=0)
     absolute = np.abs(np.diff(trials, axis=0)) + rounding[:-1]
     absolute = np.where(np.isfinite(absolute), absolute, np.inf)
     unsettled = ~(change.min(axis=0) <= 0.5)
-    return np.where(unsettled, np.argmin(absolute, axis=0), best)
+    return np.where(unsettled, np.argmin(absolute, axis=0), best), change
 
 
 def _agreement(trials: Array, rounding: Array) -> Array:

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from .checks import STEP_ERROR, representable, steps_for
 from .core import _replace, partial
-from .ladders import LADDER_CHUNK, SHRINKING, _agreement, _best_on_ladder, _quarter_step_change
+from .ladders import LADDER_CHUNK, SHRINKING, _best_level, _best_on_ladder, _quarter_step_change
 from .stencils import EPS, Array, Function, Stencil, check_options, stencil
 
 
@@ -117,8 +117,7 @@ def _refine_mixed(
         hi = representable(subset[i], h[i][at][None, :] * scales)
         hj = representable(subset[j], h[j][at][None, :] * scales)
         trials = _mixed(f, subset, i, j, hi, hj)
-        change = _agreement(trials, EPS * np.abs(values[at])[None, :] / (hi * hj))
-        best = np.argmin(change, axis=0)
+        best, change = _best_level(trials, EPS * np.abs(values[at])[None, :] / (hi * hj))
         found = np.isfinite(change.min(axis=0))
         chosen = trials[best, np.arange(at.size)]
         estimate[at] = np.where(found, chosen, estimate[at])
