@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .checks import ROUNDING_ERROR, STEP_ERROR, _tolerance, representable, steps_for
-from .core import Gradient, _error, partial
+from .core import Gradient, _at, _error, _remembered, partial, stencil_sum
 from .stencils import EPS, Array, Function, Options, Stencil, stencil
 
 SHRINK_FACTOR = 4.0  # `_refine`: each smaller step is the last one divided by this
@@ -131,7 +131,9 @@ def _best_on_ladder(
     trial_rows = [r[None, :] for r in rows]
     trial_h = representable(trial_rows[j], h[None, :] * scales)
     trial_center = np.broadcast_to(center[None, :], trial_h.shape)
-    trials = partial(f, trial_rows, j, trial_h, rule, center=trial_center)
+    # f at each offset once: a second derivative's f' (below) reuses the same points.
+    at = _remembered(lambda offset: _at(f, trial_rows, j, trial_h, offset))
+    trials = stencil_sum(at, trial_h, rule, center=trial_center)
     # At tiny steps neighbours can agree by coincidence of rounding (even exactly), so
     # each level is charged its rounding error eps·|f|·Σ|w|/h^m as well. The change is
     # relative to the two estimates: at steps far too wide, estimates are small garbage
@@ -152,7 +154,7 @@ def _best_on_ladder(
     slopes = trials
     if rule.order == 2:
         first = stencil("central", rule.accuracy, 1)
-        slopes = partial(f, trial_rows, j, trial_h, first, center=trial_center)
+        slopes = stencil_sum(at, trial_h, first, center=trial_center)
     size = np.abs(trial_center) + np.abs(trial_rows[j] * slopes)
     best_safe, safe = _best_level(trials, EPS * size * weight / power)
     d_precise, d_safe = trials[best_precise, columns], trials[best_safe, columns]
