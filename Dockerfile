@@ -57,4 +57,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=3)"]
 
 # Exec form: uvicorn is PID 1 and receives SIGTERM directly for a graceful shutdown.
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+# `--http app.protocol:HttpProtocol`: requests uvicorn cannot parse get a JSON 400 too.
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", \
+     "--http", "app.protocol:HttpProtocol"]

@@ -31,6 +31,7 @@ def main() -> None:
         workers=settings.workers,
         log_level=settings.log_level.lower(),
         access_log=False,  # Nabla logs one JSON line per request itself
+        http="app.protocol:HttpProtocol",  # unparseable requests get a JSON 400 too
         timeout_graceful_shutdown=30,
     )
 

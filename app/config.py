@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     max_grid_points: int = Field(1_000_000, ge=1, description="Points of a gradient-field grid.")
     max_dimensions: int = Field(1000, ge=1, description="Variables (coordinates) per point.")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Request body size.")
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="Request line and headers, in bytes (`app.protocol`)."
+    )
+    header_timeout: float = Field(
+        30.0, gt=0, description="Seconds from a request's first byte to the end of its headers."
+    )
     max_work: int = Field(
         2_000_000_000,
         ge=1,

@@ -5,9 +5,12 @@
     ├── RequestError            422  the request is well-formed JSON but asks for nonsense
     │   └── MethodError         422  the method cannot be used here (complex step on `abs`)
     ├── TooLargeError           413  body, points, grid or work budget over the limit
+    │   └── HeadersTooLargeError 431 request line and headers over the limit
     ├── UnsupportedMediaError   415  the body is not `application/json`
     ├── MalformedBodyError      422  the body is not strict JSON (NaN, duplicate keys, ...)
-    └── BadHeaderError          400  a header makes no sense (`Content-Length: abc`)
+    ├── BadHeaderError          400  a header makes no sense (`Content-Length: abc`)
+    ├── MalformedHTTPError      400  not HTTP/1.1 at all: uvicorn's parser refused it
+    └── HeaderTimeoutError      408  the headers did not arrive in time
 
 The taxonomy itself is plain Python (the engine raises it without any HTTP around);
 only `install_error_handlers` knows about the web framework.
@@ -76,6 +79,10 @@ class TooLargeError(NablaError):
         self.reason = reason
 
 
+class HeadersTooLargeError(TooLargeError):
+    status_code = 431
+
+
 class UnsupportedMediaError(NablaError):
     status_code = 415
     kind = "unsupported_media_type"
@@ -89,6 +96,16 @@ class MalformedBodyError(NablaError):
 class BadHeaderError(NablaError):
     status_code = 400
     kind = "bad_header"
+
+
+class MalformedHTTPError(NablaError):
+    status_code = 400
+    kind = "malformed_http"
+
+
+class HeaderTimeoutError(NablaError):
+    status_code = 408
+    kind = "header_timeout"
 
 
 def _location(loc: tuple[Any, ...]) -> str:

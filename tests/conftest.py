@@ -19,6 +19,7 @@ from app.config import Settings
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+HTTP_PROTOCOL = ["--http", "app.protocol:HttpProtocol"]  # as the Dockerfile's CMD
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +52,7 @@ class Server:
             command = [sys.executable, "-m", "app", "--host", "127.0.0.1"]
         else:
             command = [sys.executable, "-m", "uvicorn", "app.main:app", "--no-access-log"]
-            command += ["--host", "127.0.0.1"]
+            command += ["--host", "127.0.0.1", *HTTP_PROTOCOL]
         # A file, not a pipe: a pipe nobody reads fills up (64 KiB) and blocks the server.
         # The server appends through its own descriptor (O_APPEND): sharing ours, it would
         # write wherever our last seek left the shared offset, over the start of the log.

@@ -211,6 +211,14 @@ def test_dockerfile_cmd_is_exec_form_uvicorn_serving_app_main() -> None:
     assert "--workers" not in argv
 
 
+def test_dockerfile_cmd_serves_with_the_json_400_protocol() -> None:
+    # The tests' server passes the same flag (conftest.HTTP_PROTOCOL), and test_server.py
+    # checks what it answers.
+    (cmd,) = arguments_of("CMD", final_stage())
+    argv = json.loads(cmd)
+    assert argv[argv.index("--http") + 1] == "app.protocol:HttpProtocol"
+
+
 def test_dockerfile_exposes_the_port_the_deployment_declares(container: Resource) -> None:
     assert arguments_of("EXPOSE", final_stage()) == [str(APP_PORT)]
     assert [port["containerPort"] for port in container["ports"]] == [APP_PORT]

@@ -1,0 +1,113 @@
+"""uvicorn's HTTP/1.1 protocol, with limits on request heads and JSON for its own errors.
+
+uvicorn parses HTTP itself (httptools), before the application sees a request. Served
+with `--http app.protocol:HttpProtocol` (as `python -m app`, the Docker image, the tests
+and the benchmarks serve), three things change:
+
+- A request whose framing is broken (`Content-Length: abc`, two Content-Length headers, a
+  chunk size that is not hex, a request line that is not one) gets the JSON 400 every
+  other client error gets, instead of uvicorn's plain text.
+- The request line and headers are limited to `max_header_bytes`: httptools buffers a
+  header until it ends, so a client sending one endless header grew the process by the
+  size it sent (200 MiB in a test). Over the limit: JSON 431, connection closed.
+- They must arrive within `header_timeout` seconds of the request's first byte: a client
+  trickling a header byte by byte (slowloris) would otherwise hold its connection open
+  forever. Late: JSON 408, connection closed.
+
+`send_400_response` is the method uvicorn calls for its 400; it is not public API, so
+tests/test_server.py checks the bytes on the wire against a real uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from app.config import get_settings
+from app.errors import HeadersTooLargeError, HeaderTimeoutError, MalformedHTTPError, NablaError
+from app.observability import REJECTIONS
+
+
+class HttpProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()
+        self.max_head_bytes = settings.max_header_bytes
+        self.head_timeout = settings.header_timeout
+        # Between requests and inside a head, bytes count against the head's limit; from
+        # the end of the headers to the end of the body, they are body (limited by the app).
+        self.in_head = True
+        self.head_bytes = 0
+        self.head_timer: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.in_head:
+            if self.head_timer is None:
+                self.head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+            self.head_bytes += len(data)
+        super().data_received(data)
+        # Checked after parsing, so that a chunk that ends the head is not held against
+        # it; httptools has then buffered at most the limit plus one read (256 KiB).
+        if self.in_head and self.head_bytes > self.max_head_bytes:
+            self.refuse(
+                HeadersTooLargeError(
+                    f"the request line and headers are over {self.max_head_bytes} bytes.",
+                    reason="headers",
+                )
+            )
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.in_head, self.head_bytes = True, 0
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        # `msg` is uvicorn's text for its log ("Invalid HTTP request received."), which
+        # uvicorn has already written there.
+        self.refuse(
+            MalformedHTTPError(
+                "the request is not valid HTTP/1.1: its request line, headers or body framing "
+                "could not be parsed (for example `Content-Length: abc`, or two "
+                "Content-Length headers)."
+            )
+        )
+
+    def refuse(self, error: NablaError) -> None:
+        """Answer `error` as JSON and close: the connection's framing can't be trusted."""
+        self._cancel_head_timer()
+        if self.transport.is_closing():
+            return
+        REJECTIONS.labels(reason=getattr(error, "reason", error.kind)).inc()
+        body = orjson.dumps(error.to_json())
+        head = [STATUS_LINE[error.status_code]]
+        for name, value in self.server_state.default_headers:  # server, date
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+
+    def _head_too_slow(self) -> None:
+        self.head_timer = None
+        if self.in_head:
+            seconds = f"{self.head_timeout:g}"
+            self.refuse(HeaderTimeoutError(f"the request headers took over {seconds} s to arrive."))
+
+    def _cancel_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None

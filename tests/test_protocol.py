@@ -1,0 +1,176 @@
+"""app.protocol against real uvicorn processes: what goes over the wire for requests that
+uvicorn's own HTTP parser refuses, for heads over the size limit, and for heads that
+arrive too slowly. Raw sockets, so that the bytes are exactly those written here."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Server
+
+pytestmark = pytest.mark.slow
+
+BODY = b'{"expression": "x**2", "points": [3.0]}'
+POST = b"POST /derivative HTTP/1.1\r\nHost: nabla\r\nContent-Type: application/json\r\n"
+
+BROKEN_FRAMING = {
+    "content-length-not-a-number": POST + b"Content-Length: abc\r\n\r\n" + BODY,
+    "content-length-negative": POST + b"Content-Length: -5\r\n\r\n" + BODY,
+    "two-content-lengths": POST + b"Content-Length: 39\r\nContent-Length: 10\r\n\r\n" + BODY,
+    "content-length-and-chunked": POST
+    + b"Content-Length: 39\r\nTransfer-Encoding: chunked\r\n\r\n27\r\n"
+    + BODY
+    + b"\r\n0\r\n\r\n",
+    "chunk-size-not-hex": POST
+    + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"
+    + BODY
+    + b"\r\n0\r\n\r\n",
+    "request-line-not-http": b"HELLO THERE\r\n\r\n",
+    "unknown-http-version": b"GET /health HTTP/9.9\r\nHost: nabla\r\n\r\n",
+    "space-in-a-header-name": b"GET /health HTTP/1.1\r\nHost: nabla\r\nBad Name: x\r\n\r\n",
+    "control-character-in-a-header": b"GET /health HTTP/1.1\r\nHost: nabla\r\nX: a\x01b\r\n\r\n",
+    "tls-handshake-on-the-plain-port": bytes.fromhex("16030102000100 01fc0303"),
+}
+
+
+def exchange(port: int, *pieces: bytes, pause: float = 0.0) -> tuple[int, dict[str, str], Any]:
+    """Send the pieces (`pause` seconds apart), read until the server closes or the
+    response is complete; (status, headers, parsed JSON body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        for i, piece in enumerate(pieces):
+            if i and pause:
+                time.sleep(pause)
+            sock.sendall(piece)
+        data = b""
+        while b"\r\n\r\n" not in data or len(data) < _expected_length(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+def _expected_length(data: bytes) -> int:
+    head, _, _ = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(head) + 4 + int(line.split(b":")[1])
+    return len(data) + 1
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.parametrize("raw", BROKEN_FRAMING.values(), ids=BROKEN_FRAMING)
+def test_a_request_uvicorn_cannot_parse_gets_a_json_400(server: Server, raw: bytes) -> None:
+    status, headers, body = exchange(server.port, raw)
+    assert status == 400
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    assert body["type"] == "malformed_http"
+    assert "HTTP/1.1" in body["detail"]
+    assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_the_same_request_well_framed_is_answered(server: Server) -> None:
+    # The control for the cases above: only the framing differs.
+    status, _, body = exchange(server.port, POST + b"Content-Length: 39\r\n\r\n" + BODY)
+    assert status == 200
+    assert body["derivatives"] == pytest.approx([6.0])
+
+
+def test_headers_over_the_limit_get_a_json_431(server: Server) -> None:
+    # 70 KiB in one header, over the default 64 KiB, and the head never ends.
+    status, headers, body = exchange(
+        server.port, b"GET /health HTTP/1.1\r\nHost: nabla\r\nX-Big: " + b"a" * 70 * 1024
+    )
+    assert status == 431
+    assert headers["content-type"] == "application/json"
+    assert body == {
+        "detail": "the request line and headers are over 65536 bytes.",
+        "type": "too_large",
+        "reason": "headers",
+    }
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'nabla_rejections_total{reason="headers"}' in metrics
+
+
+def test_headers_just_under_the_limit_are_served(server: Server) -> None:
+    head = b"GET /health HTTP/1.1\r\nHost: nabla\r\nX-Big: %s\r\n\r\n"
+    status, _, body = exchange(server.port, head % (b"a" * 60 * 1024))
+    assert status == 200
+    assert body == {"status": "ok"}
+
+
+def test_an_endless_header_does_not_grow_the_server() -> None:
+    # Before app.protocol, uvicorn's parser buffered all of it: +260 MiB for 200 MiB sent.
+    server = Server()
+    try:
+        before = rss_kib(server.process.pid)
+        sent = 0
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: nabla\r\nX-Big: ")
+            try:
+                while sent < 64 * 2**20:
+                    sock.sendall(b"a" * 2**20)
+                    sent += 2**20
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused and closed: what should happen
+        grown = rss_kib(server.process.pid) - before
+        assert httpx.get(f"{server.url}/health").status_code == 200
+    finally:
+        server.stop()
+    assert sent < 64 * 2**20, "the server read 64 MiB of one header without refusing it"
+    assert grown < 8 * 1024, f"RSS grew by {grown} KiB"
+
+
+def test_headers_that_arrive_too_slowly_get_a_json_408() -> None:
+    server = Server(env={"NABLA_HEADER_TIMEOUT": "1"})
+    try:
+        start = time.monotonic()
+        status, headers, body = exchange(server.port, b"GET /health HTTP/1.1\r\nHost: nab")
+        waited = time.monotonic() - start
+        # A head in three pieces within the limit, and a keep-alive pause longer than it
+        # (the clock runs from a request's first byte, not between requests), are fine.
+        pieces = [b"GET /health ", b"HTTP/1.1\r\n", b"Host: a\r\n\r\n"]
+        slow = exchange(server.port, *pieces, pause=0.2)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n")
+            first = sock.recv(65536)
+            time.sleep(1.5)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n")
+            second = sock.recv(65536)
+    finally:
+        server.stop()
+    assert status == 408
+    assert headers["content-type"] == "application/json"
+    assert body["type"] == "header_timeout"
+    assert body["detail"] == "the request headers took over 1 s to arrive."
+    assert 0.9 < waited < 5
+    assert slow[0] == 200
+    assert first.startswith(b"HTTP/1.1 200")
+    assert second.startswith(b"HTTP/1.1 200")
+
+
+def test_python_m_app_serves_with_the_same_protocol() -> None:
+    server = Server(launcher=True)
+    try:
+        status, headers, body = exchange(server.port, BROKEN_FRAMING["two-content-lengths"])
+    finally:
+        server.stop()
+    assert status == 400
+    assert headers["content-type"] == "application/json"
+    assert body["type"] == "malformed_http"
