@@ -13,6 +13,12 @@ and the benchmarks serve), three things change:
 - They must arrive within `header_timeout` seconds of the request's first byte: a client
   trickling a header byte by byte (slowloris) would otherwise hold its connection open
   forever. Late: JSON 408, connection closed.
+- `Upgrade` is ignored (RFC 9110 allows it): Nabla speaks HTTP/1.1 only. uvicorn answered
+  every WebSocket handshake with an empty plain-text 403; such a GET is now served as the
+  plain request it also is. A request that asks to upgrade *and* has a body can't be:
+  httptools hands everything after its headers to the new protocol, so the app saw no
+  body, and `curl --http2 -d '{...}' http://...` got "the request body is empty". It now
+  gets a JSON 400 that says what to change.
 
 `send_400_response` is the method uvicorn calls for its 400; it is not public API, so
 tests/test_server.py checks the bytes on the wire against a real uvicorn.
@@ -42,6 +48,8 @@ class HttpProtocol(HttpToolsProtocol):
         self.in_head = True
         self.head_bytes = 0
         self.head_timer: asyncio.TimerHandle | None = None
+        self.ws_protocol_class = None  # HTTP only (module docstring)
+        self.upgrade_refused = False
 
     def data_received(self, data: bytes) -> None:
         if self.in_head:
@@ -62,15 +70,33 @@ class HttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self._cancel_head_timer()
+        if self.parser.should_upgrade() and _has_body(self.headers):
+            self.upgrade_refused = True  # answered by `_unsupported_upgrade_warning`
+            return
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        if not self.upgrade_refused:
+            super().on_message_complete()
         self.in_head, self.head_bytes = True, 0
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
         super().connection_lost(exc)
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # uvicorn calls this once httptools has stopped at an upgrade request's headers.
+        # (Its own warning here blames a missing WebSocket library; none is wanted.)
+        if not self.upgrade_refused:
+            return  # a body-less request, already on its way to the app as plain HTTP
+        upgrade = dict(self.headers).get(b"upgrade", b"").decode("latin-1")[:40]
+        self.refuse(
+            MalformedHTTPError(
+                f"the request asks to switch to `{upgrade}` and has a body; Nabla speaks "
+                "HTTP/1.1 only. Send it without `Upgrade` (curl: `--http1.1` instead of "
+                "`--http2`)."
+            )
+        )
 
     def send_400_response(self, msg: str) -> None:
         # `msg` is uvicorn's text for its log ("Invalid HTTP request received."), which
@@ -111,3 +137,10 @@ class HttpProtocol(HttpToolsProtocol):
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(
+        name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0")
+        for name, value in headers
+    )
