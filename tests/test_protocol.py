@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,34 @@ def test_an_endless_header_does_not_grow_the_server() -> None:
         server.stop()
     assert sent < 64 * 2**20, "the server read 64 MiB of one header without refusing it"
     assert grown < 8 * 1024, f"RSS grew by {grown} KiB"
+
+
+def test_pipelined_requests_are_read_as_fast_as_they_are_answered() -> None:
+    # 30,000 requests in a row, answers unread for 3 s: before app.protocol the server
+    # queued all of them (+280 MiB for 100,000); now it stops reading. Then all are served.
+    count, mark = 30_000, b"HTTP/1.1 200 OK"
+    request = POST + b"Content-Length: 39\r\n\r\n" + BODY
+    server = Server()
+    try:
+        before = peak = rss_kib(server.process.pid)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sender = threading.Thread(target=sock.sendall, args=(request * count,))
+            sender.start()
+            for _ in range(15):
+                time.sleep(0.2)
+                peak = max(peak, rss_kib(server.process.pid))
+            answered, tail = 0, b""
+            while answered < count:
+                chunk = sock.recv(1 << 20)
+                assert chunk, f"the server closed after {answered} answers"
+                answered += (tail + chunk).count(mark)  # a mark split across two chunks too
+                tail = (tail + chunk)[-len(mark) + 1 :]
+                peak = max(peak, rss_kib(server.process.pid))
+            sender.join(30)
+    finally:
+        server.stop()
+    assert answered == count
+    assert peak - before < 40 * 1024, f"RSS grew by {peak - before} KiB"
 
 
 def test_headers_that_arrive_too_slowly_get_a_json_408() -> None:
