@@ -234,15 +234,11 @@ def derivative(request: DerivativeRequest, settings: Settings) -> Payload:
             field="expression",
         )
     name = _single_variable(expression, request)
+    count = _checked_count(request, settings)
+    work = check_work(expression, count, 1, request, request.order, settings)
     if request.range is not None:
-        count = axis_length(request.range, "range")
-        check_points(count, settings, field="range")
-        work = check_work(expression, count, 1, request, request.order, settings)
         x = axis_values(request.range)
     else:
-        assert request.points is not None
-        check_points(len(request.points), settings, field="points")
-        work = check_work(expression, len(request.points), 1, request, request.order, settings)
         x = np.asarray(request.points, dtype=np.float64)
     f = expression.bind([name], request.parameters)
     result = numerics.derivative(
@@ -269,6 +265,17 @@ def derivative(request: DerivativeRequest, settings: Settings) -> Payload:
     if request.exact:
         payload |= _exact(expression, name, request, result.points, result.derivatives, settings)
     return payload
+
+
+def _checked_count(request: DerivativeRequest, settings: Settings) -> int:
+    """How many points: `points` counted, or a `range` computed from its spec."""
+    if request.range is not None:
+        count = axis_length(request.range, "range")
+        check_points(count, settings, field="range")
+        return count
+    assert request.points is not None
+    check_points(len(request.points), settings, field="points")
+    return len(request.points)
 
 
 def _exact(
@@ -381,22 +388,9 @@ def grid_size(request: GradientFieldRequest) -> int:
 def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload:
     expression = load_expression(request, settings)
     d = len(request.grid)
-    if d > settings.max_dimensions:
-        raise TooLargeError(
-            f"the grid has {d} axes; the limit is {settings.max_dimensions}.", reason="dimensions"
-        )
-    counts = axis_lengths(request)
-    size = math.prod(counts)
-    if size > settings.max_grid_points:
-        shape = " × ".join(str(c) for c in counts)
-        raise TooLargeError(
-            f"the grid has {shape} = {size} points; the limit is {settings.max_grid_points}. "
-            "Use fewer values per axis.",
-            reason="grid",
-        )
+    size = _check_grid(request, settings)
     names = coordinate_names(expression, request.variables, d, request.parameters)
     work = check_work(expression, size, d, request, 1, settings)
-    include = set(request.include or ("axes", "shape", "coordinates", "values", "gradient"))
     axes = [axis_values(spec) for spec in request.grid]
     if request.precision == "float32":
         _check_single_precision(axes)
@@ -411,6 +405,33 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
         with_coordinates=False,
         refine_limit=refine_limit(expression, d, request, work, settings),
     )
+    return {"variables": names} | _field_arrays(result, request)
+
+
+def _check_grid(request: GradientFieldRequest, settings: Settings) -> int:
+    """The grid's point count, computed from the axis specs before anything is allocated."""
+    d = len(request.grid)
+    if d > settings.max_dimensions:
+        raise TooLargeError(
+            f"the grid has {d} axes; the limit is {settings.max_dimensions}.", reason="dimensions"
+        )
+    counts = axis_lengths(request)
+    size = math.prod(counts)
+    if size > settings.max_grid_points:
+        shape = " × ".join(str(c) for c in counts)
+        raise TooLargeError(
+            f"the grid has {shape} = {size} points; the limit is {settings.max_grid_points}. "
+            "Use fewer values per axis.",
+            reason="grid",
+        )
+    return size
+
+
+def _field_arrays(result: numerics.GradientField, request: GradientFieldRequest) -> Payload:
+    """The arrays the client asked for (`include`), in the precision it asked for."""
+    include = set(request.include or ("axes", "shape", "coordinates", "values", "gradient"))
+    if result.errors is not None and request.include is None:
+        include.add("errors")  # asked for with `error_estimate`
     dtype = np.float32 if request.precision == "float32" else np.float64
     axes = [axis.astype(dtype, copy=False) for axis in result.axes]  # checked to fit
     arrays: Payload = {
@@ -421,15 +442,14 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
         "values": result.values,
         "gradient": result.gradient,
     }
-    if result.errors is not None and (request.include is None or "errors" in include):
-        include.add("errors")
+    if result.errors is not None:
         arrays["errors"] = result.errors
     if dtype is np.float32:
         with np.errstate(over="ignore"):  # beyond float32's range: inf, written as null
             for key in ("values", "gradient", "errors"):
                 if key in arrays and key in include:
                     arrays[key] = arrays[key].astype(np.float32)
-    return {"variables": names} | {k: v for k, v in arrays.items() if k in include}
+    return {k: v for k, v in arrays.items() if k in include}
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)

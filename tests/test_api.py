@@ -936,3 +936,45 @@ def test_include_refuses_unknown_array_names(client: TestClient) -> None:
     r = client.post("/gradient-field", json=request)
     assert r.status_code == 422, r.text
     assert r.json()["field"].startswith("include")
+
+
+def test_a_field_with_error_estimates_returns_them_unless_include_leaves_them_out(
+    client: TestClient,
+) -> None:
+    grid = [{"start": 0.5, "stop": 1.5, "num": 3}, {"start": -1, "stop": 1, "num": 2}]
+    request = {"expression": "sin(x0)*x1", "grid": grid, "error_estimate": True}
+    everything = client.post("/gradient-field", json=request).json()
+    only_gradient = client.post("/gradient-field", json=request | {"include": ["gradient"]})
+    only_errors = client.post("/gradient-field", json=request | {"include": ["errors"]})
+    assert set(everything) == {
+        "variables",
+        "axes",
+        "shape",
+        "coordinates",
+        "values",
+        "gradient",
+        "errors",
+    }
+    assert set(only_gradient.json()) == {"variables", "gradient"}
+    assert set(only_errors.json()) == {"variables", "errors"}
+    errors = np.asarray(only_errors.json()["errors"])
+    assert errors.shape == (2, 6)
+    # Each estimate bounds the actual error against the closed form ∇ = (cos(x0)·x1, sin(x0)).
+    x0, x1 = np.meshgrid([0.5, 1.0, 1.5], [-1.0, 1.0])
+    exact = np.array([(np.cos(x0) * x1).ravel(), np.sin(x0).ravel()])
+    actual = np.abs(np.asarray(everything["gradient"]) - exact)
+    assert np.all(actual <= errors + 1e-15)
+    assert np.all(errors < 1e-6)
+
+
+def test_a_field_in_float32_rounds_its_error_estimates_too(client: TestClient) -> None:
+    grid = [{"start": 0.5, "stop": 1.5, "num": 3}]
+    request = {"expression": "exp(x0)", "grid": grid, "error_estimate": True}
+    double = client.post("/gradient-field", json=request).json()["errors"]
+    single = client.post("/gradient-field", json=request | {"precision": "float32"}).json()
+    # Written as the shortest text of the float32 (≤ 9 digits), not the double's 17.
+    assert all(float(f"{v:.9g}") == v for v in single["errors"][0])
+    assert not all(float(f"{v:.9g}") == v for v in double[0])
+    np.testing.assert_array_equal(
+        np.asarray(single["errors"]).astype(np.float32), np.asarray(double).astype(np.float32)
+    )
