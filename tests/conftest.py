@@ -33,6 +33,14 @@ def make_client(**settings: object) -> TestClient:
     return TestClient(create_app(Settings(**settings)), raise_server_exceptions=False)  # type: ignore[arg-type]
 
 
+def rss_kib(pid: int) -> int:
+    """A process's resident memory, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,12 +8,11 @@ import json
 import socket
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Server
+from conftest import Server, rss_kib
 
 pytestmark = pytest.mark.slow
 
@@ -70,13 +69,6 @@ def _expected_length(data: bytes) -> int:
         if line.lower().startswith(b"content-length:"):
             return len(head) + 4 + int(line.split(b":")[1])
     return len(data) + 1
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 @pytest.mark.parametrize("raw", BROKEN_FRAMING.values(), ids=BROKEN_FRAMING)

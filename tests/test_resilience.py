@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Server
+from conftest import Server, rss_kib
 
 FIELD_640K = {
     "expression": "sin(x0)*cos(x1) + x0**2*x1",
@@ -32,13 +32,6 @@ def workers(pid: int) -> set[int]:
         if cmdline.exists() and b"spawn_main" in cmdline.read_bytes():
             found.add(int(child))
     return found
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 @pytest.fixture
