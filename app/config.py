@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         ge=1,
         description="Work budget: evaluations of f x (points x nodes + per-call overhead).",
     )
+    max_heavy_requests: int = Field(
+        2, ge=1, description="Big requests in memory at once per process; others wait."
+    )
     max_descent_steps: int = Field(10_000, ge=1, description="Iterations of /descent.")
     gzip_level: int = Field(
         1, ge=0, le=9, description="gzip level for clients that accept gzip; 0 turns it off."

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.admission import HEAVY_BODY_BYTES, Admission
 from app.errors import (
     BadHeaderError,
     MalformedBodyError,
@@ -95,7 +96,10 @@ async def read_body(request: Request, field: ModelField) -> Any:
     """The body parsed and validated against `field` (FastAPI's own validation, errors and
     all). Bodies over INLINE_PARSE_BYTES are handled in the threadpool: parsing and
     validating 18 MB of points takes about half a second, which the event loop (and
-    /health) must not wait for."""
+    /health) must not wait for. A big body is read only with an admission slot."""
+    length = request.headers.get("content-length")
+    if length is None or int(length) > HEAVY_BODY_BYTES:  # a number: BodyLimitMiddleware
+        await request.app.state.admission.enter(request)
     raw = await request.body()
     if not raw:
         raise RequestValidationError(
@@ -153,9 +157,14 @@ class StrictJSONRoute(APIRoute):
                 raise UnsupportedMediaError(
                     "send the body as JSON with `Content-Type: application/json`."
                 )
-            body = await read_body(request, field)
-            response: Response = await endpoint(body, request)
-            return response
+            admission: Admission = request.app.state.admission
+            try:
+                body = await read_body(request, field)
+                response: Response = await endpoint(body, request)
+            except BaseException:
+                admission.leave(request)
+                raise
+            return admission.until_sent(response, request)
 
         return route
 

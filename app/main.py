@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
+from app.admission import Admission
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.http import BodyLimitMiddleware
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Read by routes from `request.app.state` (tests build apps with other limits): a
     # dependency would cost every request a resolution step.
     app.state.settings = settings
+    app.state.admission = Admission(settings.max_heavy_requests)
     install_error_handlers(app)
     app.include_router(router)
     install_pages(app)

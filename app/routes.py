@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app import service
+from app.admission import HEAVY_SIZE
 from app.config import Settings
 from app.http import StrictJSONRoute, json_response
 from app.schemas import (
@@ -63,6 +64,8 @@ async def answer(
 
     if service.is_light(body):
         return work()
+    if service.size(body) >= HEAVY_SIZE:
+        await request.app.state.admission.enter(request)  # given back when sent (app.http)
     return await run_in_threadpool(work)
 
 

@@ -597,16 +597,24 @@ def point_count(request: Any) -> int:
     return 0
 
 
+def size(request: Any) -> int:
+    """Point-coordinates a request asks for: points × dimension (0 when its specs are
+    invalid); what its arrays' memory grows with."""
+    if isinstance(request, GradientFieldRequest):
+        dimension = len(request.grid)
+    elif isinstance(request, GradientRequest | HessianRequest):
+        dimension = len(request.point or (request.points or [[]])[0])
+    elif isinstance(request, DescentRequest):
+        dimension = len(request.init)
+    else:
+        dimension = 1
+    return point_count(request) * dimension
+
+
 def is_light(request: Any) -> bool:
     """Cheap enough to compute on the event loop: well under a millisecond of NumPy."""
     if not isinstance(request, DerivativeRequest | GradientRequest | GradientFieldRequest):
         return False
     if len(request.expression) > LIGHT_EXPRESSION or getattr(request, "exact", False):
         return False
-    if isinstance(request, GradientFieldRequest):
-        dimension = len(request.grid)
-    elif isinstance(request, GradientRequest):
-        dimension = len(request.point or (request.points or [[]])[0])
-    else:
-        dimension = 1
-    return 0 < point_count(request) * dimension <= LIGHT_POINTS
+    return 0 < size(request) <= LIGHT_POINTS

@@ -67,6 +67,30 @@ def test_everything_else_goes_to_the_threadpool(model: Any, body: dict[str, Any]
     assert not service.is_light(model.model_validate(body))
 
 
+@pytest.mark.parametrize(
+    ("model", "body", "expected"),
+    [
+        pytest.param(DerivativeRequest, {"expression": "x", "points": [1, 2, 3]}, 3, id="points"),
+        pytest.param(DerivativeRequest, {"expression": "x", "range": AXIS_1000}, 1000, id="range"),
+        pytest.param(
+            GradientRequest, {"expression": "x0", "points": [[1, 2, 3], [4, 5, 6]]}, 6, id="grad"
+        ),
+        pytest.param(HessianRequest, {"expression": "x0", "point": [1, 2]}, 2, id="hessian"),
+        pytest.param(
+            GradientFieldRequest,
+            {"expression": "x0", "grid": [AXIS_1000, AXIS_1000]},
+            2_000_000,
+            id="1000x1000-grid",
+        ),
+        pytest.param(
+            DescentRequest, {"expression": "x0", "init": [1, 2], "steps": 9}, 20, id="descent"
+        ),
+    ],
+)
+def test_size_counts_point_coordinates(model: Any, body: dict[str, Any], expected: int) -> None:
+    assert service.size(model.model_validate(body)) == expected
+
+
 def test_an_invalid_range_is_not_light_and_counts_no_points() -> None:
     request = DerivativeRequest.model_validate(
         {"expression": "x", "range": {"start": 1, "stop": 0, "step": 1}}

@@ -1,0 +1,181 @@
+"""app.admission: big requests take one of a few slots; memory stays bounded under
+concurrency, small requests never wait, and every slot comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from conftest import Server, make_client, rss_kib
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.admission import HEAVY_BODY_BYTES, Admission
+
+# ---------------------------------------------------------------- the slots themselves
+
+
+def fake_request() -> Request:
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": []})
+
+
+def test_at_most_slots_requests_hold_one_and_the_others_wait() -> None:
+    async def scenario() -> list[int]:
+        admission = Admission(2)
+        requests = [fake_request() for _ in range(5)]
+        entered = [asyncio.create_task(admission.enter(r)) for r in requests]
+        await asyncio.sleep(0.01)
+        held = [admission.held, admission.waiting]
+        admission.leave(requests[0])
+        await asyncio.sleep(0.01)
+        held += [admission.held, admission.waiting]
+        for r in requests:
+            admission.leave(r)
+        await asyncio.gather(*entered)
+        for r in requests:
+            admission.leave(r)
+        return [*held, admission.held]
+
+    assert asyncio.run(scenario()) == [2, 3, 2, 2, 0]
+
+
+def test_a_request_holds_at_most_one_slot() -> None:
+    async def scenario() -> int:
+        admission = Admission(2)
+        request = fake_request()
+        await admission.enter(request)
+        await admission.enter(request)  # the body was big, and so is the computation
+        return admission.held
+
+    assert asyncio.run(scenario()) == 1
+
+
+class Sending(Response):
+    """A response whose sending can be watched, or made to fail."""
+
+    def __init__(self, fail: bool) -> None:
+        super().__init__(b"{}")
+        self.fail = fail
+        self.held_while_sending = -1
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.held_while_sending = self.admission.held
+        if self.fail:
+            raise ConnectionResetError("the client went away mid-stream")
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["sent", "failed"])
+def test_a_slot_is_held_until_the_response_is_sent_and_then_given_back(fail: bool) -> None:
+    async def scenario() -> tuple[int, int, bool]:
+        admission = Admission(1)
+        request = fake_request()
+        await admission.enter(request)
+        inner = Sending(fail)
+        inner.admission = admission  # type: ignore[attr-defined]
+        wrapped = admission.until_sent(inner, request)
+
+        async def nothing(*_: Any) -> Any:
+            return {}
+
+        raised = False
+        try:
+            await wrapped({"type": "http"}, nothing, nothing)
+        except ConnectionResetError:
+            raised = True  # and passed on: the error is not swallowed
+        return inner.held_while_sending, admission.held, raised
+
+    assert asyncio.run(scenario()) == (1, 0, fail)
+
+
+# ---------------------------------------------------------------- through the app
+
+
+def big_body(expression: str) -> bytes:
+    points = np.linspace(-1, 1, 6000).tolist()  # about 120 KB: over HEAVY_BODY_BYTES
+    body = json.dumps({"expression": expression, "points": points}).encode()
+    assert len(body) > HEAVY_BODY_BYTES
+    return body
+
+
+def test_every_slot_comes_back_after_errors_and_after_streamed_answers() -> None:
+    client = make_client(max_heavy_requests=1)
+    admission: Admission = client.app.state.admission  # type: ignore[attr-defined]
+    headers = {"content-type": "application/json"}
+    for _ in range(3):  # with one slot, a leak would leave the next request waiting forever
+        bad = client.post("/derivative", content=big_body("x +* 1"), headers=headers)
+        assert bad.status_code == 422
+        assert admission.held == 0
+    axis = {"start": -1, "stop": 1, "num": 600}  # 360,000 points: heavy, and streamed
+    field = client.post("/gradient-field", json={"expression": "x0*x1", "grid": [axis, axis]})
+    assert field.status_code == 200
+    assert admission.held == 0
+    good = client.post("/derivative", content=big_body("x**2"), headers=headers)
+    assert good.status_code == 200
+    np.testing.assert_allclose(good.json()["derivatives"], 2 * np.linspace(-1, 1, 6000))
+    assert admission.held == 0
+
+
+@pytest.mark.slow
+def test_big_requests_at_once_stay_within_the_memory_of_a_few() -> None:
+    # Eight 10⁶-point /derivative requests (13 MB bodies) at once. Without admission the
+    # server peaked near 1.2 GiB for twelve; now two compute at a time.
+    points = np.linspace(-3, 3, 1_000_000)
+    body = json.dumps({"expression": "sin(x)*exp(-x**2/10)", "points": points.tolist()})
+    server = Server()
+    statuses: list[int] = []
+    try:
+        before = peak = rss_kib(server.process.pid)
+
+        def post() -> None:
+            with httpx.Client(timeout=300) as client:
+                response = client.post(
+                    f"{server.url}/derivative",
+                    content=body,
+                    headers={"content-type": "application/json"},
+                )
+                statuses.append(response.status_code)
+
+        senders = [threading.Thread(target=post) for _ in range(8)]
+        for sender in senders:
+            sender.start()
+        while any(sender.is_alive() for sender in senders):
+            peak = max(peak, rss_kib(server.process.pid))
+            time.sleep(0.02)
+    finally:
+        server.stop()
+    assert statuses == [200] * 8
+    assert peak - before < 400 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
+
+
+@pytest.mark.slow
+def test_small_requests_never_wait_for_a_slot() -> None:
+    server = Server(env={"NABLA_MAX_HEAVY_REQUESTS": "1"})
+    axis = {"start": -2, "stop": 2, "num": 1000}
+    heavy = {"expression": "sin(x0)*cos(x1)", "grid": [axis, axis]}
+    done: dict[str, float] = {}
+    try:
+
+        def post(name: str, path: str, request: dict[str, Any]) -> None:
+            response = httpx.post(f"{server.url}{path}", json=request, timeout=120)
+            assert response.status_code == 200
+            done[name] = time.monotonic()
+
+        heavies = [
+            threading.Thread(target=post, args=(f"heavy{i}", "/gradient-field", heavy))
+            for i in range(2)
+        ]
+        for thread in heavies:
+            thread.start()
+        time.sleep(0.3)  # both sent: one computing, one waiting for the only slot
+        post("small", "/derivative", {"expression": "x**2", "points": [3.0]})
+        for thread in heavies:
+            thread.join()
+    finally:
+        server.stop()
+    assert done["small"] < min(done["heavy0"], done["heavy1"])
