@@ -10,7 +10,8 @@
     ├── MalformedBodyError      422  the body is not strict JSON (NaN, duplicate keys, ...)
     ├── BadHeaderError          400  a header makes no sense (`Content-Length: abc`)
     ├── MalformedHTTPError      400  not HTTP/1.1 at all: uvicorn's parser refused it
-    └── HeaderTimeoutError      408  the headers did not arrive in time
+    ├── HeaderTimeoutError      408  the headers did not arrive in time
+    └── BodyTimeoutError        408  the body did not arrive in time (connection closed)
 
 The taxonomy itself is plain Python (the engine raises it without any HTTP around);
 only `install_error_handlers` knows about the web framework.
@@ -37,6 +38,7 @@ class NablaError(Exception):
 
     status_code = 422
     kind = "invalid_request"
+    headers: Mapping[str, str] | None = None  # of the response
 
     def __init__(self, detail: str, *, field: str | None = None, **context: Any) -> None:
         super().__init__(detail)
@@ -108,6 +110,13 @@ class HeaderTimeoutError(NablaError):
     kind = "header_timeout"
 
 
+class BodyTimeoutError(NablaError):
+    status_code = 408
+    kind = "body_timeout"
+    # The rest of the body may still come: it must not be read as the next request.
+    headers = {"connection": "close"}  # noqa: RUF012 - read only
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     """`("body", "grid", 0, "num")` → `grid[0].num`."""
     text = ""
@@ -159,7 +168,7 @@ async def _nabla_error(request: Request, exc: Exception) -> Response:
         "client error",
         extra={"path": request.url.path, "status": exc.status_code, "detail": exc.detail},
     )
-    return _render(exc.status_code, exc.to_json())
+    return _render(exc.status_code, exc.to_json(), exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

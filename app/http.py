@@ -9,6 +9,7 @@ orjson straight from NumPy; big ones are streamed, grid coordinates written from
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import re
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.admission import HEAVY_BODY_BYTES, Admission
 from app.errors import (
     BadHeaderError,
+    BodyTimeoutError,
     MalformedBodyError,
     NablaError,
     TooLargeError,
@@ -100,7 +102,14 @@ async def read_body(request: Request, field: ModelField) -> Any:
     length = request.headers.get("content-length")
     if length is None or int(length) > HEAVY_BODY_BYTES:  # a number: BodyLimitMiddleware
         await request.app.state.admission.enter(request)
-    raw = await request.body()
+    seconds = request.app.state.settings.body_timeout
+    try:
+        # A body trickled in a byte at a time would hold its connection, and its slot,
+        # for as long as the client liked.
+        async with asyncio.timeout(seconds):
+            raw = await request.body()
+    except TimeoutError:
+        raise BodyTimeoutError(f"the request body took over {seconds:g} s to arrive.") from None
     if not raw:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
