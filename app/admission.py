@@ -27,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.observability import HEAVY
+
 HEAVY_BODY_BYTES = 64 * 1024  # about 3,500 points as JSON
 HEAVY_SIZE = 1 << 16  # point-coordinates: about 5 MiB per float64 array
 
@@ -48,25 +50,34 @@ class Admission:
         """Hold a slot for this request, waiting for one; a request holds at most one."""
         if getattr(request.state, "admitted", False):
             return
-        self.waiting += 1
+        self._count(waiting=+1)
         try:
             await self.semaphore.acquire()
         finally:
-            self.waiting -= 1
-        self.held += 1
+            self._count(waiting=-1)
+        self._count(held=+1)
         request.state.admitted = True
 
     def leave(self, request: Request) -> None:
         if getattr(request.state, "admitted", False):
             request.state.admitted = False
-            self.held -= 1
+            self._count(held=-1)
             self.semaphore.release()
+
+    def _count(self, *, held: int = 0, waiting: int = 0) -> None:
+        self.held += held
+        self.waiting += waiting
+        _HELD.inc(held)
+        _WAITING.inc(waiting)
 
     def until_sent(self, response: Response, request: Request) -> Response:
         """`response`, holding this request's slot (if any) until it has been sent."""
         if not getattr(request.state, "admitted", False):
             return response
         return _ReleasedWhenSent(response, lambda: self.leave(request))
+
+
+_HELD, _WAITING = HEAVY.labels(state="held"), HEAVY.labels(state="waiting")
 
 
 class _ReleasedWhenSent(Response):

@@ -19,6 +19,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -45,6 +46,14 @@ CACHE = Counter(
     "nabla_expression_cache_total", "Expression parse-cache lookups by result.", ["result"]
 )
 REJECTIONS = Counter("nabla_rejections_total", "Client errors by reason.", ["reason"])
+# Big requests holding or waiting for an admission slot (app.admission); summed over
+# the live workers in multiprocess mode.
+HEAVY = Gauge(
+    "nabla_heavy_requests",
+    "Big requests holding an admission slot (state=held) or waiting for one (state=waiting).",
+    ["state"],
+    multiprocess_mode="livesum",
+)
 
 
 def record_parse(hit: bool) -> None:

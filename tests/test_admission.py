@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from conftest import Server, make_client, rss_kib
+from prometheus_client import REGISTRY
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -43,6 +44,30 @@ def test_at_most_slots_requests_hold_one_and_the_others_wait() -> None:
         return [*held, admission.held]
 
     assert asyncio.run(scenario()) == [2, 3, 2, 2, 0]
+
+
+def gauge(state: str) -> float:
+    value = REGISTRY.get_sample_value("nabla_heavy_requests", {"state": state})
+    assert value is not None
+    return value
+
+
+def test_the_metrics_count_requests_holding_and_waiting_for_slots() -> None:
+    async def scenario() -> list[float]:
+        admission = Admission(1)
+        before = [gauge("held"), gauge("waiting")]
+        requests = [fake_request() for _ in range(3)]
+        entered = [asyncio.create_task(admission.enter(r)) for r in requests]
+        await asyncio.sleep(0.01)
+        during = [gauge("held") - before[0], gauge("waiting") - before[1]]
+        for _ in range(3):
+            for r in requests:
+                admission.leave(r)
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*entered)
+        return [*during, gauge("held") - before[0], gauge("waiting") - before[1]]
+
+    assert asyncio.run(scenario()) == [1, 2, 0, 0]
 
 
 def test_a_request_holds_at_most_one_slot() -> None:
