@@ -52,6 +52,19 @@ def test_non_finite_values_stream_as_null() -> None:
         pytest.param(b'{"a": "\\udc00"}', "lone UTF-16 surrogate", id="lone-surrogate"),
         pytest.param(b"\xff", "not valid UTF-8", id="bad-utf8"),
         pytest.param(b"[" * 100_000, "nested too deeply", id="deep"),
+        pytest.param(b'{"b": {"a": 1, "a": 1}}', "key `a` appears twice", id="nested-duplicate"),
+        pytest.param(
+            b'{"k' + b"k" * 99 + b'": 1, "k' + b"k" * 99 + b'": 2}',
+            r"key `k{20}\.\.\.` appears twice",
+            id="duplicate-long-key-cut",
+        ),
+        pytest.param(
+            b'{"x":\n  [1, 2,\n   -Infinity]}', "`-Infinity` is not a JSON number", id="minus-inf"
+        ),
+        pytest.param(b'{"\xc3\xa9": Infinity}', "`Infinity` is not", id="after-utf8-key"),
+        pytest.param(b'{"a": "\xc3"}', "not valid UTF-8", id="truncated-utf8"),
+        pytest.param(b'{"a": 1,}', "not valid JSON: trailing comma", id="trailing-comma"),
+        pytest.param(b'\xef\xbb\xbf{"a": 1}', "not valid JSON", id="byte-order-mark"),
     ],
 )
 def test_parse_json_refuses_what_json_loads_would_accept(body: bytes, fragment: str) -> None:
@@ -61,6 +74,12 @@ def test_parse_json_refuses_what_json_loads_would_accept(body: bytes, fragment: 
 
 def test_parse_json_accepts_a_valid_surrogate_pair() -> None:
     assert parse_json(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+
+
+def test_parse_json_reads_what_the_api_sends_as_json_loads_would() -> None:
+    body = b'{"expression": "x**2", "points": [1, -0.0, 1e-320, 1e308, 12345678901234567890]}'
+    assert parse_json(body) == json.loads(body)
+    assert parse_json(b"[" * 150 + b"]" * 150) == json.loads(b"[" * 150 + b"]" * 150)
 
 
 @pytest.mark.parametrize(
