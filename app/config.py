@@ -34,7 +34,7 @@ class Settings(BaseSettings):
         description="Work budget: evaluations of f x (points x nodes + per-call overhead).",
     )
     body_timeout: float = Field(
-        60.0, gt=0, description="Seconds to receive a request's body, once it is read."
+        60.0, gt=0, description="Seconds from the end of a request's headers to its body's."
     )
     max_heavy_requests: int = Field(
         2, ge=1, description="Big requests in memory at once per process; others wait."

@@ -11,7 +11,8 @@
     ├── BadHeaderError          400  a header makes no sense (`Content-Length: abc`)
     ├── MalformedHTTPError      400  not HTTP/1.1 at all: uvicorn's parser refused it
     ├── HeaderTimeoutError      408  the headers did not arrive in time
-    └── BodyTimeoutError        408  the body did not arrive in time (connection closed)
+    ├── BodyTimeoutError        408  the body did not arrive in time
+    └── ClientGoneError         499  the client left before its body was sent (nginx's code)
 
 The taxonomy itself is plain Python (the engine raises it without any HTTP around);
 only `install_error_handlers` knows about the web framework.
@@ -38,7 +39,6 @@ class NablaError(Exception):
 
     status_code = 422
     kind = "invalid_request"
-    headers: Mapping[str, str] | None = None  # of the response
 
     def __init__(self, detail: str, *, field: str | None = None, **context: Any) -> None:
         super().__init__(detail)
@@ -113,8 +113,12 @@ class HeaderTimeoutError(NablaError):
 class BodyTimeoutError(NablaError):
     status_code = 408
     kind = "body_timeout"
-    # The rest of the body may still come: it must not be read as the next request.
-    headers = {"connection": "close"}  # noqa: RUF012 - read only
+
+
+class ClientGoneError(NablaError):
+    # Never delivered (there is no one to deliver it to); logged and counted as a 4xx.
+    status_code = 499
+    kind = "client_disconnected"
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -168,7 +172,7 @@ async def _nabla_error(request: Request, exc: Exception) -> Response:
         "client error",
         extra={"path": request.url.path, "status": exc.status_code, "detail": exc.detail},
     )
-    return _render(exc.status_code, exc.to_json(), exc.headers)
+    return _render(exc.status_code, exc.to_json())
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -185,3 +185,27 @@ def test_a_body_that_trickles_in_gets_a_json_408_and_gives_its_slot_back() -> No
     assert 0.9 < waited < 5
     assert after.status_code == 200
     np.testing.assert_allclose(after.json()["derivatives"], 3 * points**2, atol=1e-8)
+
+
+def test_a_client_that_leaves_mid_body_is_a_499_in_the_log_not_a_500() -> None:
+    # Before: ClientDisconnect escaped as an unhandled error, a traceback at error level
+    # and a 500 in the metrics, for what the client did.
+    server = Server()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+            sock.sendall(
+                b"POST /derivative HTTP/1.1\r\nHost: nabla\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                b'{"expressi'
+            )
+            time.sleep(0.3)
+        time.sleep(0.5)
+        metrics = httpx.get(f"{server.url}/metrics").text
+        log = server.log_so_far()
+    finally:
+        server.stop()
+    assert '"status": 499' in log
+    assert "Traceback" not in log
+    assert '"level": "error"' not in log
+    assert 'route="/derivative",status="499"' in metrics
+    assert 'status="500"' not in metrics
