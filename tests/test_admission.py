@@ -204,3 +204,37 @@ def test_small_requests_never_wait_for_a_slot() -> None:
     finally:
         server.stop()
     assert done["small"] < min(done["heavy0"], done["heavy1"])
+
+
+@pytest.mark.slow
+def test_a_big_body_waiting_for_a_slot_is_not_timed_out() -> None:
+    # One slot, held for a second or more by a 1000×1000 field; a 13 MB body queued behind
+    # it waits longer than the 0.3 s body timeout. Its client is not late: uvicorn stopped
+    # reading (it holds 64 KiB), so the body's clock stops too.
+    server = Server(env={"NABLA_BODY_TIMEOUT": "0.3", "NABLA_MAX_HEAVY_REQUESTS": "1"})
+    axis = {"start": -2, "stop": 2, "num": 1000}
+    field = {"expression": "sin(x0)*cos(x1)", "grid": [axis, axis], "error_estimate": True}
+    points = np.linspace(-1, 1, 700_000)
+    statuses: dict[str, int] = {}
+    try:
+
+        def post(name: str, path: str, request: dict[str, Any]) -> None:
+            response = httpx.post(f"{server.url}{path}", json=request, timeout=120)
+            statuses[name] = response.status_code
+            if name == "body" and response.status_code == 200:
+                derivatives = response.json()["derivatives"]
+                np.testing.assert_allclose(derivatives, 3 * points**2, atol=1e-8)
+
+        first = threading.Thread(target=post, args=("field", "/gradient-field", field))
+        first.start()
+        time.sleep(0.2)  # the field has the slot
+        start = time.monotonic()
+        post("body", "/derivative", {"expression": "x**3", "points": points.tolist()})
+        waited = time.monotonic() - start
+        first.join()
+        log = server.log_so_far()
+    finally:
+        server.stop()
+    assert statuses == {"field": 200, "body": 200}
+    assert waited > 0.6  # it did wait longer than the body timeout
+    assert "body_timeout" not in log
