@@ -159,6 +159,12 @@ class HttpProtocol(HttpToolsProtocol):
         self._stop_deadline()
         if self.transport.is_closing():
             return
+        cycle = self.cycle
+        if self.pipeline or (cycle and cycle.response_started and not cycle.response_complete):
+            # An answer is on the wire (an earlier pipelined one, or this request's own,
+            # given before its whole body): an error written now would land inside it.
+            self.transport.close()
+            return
         REJECTIONS.labels(reason=getattr(error, "reason", error.kind)).inc()
         body = orjson.dumps(error.to_json())
         head = [STATUS_LINE[error.status_code]]
@@ -180,9 +186,9 @@ class HttpProtocol(HttpToolsProtocol):
 
     def _body_too_slow(self) -> None:
         self.deadline = None
-        if self.pipeline or self.cycle.response_started:
-            # An answer is on the wire (an earlier pipelined one, or this request's own,
-            # given before its whole body): a 408 now would land inside it.
+        if self.cycle.response_started:
+            # Answered already, before its whole body came (a 413 from the declared length,
+            # say): a 408 would be a second answer to the same request.
             self.transport.close()
             return
         seconds = f"{self.body_timeout:g}"

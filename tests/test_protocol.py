@@ -232,3 +232,22 @@ def test_python_m_app_serves_with_the_same_protocol() -> None:
     assert status == 400
     assert headers["content-type"] == "application/json"
     assert body["type"] == "malformed_http"
+
+
+def test_a_request_answered_before_its_body_is_closed_at_the_deadline_with_one_answer() -> None:
+    # A 413 from the declared length, and no body: at the body deadline the connection is
+    # closed, without a second (408) answer to the same request.
+    server = Server(env={"NABLA_BODY_TIMEOUT": "1"})
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+            sock.sendall(POST + b"Content-Length: 1000000000\r\n\r\n")
+            start = time.monotonic()
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+            closed_after = time.monotonic() - start
+    finally:
+        server.stop()
+    assert received.startswith(b"HTTP/1.1 413")
+    assert received.count(b"HTTP/1.1 ") == 1
+    assert 0.9 < closed_after < 5
