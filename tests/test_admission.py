@@ -238,3 +238,24 @@ def test_a_big_body_waiting_for_a_slot_is_not_timed_out() -> None:
     assert statuses == {"field": 200, "body": 200}
     assert waited > 0.6  # it did wait longer than the body timeout
     assert "body_timeout" not in log
+
+
+@pytest.mark.slow
+def test_a_client_that_leaves_a_stream_gives_its_slot_back() -> None:
+    # One slot. A 1000×1000 field (96 MB, streamed) read for a few bytes and dropped: its
+    # slot must come back, or the next big request would wait for ever.
+    server = Server(env={"NABLA_MAX_HEAVY_REQUESTS": "1"})
+    axis = {"start": -2, "stop": 2, "num": 1000}
+    field = {"expression": "x0*x1", "grid": [axis, axis]}
+    try:
+        url = f"{server.url}/gradient-field"
+        with httpx.Client(timeout=60) as client, client.stream("POST", url, json=field) as stream:
+            assert stream.status_code == 200
+            next(stream.iter_bytes())  # the answer has started; leave now
+        after = httpx.post(url, json=field, timeout=20)  # a leaked slot: waits, times out
+        metrics = httpx.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()
+    assert after.status_code == 200
+    assert after.json()["shape"] == [1000, 1000]
+    assert 'nabla_heavy_requests{state="held"} 0.0' in metrics
