@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from conftest import Server, rss_kib
 
@@ -61,6 +62,15 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], Any]:
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.lower().split(": ", 1) for line in header_lines)
     return int(status_line.split()[1]), headers, json.loads(body)
+
+
+def read_until_closed(sock: socket.socket) -> tuple[bytes, float]:
+    """All the server sends until it closes the connection, and how long that took."""
+    start = time.monotonic()
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received, time.monotonic() - start
 
 
 def _expected_length(data: bytes) -> int:
@@ -241,13 +251,37 @@ def test_a_request_answered_before_its_body_is_closed_at_the_deadline_with_one_a
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
             sock.sendall(POST + b"Content-Length: 1000000000\r\n\r\n")
-            start = time.monotonic()
-            received = b""
-            while chunk := sock.recv(65536):
-                received += chunk
-            closed_after = time.monotonic() - start
+            received, closed_after = read_until_closed(sock)
     finally:
         server.stop()
     assert received.startswith(b"HTTP/1.1 413")
     assert received.count(b"HTTP/1.1 ") == 1
     assert 0.9 < closed_after < 5
+
+
+def test_a_body_that_trickles_in_gets_a_json_408_and_gives_its_slot_back() -> None:
+    # One slot, taken by a big body sent 10 bytes at a time and then not at all: without a
+    # deadline it would hold the slot, and every big request after it, for ever.
+    server = Server(env={"NABLA_BODY_TIMEOUT": "1", "NABLA_MAX_HEAVY_REQUESTS": "1"})
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+            sock.sendall(POST + b"Content-Length: 200000\r\n\r\n" + b'{"expressi')
+            received, waited = read_until_closed(sock)
+        points = np.linspace(0, 1, 10_000)
+        after = httpx.post(
+            f"{server.url}/derivative",
+            json={"expression": "x**3", "points": points.tolist()},
+            timeout=30,
+        )
+    finally:
+        server.stop()
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408")
+    assert b"connection: close" in head.lower()
+    assert json.loads(body) == {
+        "detail": "the request body took over 1 s to arrive.",
+        "type": "body_timeout",
+    }
+    assert 0.9 < waited < 5
+    assert after.status_code == 200
+    np.testing.assert_allclose(after.json()["derivatives"], 3 * points**2, atol=1e-8)
