@@ -3,8 +3,9 @@
 FastAPI parses bodies with `json.loads`, which accepts NaN, Infinity and duplicate keys,
 and does it on the event loop. Here every POST body is parsed by `parse_json` (jiter):
 duplicate keys, NaN/Infinity, invalid UTF-8 and lone surrogates are refused, and large
-bodies are parsed and validated in the threadpool so that `/health` stays responsive. Responses are
-orjson straight from NumPy; big ones are streamed, grid coordinates written from the axes.
+bodies are parsed and validated in the threadpool so that `/health` stays responsive.
+Responses are orjson straight from NumPy; big ones are streamed, grid coordinates written
+from the axes.
 """
 
 from __future__ import annotations
