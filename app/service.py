@@ -92,7 +92,11 @@ def axis_length(spec: Axis, field: str) -> int:
 def axis_values(spec: Axis) -> Array:
     if isinstance(spec, Arange):
         return np.arange(spec.start, spec.stop, spec.step, dtype=np.float64)
-    return np.linspace(spec.start, spec.stop, spec.num, dtype=np.float64)
+    # The span is finite (`axis_length`), but with `stop` near the largest float,
+    # linspace's last product (num − 1)·spacing may round past it and warn; numpy then
+    # puts `stop` itself in that place, so every value is finite.
+    with np.errstate(over="ignore"):
+        return np.linspace(spec.start, spec.stop, spec.num, dtype=np.float64)
 
 
 def listing(names: list[str], shown: int = 3) -> str:

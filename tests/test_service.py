@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from app import numerics, service
@@ -109,3 +110,16 @@ def test_the_refinement_limit_is_what_the_work_budget_leaves() -> None:
     limit = service.refine_limit(expression, 1, request, work, settings)
     assert limit == (10_000_000 - work) // per_point
     assert service.refine_limit(expression, 1, request, 10_000_000, settings) == 0
+
+
+def test_a_range_up_to_the_largest_float_yields_finite_points() -> None:
+    # Found by the fuzz test: linspace warned of an overflow (an error under pytest).
+    spec = DerivativeRequest.model_validate(
+        {"expression": "x", "range": {"start": 0.001, "stop": 1.7976931348623157e308, "num": 1000}}
+    ).range
+    assert spec is not None
+    values = service.axis_values(spec)
+    assert values.shape == (1000,)
+    assert np.all(np.isfinite(values))
+    assert values[-1] == 1.7976931348623157e308
+    assert np.all(np.diff(values) > 0)
