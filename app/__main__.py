@@ -1,5 +1,8 @@
 """`python -m app`: run uvicorn on `app.main:app` with the `NABLA_*` settings.
 
+The one place that says how Nabla is served: `make run` and the Docker image's CMD both
+start this, so the protocol, the graceful-shutdown timeout and the logging are the same.
+
 With `NABLA_WORKERS` > 1 uvicorn forks that many worker processes (each its own GIL, so
 CPU-bound requests scale across cores) and restarts any that dies; Prometheus metrics
 are then shared through files in a fresh `PROMETHEUS_MULTIPROC_DIR`.
@@ -17,11 +20,11 @@ from app.config import get_settings
 
 
 def main() -> None:
+    settings = get_settings()  # exits with one line per bad NABLA_* variable
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
-    parser.add_argument("--host", default=os.environ.get("NABLA_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("NABLA_PORT", "8000")))
+    parser.add_argument("--host", default=settings.host, help="default: NABLA_HOST")
+    parser.add_argument("--port", type=int, default=settings.port, help="default: NABLA_PORT")
     args = parser.parse_args()
-    settings = get_settings()
     if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="nabla-metrics-")
     uvicorn.run(

@@ -1,19 +1,37 @@
-"""Settings, read once from `NABLA_*` environment variables."""
+"""Settings, read once from `NABLA_*` environment variables.
+
+A mistake in them stops the process at start with one line per bad variable, naming it,
+its value and what it takes (`SettingsError`), never a traceback or a default silently
+kept: `NABLA_MAX_POINTS=abc` or a misspelt `NABLA_MAX_POINT` is caught before serving.
+"""
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
+import re
 from functools import lru_cache
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import annotated_types
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.expressions import Limits
+
+PREFIX = "NABLA_"
+# What Kubernetes puts in every pod of a namespace with a Service named `nabla` (service
+# links): not settings, though NABLA_PORT itself collides (deploy/kubernetes turns the
+# links off; `_explain` names the cause when they are on).
+SERVICE_LINK = re.compile(r"^NABLA_(SERVICE_HOST|SERVICE_PORT.*|PORT_\d+_.*)$")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class Settings(BaseSettings):
     """Every knob an operator may turn; the README's configuration table mirrors this."""
 
-    model_config = SettingsConfigDict(env_prefix="NABLA_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True)
 
     max_expression_length: int = Field(1000, ge=1, description="Characters per expression.")
     max_expression_depth: int = Field(64, ge=2, description="Nesting depth of an expression.")
@@ -43,9 +61,35 @@ class Settings(BaseSettings):
     gzip_level: int = Field(
         1, ge=0, le=9, description="gzip level for clients that accept gzip; 0 turns it off."
     )
-    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Allowed CORS origins.",
+    )
     log_level: str = Field("info", description="Log level of the `nabla` loggers.")
-    workers: int = Field(1, ge=1, description="uvicorn worker processes (`make run`).")
+    workers: int = Field(1, ge=1, description="uvicorn worker processes (`python -m app`).")
+    host: str = Field("127.0.0.1", min_length=1, description="Address `python -m app` binds.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `python -m app` listens on.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: Any) -> Any:
+        """`https://a.example,https://b.example` or `["https://a.example"]`."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError("not a valid JSON list") from None
+        return [origin.strip() for origin in text.split(",") if origin.strip()]
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError("unknown level")
+        return value.lower()
 
     @property
     def limits(self) -> Limits:
@@ -56,6 +100,67 @@ class Settings(BaseSettings):
         )
 
 
+class SettingsError(SystemExit):
+    """Bad `NABLA_*` variables: exits the process with its message (no traceback)."""
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings, from the environment; `SettingsError` if any is wrong."""
+    unknown = _unknown_variables(os.environ)
+    if unknown:
+        raise SettingsError(_at_most_three(unknown))
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_at_most_three([_explain(e) for e in exc.errors()])) from None
+
+
+def _at_most_three(lines: list[str]) -> str:
+    if len(lines) > 3:
+        lines = [*lines[:2], f"{lines[2]} (and {len(lines) - 3} more)"]
+    return "\n".join(lines)
+
+
+def _unknown_variables(environ: os._Environ[str] | dict[str, str]) -> list[str]:
+    names = [f"{PREFIX}{field.upper()}" for field in Settings.model_fields]
+    lines = []
+    for variable in sorted(environ):
+        if (
+            variable.startswith(PREFIX)
+            and variable not in names
+            and not SERVICE_LINK.match(variable)
+        ):
+            close = difflib.get_close_matches(variable, names, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f"; the settings are {PREFIX}*."
+            lines.append(f"{variable} is not a Nabla setting{hint}")
+    return lines
+
+
+def _explain(error: Any) -> str:
+    """`NABLA_MAX_POINTS='abc' is invalid: expected a whole number ≥ 1 (points per request).`"""
+    field = str(error["loc"][0])
+    value = error.get("input")
+    shown = repr(value if len(str(value)) <= 60 else str(value)[:57] + "...")
+    line = f"{PREFIX}{field.upper()}={shown} is invalid: expected {_expected(field)}."
+    if field == "port" and str(value).startswith("tcp://"):
+        line += " Kubernetes set it for a Service named `nabla`: set `enableServiceLinks: false`."
+    return line
+
+
+def _expected(field: str) -> str:
+    info = Settings.model_fields[field]
+    kinds = {int: "a whole number", float: "a number", str: "text"}
+    kind = kinds.get(info.annotation, "a comma-separated list or a JSON list of strings")  # type: ignore[arg-type]
+    if field == "log_level":
+        kind = "one of " + ", ".join(LOG_LEVELS)
+    rules = {type(rule).__name__: rule for rule in info.metadata}
+    ge, gt, le = rules.get("Ge"), rules.get("Gt"), rules.get("Le")
+    if isinstance(ge, annotated_types.Ge) and isinstance(le, annotated_types.Le):
+        kind += f" from {ge.ge} to {le.le}"
+    elif isinstance(ge, annotated_types.Ge):
+        kind += f" ≥ {ge.ge}"
+    elif isinstance(gt, annotated_types.Gt):
+        kind += f" > {gt.gt}"
+    described = (info.description or "").rstrip(".")
+    return f"{kind} ({described[0].lower() + described[1:]})" if described else kind

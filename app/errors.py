@@ -196,7 +196,11 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     # A bug, not a client error: log everything needed to reproduce, tell the client nothing
     # about internals.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _render(500, {"detail": "Internal server error.", "type": "internal_error"})
+    # Starlette re-raises the error after this answer, and uvicorn then drops the
+    # connection: saying so lets the client open a new one instead of failing its next
+    # request on a reset.
+    body = {"detail": "Internal server error.", "type": "internal_error"}
+    return _render(500, body, {"Connection": "close"})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -140,6 +140,18 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
+def _check_not_encoded(encoding: str | None) -> None:
+    """Bodies are read as they come: a compressed one would be refused as bad JSON (or, if
+    it happened to parse, read as something the client did not mean)."""
+    if encoding is None or encoding.strip().lower() in ("", "identity"):
+        return
+    shown = encoding.strip()[:40]
+    raise UnsupportedMediaError(
+        f"the body is sent with `Content-Encoding: {shown}`; Nabla reads uncompressed JSON "
+        "only: send it without `Content-Encoding`."
+    )
+
+
 class StrictJSONRoute(APIRoute):
     """An APIRoute that parses JSON strictly, refuses other media types, and validates the
     body against the endpoint's model itself.
@@ -171,6 +183,7 @@ class StrictJSONRoute(APIRoute):
                 raise UnsupportedMediaError(
                     "send the body as JSON with `Content-Type: application/json`."
                 )
+            _check_not_encoded(request.headers.get("content-encoding"))
             admission: Admission = request.app.state.admission
             try:
                 body = await read_body(request, field)
@@ -316,6 +329,28 @@ def _buffered(pieces: Iterator[bytes], size: int = 1 << 20) -> Iterator[bytes]:
 
 
 # ---------------------------------------------------------------- middleware
+
+
+class HeadAsGetMiddleware:
+    """HEAD is GET without the body (RFC 9110 §9.3.2), on every GET route.
+
+    The app sees GET; uvicorn, which keeps its own scope with HEAD, writes the headers
+    (Content-Length included) and drops the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        inner = {**scope, "method": "GET"}
+        try:
+            await self.app(inner, receive, send)
+        finally:
+            for key in ("route", "state"):  # for the metrics and the access log
+                if key in inner:
+                    scope[key] = inner[key]
 
 
 class BodyLimitMiddleware:

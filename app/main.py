@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -9,7 +13,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from app.admission import Admission
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.http import BodyLimitMiddleware
+from app.http import BodyLimitMiddleware, HeadAsGetMiddleware
 from app.observability import ObservabilityMiddleware, configure_logging, metrics
 from app.pages import install_pages
 from app.routes import router
@@ -20,12 +24,19 @@ GZIP_FROM_BYTES = 1024  # smaller responses are sent as they are
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        # ASGI lifespan state: how uvicorn's protocol (app.protocol) gets this app's limits.
+        yield {"settings": settings}
+
     app = FastAPI(
         title="Nabla",
         version="0.1.0",
         summary="Numerical derivatives, gradients and gradient fields of math expressions.",
         docs_url=None,  # served offline by app.pages
         redoc_url=None,
+        lifespan=lifespan,
     )
     # Read by routes from `request.app.state` (tests build apps with other limits): a
     # dependency would cost every request a resolution step.
@@ -49,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             GZipMiddleware, minimum_size=GZIP_FROM_BYTES, compresslevel=settings.gzip_level
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(ObservabilityMiddleware)
     return app
 

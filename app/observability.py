@@ -26,6 +26,7 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_logger = logging.getLogger("nabla.access")
@@ -110,7 +111,7 @@ class ObservabilityMiddleware:
 
     @staticmethod
     def record(scope: Scope, status: int, seconds: float) -> None:
-        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        route = _route_label(scope)
         state = scope.get("state", {})
         points = state.get("points")
         if "rejection" in state:
@@ -133,6 +134,37 @@ class ObservabilityMiddleware:
                 "points": points,
             },
         )
+
+
+def _route_label(scope: Scope) -> str:
+    """The route's path template (`/static/{path}` for files). FastAPI marks the scope of
+    its own routes only, and only once routing reached them: the others (`/openapi.json`,
+    `/metrics`, `/static`) and requests refused before routing (a 413 on the declared
+    length) are matched here, by path."""
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    probe = {"type": "http", "method": "GET", "path": scope["path"], "root_path": ""}
+    for candidate in _routes(scope.get("app")):
+        match, _ = candidate.matches(probe)
+        if match is not Match.NONE:
+            return str(candidate.path) + ("/{path}" if isinstance(candidate, Mount) else "")
+    return "unmatched"
+
+
+@functools.lru_cache(maxsize=16)
+def _routes(app: Any) -> tuple[Any, ...]:
+    """The app's routes that have a path, those of included routers too (FastAPI wraps
+    each `include_router` in an object that keeps the router as `original_router`)."""
+    found: list[Any] = []
+    pending = list(getattr(app, "routes", ()))
+    while pending:
+        route = pending.pop(0)
+        if isinstance(getattr(route, "path", None), str):
+            found.append(route)
+        else:
+            pending.extend(getattr(getattr(route, "original_router", None), "routes", ()))
+    return tuple(found)
 
 
 # ---------------------------------------------------------------- logging

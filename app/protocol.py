@@ -9,7 +9,9 @@ and the benchmarks serve), these things change:
   other client error gets, instead of uvicorn's plain text.
 - The request line and headers are limited to `max_header_bytes`: httptools buffers a
   header until it ends, so a client sending one endless header grew the process by the
-  size it sent (200 MiB in a test). Over the limit: JSON 431, connection closed.
+  size it sent (200 MiB in a test). Over the limit: JSON 431, connection closed. Checked
+  as bytes arrive (a head that never ends) and again on the parsed head (one that came
+  whole in a single read of up to 256 KiB).
 - They must arrive within `header_timeout` seconds of the request's first byte: a client
   trickling a header byte by byte (slowloris) would otherwise hold its connection open
   forever. Late: JSON 408, connection closed.
@@ -45,7 +47,7 @@ import orjson
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.errors import (
     BodyTimeoutError,
     HeadersTooLargeError,
@@ -59,7 +61,9 @@ from app.observability import REJECTIONS
 class HttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        settings = get_settings()
+        # The app's own settings, handed over in its lifespan state (app.main); the
+        # process's environment only when the server runs without a lifespan.
+        settings: Settings = self.app_state.get("settings") or get_settings()
         self.max_head_bytes = settings.max_header_bytes
         self.head_timeout = settings.header_timeout
         self.body_timeout = settings.body_timeout
@@ -70,6 +74,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.deadline: Deadline | None = None  # of the head, then of the body
         self.ws_protocol_class = None  # HTTP only (module docstring)
         self.upgrade_refused = False
+        self.refused = False  # answered with an error; the rest of what was read is ignored
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -84,16 +89,29 @@ class HttpProtocol(HttpToolsProtocol):
         # Checked after parsing, so that a chunk that ends the head is not held against
         # it; httptools has then buffered at most the limit plus one read (256 KiB).
         if self.in_head and self.head_bytes > self.max_head_bytes:
-            self.refuse(
-                HeadersTooLargeError(
-                    f"the request line and headers are over {self.max_head_bytes} bytes.",
-                    reason="headers",
-                )
-            )
+            self.refuse(self._too_large())
+
+    def _too_large(self) -> HeadersTooLargeError:
+        return HeadersTooLargeError(
+            f"the request line and headers are over {self.max_head_bytes} bytes; send fewer "
+            "or shorter headers.",
+            reason="headers",
+        )
+
+    def on_body(self, body: bytes) -> None:
+        if not self.refused:
+            super().on_body(body)
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         self._stop_deadline()
+        if self.refused:
+            return
+        if (
+            _head_size(self.url, self.headers) > self.max_head_bytes
+        ):  # a head that came in one read, whatever its size
+            self.refuse(self._too_large())
+            return
         has_body = _has_body(self.headers)
         if self.parser.should_upgrade() and has_body:
             self.upgrade_refused = True  # answered by `_unsupported_upgrade_warning`
@@ -104,7 +122,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._stop_deadline()
-        if not self.upgrade_refused:
+        if not (self.upgrade_refused or self.refused):
             super().on_message_complete()
         self.in_head, self.head_bytes = True, 0
 
@@ -157,6 +175,7 @@ class HttpProtocol(HttpToolsProtocol):
     def refuse(self, error: NablaError) -> None:
         """Answer `error` as JSON and close: the connection's framing can't be trusted."""
         self._stop_deadline()
+        self.refused = True
         if self.transport.is_closing():
             return
         cycle = self.cycle
@@ -246,6 +265,11 @@ class WatchedFlow(FlowControl):
     def resume_reading(self) -> None:
         super().resume_reading()
         self.protocol.reading_resumed()
+
+
+def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """The request line and headers as sent, to within the spaces around each colon."""
+    return len(url) + len(b"POST  HTTP/1.1\r\n\r\n") + sum(len(n) + len(v) + 4 for n, v in headers)
 
 
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:

@@ -51,23 +51,31 @@ class Server:
     """A real `uvicorn app.main:app` process, as `make run` starts it."""
 
     def __init__(
-        self, *extra: str, env: dict[str, str] | None = None, launcher: bool = False
+        self,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        launcher: bool = False,
+        factory: str | None = None,
     ) -> None:
         self._output = ""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        if launcher:  # `python -m app`, as `make run` starts it (honours NABLA_WORKERS)
-            command = [sys.executable, "-m", "app", "--host", "127.0.0.1"]
+        if launcher:  # `python -m app`, as `make run` and the image start it
+            command = [sys.executable, "-m", "app"]
+            env = {"NABLA_HOST": "127.0.0.1", "NABLA_PORT": str(self.port), **(env or {})}
         else:
-            command = [sys.executable, "-m", "uvicorn", "app.main:app", "--no-access-log"]
-            command += ["--host", "127.0.0.1", *HTTP_PROTOCOL]
+            # `factory`: a function of tests/servable_apps.py that builds the app to serve.
+            target = ["--factory", f"servable_apps:{factory}", "--app-dir", "tests"]
+            command = [sys.executable, "-m", "uvicorn", *(target if factory else ["app.main:app"])]
+            command += ["--no-access-log", "--host", "127.0.0.1", "--port", str(self.port)]
+            command += HTTP_PROTOCOL
         # A file, not a pipe: a pipe nobody reads fills up (64 KiB) and blocks the server.
         # The server appends through its own descriptor (O_APPEND): sharing ours, it would
         # write wherever our last seek left the shared offset, over the start of the log.
         self.log = tempfile.NamedTemporaryFile(mode="w+", suffix=".log", delete=False)  # noqa: SIM115
         with open(self.log.name, "a") as server_log:
             self.process = subprocess.Popen(
-                [*command, "--port", str(self.port), *extra],
+                [*command, *extra],
                 cwd=ROOT,
                 env={**os.environ, **(env or {})},
                 stdout=server_log,

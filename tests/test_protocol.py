@@ -141,12 +141,32 @@ def test_headers_over_the_limit_get_a_json_431(server: Server) -> None:
     assert status == 431
     assert headers["content-type"] == "application/json"
     assert body == {
-        "detail": "the request line and headers are over 65536 bytes.",
+        "detail": "the request line and headers are over 65536 bytes; send fewer or shorter "
+        "headers.",
         "type": "too_large",
         "reason": "headers",
     }
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'nabla_rejections_total{reason="headers"}' in metrics
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(b"X-Big: " + b"a" * 70 * 1024 + b"\r\n", id="one-70-KiB-header"),
+        pytest.param(b"".join(b"X-%d: %s\r\n" % (i, b"a" * 700) for i in range(100)), id="many"),
+    ],
+)
+def test_a_whole_head_over_the_limit_sent_in_one_write_gets_the_431(
+    server: Server, headers: bytes
+) -> None:
+    # Complete heads that arrive in one read (up to 256 KiB) were parsed before the byte
+    # count was checked, and served.
+    head = b"GET /health HTTP/1.1\r\nHost: nabla\r\n" + headers + b"\r\n"
+    status, headers_back, body = exchange(server.port, head)
+    assert status == 431
+    assert headers_back["connection"] == "close"
+    assert body["reason"] == "headers"
 
 
 def test_headers_just_under_the_limit_are_served(server: Server) -> None:

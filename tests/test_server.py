@@ -6,6 +6,7 @@ body limit answering from the Content-Length header before any body is sent.
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import socket
@@ -173,3 +174,94 @@ def test_a_client_that_leaves_mid_body_is_a_499_in_the_log_not_a_500() -> None:
     assert '"level": "error"' not in log
     assert 'route="/derivative",status="499"' in metrics
     assert 'status="500"' not in metrics
+
+
+@pytest.mark.parametrize("path", ["/health", "/", "/docs", "/redoc", "/openapi.json", "/metrics"])
+def test_head_on_a_get_route_answers_its_headers_without_a_body(server: Server, path: str) -> None:
+    get = httpx.get(f"{server.url}{path}")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: nabla\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert body == b""
+    headers = dict(line.lower().split(": ", 1) for line in head.decode().split("\r\n")[1:])
+    assert headers["content-type"] == get.headers["content-type"]
+
+
+def test_head_on_a_post_route_is_a_json_405_naming_post(server: Server) -> None:
+    r = httpx.head(f"{server.url}/derivative")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        pytest.param("gzip", gzip.compress(b'{"expression": "x", "points": [1]}'), id="gzip-body"),
+        pytest.param("gzip", b'{"expression": "x", "points": [1]}', id="plain-body-said-gzip"),
+        pytest.param("br", b"\x0b\x02\x80", id="br"),
+    ],
+)
+def test_a_body_with_a_content_encoding_gets_a_415_that_says_send_it_plain(
+    server: Server, encoding: str, body: bytes
+) -> None:
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    r = httpx.post(f"{server.url}/derivative", content=body, headers=headers)
+    assert r.status_code == 415, r.text
+    assert r.json() == {
+        "detail": f"the body is sent with `Content-Encoding: {encoding}`; Nabla reads "
+        "uncompressed JSON only: send it without `Content-Encoding`.",
+        "type": "unsupported_media_type",
+    }
+
+
+def test_an_identity_content_encoding_is_read_as_plain_json(server: Server) -> None:
+    headers = {"Content-Type": "application/json", "Content-Encoding": "identity"}
+    body = b'{"expression": "x**2", "points": [3]}'
+    r = httpx.post(f"{server.url}/derivative", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["derivatives"] == pytest.approx([6.0], rel=1e-9)
+
+
+def test_metrics_count_docs_metrics_and_static_files_under_their_routes(server: Server) -> None:
+    for path in ("/openapi.json", "/metrics", "/static/favicon.svg"):
+        assert httpx.get(f"{server.url}{path}").status_code == 200
+    metrics = httpx.get(f"{server.url}/metrics").text
+    for route in ("/openapi.json", "/metrics", "/static/{path}"):
+        assert f'method="GET",route="{route}",status="200"' in metrics, route
+    assert 'route="unmatched",status="200"' not in metrics
+
+
+def test_an_unexpected_error_closes_the_connection_and_says_so() -> None:
+    # A bug (a route of tests/servable_apps.py that raises) is a JSON 500; uvicorn then
+    # drops the connection, so the answer must say `Connection: close`, or the client's
+    # next request on it fails with a reset.
+    server = Server(factory="broken")
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            r = client.get("/bug")
+            assert r.status_code == 500
+            assert r.headers["connection"] == "close"
+            assert r.json() == {"detail": "Internal server error.", "type": "internal_error"}
+            after = client.get("/health")  # same client: a new connection, no reset
+            assert after.status_code == 200, after.text
+    finally:
+        log = server.output()
+    assert "RuntimeError: a bug" in log  # logged in full for whoever fixes it
+
+
+def test_the_protocol_takes_the_head_limit_of_the_app_it_serves() -> None:
+    # tests/servable_apps.small_heads builds the app with a 2 KiB head limit while the
+    # environment says nothing (64 KiB): a 4 KiB header must get the 431.
+    server = Server(factory="small_heads")
+    try:
+        big = httpx.get(f"{server.url}/health", headers={"X-Big": "a" * 4096})
+        small = httpx.get(f"{server.url}/health", headers={"X-Small": "a" * 1024})
+    finally:
+        server.stop()
+    assert big.status_code == 431, big.text
+    assert big.json()["reason"] == "headers"
+    assert small.status_code == 200, small.text
