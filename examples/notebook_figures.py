@@ -1,9 +1,11 @@
 """Draw the notebook's figures from a running Nabla API, as PNG files.
 
+    pip install -e '.[examples]'               # httpx and matplotlib
     make run                                   # in another terminal
-    python examples/notebook_figures.py        # or: --url http://host:port --out DIR
+    python examples/notebook_figures.py [DIR] [--url http://host:port]
 
-Writes, to `examples/figures/` by default:
+Writes, to DIR (default: a new `nabla-figures-*` directory in the current one; the
+README's pictures in `examples/figures/` are made with `examples/figures` as DIR):
 
 - `tangents.png`: f(x) = 0.01x² + 0.1x on arange(0, 20, 0.1) with its tangents at 5 and 10;
 - `gradient_field.png`: the quiver of −∇f for f = x0² + x1² on the 18×18 grid
@@ -17,6 +19,7 @@ Every number comes from the API; matplotlib only draws (`pip install -e '.[examp
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,6 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-HERE = Path(__file__).resolve().parent
 LOG_FLOOR = 1e-17  # a log axis has no 0: exact estimates are drawn here
 GRID = {"start": -2, "stop": 2.5, "step": 0.25}
 
@@ -107,13 +109,16 @@ def plot_errors(axes: Axes, method: str, steps: np.ndarray, errors: np.ndarray) 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "out", nargs="?", type=Path, help="where to write (default: a new directory here)"
+    )
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the API's base URL")
-    parser.add_argument("--out", type=Path, default=HERE / "figures", help="where to write")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out or Path(tempfile.mkdtemp(prefix="nabla-figures-", dir="."))
+    out.mkdir(parents=True, exist_ok=True)
     with httpx.Client(base_url=args.url, timeout=30.0) as client:
         for draw in (tangents, gradient_field, step_study):
-            print(draw(client, args.out))
+            print(draw(client, out))
 
 
 if __name__ == "__main__":
