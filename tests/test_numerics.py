@@ -8,6 +8,7 @@ order: truncation O(h^p) against rounding O(eps/h^m) at the automatic step.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -29,6 +30,7 @@ from app.numerics import (
     gradient,
     gradient_field,
     hessian,
+    smallest_step,
     stencil,
 )
 
@@ -1242,7 +1244,8 @@ def test_check_options_refuses_with_the_field_named(change: dict[str, Any], fiel
     [
         pytest.param({}, id="defaults"),
         pytest.param({"method": "forward", "accuracy": 1}, id="forward-accuracy-1"),
-        pytest.param({"step": 1e-300, "accuracy": 8, "order": 2}, id="tiny-step"),
+        pytest.param({"step": 1.3e-154, "accuracy": 8, "order": 2}, id="tiny-step"),
+        pytest.param({"step": 5e-324, "method": "complex"}, id="subnormal-complex-step"),
         pytest.param({"method": "complex", "error_estimate": True}, id="complex"),
     ],
 )
@@ -1261,3 +1264,149 @@ def test_gradient_refuses_points_that_are_not_a_list_of_points() -> None:
 def test_gradient_field_refuses_an_unknown_indexing() -> None:
     with pytest.raises(RequestError, match="`indexing`"):
         gradient_field(func_2, [[0.0, 1.0], [0.0, 1.0]], indexing="yx")
+
+
+# ---------------------------------------------------------------- the floating-point range
+
+LARGEST = float(np.finfo(np.float64).max)
+
+
+@pytest.mark.parametrize(("method", "accuracy", "order"), STENCILS)
+def test_the_smallest_step_is_where_the_largest_weight_over_h_to_the_m_stops_overflowing(
+    method: str, accuracy: int, order: int
+) -> None:
+    largest = max(abs(w) for w in stencil(method, accuracy, order).weights)
+    least = smallest_step(method, accuracy, order)
+    below = math.nextafter(least, 0.0)
+
+    assert math.isfinite(largest / least**order)
+    assert not math.isfinite(largest / below**order)
+    assert least == pytest.approx((largest / LARGEST) ** (1 / order), rel=4 * EPS)
+
+
+def test_the_smallest_second_derivative_step_of_the_three_point_stencil_is_sqrt_2_over_max() -> (
+    None
+):
+    # Weights 1, -2, 1: 2/h² overflows for h below sqrt(2/1.8e308) = 1.05e-154, far
+    # above where h² itself underflows to 0 (1.6e-162, the reported 500).
+    assert smallest_step("central", 2, 2) == pytest.approx(math.sqrt(2 / LARGEST), rel=4 * EPS)
+
+
+def test_an_error_estimate_raises_the_smallest_step_to_that_of_its_second_stencil() -> None:
+    # forward accuracy 6 is compared with accuracy 8, whose weights are larger (162.475).
+    assert smallest_step("forward", 6, 2, error_estimate=True) == smallest_step("forward", 8, 2)
+    assert smallest_step("forward", 6, 2, error_estimate=True) > smallest_step("forward", 6, 2)
+
+
+@pytest.mark.parametrize(("method", "accuracy", "order"), STENCILS)
+def test_a_fixed_step_at_the_smallest_step_gives_the_closed_form_derivative_at_zero(
+    method: str, accuracy: int, order: int
+) -> None:
+    # At 0 the stencil points o·h are exact: x + x² has f'(0) = 1, x² + x³ has f''(0) = 2.
+    result = derivative(
+        lambda x: x**order + x ** (order + 1),
+        [0.0],
+        method=method,
+        step=smallest_step(method, accuracy, order),
+        order=order,
+        accuracy=accuracy,
+    )
+    np.testing.assert_allclose(result.derivatives, [math.factorial(order)], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("method", "accuracy", "order"), STENCILS)
+@pytest.mark.parametrize("error_estimate", [False, True], ids=["plain", "error-estimate"])
+def test_a_fixed_step_below_the_smallest_step_is_refused_with_the_smallest_step_in_the_message(
+    method: str, accuracy: int, order: int, error_estimate: bool
+) -> None:
+    least = smallest_step(method, accuracy, order, error_estimate)
+    below = math.nextafter(least, 0.0)
+    with pytest.raises(
+        RequestError, match=f"^`step` .* at least {re.escape(repr(least))}"
+    ) as caught:
+        check_options(method, below, accuracy, order, error_estimate)
+    assert caught.value.field == "step"
+    assert check_options(method, least, accuracy, order, error_estimate).step == least
+
+
+@pytest.mark.parametrize(
+    ("step", "order"),
+    [
+        pytest.param(1e-200, 2, id="h-squared-is-zero"),  # the step of the reported 500
+        pytest.param(1e-160, 2, id="h-squared-is-subnormal"),
+        pytest.param(1e-310, 1, id="subnormal-h"),
+        pytest.param(5e-324, 1, id="smallest-subnormal"),
+    ],
+)
+def test_derivative_refuses_a_step_whose_stencil_cannot_give_a_number(
+    step: float, order: int
+) -> None:
+    with pytest.raises(RequestError, match="`step`"):
+        derivative(np.square, [1.0], step=step, order=order)
+
+
+def test_the_complex_step_has_no_floor_and_is_exact_at_the_smallest_subnormal() -> None:
+    # Im (1 + ih)² = 2h exactly, even for h = 5e-324: d(x²)/dx at 1 is 2.
+    result = derivative(np.square, [1.0], method="complex", step=5e-324)
+
+    assert result.derivatives.tolist() == [2.0]
+
+
+def test_hessian_refuses_a_step_below_its_floor_and_is_exact_at_it() -> None:
+    least = smallest_step("central", 2, 2)
+    f = lambda r: r[0] ** 2 + r[0] * r[1]  # noqa: E731
+
+    with pytest.raises(RequestError, match="`step`"):
+        hessian(f, [[0.0, 0.0]], step=math.nextafter(least, 0.0))
+    np.testing.assert_array_equal(hessian(f, [[0.0, 0.0]], step=least).hessians, [[[2, 1], [1, 0]]])
+
+
+@pytest.mark.parametrize("step", [1e300, LARGEST], ids=["1e300", "largest-float"])
+def test_a_step_past_the_range_of_f_gives_non_finite_estimates_not_an_error(step: float) -> None:
+    # x ± h overflows for x² at any x: every estimate is inf or NaN, written as null.
+    result = derivative(np.square, [0.0, 1.0, -3.0], step=step, order=2, error_estimate=True)
+
+    assert not np.isfinite(result.derivatives).any()
+
+
+# ---------------------------------------------------------------- grids of many axes
+
+
+def test_max_grid_axes_is_the_number_of_dimensions_numpy_can_broadcast() -> None:
+    # If NumPy lifts its limit, this fails: then raise MAX_GRID_AXES with it.
+    shapes = [(1,) * numerics.MAX_GRID_AXES, (2,) + (1,) * (numerics.MAX_GRID_AXES - 1)]
+    assert np.broadcast_shapes(*shapes) == (2,) + (1,) * (numerics.MAX_GRID_AXES - 1)
+    with pytest.raises((ValueError, RuntimeError)):
+        np.broadcast_shapes(*[(1, *shape) for shape in shapes])
+
+
+@pytest.mark.parametrize("expression", ["sum(x**2)", "x[0]*x[1] + sum(x)"])
+def test_gradient_field_works_on_a_grid_of_max_grid_axes(expression: str) -> None:
+    d = numerics.MAX_GRID_AXES
+    axes = [[0.5, 1.5], [-1.0, 2.0, 3.0]] + [[0.25]] * (d - 2)
+    result = gradient_field(parse(expression).bind(), axes, indexing="ij")
+
+    points = np.stack(np.meshgrid(*axes, indexing="ij")).reshape(d, -1)
+    if expression == "sum(x**2)":
+        expected = 2 * points
+    else:
+        expected = np.ones_like(points)
+        expected[0] += points[1]
+        expected[1] += points[0]
+    np.testing.assert_allclose(result.gradient, expected, rtol=1e-8)
+
+
+def test_gradient_field_refuses_more_axes_than_numpy_can_broadcast() -> None:
+    axes = [[0.0]] * (numerics.MAX_GRID_AXES + 1)
+    with pytest.raises(RequestError, match="at most 32") as caught:
+        gradient_field(parse("sum(x**2)").bind(), axes)
+    assert caught.value.field == "axes"
+
+
+def test_gradient_handles_a_thousand_coordinates() -> None:
+    # Points are (N, d): 2-D whatever d is, so no dimension limit of NumPy applies.
+    # Coordinates near 0 keep f = Σx² small, and so f's rounding over the step.
+    points = np.linspace(-0.02, 0.02, 1000)[None, :]
+    result = gradient(parse("sum(x**2)").bind(), points)
+
+    np.testing.assert_allclose(result.gradient, 2 * points, rtol=1e-8, atol=1e-10)

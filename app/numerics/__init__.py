@@ -25,7 +25,14 @@ The modules, each importing only those above it:
 
 from .checks import STEP_ERROR, automatic_step, representable, step_too_wide, steps_for
 from .core import Gradient, complex_partial, partial, stencil_sum
-from .fields import GradientField, GridPoints, gradient_field, grid_positions, grid_rows
+from .fields import (
+    MAX_GRID_AXES,
+    GradientField,
+    GridPoints,
+    gradient_field,
+    grid_positions,
+    grid_rows,
+)
 from .first import BLOCK, FEW, FLOATS, Derivative, derivative, gradient
 from .ladders import GROW_LEVELS, SHRINK_FACTOR, SHRINK_LEVELS
 from .lessons import Descent, StepStudy, descent, step_study
@@ -44,6 +51,7 @@ from .stencils import (
     check_options,
     evaluation_count,
     fornberg_weights,
+    smallest_step,
     stencil,
 )
 
@@ -55,6 +63,7 @@ __all__ = [
     "FEW",
     "FLOATS",
     "GROW_LEVELS",
+    "MAX_GRID_AXES",
     "METHODS",
     "SHRINK_FACTOR",
     "SHRINK_LEVELS",
@@ -86,6 +95,7 @@ __all__ = [
     "hessian",
     "partial",
     "representable",
+    "smallest_step",
     "stencil",
     "stencil_sum",
     "step_study",

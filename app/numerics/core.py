@@ -8,7 +8,16 @@ from typing import NamedTuple
 import numpy as np
 
 from .checks import StepCheck, one_sided_too_wide, step_too_wide
-from .stencils import ACCURACIES, EPS, Array, Function, Options, Stencil, _pairs, stencil
+from .stencils import (
+    EPS,
+    Array,
+    Function,
+    Options,
+    Stencil,
+    _pairs,
+    error_accuracy,
+    stencil,
+)
 
 
 def _replace(rows: Sequence[Array], j: int, row: Array) -> list[Array]:
@@ -152,9 +161,7 @@ def _error(
         other = complex_partial(f, rows, j, 2.0 * h)
         return np.asarray(np.abs(d - other) + EPS * np.abs(d))
     rule = stencil(options.method, options.accuracy, options.order)
-    higher = options.accuracy + (1 if options.accuracy == 1 else 2)
-    if higher > ACCURACIES[-1]:
-        higher = options.accuracy - 2
-    other = partial(f, rows, j, h, stencil(options.method, higher, options.order), values)
+    higher = stencil(options.method, error_accuracy(options.accuracy), options.order)
+    other = partial(f, rows, j, h, higher, values)
     rounding = EPS * np.abs(values) * sum(abs(w) for w in rule.weights) / h**rule.order
     return np.asarray(np.abs(d - other) + rounding)

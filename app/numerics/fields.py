@@ -14,6 +14,13 @@ from app.errors import RequestError
 from .first import _gradient
 from .stencils import Array, Function, Indexing, Method, check_options
 
+# A grid of d axes is d-dimensional arrays broadcast together (`grid_rows`), and NumPy's
+# broadcasting helpers take at most 32 dimensions (np.broadcast, under broadcast_shapes
+# and broadcast_arrays: `_gradient` calls one when the axes differ in length, a vector
+# expression the other), half of ndarray's 64. A grid of 33 axes fails there whatever
+# its size; more coordinates need the points spelled out (`gradient`: 2-D arrays only).
+MAX_GRID_AXES = 32
+
 
 class GradientField(NamedTuple):
     """∇f on a Cartesian grid, flattened in `numpy.meshgrid` order."""
@@ -112,6 +119,12 @@ def gradient_field(
     rebuild from the axes.
     """
     options = check_options(method, step, accuracy, 1, error_estimate)
+    if len(axes) > MAX_GRID_AXES:
+        raise RequestError(
+            f"`axes` has {len(axes)} axes; a grid has at most {MAX_GRID_AXES}, so pass the "
+            "points to `gradient` instead.",
+            field="axes",
+        )
     if indexing not in ("xy", "ij"):
         raise RequestError(f"`indexing` must be xy or ij; got {indexing!r}.", field="indexing")
     arrays = [np.asarray(a, dtype=np.float64).ravel() for a in axes]

@@ -25,7 +25,9 @@ def step_study(
     """The notebook's lesson as data: forward, backward, central (2-point) and complex step.
 
     Each formula is evaluated at every step at once. The steps are used exactly as given,
-    so 5 + 1e-50 == 5 shows up as a forward estimate of 0.
+    so 5 + 1e-50 == 5 shows up as a forward estimate of 0. A step below `smallest_step`
+    (1/h overflows) gives NaN or ±inf for that formula, not an error as elsewhere: the study
+    is there to show where each formula fails, and the other steps still say something.
     """
     h = np.asarray(steps, dtype=np.float64)
     rows = [np.full(h.shape, float(x))]

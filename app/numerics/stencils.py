@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,6 +23,7 @@ Indexing: TypeAlias = Literal["xy", "ij"]
 METHODS: tuple[Method, ...] = ("central", "forward", "backward", "complex")
 ACCURACIES = (1, 2, 4, 6, 8)
 EPS = float(np.finfo(np.float64).eps)
+LARGEST = float(np.finfo(np.float64).max)
 COMPLEX_STEP = 1e-20  # relative: Im f(x + ih)/h has no cancellation, any tiny h works
 
 
@@ -123,7 +125,68 @@ def check_options(
             "the `complex` method computes first derivatives only; use `central` for order 2.",
             field="method",
         )
-    return Options(method, step, accuracy, order, error_estimate)
+    options = Options(method, step, accuracy, order, error_estimate)
+    _check_step_floor(options)
+    return options
+
+
+def _check_step_floor(options: Options) -> None:
+    """Refuse a fixed step below `smallest_step`: a mistake of the request, not of f.
+
+    Below it every estimate at every point is ±inf or NaN whatever f is, so answering
+    200 with nothing but nulls (what NumPy's inf and NaN would give) would blame f for
+    the step; the client is told the smallest step that gives numbers instead.
+    """
+    step = options.step
+    if step is None:
+        return
+    least = smallest_step(options.method, options.accuracy, options.order, options.error_estimate)
+    if step < least:
+        kind, power = ("first", "h") if options.order == 1 else ("second", "h²")
+        raise RequestError(
+            f"`step` {step!r} is too small for a {kind} derivative: the stencil's weights "
+            f"divided by {power} overflow, so no estimate would be a number; use a step of "
+            f"at least {least!r}.",
+            field="step",
+        )
+
+
+def error_accuracy(accuracy: int) -> int:
+    """The accuracy of the second estimate an error estimate compares with: the next one
+    up (2 after 1), or 6 for 8, the highest."""
+    higher = accuracy + (1 if accuracy == 1 else 2)
+    return higher if higher <= ACCURACIES[-1] else accuracy - 2
+
+
+@lru_cache(maxsize=64)
+def smallest_step(method: Method, accuracy: int, order: int, error_estimate: bool = False) -> float:
+    """The smallest fixed step h for which the stencil sums can give a number.
+
+    A stencil sum multiplies differences of f by w_k / h^m. Below this step one of those
+    factors overflows to inf (or h^m underflows to 0: h² is 0 below 1.6e-162), and each
+    estimate is ±inf or NaN at every point for any f. At it or above, every factor is
+    finite; whether the estimate is any good is the step's business (the step study shows
+    how bad 1e-50 is), not a question of floating-point range. With an error estimate the
+    second stencil counts too. The complex step divides Im f(x + ih) by h itself and has
+    no such floor: any positive step is a number.
+    """
+    if method == "complex":
+        return math.ulp(0.0)
+    rules = [stencil(method, accuracy, order)]
+    if error_estimate:
+        rules.append(stencil(method, error_accuracy(accuracy), order))
+    largest = max(abs(w) for rule in rules for w in rule.weights)
+
+    def usable(h: float) -> bool:
+        power = h if order == 1 else h * h  # as `stencil_sum` computes it
+        return power > 0.0 and math.isfinite(largest / power)
+
+    h = float((largest / LARGEST) ** (1.0 / order))
+    while not usable(h):
+        h = math.nextafter(h, math.inf)
+    while usable(math.nextafter(h, 0.0)):
+        h = math.nextafter(h, 0.0)
+    return h
 
 
 def evaluation_count(
