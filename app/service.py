@@ -415,9 +415,16 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
 def _check_grid(request: GradientFieldRequest, settings: Settings) -> int:
     """The grid's point count, computed from the axis specs before anything is allocated."""
     d = len(request.grid)
-    if d > settings.max_dimensions:
+    limit = min(settings.max_dimensions, numerics.MAX_GRID_AXES)
+    if d > limit:
+        fix = "use fewer axes"
+        if limit == numerics.MAX_GRID_AXES:
+            fix = (
+                f"NumPy broadcasts at most {limit} dimensions, one per axis: send the points "
+                "to /gradient"
+            )
         raise TooLargeError(
-            f"the grid has {d} axes; the limit is {settings.max_dimensions}.", reason="dimensions"
+            f"`grid` has {d} axes; the limit is {limit} ({fix}).", reason="dimensions"
         )
     counts = axis_lengths(request)
     size = math.prod(counts)

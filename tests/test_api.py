@@ -978,3 +978,105 @@ def test_a_field_in_float32_rounds_its_error_estimates_too(client: TestClient) -
     np.testing.assert_array_equal(
         np.asarray(single["errors"]).astype(np.float32), np.asarray(double).astype(np.float32)
     )
+
+
+# ---------------------------------------------------------------- the floating-point range
+
+# sqrt(2/1.7976931348623157e308): below it 2/h², the central second derivative's largest
+# weight over h², overflows (and h² itself is 0 below 1.6e-162).
+SMALLEST_SECOND_DERIVATIVE_STEP = 1.0547686614863001e-154
+
+
+def test_a_second_derivative_step_whose_square_underflows_is_refused_with_the_smallest_usable(
+    client: TestClient,
+) -> None:
+    request = {"expression": "x**2", "points": [1.0], "step": 1e-200, "order": 2}
+    r = client.post("/derivative", json=request)
+
+    assert r.status_code == 422, r.text
+    assert r.json() == {
+        "detail": "`step` 1e-200 is too small for a second derivative: the stencil's weights "
+        "divided by h² overflow, so no estimate would be a number; use a step of at least "
+        "1.0547686614863001e-154.",
+        "type": "invalid_request",
+        "field": "step",
+    }
+
+
+def test_a_second_derivative_at_the_smallest_usable_step_is_the_closed_form(
+    client: TestClient,
+) -> None:
+    # At 0 the points ±h are exact: d²(x² + x³)/dx² = 2 + 6x = 2.
+    request = {"expression": "x**2 + x**3", "points": [0.0], "order": 2}
+    r = client.post("/derivative", json=request | {"step": SMALLEST_SECOND_DERIVATIVE_STEP})
+
+    assert r.status_code == 200, r.text
+    assert r.json()["derivatives"] == [2.0]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("/derivative", {"expression": "x", "points": [1.0]}, id="derivative"),
+        pytest.param("/gradient", {"expression": "x0*x1", "point": [1.0, 2.0]}, id="gradient"),
+        pytest.param(
+            "/gradient-field",
+            {"expression": "x0*x1", "grid": [{"start": 0, "stop": 1, "num": 2}] * 2},
+            id="gradient-field",
+        ),
+        pytest.param("/hessian", {"expression": "x0*x1", "point": [1.0, 2.0]}, id="hessian"),
+        pytest.param("/descent", {"expression": "x0**2", "init": [1.0]}, id="descent"),
+    ],
+)
+@pytest.mark.parametrize("step", [5e-324, 1e-310], ids=["5e-324", "1e-310"])
+def test_every_endpoint_refuses_a_fixed_step_too_small_to_give_a_number(
+    client: TestClient, path: str, body: dict[str, Any], step: float
+) -> None:
+    body = assert_error(
+        client.post(path, json=body | {"step": step}), 422, "use a step of at least"
+    )
+    assert body["field"] == "step"
+
+
+def test_a_field_of_more_axes_than_numpy_broadcasts_is_refused_with_the_limit(
+    client: TestClient,
+) -> None:
+    grid = [{"start": 0, "stop": 1, "num": 1}] * 40
+    r = client.post("/gradient-field", json={"expression": "sum(x**2)", "grid": grid})
+
+    assert r.status_code == 413, r.text
+    assert r.json() == {
+        "detail": "`grid` has 40 axes; the limit is 32 (NumPy broadcasts at most 32 "
+        "dimensions, one per axis: send the points to /gradient).",
+        "type": "too_large",
+        "reason": "dimensions",
+    }
+
+
+def test_a_field_of_32_axes_is_the_closed_form_gradient(client: TestClient) -> None:
+    grid = [{"start": 0.5, "stop": 1.5, "num": 2}, {"start": -1, "stop": 1, "num": 3}]
+    grid += [{"start": 0.25, "stop": 1, "num": 1}] * 30
+    r = client.post("/gradient-field", json={"expression": "sum(x**3)", "grid": grid})
+
+    assert r.status_code == 200, r.text
+    axes = [np.linspace(a["start"], a["stop"], a["num"]) for a in grid]
+    points = np.asarray(meshgrid_flat(*axes))
+    assert r.json()["shape"] == [3, 2] + [1] * 30
+    # atol: at x = 0, where f' = 0, the central difference is h²·f'''/6 ~ 1e-10 off.
+    np.testing.assert_allclose(r.json()["gradient"], 3 * points**2, rtol=1e-8, atol=1e-9)
+
+
+def test_a_gradient_of_300_coordinates_is_the_closed_form(client: TestClient) -> None:
+    point = np.linspace(-0.02, 0.02, 300)
+    r = client.post("/gradient", json={"expression": "sum(x**2)", "point": point.tolist()})
+
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json()["gradient"], 2 * point, rtol=1e-8, atol=1e-10)
+
+
+def test_a_hessian_of_20_coordinates_is_the_closed_form(client: TestClient) -> None:
+    point = np.linspace(0.5, 2.0, 20)
+    r = client.post("/hessian", json={"expression": "sum(x**3)", "point": point.tolist()})
+
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json()["hessian"], np.diag(6 * point), rtol=1e-6, atol=1e-6)

@@ -9,6 +9,7 @@ import pytest
 
 from app import numerics, service
 from app.config import Settings
+from app.errors import TooLargeError
 from app.schemas import (
     DerivativeRequest,
     DescentRequest,
@@ -123,3 +124,26 @@ def test_a_range_up_to_the_largest_float_yields_finite_points() -> None:
     assert np.all(np.isfinite(values))
     assert values[-1] == 1.7976931348623157e308
     assert np.all(np.diff(values) > 0)
+
+
+def _field(axes: int) -> GradientFieldRequest:
+    return GradientFieldRequest.model_validate(
+        {"expression": "sum(x**2)", "grid": [{"start": 0, "stop": 1, "num": 1}] * axes}
+    )
+
+
+def test_a_grid_of_more_axes_than_numpy_broadcasts_is_refused_before_any_axis_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unexpected(spec: Any) -> None:
+        raise AssertionError("the limit is checked before the axes are computed")
+
+    monkeypatch.setattr(service, "axis_values", unexpected)
+    with pytest.raises(TooLargeError, match=r"^`grid` has 33 axes; the limit is 32 \(") as caught:
+        service.gradient_field(_field(numerics.MAX_GRID_AXES + 1), Settings())
+    assert caught.value.reason == "dimensions"
+
+
+def test_a_lower_configured_dimension_limit_is_the_one_a_grid_is_refused_with() -> None:
+    with pytest.raises(TooLargeError, match=r"^`grid` has 5 axes; the limit is 4 \(use fewer"):
+        service.gradient_field(_field(5), Settings(max_dimensions=4))
