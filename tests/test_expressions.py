@@ -829,3 +829,23 @@ def test_an_expression_evaluates_on_an_n_vars_by_n_points_array() -> None:
 
 def test_a_one_variable_expression_evaluates_on_an_n_points_array() -> None:
     np.testing.assert_allclose(parse("0.01*x**2 + 0.1*x")(np.array([5.0, 10.0])), [0.75, 2.0])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([0.0, -0.0], id="zero-then-minus-zero"),
+        pytest.param([-0.0, 0.0], id="minus-zero-then-zero"),
+        pytest.param([5e-324, -5e-324, 0.0, -0.0], id="subnormals-and-zeros"),
+    ],
+)
+def test_a_bound_function_is_cached_by_the_exact_bits_of_its_parameters(
+    values: list[float],
+) -> None:
+    # 0.0 == -0.0 and both hash alike, but arctan2 tells them apart: a cache keyed by
+    # value gave one request the other's function (4.14159 instead of −2.14159).
+    expression = parse("arctan2(a, -1) + x + 0*b")
+    x = np.array([1.0])
+    for value in values:
+        got = expression.bind(["x"], {"a": value, "b": 1.0})([x])
+        np.testing.assert_array_equal(got, np.arctan2(value, -1.0) + x)

@@ -11,6 +11,7 @@ import http.client
 import json
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -265,3 +266,22 @@ def test_the_protocol_takes_the_head_limit_of_the_app_it_serves() -> None:
     assert big.status_code == 431, big.text
     assert big.json()["reason"] == "headers"
     assert small.status_code == 200, small.text
+
+
+def test_concurrent_requests_with_signed_zero_parameters_each_get_their_own_answer(
+    server: Server,
+) -> None:
+    # Parameter maps that compare equal but are not the same numbers, sent at once from
+    # several threads, each checked against NumPy evaluating the formula itself.
+    values = [0.0, -0.0, 5e-324, -5e-324, 1.0, -1.0] * 8
+
+    def ask(a: float) -> tuple[float, list[float]]:
+        body = {"expression": "arctan2(a, -1) + x", "points": [1.0], "parameters": {"a": a}}
+        r = httpx.post(f"{server.url}/derivative", json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        return a, r.json()["values"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, values))
+    for a, got in answers:
+        assert got == [float(np.arctan2(a, -1.0) + 1.0)], a

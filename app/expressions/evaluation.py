@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -59,7 +60,7 @@ class Expression:
                 field="parameters",
             )
         order = tuple(self.variables if variables is None else variables)
-        key = (order, tuple(sorted(params.items())))
+        key = (order, tuple(sorted((name, _bits(value)) for name, value in params.items())))
         if key not in self._functions:
             if len(self._functions) > 64:
                 self._functions.clear()
@@ -80,6 +81,15 @@ class Expression:
         slots = {name: i for i, name in enumerate(order)}
         body = _compile(_fold(self.tree, params), slots)
         return _broadcasting(body)
+
+
+def _bits(value: float) -> tuple[str, bytes]:
+    """A parameter as the cache must tell it apart: 0.0 == -0.0 (and they hash alike), but
+    `arctan2(a, -1)` is π for one and −π for the other; NaN payloads and int against
+    float likewise differ where `==` does not."""
+    if isinstance(value, float):
+        return ("float", struct.pack("<d", value))
+    return (type(value).__name__, repr(value).encode())
 
 
 def _check_binding(free: tuple[str, ...], order: tuple[str, ...], params: dict[str, float]) -> None:
