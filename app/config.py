@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     max_heavy_requests: int = Field(
         2, ge=1, description="Big requests in memory at once per process; others wait."
     )
+    max_connections: int = Field(
+        2048,
+        ge=1,
+        description="Open connections per process; more get a 503 (at most the open-file "
+        "limit less 64).",
+    )
     max_descent_steps: int = Field(10_000, ge=1, description="Iterations of /descent.")
     gzip_level: int = Field(
         1, ge=0, le=9, description="gzip level for clients that accept gzip; 0 turns it off."

@@ -12,6 +12,7 @@
     ├── MalformedHTTPError      400  not HTTP/1.1 at all: uvicorn's parser refused it
     ├── HeaderTimeoutError      408  the headers did not arrive in time
     ├── BodyTimeoutError        408  the body did not arrive in time
+    ├── OverloadedError         503  the server is at its connection or work limit; retry
     └── ClientGoneError         499  the client left before its body was sent (nginx's code)
 
 The taxonomy itself is plain Python (the engine raises it without any HTTP around);
@@ -113,6 +114,18 @@ class HeaderTimeoutError(NablaError):
 class BodyTimeoutError(NablaError):
     status_code = 408
     kind = "body_timeout"
+
+
+class OverloadedError(NablaError):
+    """The server is at a limit of its own (connections, queued work): come back soon."""
+
+    status_code = 503
+    kind = "overloaded"
+    retry_after = 1  # seconds, sent as `Retry-After`
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail, reason=reason)
+        self.reason = reason
 
 
 class ClientGoneError(NablaError):

@@ -15,6 +15,11 @@ and the benchmarks serve), these things change:
 - They must arrive within `header_timeout` seconds of the request's first byte: a client
   trickling a header byte by byte (slowloris) would otherwise hold its connection open
   forever. Late: JSON 408, connection closed.
+- A connection that sends no byte is closed after uvicorn's `timeout_keep_alive` (5 s), as
+  an idle keep-alive one is: 5,000 silent connections stayed open for as long as their
+  client wished, and at ~20,000 the process ran out of file descriptors.
+- Open connections are capped at `max_connections` (within the open-file limit): one more
+  gets a JSON 503 with `Retry-After` and is closed at once.
 - A body must arrive within `body_timeout` seconds of the end of the headers, for the same
   reason (and a big body holds an admission slot while it is read). Late: JSON 408,
   connection closed; the app, waiting for the rest, sees the client gone. Here rather
@@ -40,6 +45,7 @@ tests/test_server.py checks the bytes on the wire against a real uvicorn.
 from __future__ import annotations
 
 import asyncio
+import resource
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +60,7 @@ from app.errors import (
     HeaderTimeoutError,
     MalformedHTTPError,
     NablaError,
+    OverloadedError,
 )
 from app.observability import REJECTIONS
 
@@ -64,6 +71,7 @@ class HttpProtocol(HttpToolsProtocol):
         # The app's own settings, handed over in its lifespan state (app.main); the
         # process's environment only when the server runs without a lifespan.
         settings: Settings = self.app_state.get("settings") or get_settings()
+        self.max_connections = connection_cap(settings.max_connections)
         self.max_head_bytes = settings.max_header_bytes
         self.head_timeout = settings.header_timeout
         self.body_timeout = settings.body_timeout
@@ -79,10 +87,24 @@ class HttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.flow = WatchedFlow(transport, self)  # before any request has taken uvicorn's
+        if len(self.connections) > self.max_connections:
+            # Past the cap the process would run out of file descriptors (accept fails,
+            # /health with it); an answer and a close keep the count where it is.
+            self.refuse(
+                OverloadedError(
+                    f"the server has {self.max_connections} connections open; retry shortly.",
+                    reason="connections",
+                )
+            )
+            return
+        # A connection that sends nothing is closed when an idle keep-alive one would be
+        # (uvicorn's --timeout-keep-alive): otherwise it stays open for ever.
+        self._start_deadline(self.timeout_keep_alive, self._silent_too_long)
 
     def data_received(self, data: bytes) -> None:
         if self.in_head:
-            if self.deadline is None:
+            if self.deadline is None or self.deadline.expire == self._silent_too_long:
+                self._stop_deadline()
                 self._start_deadline(self.head_timeout, self._head_too_slow)
             self.head_bytes += len(data)
         super().data_received(data)
@@ -189,6 +211,8 @@ class HttpProtocol(HttpToolsProtocol):
         head = [STATUS_LINE[error.status_code]]
         for name, value in self.server_state.default_headers:  # server, date
             head += [name, b": ", value, b"\r\n"]
+        if isinstance(error, OverloadedError):
+            head.append(b"retry-after: %d\r\n" % error.retry_after)
         head += [
             b"content-type: application/json\r\n",
             b"content-length: %d\r\n" % len(body),
@@ -196,6 +220,10 @@ class HttpProtocol(HttpToolsProtocol):
         ]
         self.transport.write(b"".join(head) + body)
         self.transport.close()
+
+    def _silent_too_long(self) -> None:
+        self.deadline = None
+        self.transport.close()  # nothing was asked: nothing to answer
 
     def _head_too_slow(self) -> None:
         self.deadline = None
@@ -265,6 +293,15 @@ class WatchedFlow(FlowControl):
     def resume_reading(self) -> None:
         super().resume_reading()
         self.protocol.reading_resumed()
+
+
+def connection_cap(configured: int) -> int:
+    """`max_connections`, within the open-file limit less room for the listening socket,
+    the log, the metrics files and NumPy's own."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return configured
+    return max(1, min(configured, soft - 64))
 
 
 def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:

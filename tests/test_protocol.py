@@ -305,3 +305,47 @@ def test_a_body_that_trickles_in_gets_a_json_408_and_gives_its_slot_back() -> No
     assert 0.9 < waited < 5
     assert after.status_code == 200
     np.testing.assert_allclose(after.json()["derivatives"], 3 * points**2, atol=1e-8)
+
+
+def test_connections_that_send_nothing_are_closed_when_idle_keep_alive_ones_are() -> None:
+    # 5,000 connections that never sent a byte stayed open for as long as the client
+    # wished; at ~20,000 the process ran out of file descriptors. uvicorn closes an idle
+    # keep-alive connection after --timeout-keep-alive (5 s; 1 s here): a new one too.
+    server = Server("--timeout-keep-alive", "1")
+    try:
+        socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(200)]
+        try:
+            time.sleep(2.5)
+            for sock in socks:
+                sock.settimeout(5)
+                assert sock.recv(1024) == b""  # closed, and nothing said: nothing was asked
+        finally:
+            for sock in socks:
+                sock.close()
+        assert httpx.get(f"{server.url}/health").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_connections_over_the_cap_get_a_json_503_with_retry_after() -> None:
+    server = Server(env={"NABLA_MAX_CONNECTIONS": "20"})
+    try:
+        socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as extra:
+                received, _ = read_until_closed(extra)
+        finally:
+            for sock in socks:
+                sock.close()
+        time.sleep(0.2)  # the server sees the closes
+        assert httpx.get(f"{server.url}/health").status_code == 200
+    finally:
+        server.stop()
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 ")
+    assert b"retry-after: 1" in head.lower()
+    assert json.loads(body) == {
+        "detail": "the server has 20 connections open; retry shortly.",
+        "type": "overloaded",
+        "reason": "connections",
+    }
