@@ -1,42 +1,39 @@
 # syntax=docker/dockerfile:1
 #
-# Nabla's image: one uvicorn process serving app.main:app on port 8000.
+# Nabla's image: one uvicorn process (`python -m app`) serving on port 8000.
 # Scale with replicas (deploy/kubernetes/), not with workers inside one container.
 #
 #   docker build -t nabla:0.1.0 .
 #   docker run --rm -p 8000:8000 nabla:0.1.0
+#
+# `make test` lints this file (hadolint) and builds and starts it without Docker:
+# tests/test_image.py carries out these instructions with scripts/replay_dockerfile.py.
 
 FROM python:3.11-slim AS builder
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 
 RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH"
 
 WORKDIR /src
 
-# Dependency layer, rebuilt only when pyproject.toml or README.md change.
-# The dependencies come from the same `pip install` of the same pyproject.toml as `make run`
-# (`python -m pip install --editable .`); here the install is non-editable, and both install
-# exactly the dependencies declared in pyproject.toml, no requirements file, no extra names.
-# pyproject.toml lists `packages = ["app"]`, so setuptools needs an `app` package to build:
-# an empty stub stands in for the code, which lets this layer stay cached across code edits.
-# The stub distribution is then uninstalled again, keeping only its dependencies, so that the
-# final stage imports the real `app/` from its working directory (as the editable install of
-# `make run` imports it from the source tree) and no empty `app` package shadows it.
-COPY pyproject.toml README.md ./
-RUN mkdir app \
-    && touch app/__init__.py \
-    && python -m pip install --no-cache-dir . \
-    && python -m pip uninstall --yes nabla
+# The runtime dependencies exactly as locked (`make lock`; `make run` installs the same file):
+# every version pinned, every file checked against its hash, wheels only (the final stage has
+# no compiler). The project itself is not installed: `python -m app` imports `app/` from the
+# working directory. This layer is rebuilt only when the lock changes, not on code edits.
+COPY requirements.lock ./
+RUN python -m pip install --no-cache-dir --require-hashes --only-binary=:all: \
+    --requirement requirements.lock
 
 FROM python:3.11-slim
 
+# NABLA_HOST and NABLA_PORT are read by `python -m app`: all interfaces, inside a container.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PATH="/opt/venv/bin:$PATH"
+    PATH="/opt/venv/bin:$PATH" \
+    NABLA_HOST=0.0.0.0 \
+    NABLA_PORT=8000
 
 # A fixed numeric UID, so that Kubernetes' runAsNonRoot can verify it (deployment.yaml uses it).
 RUN groupadd --system --gid 10001 nabla \
@@ -56,7 +53,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=3)"]
 
-# Exec form: uvicorn is PID 1 and receives SIGTERM directly for a graceful shutdown.
-# `--http app.protocol:HttpProtocol`: requests uvicorn cannot parse get a JSON 400 too.
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", \
-     "--http", "app.protocol:HttpProtocol"]
+# Exec form: Python is PID 1 and receives SIGTERM itself, then lets requests in flight finish.
+# app/__main__.py holds the server's options for this image and `make run` alike: the JSON-400
+# protocol (app.protocol:HttpProtocol), the graceful-shutdown timeout, no access log.
+CMD ["python", "-m", "app"]

@@ -4,21 +4,31 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+LOCK := requirements.lock
 
-.PHONY: run test lint typecheck pytest openapi bench load e2e clean
+.PHONY: run test lint typecheck pytest openapi lock bench load e2e clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# The stamp files re-run pip whenever pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --editable .
+# The runtime dependencies come from the lock, as in the Docker image: the same versions, checked
+# against the same hashes. The project itself is installed editable, without dependencies.
+# The stamp files re-run pip whenever pyproject.toml or the lock changes.
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --requirement $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --editable ".[dev]"
-	touch $@ $(VENV)/.installed
+# The dev tools are not locked, but the runtime dependencies stay at the locked versions: pip
+# fails rather than move one. pip refuses hashes in a constraints file without hashing
+# everything else, so the constraints are the lock's pins without them.
+$(VENV)/constraints.txt: $(LOCK) | $(BIN)/python
+	sed -e '/^ *--hash=/d' -e 's/ *\\$$//' $(LOCK) > $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet --constraint $(VENV)/constraints.txt --editable ".[dev]"
+	touch $@
 
 # uvicorn on app.main:app; NABLA_WORKERS=4 make run for four worker processes.
 run: $(VENV)/.installed
@@ -39,9 +49,19 @@ test: lint typecheck pytest
 openapi: $(VENV)/.installed-dev
 	$(BIN)/python scripts/export_openapi.py > openapi.yaml
 
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --editable ".[dev,bench]"
-	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+# requirements.lock: the runtime dependencies of pyproject.toml resolved for the image's
+# platform (CPython 3.11 on x86-64 Linux), with hashes. Run it after editing the dependencies;
+# it keeps the locked versions that still fit. `make lock LOCK_FLAGS=--upgrade` takes the newest.
+LOCK_FLAGS ?=
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "uv>=0.13,<0.14"
+	$(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --generate-hashes \
+		--custom-compile-command "make lock" $(LOCK_FLAGS) --output-file $(LOCK)
+
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet --constraint $(VENV)/constraints.txt --editable ".[dev,bench]"
+	touch $@
 
 # Engine and HTTP workloads against their peers (about 5 minutes); writes docs/benchmarks.md.
 bench: $(VENV)/.installed-bench

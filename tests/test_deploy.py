@@ -3,16 +3,22 @@
 hadolint lints the Dockerfile, kubernetes-validate checks every manifest against the API
 schemas, and the structural tests below check what neither tool sees: the references between
 the files (ports, labels, names, the user) and the way the image installs the project.
+tests/test_image.py builds the image and runs it.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import itertools
 import json
+import re
 import shlex
 import subprocess
+import sys
 import sysconfig
-from fnmatch import fnmatchcase
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import kubernetes_validate
@@ -21,6 +27,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
+LOCK = "requirements.lock"
+REPLAY_SCRIPT = ROOT / "scripts" / "replay_dockerfile.py"
 KUBERNETES_DIR = ROOT / "deploy" / "kubernetes"
 MANIFESTS = sorted(KUBERNETES_DIR.glob("*.yaml"))
 # The oldest Kubernetes we support, and the newest whose schemas every kubernetes-validate
@@ -59,30 +67,53 @@ def arguments_of(keyword: str, instructions: list[tuple[str, str]]) -> list[str]
     return [arguments for found, arguments in instructions if found == keyword]
 
 
-def pip_install_targets(command: str) -> list[list[str]]:
-    """The positional arguments of every `pip install` in a shell command line."""
-    targets = []
+def pip_installs(command: str) -> list[list[str]]:
+    """The arguments of every `pip install` in a shell command line."""
+    installs = []
     for step in command.split("&&"):
-        words = shlex.split(step)
-        if "pip" in words and "install" in words:
-            after = words[words.index("install") + 1 :]
-            targets.append([word for word in after if not word.startswith("-")])
-    return targets
+        if "pip install" in " ".join(step.split()):
+            words = shlex.split(step)
+            installs.append(words[words.index("install") + 1 :])
+    return installs
+
+
+def requirement_files(arguments: list[str]) -> list[str]:
+    return [
+        following
+        for option, following in itertools.pairwise(arguments)
+        if option in ("-r", "--requirement")
+    ]
+
+
+def makefile_pip_installs() -> list[list[str]]:
+    """The Makefile's `pip install`s, its LOCK variable replaced by its value."""
+    makefile = (ROOT / "Makefile").read_text()
+    (lock,) = re.findall(r"^LOCK := (\S+)$", makefile, re.MULTILINE)
+    lines = makefile.replace("$(LOCK)", lock).splitlines()
+    return [install for line in lines for install in pip_installs(line)]
+
+
+def load_replay() -> ModuleType:
+    """scripts/replay_dockerfile.py, which builds the image in tests/test_image.py."""
+    spec = importlib.util.spec_from_file_location("replay_dockerfile", REPLAY_SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def dockerignored(path: str) -> bool:
-    """Whether .dockerignore keeps `path` (or a directory above it) out of the build context."""
-    lines = (ROOT / ".dockerignore").read_text().splitlines()
-    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    parts = Path(path).parts
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    excluded = False
-    for pattern in patterns:
-        glob = pattern.removeprefix("!").strip("/")
-        globs = (glob, glob.removeprefix("**/"))
-        if any(fnmatchcase(prefix, g) for prefix in prefixes for g in globs):
-            excluded = not pattern.startswith("!")
+    """Whether .dockerignore keeps `path` out of the build context, as Docker reads it."""
+    ignore = load_replay().Dockerignore((ROOT / ".dockerignore").read_text())
+    excluded: bool = ignore.excluded(path)
     return excluded
+
+
+def final_stage_env() -> dict[str, str]:
+    pairs = [word for line in arguments_of("ENV", final_stage()) for word in shlex.split(line)]
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 @pytest.fixture(scope="module")
@@ -203,20 +234,31 @@ def test_pod_runs_as_the_dockerfile_user_on_a_read_only_root(
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
-def test_dockerfile_cmd_is_exec_form_uvicorn_serving_app_main() -> None:
+def test_dockerfile_cmd_is_exec_form_python_m_app() -> None:
+    # `python -m app` as `make run` starts it: app/__main__.py holds the server's options.
     (cmd,) = arguments_of("CMD", final_stage())
-    argv = json.loads(cmd)
-    assert argv[:2] == ["uvicorn", "app.main:app"]
-    assert argv[argv.index("--port") + 1] == str(APP_PORT)
-    assert "--workers" not in argv
+    assert json.loads(cmd) == ["python", "-m", "app"]
 
 
-def test_dockerfile_cmd_serves_with_the_json_400_protocol() -> None:
-    # The tests' server passes the same flag (conftest.HTTP_PROTOCOL), and test_server.py
-    # checks what it answers.
-    (cmd,) = arguments_of("CMD", final_stage())
-    argv = json.loads(cmd)
-    assert argv[argv.index("--http") + 1] == "app.protocol:HttpProtocol"
+def test_python_m_app_serves_with_the_json_400_protocol_and_a_graceful_shutdown() -> None:
+    # The image's CMD and `make run` get these from app/__main__.py, the one place that sets
+    # them; test_server.py checks what the protocol answers, test_resilience.py the shutdown.
+    module = ast.parse((ROOT / "app" / "__main__.py").read_text())
+    (run,) = [
+        node
+        for node in ast.walk(module)
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "uvicorn.run"
+    ]
+    options = {keyword.arg: keyword.value for keyword in run.keywords}
+    assert ast.literal_eval(options["http"]) == "app.protocol:HttpProtocol"
+    assert ast.literal_eval(options["timeout_graceful_shutdown"]) > 0
+
+
+def test_dockerfile_serves_on_all_interfaces_at_the_app_port() -> None:
+    # `python -m app` reads its address from NABLA_HOST and NABLA_PORT.
+    env = final_stage_env()
+    assert env["NABLA_HOST"] == "0.0.0.0"
+    assert env["NABLA_PORT"] == str(APP_PORT)
 
 
 def test_dockerfile_exposes_the_port_the_deployment_declares(container: Resource) -> None:
@@ -239,17 +281,25 @@ def test_dockerfile_healthcheck_gets_health_on_the_app_port() -> None:
     assert f"127.0.0.1:{APP_PORT}{HEALTH_PATH}" in healthcheck
 
 
-def test_dockerfile_installs_only_the_project_like_the_makefile() -> None:
-    # Both install the project directory and nothing else, so both get exactly the
-    # dependencies pyproject.toml declares (the Makefile editable, the image not).
+def test_image_and_makefile_install_the_runtime_from_the_lock_with_hashes() -> None:
     runs = arguments_of("RUN", dockerfile_instructions())
-    image_targets = [target for run in runs for target in pip_install_targets(run)]
-    makefile = (ROOT / "Makefile").read_text().splitlines()
-    make_targets = [target for line in makefile for target in pip_install_targets(line)]
-    assert image_targets == [["."]]
-    # `make bench` adds the optional peers of the benchmarks; nothing the image runs.
-    runtime = [t for t in make_targets if t not in (["pip"], [".[dev,bench]"])]
-    assert runtime == [["."], [".[dev]"]]
+    (image_install,) = [install for run in runs for install in pip_installs(run)]
+    assert requirement_files(image_install) == [LOCK]
+    assert "--require-hashes" in image_install
+    hashed = [install for install in makefile_pip_installs() if "--require-hashes" in install]
+    assert [requirement_files(install) for install in hashed] == [[LOCK]]
+
+
+def test_no_makefile_install_can_move_a_locked_version() -> None:
+    # Besides the lock, the Makefile installs pip itself, the project without dependencies,
+    # the dev tools constrained to the lock's versions, and uv for `make lock`.
+    for install in makefile_pip_installs():
+        if requirement_files(install) == [LOCK] or "--no-deps" in install:
+            continue
+        targets = [word for word in install if not word.startswith("-")]
+        if targets in (["pip"], ["uv>=0.13,<0.14"]):
+            continue
+        assert "--constraint" in install, f"`pip install {shlex.join(install)}` is unconstrained"
 
 
 def test_dockerfile_installs_dependencies_before_copying_the_code() -> None:
@@ -258,11 +308,11 @@ def test_dockerfile_installs_dependencies_before_copying_the_code() -> None:
     install = next(
         i
         for i, (keyword, arguments) in enumerate(instructions)
-        if keyword == "RUN" and pip_install_targets(arguments)
+        if keyword == "RUN" and pip_installs(arguments)
     )
     copies_before = " ".join(arguments_of("COPY", instructions[:install]))
     copies_after = " ".join(arguments_of("COPY", instructions[install:]))
-    assert "pyproject.toml" in copies_before.split()
+    assert LOCK in copies_before.split()
     assert "app" not in copies_before.replace("/", " ").split()
     assert "app/" in copies_after.split()
 
@@ -284,3 +334,9 @@ def test_dockerignore_keeps_local_environments_out_of_the_context() -> None:
     assert dockerignored(".venv")
     assert dockerignored(".git")
     assert dockerignored("app/__pycache__")
+    assert dockerignored("app/expressions/__pycache__/tree.cpython-311.pyc")
+
+
+def test_build_context_holds_only_what_the_dockerfile_copies() -> None:
+    context = {path.name for path in ROOT.iterdir() if not dockerignored(path.name)}
+    assert context == {LOCK, "app"}
