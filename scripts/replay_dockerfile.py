@@ -8,13 +8,16 @@ in for the base image (`python:3.11-slim` is a Debian with CPython 3.11; so is t
   above that takes every write. The host's files never change (`RUN useradd` writes the
   overlay's /etc/passwd), and the tmpfs, in this process's own mount namespace, goes when the
   process does. The stand-in hides what python:3.11-slim lacks: the build context's directory,
-  the contents of /tmp and /opt, the host's pip configuration; and, as the image's PATH starts
-  with /usr/local/bin, its PATH starts with this Python's bin directory (made readable for
-  every user, in the overlay).
+  the contents of /tmp and /opt, the host's pip configuration. Where the image's PATH starts
+  with /usr/local/bin, its Python's home, the stand-in's starts with this Python's bin
+  directory, which the overlay makes reachable for every user.
 - FROM starts a stage. ENV, WORKDIR and USER set what follows, with `$VAR` expanded. COPY
   copies from the build context minus what `.dockerignore` excludes, or `--from` an earlier
   stage, owned by root. RUN runs `/bin/sh -c` (or the exec form) chrooted into the stage with
-  its ENV, WORKDIR and USER, on the host's network. EXPOSE, HEALTHCHECK and CMD are recorded.
+  its ENV, WORKDIR and USER, on the host's network with the host's proxy and CA-bundle
+  variables (Docker, too, gives RUN the proxy variables of the machine that builds, and pip
+  needs the CA bundle behind a TLS-inspecting proxy; neither goes into the image). EXPOSE,
+  HEALTHCHECK and CMD are recorded.
   Any other instruction or flag stops the build with a message: nothing is skipped silently.
 - Then a container: a fresh overlay on the final stage (read-only with --read-only, a tmpfs
   on each --tmpfs path), new PID and network namespaces, so that the CMD is PID 1 and port
@@ -27,7 +30,7 @@ this machine numbers it; send it SIGTERM to stop the container), `healthcheck` (
 `output`), `exited` (`returncode`); or `failed` (`error`), and the exit status is 1. The
 build's log and the container's output go to stderr. Needs root, as Docker does.
 
-    python scripts/replay_dockerfile.py --read-only --tmpfs /tmp
+    sudo .venv/bin/python scripts/replay_dockerfile.py --read-only --tmpfs /tmp
 """
 
 from __future__ import annotations
@@ -58,8 +61,7 @@ SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 # What python:3.11-slim lacks and this machine may have: hidden in every stage.
 HOST_ONLY = ("/etc/pip.conf", "/etc/xdg/pip", "/root/.config/pip", "/root/.pip")
 EMPTY_IN_IMAGE = ("/tmp", "/opt")
-# How this machine reaches the network: given to RUN (not to the image), as Docker gives RUN
-# its proxy variables; behind a TLS-inspecting proxy, pip needs the CA bundle too.
+# How this machine reaches the network: given to RUN, not to the image (module docstring).
 PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
 NETWORK_ENV = (
     *PROXIES,
@@ -312,11 +314,13 @@ def inside(root: Path, path: str) -> Path:
 def private_mount_namespace() -> None:
     """Move this process into a mount namespace of its own: its mounts are invisible to every
     other process and disappear with it."""
+    needs = "replaying a Dockerfile needs root with CAP_SYS_ADMIN, as Docker does"
     if os.geteuid() != 0:
-        raise BuildError("replaying a Dockerfile needs root (mount, chroot), as Docker does")
+        raise BuildError(f"{needs}; this process runs as uid {os.geteuid()}")
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
-        raise BuildError(f"cannot make a mount namespace: {os.strerror(ctypes.get_errno())}")
+        error = os.strerror(ctypes.get_errno())
+        raise BuildError(f"{needs}; making a mount namespace failed: {error}")
     run("mount", "--make-rprivate", "/")
 
 
@@ -356,9 +360,8 @@ class StandIn:
         for path in EMPTY_IN_IMAGE:
             self.empty(upper, path)
         for path in self.hidden:
-            if os.path.lexists(path) and not path.startswith(
-                tuple(p + "/" for p in EMPTY_IN_IMAGE)
-            ):
+            emptied = any(path.startswith(directory + "/") for directory in EMPTY_IN_IMAGE)
+            if os.path.lexists(path) and not emptied:
                 self.hide(upper, path)
         mount_overlay(root, [Path("/")], upper)
         run("mount", "--rbind", "/proc", str(root / "proc"))

@@ -9,6 +9,7 @@ tests/test_image.py builds the image and runs it.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import itertools
 import json
@@ -93,6 +94,7 @@ def makefile_pip_installs() -> list[list[str]]:
     return [install for line in lines for install in pip_installs(line)]
 
 
+@functools.cache
 def load_replay() -> ModuleType:
     """scripts/replay_dockerfile.py, which builds the image in tests/test_image.py."""
     spec = importlib.util.spec_from_file_location("replay_dockerfile", REPLAY_SCRIPT)
@@ -340,3 +342,20 @@ def test_dockerignore_keeps_local_environments_out_of_the_context() -> None:
 def test_build_context_holds_only_what_the_dockerfile_copies() -> None:
     context = {path.name for path in ROOT.iterdir() if not dockerignored(path.name)}
     assert context == {LOCK, "app"}
+
+
+@pytest.mark.parametrize(
+    ("patterns", "path", "excluded"),
+    [
+        pytest.param("*\n!app", "app/main.py", False, id="exception-lets-a-directory-back"),
+        pytest.param("*\n!app", "tests/test_api.py", True, id="star-excludes-top-level"),
+        pytest.param("*.egg-info", "sub/x.egg-info", False, id="star-stays-in-one-component"),
+        pytest.param("**/__pycache__", "a/b/__pycache__/x.pyc", True, id="double-star-any-depth"),
+        pytest.param("/build", "build/lib/x.py", True, id="leading-slash-is-the-root"),
+        pytest.param("docs\n!docs/keep.md", "docs/keep.md", False, id="last-match-wins"),
+        pytest.param("data?.csv", "data1.csv", True, id="question-mark-one-character"),
+        pytest.param("[ab].txt", "c.txt", False, id="character-class"),
+    ],
+)
+def test_dockerignore_is_read_as_docker_reads_it(patterns: str, path: str, excluded: bool) -> None:
+    assert load_replay().Dockerignore(patterns).excluded(path) is excluded
