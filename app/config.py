@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     body_timeout: float = Field(
         60.0, gt=0, description="Seconds from the end of a request's headers to its body's."
     )
+    send_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a client may leave an answer unread before it is disconnected.",
+    )
     max_heavy_requests: int = Field(
         2, ge=1, description="Big requests in memory at once per process; others wait."
     )

@@ -28,6 +28,9 @@ and the benchmarks serve), these things change:
   Both clocks stop while uvicorn has stopped reading: a big body waiting for an admission
   slot (uvicorn holds 64 KiB of it, and the client cannot send more), or a request behind
   a pipelined one. The client is not late for bytes the server is not taking.
+- An answer must be taken: a client that leaves more than 64 KiB unread for
+  `send_timeout` seconds at a stretch is disconnected (the app sees it gone: a streamed
+  answer stops, its memory and admission slot are freed).
 - Pipelined requests are read only as fast as they are answered. uvicorn read on after
   every answer, so a client that pipelined without reading its answers queued everything
   it sent (+280 MiB for 100,000 small requests); the queue now holds one read's worth.
@@ -75,6 +78,8 @@ class HttpProtocol(HttpToolsProtocol):
         self.max_head_bytes = settings.max_header_bytes
         self.head_timeout = settings.header_timeout
         self.body_timeout = settings.body_timeout
+        self.send_timeout = settings.send_timeout
+        self.send_timer: asyncio.TimerHandle | None = None
         # Between requests and inside a head, bytes count against the head's limit; from
         # the end of the headers to the end of the body, they are body (limited by the app).
         self.in_head = True
@@ -159,7 +164,25 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_deadline()
+        self.writing_resumed()
         super().connection_lost(exc)
+
+    def writing_paused(self) -> None:
+        # The client has left more than uvicorn's high-water mark (64 KiB) unread. It gets
+        # send_timeout to take some: a client that requested a big answer and never reads
+        # it would otherwise hold the answer's memory and its admission slot for as long as
+        # it stays connected.
+        if self.send_timer is None:
+            self.send_timer = self.loop.call_later(self.send_timeout, self._send_too_slow)
+
+    def writing_resumed(self) -> None:
+        if self.send_timer is not None:
+            self.send_timer.cancel()
+            self.send_timer = None
+
+    def _send_too_slow(self) -> None:
+        self.send_timer = None
+        self.transport.abort()  # drops what is buffered; the app sees the client gone
 
     def reading_paused(self) -> None:
         if self.deadline is not None:
@@ -280,7 +303,8 @@ class Deadline:
 
 class WatchedFlow(FlowControl):
     """uvicorn's read/write flow control, telling the protocol when reading stops and
-    starts again (its deadlines do not run meanwhile)."""
+    starts again (its deadlines do not run meanwhile), and when the client stops taking
+    what is written (the send deadline runs meanwhile)."""
 
     def __init__(self, transport: asyncio.Transport, protocol: HttpProtocol) -> None:
         super().__init__(transport)
@@ -293,6 +317,14 @@ class WatchedFlow(FlowControl):
     def resume_reading(self) -> None:
         super().resume_reading()
         self.protocol.reading_resumed()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.protocol.writing_paused()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.protocol.writing_resumed()
 
 
 def connection_cap(configured: int) -> int:

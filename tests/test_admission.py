@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from typing import Any
@@ -258,4 +259,38 @@ def test_a_client_that_leaves_a_stream_gives_its_slot_back() -> None:
         server.stop()
     assert after.status_code == 200
     assert after.json()["shape"] == [1000, 1000]
+    assert 'nabla_heavy_requests{state="held"} 0.0' in metrics
+
+
+@pytest.mark.slow
+def test_a_client_that_never_reads_its_answer_is_disconnected_and_gives_its_slot_back() -> None:
+    # One slot. Two clients asked for a 1000×1000 field and read nothing: both held their
+    # slots (and the answers' memory) for as long as they stayed connected, and a third big
+    # request waited 150 s. After NABLA_SEND_TIMEOUT (1 s here) without reading, a client is
+    # disconnected.
+    server = Server(env={"NABLA_MAX_HEAVY_REQUESTS": "1", "NABLA_SEND_TIMEOUT": "1"})
+    axis = {"start": -2, "stop": 2, "num": 1000}
+    body = json.dumps({"expression": "x0*x1", "grid": [axis, axis]}).encode()
+    head = (
+        b"POST /gradient-field HTTP/1.1\r\nHost: nabla\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as stalled:
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.sendall(head + body)  # and never read
+            start = time.monotonic()
+            after = httpx.post(
+                f"{server.url}/gradient-field",
+                content=body,
+                timeout=60,
+                headers={"Content-Type": "application/json"},
+            )
+            waited = time.monotonic() - start
+        metrics = httpx.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()
+    assert after.status_code == 200
+    assert after.json()["shape"] == [1000, 1000]
+    assert waited < 20  # the stalled answer's encoding plus the send timeout, not for ever
     assert 'nabla_heavy_requests{state="held"} 0.0' in metrics
