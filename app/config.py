@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     max_points: int = Field(1_000_000, ge=1, description="Points per request.")
     max_grid_points: int = Field(1_000_000, ge=1, description="Points of a gradient-field grid.")
     max_dimensions: int = Field(1000, ge=1, description="Variables (coordinates) per point.")
+    max_parameters: int = Field(500, ge=1, description="Entries of a `parameters` map.")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Request body size.")
     max_header_bytes: int = Field(
         64 * 1024, ge=1024, description="Request line and headers, in bytes (`app.protocol`)."
@@ -67,6 +68,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Open connections per process; more get a 503 (at most the open-file "
         "limit less 64).",
+    )
+    memory_budget: int = Field(
+        640 * 1024 * 1024,
+        ge=16 * 1024 * 1024,
+        description="Bytes the requests of one process may hold at once; one request may "
+        "hold this divided by `max_heavy_requests`.",
     )
     max_descent_steps: int = Field(10_000, ge=1, description="Iterations of /descent.")
     gzip_level: int = Field(
@@ -101,6 +108,11 @@ class Settings(BaseSettings):
         if value.lower() not in LOG_LEVELS:
             raise ValueError("unknown level")
         return value.lower()
+
+    @property
+    def request_memory(self) -> int:
+        """Bytes one request may hold: `max_heavy_requests` of them fit in the budget."""
+        return self.memory_budget // self.max_heavy_requests
 
     @property
     def limits(self) -> Limits:

@@ -158,7 +158,7 @@ def validation_detail(errors: list[dict[str, Any]]) -> dict[str, Any]:
     message = str(first.get("msg", "is invalid")).rstrip(".")
     summary = [
         {"field": _location(tuple(e.get("loc", ()))), "message": e.get("msg"), "type": e["type"]}
-        for e in errors[:20]
+        for e in errors[:5]  # a handful: a client's list of errors is not echoed back
     ]
     return {
         "detail": f"`{field}`: {message[0].lower() + message[1:]}.",

@@ -18,9 +18,14 @@ from pydantic import (
     Strict,
     StringConstraints,
     Tag,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
     model_validator,
 )
+
+from app.errors import TooLargeError
 
 Method = Literal["central", "forward", "backward", "complex"]
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -50,6 +55,55 @@ Accuracy = Annotated[
     WithJsonSchema({"type": "integer", "enum": [1, 2, 4, 6, 8]}),
 ]
 Order = Annotated[int, Strict(), _one_of(1, 2), WithJsonSchema({"type": "integer", "enum": [1, 2]})]
+
+
+def _at_most(setting: str, reason: str, noun: str, advice: str) -> Any:
+    """A list or map no longer than the setting `setting`, measured on the raw input before
+    any item is validated: a body of a million bad points must not become a million
+    errors (1.2 GiB for a 4 MB body). The settings come in the validation context
+    (app.http); without one (a model built in code) only the service's checks apply."""
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        settings = (info.context or {}).get("settings")
+        if settings is not None and isinstance(value, list | dict):
+            limit = getattr(settings, setting)
+            if len(value) > limit:
+                raise TooLargeError(
+                    f"`{info.field_name}` has {len(value)} {noun}; the limit is {limit}. {advice}",
+                    reason=reason,
+                )
+        return handler(value)
+
+    return WrapValidator(check)
+
+
+# Lists stop at their first bad item (`fail_fast`) and are capped before they are built.
+Coordinates = Annotated[
+    list[Number],
+    Field(min_length=1, fail_fast=True),
+    _at_most("max_dimensions", "dimensions", "coordinates", "Use fewer coordinates."),
+]
+PointValues = Annotated[
+    list[Number],
+    Field(min_length=1, fail_fast=True),
+    _at_most("max_points", "points", "points", "Split the request."),
+]
+PointRows = Annotated[
+    list[Coordinates],
+    Field(min_length=1, fail_fast=True),
+    _at_most("max_points", "points", "points", "Split the request."),
+]
+Names = Annotated[
+    list[Name],
+    Field(fail_fast=True),
+    _at_most("max_dimensions", "dimensions", "names", "Use fewer variables."),
+]
+Parameters = Annotated[
+    dict[Name, Number],
+    _at_most(
+        "max_parameters", "parameters", "entries", "Send only the parameters the expression uses."
+    ),
+]
 
 
 class StrictModel(BaseModel):
@@ -135,7 +189,7 @@ class FormulaOptions(StrictModel):
         "(1 also for `forward`/`backward`, the textbook two-point formula).",
         examples=[2],
     )
-    parameters: dict[Name, Number] = Field(
+    parameters: Parameters = Field(
         default_factory=dict,
         description="Values of names that are constants, not variables (`a` in `a*x**2`).",
         examples=[{}],
@@ -155,18 +209,17 @@ class DifferenceOptions(FormulaOptions):
 class PointsMixin(StrictModel):
     """Exactly one of `point` or `points`: one point or many, each a list of d numbers."""
 
-    variables: list[Name] | None = Field(
+    variables: Names | None = Field(
         None,
         description="Order of the coordinates. Default: the expression's free names in "
         "natural order (`x2` before `x10`), or `x[0]..x[d-1]` for a vector variable.",
         examples=[["x0", "x1"]],
     )
-    point: list[Number] | None = Field(
-        None, min_length=1, description="One point: d coordinates.", examples=[[3.0, 4.0]]
+    point: Coordinates | None = Field(
+        None, description="One point: d coordinates.", examples=[[3.0, 4.0]]
     )
-    points: list[Annotated[list[Number], Field(min_length=1)]] | None = Field(
+    points: PointRows | None = Field(
         None,
-        min_length=1,
         description="N points, each d coordinates.",
         examples=[[[3.0, 4.0], [0.0, 2.0]]],
     )
@@ -196,9 +249,8 @@ class DerivativeRequest(DifferenceOptions):
         "exactly one free name.",
         examples=["x"],
     )
-    points: list[Number] | None = Field(
+    points: PointValues | None = Field(
         None,
-        min_length=1,
         description="Where to differentiate. Give this or `range`.",
         examples=[[5, 10]],
     )
@@ -317,13 +369,16 @@ class GradientFieldRequest(DifferenceOptions):
         }
     )
 
-    variables: list[Name] | None = Field(
+    variables: Names | None = Field(
         None,
         description="Which variable each grid axis is; default natural order.",
         examples=[["x0", "x1"]],
     )
-    grid: list[Axis] = Field(
+    grid: Annotated[
+        list[Axis], _at_most("max_dimensions", "dimensions", "axes", "Use fewer axes.")
+    ] = Field(
         min_length=1,
+        fail_fast=True,
         description="One axis per variable: arange or linspace spec.",
         examples=[[{"start": -2, "stop": 2.5, "step": 0.25}, {"start": -2, "stop": 2, "num": 5}]],
     )
@@ -336,6 +391,8 @@ class GradientFieldRequest(DifferenceOptions):
     include: list[FieldName] | None = Field(
         None,
         min_length=1,
+        max_length=12,
+        fail_fast=True,
         description="Which arrays to return (`variables` always comes): default all. "
         "Plotting arrows needs only `gradient` plus `axes` to rebuild the grid, about 40% of "
         "the default response; skipping `coordinates` also skips building them.",
@@ -403,7 +460,7 @@ class HessianRequest(PointsMixin):
         description="Step h; omit for h ≈ eps^(1/4)·max(|x|, 1).",
         examples=[0.0001],
     )
-    parameters: dict[Name, Number] = Field(
+    parameters: Parameters = Field(
         default_factory=dict, description="Values of constant names.", examples=[{}]
     )
 
@@ -440,12 +497,10 @@ class DescentRequest(FormulaOptions):
         }
     )
 
-    variables: list[Name] | None = Field(
+    variables: Names | None = Field(
         None, description="Coordinate order; default natural order.", examples=[["x0", "x1"]]
     )
-    init: list[Number] = Field(
-        min_length=1, description="Starting point: d coordinates.", examples=[[-3.0, 4.0]]
-    )
+    init: Coordinates = Field(description="Starting point: d coordinates.", examples=[[-3.0, 4.0]])
     learning_rate: Number = Field(0.01, gt=0, description="Step length η.", examples=[0.1])
     steps: int = Field(100, ge=0, description="Iterations (capped by the server).", examples=[100])
     tolerance: Number | None = Field(
@@ -490,10 +545,11 @@ class StepStudyRequest(StrictModel):
         None,
         min_length=1,
         max_length=200,
+        fail_fast=True,
         description="Steps to try; default 1e-1, 1e-2, ..., 1e-16.",
         examples=[[0.1, 0.01, 0.001]],
     )
-    parameters: dict[Name, Number] = Field(
+    parameters: Parameters = Field(
         default_factory=dict, description="Values of constant names.", examples=[{}]
     )
 

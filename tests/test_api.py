@@ -837,30 +837,33 @@ def test_an_error_does_not_echo_a_large_input(client: TestClient, content: bytes
 
 
 @pytest.mark.parametrize(
-    ("path", "request_body"),
+    ("path", "request_body", "status"),
     [
         pytest.param(
             "/derivative",
             {"expression": "x", "points": [1], "parameters": {"a" * 100_000: 1}},
+            422,
             id="parameter-name",
         ),
         pytest.param(
             "/gradient",
             {"expression": "x0", "point": [1, 2], "variables": ["x0", "!" * 100_000]},
+            422,
             id="variable-name",
         ),
         pytest.param(
             "/gradient",
             {"expression": "x0", "point": [1, 2], "variables": ["x0", *("b" * 50_000)]},
+            413,  # over max_dimensions: refused before a name is validated
             id="variables-list",
         ),
     ],
 )
 def test_an_error_does_not_echo_a_large_name(
-    client: TestClient, path: str, request_body: dict[str, Any]
+    client: TestClient, path: str, request_body: dict[str, Any], status: int
 ) -> None:
     r = client.post(path, json=request_body)
-    assert_error(r, 422)
+    assert_error(r, status)
     assert len(r.content) < SMALL_RESPONSE_BYTES
 
 

@@ -31,7 +31,9 @@ def test_notebook_figures_writes_three_pngs_into_the_directory_given(
     for name in FIGURES:
         data = (tmp_path / "out" / name).read_bytes()
         assert data.startswith(PNG), name
-        assert len(data) > 10_000, name  # a drawn figure, not an empty canvas
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        assert (width, height) >= (400, 300), name
+        assert len(data) > 20_000, f"{name} is nearly blank: {len(data)} bytes"
 
 
 def test_notebook_figures_without_a_directory_makes_a_new_one_and_leaves_the_committed_ones(

@@ -11,8 +11,8 @@ import numpy as np
 import orjson
 import pytest
 from conftest import make_client
-from fastapi._compat import ModelField
 
+from app import http
 from app.errors import MalformedBodyError
 from app.http import PIECE, STREAM_FROM, json_pieces, json_response, parse_json
 from app.numerics import GridPoints
@@ -123,13 +123,13 @@ def test_a_large_body_is_parsed_and_validated_off_the_event_loop(
 ) -> None:
     # 18 MB of points take about half a second to parse and validate: /health must not wait.
     on_event_loop: list[bool] = []
-    validate = ModelField.validate
+    parse = http.parse_json
 
-    def recording(self: ModelField, *args: Any, **kwargs: Any) -> Any:
+    def recording(body: bytes) -> Any:
         on_event_loop.append(_in_running_loop())
-        return validate(self, *args, **kwargs)
+        return parse(body)
 
-    monkeypatch.setattr(ModelField, "validate", recording)
+    monkeypatch.setattr(http, "parse_json", recording)
     client = make_client()
     small = {"expression": "x", "points": [1.0]}
     large = {"expression": "x", "points": [0.5] * 20_000}  # over 64 KiB of JSON

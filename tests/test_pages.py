@@ -9,11 +9,8 @@ are skipped only where that browser is missing (`make e2e` installs it). Screens
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -134,24 +131,6 @@ def test_versions_md_records_the_sha256_of_every_vendored_file() -> None:
 
 
 # ---------------------------------------------------------------- the example script
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("matplotlib") is None,
-    reason="matplotlib is not installed (pip install -e '.[examples]')",
-)
-def test_example_script_writes_the_notebook_figures(server: Server, tmp_path: Path) -> None:
-    script = ROOT / "examples" / "notebook_figures.py"
-    command = [sys.executable, str(script), "--url", server.url, "--out", str(tmp_path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    for name in ("tangents.png", "gradient_field.png", "step_study.png"):
-        data = (tmp_path / name).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n", name
-        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-        assert (width, height) >= (400, 300), name
-        assert len(data) > 20_000, f"{name} is nearly blank: {len(data)} bytes"
 
 
 # ---------------------------------------------------------------- in Chromium

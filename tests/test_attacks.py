@@ -1,0 +1,115 @@
+"""The outside attacks of the lifecycle issue, each against a real server: the answer is a
+4xx (or 200), the server's peak memory stays within what the attack may cost, /health
+answers within a second throughout, and the next request is answered correctly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import Server
+
+pytestmark = pytest.mark.slow
+
+MiB = 1024
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The process's high-water mark of resident memory (VmHWM), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+class HealthWatch:
+    """Polls /health every 50 ms in a thread; `worst` is the slowest answer seen."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.worst, self.failures = url, 0.0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.is_set():
+                start = time.monotonic()
+                try:
+                    ok = client.get(f"{self.url}/health").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.worst = max(self.worst, time.monotonic() - start)
+                self.failures += not ok
+                self._stop.wait(0.05)
+
+    def __enter__(self) -> HealthWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture
+def fresh_server() -> Iterator[Server]:
+    """A server of its own: the peak memory measured is this attack's."""
+    server = Server()
+    yield server
+    server.stop()
+
+
+def assert_still_correct(server: Server) -> None:
+    r = httpx.post(f"{server.url}/derivative", json={"expression": "x**3", "points": [2.0]})
+    assert r.status_code == 200, r.text
+    assert r.json()["derivatives"] == pytest.approx([12.0], rel=1e-9)
+
+
+def test_a_million_bad_points_are_refused_at_the_first_without_a_million_errors(
+    fresh_server: Server,
+) -> None:
+    # A 4 MB body: 422 after 5 s and 68 → 1,237 MiB, when every item's error was built.
+    body = b'{"expression": "x", "points": [' + b",".join([b'"a"'] * 1_000_000) + b"]}"
+    before = peak_rss_kib(fresh_server.process.pid)
+    with HealthWatch(fresh_server.url) as health:
+        r = httpx.post(
+            f"{fresh_server.url}/derivative",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+    grown = peak_rss_kib(fresh_server.process.pid) - before
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "points[0]"
+    assert len(r.json()["errors"]) == 1
+    assert grown < 64 * MiB, f"peak RSS grew by {grown // MiB} MiB"
+    assert health.worst < 1.0
+    assert health.failures == 0
+    assert_still_correct(fresh_server)
+
+
+def test_a_parameters_map_over_the_limit_is_refused_before_it_is_parsed(
+    fresh_server: Server,
+) -> None:
+    # 5.6M entries: 422 after 17 s and 1.5 GiB. Here 1M entries (a 15 MB body).
+    entries = b",".join(b'"p%d": 1' % i for i in range(1_000_000))
+    body = b'{"expression": "x", "points": [1], "parameters": {' + entries + b"}}"
+    before = peak_rss_kib(fresh_server.process.pid)
+    with HealthWatch(fresh_server.url) as health:
+        r = httpx.post(
+            f"{fresh_server.url}/derivative",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+    grown = peak_rss_kib(fresh_server.process.pid) - before
+    assert r.status_code == 413, r.text
+    assert r.json()["reason"] == "body"  # counted on the raw bytes: never parsed
+    assert grown < 64 * MiB, f"peak RSS grew by {grown // MiB} MiB"
+    assert health.worst < 1.0
+    assert health.failures == 0
+    assert_still_correct(fresh_server)
