@@ -75,6 +75,17 @@ class Settings(BaseSettings):
         description="Bytes the requests of one process may hold at once; one request may "
         "hold this divided by `max_heavy_requests`.",
     )
+    compute_threads: int = Field(
+        0, ge=0, description="Threads that compute, per process; 0: one per core."
+    )
+    max_queued: int = Field(
+        8, ge=0, description="Requests waiting for a compute thread; more get a 503."
+    )
+    max_queue_wait: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds the first waiting request may have waited before new ones get a 503.",
+    )
     max_descent_steps: int = Field(10_000, ge=1, description="Iterations of /descent.")
     gzip_level: int = Field(
         1, ge=0, le=9, description="gzip level for clients that accept gzip; 0 turns it off."

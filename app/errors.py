@@ -185,7 +185,8 @@ async def _nabla_error(request: Request, exc: Exception) -> Response:
         "client error",
         extra={"path": request.url.path, "status": exc.status_code, "detail": exc.detail},
     )
-    return _render(exc.status_code, exc.to_json())
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, OverloadedError) else None
+    return _render(exc.status_code, exc.to_json(), headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -21,12 +21,10 @@ import orjson
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.admission import HEAVY_BODY_BYTES, Admission
 from app.config import Settings
 from app.errors import (
     BadHeaderError,
@@ -36,6 +34,7 @@ from app.errors import (
     TooLargeError,
     UnsupportedMediaError,
 )
+from app.lifecycle import HEAVY_BODY_BYTES, Admission, Lifecycle
 from app.numerics import GridPoints
 
 if TYPE_CHECKING:  # FastAPI's body field type lives in a private module: types only
@@ -106,9 +105,10 @@ async def read_body(request: Request, field: ModelField) -> Any:
     all). Bodies over INLINE_PARSE_BYTES are handled in the threadpool: parsing and
     validating 18 MB of points takes about half a second, which the event loop (and
     /health) must not wait for. A big body is read only with an admission slot."""
+    lifecycle: Lifecycle = request.app.state.lifecycle
     length = request.headers.get("content-length")
     if length is None or int(length) > HEAVY_BODY_BYTES:  # a number: BodyLimitMiddleware
-        await request.app.state.admission.enter(request)
+        await lifecycle.admission.enter(request)
     try:
         raw = await request.body()  # within NABLA_BODY_TIMEOUT: app.protocol
     except ClientDisconnect:
@@ -124,7 +124,7 @@ async def read_body(request: Request, field: ModelField) -> Any:
     settings = request.app.state.settings
     if len(raw) <= INLINE_PARSE_BYTES:
         return _parse_and_validate(raw, field, settings)
-    return await run_in_threadpool(_parse_and_validate, raw, field, settings)
+    return await lifecycle.scheduler.run(_parse_and_validate, raw, field, settings)
 
 
 # What parsing makes of a body, in bytes per JSON token: a list (56 B + its pointer in the
@@ -244,7 +244,7 @@ class StrictJSONRoute(APIRoute):
                     "send the body as JSON with `Content-Type: application/json`."
                 )
             _check_not_encoded(request.headers.get("content-encoding"))
-            admission: Admission = request.app.state.admission
+            admission: Admission = request.app.state.lifecycle.admission
             try:
                 body = await read_body(request, field)
                 response: Response = await endpoint(body, request)

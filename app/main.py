@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
-from app.admission import Admission
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.http import BodyLimitMiddleware, HeadAsGetMiddleware
+from app.lifecycle import Lifecycle
 from app.observability import ObservabilityMiddleware, configure_logging, metrics
 from app.pages import install_pages
 from app.routes import router
@@ -41,7 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Read by routes from `request.app.state` (tests build apps with other limits): a
     # dependency would cost every request a resolution step.
     app.state.settings = settings
-    app.state.admission = Admission(settings.max_heavy_requests)
+    app.state.lifecycle = Lifecycle(
+        heavy_slots=settings.max_heavy_requests,
+        threads=settings.compute_threads,
+        queue=settings.max_queued,
+        max_wait=settings.max_queue_wait,
+    )
     install_error_handlers(app)
     app.include_router(router)
     install_pages(app)

@@ -47,12 +47,17 @@ CACHE = Counter(
     "nabla_expression_cache_total", "Expression parse-cache lookups by result.", ["result"]
 )
 REJECTIONS = Counter("nabla_rejections_total", "Client errors by reason.", ["reason"])
-# Big requests holding or waiting for an admission slot (app.admission); summed over
+# Big requests holding or waiting for an admission slot (app.lifecycle); summed over
 # the live workers in multiprocess mode.
 HEAVY = Gauge(
     "nabla_heavy_requests",
     "Big requests holding an admission slot (state=held) or waiting for one (state=waiting).",
     ["state"],
+    multiprocess_mode="livesum",
+)
+QUEUED = Gauge(
+    "nabla_compute_requests",
+    "Requests computing on, or waiting for, a compute thread (app.lifecycle).",
     multiprocess_mode="livesum",
 )
 

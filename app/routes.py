@@ -1,10 +1,10 @@
 """HTTP routes: validated request in → service (expression → numerics) → response out.
 
-Heavy work never runs on the event loop: `answer` hands a request to the threadpool
-unless `service.is_light` says it is tiny (a few points of a short expression). For those,
-the two thread hops cost more than the work itself: measured with wrk, answering inline
-took 1-point /derivative from 1,043 to about 2,500 requests per second on one worker
-(bench/profile.md).
+Heavy work never runs on the event loop: `answer` hands a request to the compute threads
+(app.lifecycle) unless `service.is_light` says it is tiny (a few points of a short
+expression). For those, the two thread hops cost more than the work itself: measured with
+wrk, answering inline took 1-point /derivative from 1,043 to about 2,500 requests per
+second on one worker (bench/profile.md).
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app import service
-from app.admission import HEAVY_SIZE
 from app.config import Settings
-from app.http import StrictJSONRoute, json_response
+from app.http import NumpyJSONResponse, StrictJSONRoute, json_response
+from app.lifecycle import HEAVY_SIZE, Lifecycle
 from app.schemas import (
     DerivativeRequest,
     DerivativeResponse,
@@ -33,6 +32,7 @@ from app.schemas import (
     Health,
     HessianRequest,
     HessianResponse,
+    Readiness,
     StepStudyRequest,
     StepStudyResponse,
 )
@@ -64,15 +64,28 @@ async def answer(
 
     if service.is_light(body):
         return work()
+    lifecycle: Lifecycle = request.app.state.lifecycle
     if service.size(body) >= HEAVY_SIZE:
-        await request.app.state.admission.enter(request)  # given back when sent (app.http)
-    return await run_in_threadpool(work)
+        await lifecycle.admission.enter(request)  # given back when sent (app.http)
+    return await lifecycle.scheduler.run(work)
 
 
-@router.get("/health", summary="Liveness and readiness probe")
+@router.get("/health", summary="Liveness probe")
 async def health() -> Health:
-    # On the event loop: a probe must answer even when every threadpool thread is busy.
+    # On the event loop: a probe must answer even when every compute thread is busy.
     return Health(status="ok")
+
+
+@router.get(
+    "/ready",
+    summary="Readiness probe: 503 while the server sheds load",
+    responses={503: {"model": Readiness, "description": "Shedding load; retry elsewhere."}},
+)
+async def ready(request: Request) -> Response:
+    lifecycle: Lifecycle = request.app.state.lifecycle
+    if lifecycle.scheduler.shedding:
+        return NumpyJSONResponse({"status": "shedding"}, status_code=503)
+    return NumpyJSONResponse({"status": "ready"})
 
 
 @router.post(

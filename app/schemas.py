@@ -116,6 +116,14 @@ class Health(BaseModel):
     )
 
 
+class Readiness(BaseModel):
+    status: Literal["ready", "shedding"] = Field(
+        description="`ready`, or `shedding` (with 503) for a second after a request was "
+        "refused because every compute thread was busy and the queue full.",
+        examples=["ready"],
+    )
+
+
 # ---------------------------------------------------------------- shared request parts
 
 

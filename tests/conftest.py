@@ -19,7 +19,7 @@ from app.config import Settings
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-HTTP_PROTOCOL = ["--http", "app.protocol:HttpProtocol"]  # as the Dockerfile's CMD
+HTTP_PROTOCOL = ["--http", "app.protocol:HttpProtocol"]  # as `python -m app` serves
 
 
 @pytest.fixture(scope="session")

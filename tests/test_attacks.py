@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -113,3 +114,51 @@ def test_a_parameters_map_over_the_limit_is_refused_before_it_is_parsed(
     assert health.worst < 1.0
     assert health.failures == 0
     assert_still_correct(fresh_server)
+
+
+def test_a_flood_of_python_heavy_requests_is_shed_while_health_stays_live(
+    fresh_server: Server,
+) -> None:
+    # 64 connections of /descent (10,000 steps): /health took 19-32 s behind 40 threads
+    # taking the GIL in turn. Now 2 compute (one per core), 8 wait, the rest get a 503 at
+    # once, /ready says so, and /health answers within a second throughout.
+    body = {"expression": "x0**2 + sin(x1)*x0 + x1**2", "init": [3.0, 4.0], "steps": 3000}
+
+    def ask(_: int) -> httpx.Response:
+        return httpx.post(f"{fresh_server.url}/descent", json=body, timeout=120)
+
+    with HealthWatch(fresh_server.url) as health, ThreadPoolExecutor(64) as pool:
+        answers = pool.map(ask, range(64))
+        time.sleep(0.5)
+        readiness = httpx.get(f"{fresh_server.url}/ready")
+        statuses = [r.status_code for r in answers]
+    shed = [s for s in statuses if s == 503]
+    assert sorted(set(statuses)) == [200, 503]
+    assert len(shed) >= 64 - 2 - 8 - 4  # a few may find a free place as the first finish
+    assert readiness.status_code == 503
+    assert readiness.json() == {"status": "shedding"}
+    assert health.worst < 1.0
+    assert health.failures == 0
+    time.sleep(1.1)
+    assert httpx.get(f"{fresh_server.url}/ready").json() == {"status": "ready"}
+    assert_still_correct(fresh_server)
+
+
+def test_a_shed_request_gets_a_json_503_with_retry_after() -> None:
+    server = Server(env={"NABLA_COMPUTE_THREADS": "1", "NABLA_MAX_QUEUED": "0"})
+    body = {"expression": "x0**2 + x1**2", "init": [3.0, 4.0], "steps": 3000}
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: httpx.post(f"{server.url}/descent", json=body, timeout=60),
+                    range(4),
+                )
+            )
+    finally:
+        server.stop()
+    shed = [r for r in answers if r.status_code == 503]
+    assert shed, [r.status_code for r in answers]
+    assert shed[0].headers["retry-after"] == "1"
+    assert shed[0].json()["type"] == "overloaded"
+    assert shed[0].json()["reason"] == "queue"

@@ -37,6 +37,7 @@ MANIFESTS = sorted(KUBERNETES_DIR.glob("*.yaml"))
 KUBERNETES_VERSIONS = ("1.30", "1.33")
 APP_PORT = 8000
 HEALTH_PATH = "/health"
+READY_PATH = "/ready"
 
 Resource = dict[str, Any]
 
@@ -182,11 +183,26 @@ def test_deployment_selector_matches_its_pod_labels(resources: dict[str, Resourc
     assert selector.items() <= pod_labels(resources).items()
 
 
-@pytest.mark.parametrize("probe", ["readinessProbe", "livenessProbe"])
-def test_probe_gets_health_on_the_app_port(container: Resource, probe: str) -> None:
+@pytest.mark.parametrize(
+    ("probe", "path"), [("livenessProbe", HEALTH_PATH), ("readinessProbe", READY_PATH)]
+)
+def test_probes_get_liveness_and_readiness_on_the_app_port(
+    container: Resource, probe: str, path: str
+) -> None:
+    # Liveness on /health (the event loop answers it whatever the load); readiness on
+    # /ready, which turns false while the pod sheds load.
     request = container[probe]["httpGet"]
-    assert request["path"] == HEALTH_PATH
+    assert request["path"] == path
     assert container_port(container, request["port"]) == APP_PORT
+
+
+def test_the_grace_period_covers_the_pre_stop_pause_and_the_graceful_drain(
+    resources: dict[str, Resource], container: Resource
+) -> None:
+    pod = resources["Deployment"]["spec"]["template"]["spec"]
+    pause = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    drain = ast.literal_eval(launcher_option("timeout_graceful_shutdown"))
+    assert pod["terminationGracePeriodSeconds"] > pause + drain
 
 
 def test_deployment_runs_the_image_command_unchanged(container: Resource) -> None:
@@ -242,9 +258,8 @@ def test_dockerfile_cmd_is_exec_form_python_m_app() -> None:
     assert json.loads(cmd) == ["python", "-m", "app"]
 
 
-def test_python_m_app_serves_with_the_json_400_protocol_and_a_graceful_shutdown() -> None:
-    # The image's CMD and `make run` get these from app/__main__.py, the one place that sets
-    # them; test_server.py checks what the protocol answers, test_resilience.py the shutdown.
+def launcher_option(name: str) -> ast.expr:
+    """An argument of the `uvicorn.run` call in app/__main__.py."""
     module = ast.parse((ROOT / "app" / "__main__.py").read_text())
     (run,) = [
         node
@@ -252,8 +267,14 @@ def test_python_m_app_serves_with_the_json_400_protocol_and_a_graceful_shutdown(
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "uvicorn.run"
     ]
     options = {keyword.arg: keyword.value for keyword in run.keywords}
-    assert ast.literal_eval(options["http"]) == "app.protocol:HttpProtocol"
-    assert ast.literal_eval(options["timeout_graceful_shutdown"]) > 0
+    return options[name]
+
+
+def test_python_m_app_serves_with_the_json_400_protocol_and_a_graceful_shutdown() -> None:
+    # The image's CMD and `make run` get these from app/__main__.py, the one place that sets
+    # them; test_server.py checks what the protocol answers, test_resilience.py the shutdown.
+    assert ast.literal_eval(launcher_option("http")) == "app.protocol:HttpProtocol"
+    assert ast.literal_eval(launcher_option("timeout_graceful_shutdown")) > 0
 
 
 def test_dockerfile_serves_on_all_interfaces_at_the_app_port() -> None:

@@ -1,4 +1,4 @@
-"""app.admission: big requests take one of a few slots; memory stays bounded under
+"""app.lifecycle: big requests take one of a few slots; memory stays bounded under
 concurrency, small requests never wait, and every slot comes back."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from prometheus_client import REGISTRY
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.admission import HEAVY_BODY_BYTES, Admission
+from app.errors import OverloadedError
+from app.lifecycle import HEAVY_BODY_BYTES, Admission, Scheduler
 
 # ---------------------------------------------------------------- the slots themselves
 
@@ -131,7 +132,7 @@ def big_body(expression: str) -> bytes:
 
 def test_every_slot_comes_back_after_errors_and_after_streamed_answers() -> None:
     client = make_client(max_heavy_requests=1)
-    admission: Admission = client.app.state.admission  # type: ignore[attr-defined]
+    admission: Admission = client.app.state.lifecycle.admission  # type: ignore[attr-defined]
     headers = {"content-type": "application/json"}
     for _ in range(3):  # with one slot, a leak would leave the next request waiting forever
         bad = client.post("/derivative", content=big_body("x +* 1"), headers=headers)
@@ -294,3 +295,78 @@ def test_a_client_that_never_reads_its_answer_is_disconnected_and_gives_its_slot
     assert after.json()["shape"] == [1000, 1000]
     assert waited < 20  # the stalled answer's encoding plus the send timeout, not for ever
     assert 'nabla_heavy_requests{state="held"} 0.0' in metrics
+
+
+# ---------------------------------------------------------------- the compute threads
+
+
+def run_at_once(scheduler: Scheduler, seconds: list[float]) -> list[str]:
+    """Start one piece of work per entry at once (each sleeps that long on its thread);
+    what each came to: `done` or `shed`."""
+
+    async def one(pause: float) -> str:
+        try:
+            await scheduler.run(time.sleep, pause)
+        except OverloadedError:
+            return "shed"
+        return "done"
+
+    async def all_of_them() -> list[str]:
+        return list(await asyncio.gather(*(one(pause) for pause in seconds)))
+
+    return asyncio.run(all_of_them())
+
+
+def test_work_beyond_the_threads_and_the_queue_is_shed_at_once() -> None:
+    scheduler = Scheduler(threads=1, queue=2, max_wait=60)
+    start = time.monotonic()
+    outcomes = run_at_once(scheduler, [0.2] * 6)
+    assert outcomes == ["done", "done", "done", "shed", "shed", "shed"]
+    assert time.monotonic() - start < 1.0  # three ran one after the other; none waited more
+    assert scheduler.shedding
+
+
+def test_a_queue_whose_first_request_waited_too_long_sheds_new_ones() -> None:
+    scheduler = Scheduler(threads=1, queue=100, max_wait=0.1)
+
+    async def scenario() -> list[str]:
+        slow = asyncio.ensure_future(scheduler.run(time.sleep, 0.5))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(scheduler.run(time.sleep, 0))
+        await asyncio.sleep(0.2)  # the waiting one has now waited 0.2 s > 0.1 s
+        try:
+            await scheduler.run(time.sleep, 0)
+            late = "done"
+        except OverloadedError:
+            late = "shed"
+        await asyncio.gather(slow, waiting)
+        return [late, "after"]
+
+    assert asyncio.run(scenario())[0] == "shed"
+
+
+def test_readiness_comes_back_a_second_after_the_last_shed_request() -> None:
+    scheduler = Scheduler(threads=1, queue=0, max_wait=60)
+    assert not scheduler.shedding
+    assert run_at_once(scheduler, [0.1, 0.1]) == ["done", "shed"]
+    assert scheduler.shedding
+    time.sleep(1.05)
+    assert not scheduler.shedding
+
+
+def test_a_request_that_leaves_the_queue_frees_its_place() -> None:
+    scheduler = Scheduler(threads=1, queue=1, max_wait=60)
+
+    async def scenario() -> str:
+        busy = asyncio.ensure_future(scheduler.run(time.sleep, 0.3))
+        await asyncio.sleep(0.05)
+        leaving = asyncio.ensure_future(scheduler.run(time.sleep, 0))
+        await asyncio.sleep(0.05)
+        leaving.cancel()  # its client went away while it waited
+        await asyncio.sleep(0.05)
+        waited = asyncio.ensure_future(scheduler.run(time.sleep, 0))  # takes the freed place
+        await asyncio.gather(busy, waited)
+        return "done"
+
+    assert asyncio.run(scenario()) == "done"
+    assert scheduler.waiting == {}

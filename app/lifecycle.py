@@ -1,0 +1,190 @@
+"""A request's life in one place: its admission (memory), its turn on the compute threads,
+its refusal when the server is full (503), and the release of all it held.
+
+**Admission.** At most `max_heavy_requests` big requests in memory at once, per process;
+others wait. Each request is bounded by the limits (body, points, work). Concurrency
+multiplied them: one 10⁶-point /derivative peaks near 100 MiB, and twelve at once took a
+server to 1.2 GiB, past the 1 GiB memory limit of deploy/kubernetes. There, that is an OOM
+kill and every request in flight lost. So a request takes a slot, waiting for one if none
+is free, before it holds much memory:
+
+- before its body is read, if the body is over `HEAVY_BODY_BYTES` (or of unknown length,
+  chunked). Until then uvicorn holds at most 64 KiB of it and leaves the rest in the
+  socket;
+- before it is computed, if it asks for `HEAVY_SIZE` point-coordinates or more
+  (`service.size`: a 1000×1000 grid is 2·10⁶, 1000 points is 10³).
+
+It gives the slot back when its response has been sent, streamed ones included, or when it
+fails. Everything below both thresholds (most requests, every small one) never waits.
+
+**Scheduling.** Work that would block the event loop (parsing big bodies, computing)
+runs on `compute_threads` threads, one per core by default, not on anyio's 40: with 40
+threads holding the GIL in turn, the event loop waited behind all of them and /health took
+16-30 s under 64 connections of Python-heavy requests. At most `max_queued` requests wait
+for a thread, none longer than `max_queue_wait` seconds so far; one more is answered 503
+with `Retry-After` at once (load shedding), and
+readiness (`/ready`) turns false for a second, so that a load balancer sends new requests
+to other replicas, while liveness (`/health`, on the event loop) keeps answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from app.errors import OverloadedError
+from app.observability import HEAVY, QUEUED
+
+HEAVY_BODY_BYTES = 64 * 1024  # about 3,500 points as JSON
+HEAVY_SIZE = 1 << 16  # point-coordinates: about 5 MiB per float64 array
+
+
+class Admission:
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.held = 0  # slots taken now
+        self.waiting = 0  # requests waiting for one
+        self._semaphore: asyncio.Semaphore | None = None  # made on the loop that serves
+
+    @property
+    def semaphore(self) -> asyncio.Semaphore:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.slots)
+        return self._semaphore
+
+    async def enter(self, request: Request) -> None:
+        """Hold a slot for this request, waiting for one; a request holds at most one."""
+        if getattr(request.state, "admitted", False):
+            return
+        self._count(waiting=+1)
+        try:
+            await self.semaphore.acquire()
+        finally:
+            self._count(waiting=-1)
+        self._count(held=+1)
+        request.state.admitted = True
+
+    def leave(self, request: Request) -> None:
+        if getattr(request.state, "admitted", False):
+            request.state.admitted = False
+            self._count(held=-1)
+            self.semaphore.release()
+
+    def _count(self, *, held: int = 0, waiting: int = 0) -> None:
+        self.held += held
+        self.waiting += waiting
+        _HELD.inc(held)
+        _WAITING.inc(waiting)
+
+    def until_sent(self, response: Response, request: Request) -> Response:
+        """`response`, holding this request's slot (if any) until it has been sent."""
+        if not getattr(request.state, "admitted", False):
+            return response
+        return _ReleasedWhenSent(response, lambda: self.leave(request))
+
+
+_HELD, _WAITING = HEAVY.labels(state="held"), HEAVY.labels(state="waiting")
+
+
+class _ReleasedWhenSent(Response):
+    """Sends `inner`, then calls `release`: also when sending fails or is cancelled (a
+    client that disconnects from a stream)."""
+
+    def __init__(self, inner: Response, release: Callable[[], None]) -> None:
+        # Not Response.__init__: this only forwards to `inner`, which has the body.
+        self.inner = inner
+        self.release = release
+        self.status_code = inner.status_code
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.inner(scope, receive, send)
+        finally:
+            self.release()
+
+
+T = TypeVar("T")
+SHEDDING_SECONDS = 1.0  # readiness stays false this long after a request was shed
+
+
+class Scheduler:
+    """At most `threads` pieces of work at once and `queue` more waiting, none of which has
+    waited `max_wait` seconds; others are shed.
+
+    The count bounds a burst (64 requests at once); the wait bounds a queue of slow work (a
+    /descent of 10,000 steps takes seconds), whose count alone says little.
+    """
+
+    def __init__(self, threads: int, queue: int, max_wait: float) -> None:
+        self.threads = threads or os.cpu_count() or 1
+        self.queue = queue
+        self.max_wait = max_wait
+        self.shed_at = -SHEDDING_SECONDS  # monotonic time of the last shed request
+        self.waiting: dict[int, float] = {}  # arrival times of waiting requests, oldest first
+        self._tickets = itertools.count()
+        self._limiter: anyio.CapacityLimiter | None = None  # made on the loop that serves
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.threads)
+        return self._limiter
+
+    @property
+    def shedding(self) -> bool:
+        return time.monotonic() - self.shed_at < SHEDDING_SECONDS
+
+    async def run(self, work: Callable[..., T], *args: object) -> T:
+        """`work(*args)` on a compute thread, or OverloadedError if the queue is full."""
+        limiter = self.limiter
+        QUEUED.inc()
+        try:
+            try:
+                limiter.acquire_nowait()
+            except anyio.WouldBlock:
+                await self._wait_for_a_thread(limiter)
+            try:
+                return await anyio.to_thread.run_sync(work, *args)
+            finally:
+                limiter.release()
+        finally:
+            QUEUED.dec()
+
+    async def _wait_for_a_thread(self, limiter: anyio.CapacityLimiter) -> None:
+        self._check_queue()
+        ticket = next(self._tickets)
+        self.waiting[ticket] = time.monotonic()
+        try:
+            await limiter.acquire()
+        finally:
+            del self.waiting[ticket]  # its turn came, or its client went away
+
+    def _check_queue(self) -> None:
+        now = time.monotonic()
+        waited = now - next(iter(self.waiting.values())) if self.waiting else 0.0
+        if len(self.waiting) >= self.queue or waited >= self.max_wait:
+            self.shed_at = now
+            raise OverloadedError(
+                f"the server is busy ({self.threads} requests computing, "
+                f"{len(self.waiting)} waiting, the first for {waited:.1f} s); retry shortly.",
+                reason="queue",
+            )
+
+
+class Lifecycle:
+    """The admission slots and the compute threads of one app."""
+
+    def __init__(self, *, heavy_slots: int, threads: int, queue: int, max_wait: float) -> None:
+        self.admission = Admission(heavy_slots)
+        self.scheduler = Scheduler(threads, queue, max_wait)
