@@ -1,0 +1,112 @@
+"""Errors per component, and the summaries docs/accuracy.md tabulates.
+
+A component's error is relative, |value − exact| / |exact|, or absolute where the exact
+value is 0; a non-finite value counts as an infinite error. A runner's error estimate is
+exceeded where the true absolute error is larger than the one it reports (a NaN estimate
+is exceeded); components whose value is not finite are left out of that count, since a
+null answer makes no claim.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .cases import Case
+from .runners import Result
+
+THRESHOLDS = {"above_1e-6": 1e-6, "above_1e-3": 1e-3}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One runner on one case."""
+
+    case: Case
+    runner: str
+    result: Result
+
+    def relative_errors(self) -> list[float]:
+        return [relative_error(e, v) for e, v in zip(self.exact(), self.result.values, strict=True)]
+
+    def exact(self) -> list[float]:
+        d = self.case.dimension
+        return [self.case.exact[i * d + j] for i, j in self.case.components()]
+
+    def estimates(self) -> list[tuple[float, float]]:
+        """(true absolute error, reported error) of each finite value given with an estimate."""
+        if self.result.errors is None:
+            return []
+        values = self.result.estimated or self.result.values
+        pairs = zip(self.exact(), values, self.result.errors, strict=True)
+        return [(abs(v - e), r) for e, v, r in pairs if math.isfinite(v)]
+
+
+def relative_error(exact: float, value: float) -> float:
+    if not math.isfinite(value):
+        return math.inf
+    error = abs(value - exact)
+    return error / abs(exact) if exact != 0 else error
+
+
+def statistics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """What a table row shows for a group of outcomes of one runner."""
+    errors = np.array([e for o in outcomes for e in o.relative_errors()])
+    row: dict[str, Any] = {
+        "cases": len(outcomes),
+        "components": int(errors.size),
+        "median": significant(float(np.median(errors))),
+        "max": significant(float(np.max(errors))),
+    }
+    row |= {name: share(errors > t) for name, t in THRESHOLDS.items()}
+    row |= estimate_statistics(outcomes)
+    row["evaluations"] = significant(float(np.mean([o.result.evaluations for o in outcomes])))
+    return row
+
+
+def estimate_statistics(outcomes: Iterable[Outcome]) -> dict[str, Any]:
+    pairs = [p for o in outcomes for p in o.estimates()]
+    if not pairs:
+        return {"estimated": 0, "exceeded": None, "exceeded_10x": None, "changed": None}
+    true, reported = np.array(pairs).T
+    with np.errstate(invalid="ignore"):
+        return {
+            "estimated": len(pairs),
+            "exceeded": share(~(true <= reported)),
+            "exceeded_10x": share(~(true <= 10 * reported)),
+            "changed": sum(o.result.changed for o in outcomes),
+        }
+
+
+def share(mask: np.ndarray[Any, Any]) -> float:
+    return round(float(np.mean(mask)), 4) if mask.size else 0.0
+
+
+def significant(value: float, digits: int = 3) -> float | str:
+    """3 significant digits; JSON has no infinity, so "inf" and "nan" are strings."""
+    if not math.isfinite(value):
+        return str(value)
+    return float(f"{value:.{digits - 1}e}")
+
+
+def summarize(outcomes: Sequence[Outcome], runners: Sequence[str]) -> dict[str, Any]:
+    """Statistics per runner: overall, by kind of derivative and by family of cases."""
+
+    def table(key: Any) -> dict[str, dict[str, Any]]:
+        groups: dict[str, dict[str, list[Outcome]]] = {}
+        for o in outcomes:
+            groups.setdefault(key(o.case), {}).setdefault(o.runner, []).append(o)
+        return {
+            group: {r: statistics(by_runner[r]) for r in runners if r in by_runner}
+            for group, by_runner in groups.items()
+        }
+
+    return {
+        "overall": table(lambda c: "all")["all"],
+        "by_kind": table(lambda c: c.kind),
+        "by_family": table(lambda c: c.family),
+    }

@@ -1,0 +1,224 @@
+"""docs/accuracy.md, rendered from summary.json alone (a test re-renders and compares)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "accuracy.md"
+
+KINDS = {
+    "d1": "first derivatives",
+    "d2": "second derivatives",
+    "gradient": "gradients",
+    "hessian": "Hessians",
+}
+FAMILIES = {
+    "scipy": "scipy.differentiate's tests",
+    "numdifftools": "numdifftools' tests",
+    "papers": "papers' test functions",
+    "mgh": "Moré-Garbow-Hillstrom problems",
+    "large-x": "large |x|",
+    "tiny-x": "tiny |x|",
+    "domain-edge": "domain edges",
+    "near-pole": "near poles",
+    "oscillation": "oscillation",
+    "cusp": "next to kinks",
+    "steep": "steep exponentials",
+    "flat": "flat: f' ≪ f",
+}
+HEADER = (
+    "| runner | cases | components | median error | max error | > 1e-6 | > 1e-3 "
+    "| estimate exceeded | by > 10× | evaluations per point |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def number(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return {"inf": "∞", "nan": "NaN"}.get(value, value)
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def row(name: str, s: dict[str, Any]) -> str:
+    cells = [
+        name,
+        str(s["cases"]),
+        str(s["components"]),
+        number(s["median"]),
+        number(s["max"]),
+        percent(s["above_1e-6"]),
+        percent(s["above_1e-3"]),
+        percent(s["exceeded"]),
+        percent(s["exceeded_10x"]),
+        f"{float(s['evaluations']):.0f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(stats: dict[str, dict[str, Any]]) -> str:
+    return "\n".join([HEADER, *(row(name, s) for name, s in stats.items())])
+
+
+def render(summary: dict[str, Any]) -> str:
+    by_kind = summary["by_kind"]
+    by_family = summary["by_family"]
+    parts = [
+        INTRO,
+        "## Headline\n\n" + headline(summary["overall"], by_kind),
+        cases_section(summary["cases"]),
+        METHOD.format(**summary["versions"]),
+        "## All cases\n\n" + table(summary["overall"]),
+        "## By kind of derivative",
+        *(f"### {KINDS[k].capitalize()}\n\n{table(by_kind[k])}" for k in KINDS if k in by_kind),
+        "## By family",
+        *(
+            f"### {FAMILIES[f]} (`{f}`)\n\n{table(by_family[f])}"
+            for f in FAMILIES
+            if f in by_family
+        ),
+        worst_section(summary["worst"]),
+        estimates_section(summary["worst_estimates"]),
+        runtime_section(summary["seconds"], summary["versions"]["cores"]),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def headline(overall: dict[str, dict[str, Any]], by_kind: dict[str, Any]) -> str:
+    central, nd, scipy = overall["nabla central"], overall["numdifftools"], overall["scipy"]
+    textbook = overall["h = 1e-4"]
+    misses = (
+        f"- **Wrong answers.** Nabla's default answer (central) is more than 1e-6 off in "
+        f"{percent(central['above_1e-6'])} of {central['components']} components, more than "
+        f"1e-3 off in {percent(central['above_1e-3'])}; numdifftools in "
+        f"{percent(nd['above_1e-6'])} and {percent(nd['above_1e-3'])}, scipy.differentiate in "
+        f"{percent(scipy['above_1e-6'])} and {percent(scipy['above_1e-3'])}, h = 1e-4 in "
+        f"{percent(textbook['above_1e-6'])} and {percent(textbook['above_1e-3'])}."
+    )
+    methods = ", ".join(
+        f"{name.split()[1]} {percent(s['exceeded'])} ({percent(s['exceeded_10x'])})"
+        for name, s in overall.items()
+        if name.startswith("nabla") and s["exceeded"] is not None
+    )
+    estimates = (
+        f"- **Error estimates.** The true error exceeds Nabla's reported `errors` in "
+        f"{methods} of the components estimated (in brackets: by more than 10×); "
+        f"numdifftools' own estimate in {percent(nd['exceeded'])} ({percent(nd['exceeded_10x'])}), "
+        f"scipy's in {percent(scipy['exceeded'])} ({percent(scipy['exceeded_10x'])})."
+    )
+    medians = ", ".join(
+        f"{KINDS[k]} {number(by_kind[k]['nabla central']['median'])} "
+        f"(numdifftools {number(by_kind[k]['numdifftools']['median'])})"
+        for k in KINDS
+        if k in by_kind
+    )
+    cost = (
+        f"- **Digits and cost.** Median relative error of Nabla's default: {medians}. "
+        f"Evaluations per point, all cases: Nabla {float(central['evaluations']):.0f}, "
+        f"numdifftools {float(nd['evaluations']):.0f}, scipy {float(scipy['evaluations']):.0f}."
+    )
+    return "\n".join([misses, estimates, cost])
+
+
+def cell(text: str) -> str:
+    """Text in a table cell: a bare | would end it."""
+    return text.replace("|", r"\|")
+
+
+def cases_section(counts: dict[str, Any]) -> str:
+    families = "\n".join(
+        f"| `{f}` | {cell(FAMILIES[f])} | {n} |" for f, n in counts["by_family"].items()
+    )
+    sources = "\n".join(f"| {s} | {n} |" for s, n in counts["by_source"].items())
+    kinds = ", ".join(f"{n} {KINDS[k]}" for k, n in counts["by_kind"].items())
+    return (
+        f"## The cases\n\n{counts['total']} cases: {kinds}. Each names its source (a test "
+        "file and test, a paper and its equation or table) in `bench/accuracy/cases.jsonl`; "
+        "the code that lists them, with what was left out and why, is "
+        "`bench/accuracy/sources.py` and `bench/accuracy/hard.py`.\n\n"
+        f"| family | what | cases |\n|---|---|---:|\n{families}\n\n"
+        f"| source | cases |\n|---|---:|\n{sources}"
+    )
+
+
+def worst_section(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "## Nabla's largest errors (central, defaults)\n",
+        "| case | f | point | kind | exact | Nabla | relative error | reported `errors` |",
+        "|---|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        point = ", ".join(f"{x:.10g}" for x in r["point"])
+        kind = r["kind"] if r["kind"] in ("d1", "d2") else f"{r['kind']}[{r['component']}]"
+        lines.append(
+            f"| {r['id']} | `{short(r['expression'])}` | {point} | {kind} | "
+            f"{number(r['exact'])} | {number(r['value'])} | {number(r['relative_error'])} | "
+            f"{number(r['reported_error'])} |"
+        )
+    return "\n".join(lines)
+
+
+def estimates_section(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "## Nabla's error estimates most exceeded\n",
+        "| case | method | f | point | kind | true error | reported `errors` | ratio |",
+        "|---|---|---|---|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        point = ", ".join(f"{x:.10g}" for x in r["point"])
+        lines.append(
+            f"| {r['id']} | {r['runner'].split()[1]} | `{short(r['expression'])}` | {point} | "
+            f"{r['kind']} | {number(r['true_error'])} | {number(r['reported_error'])} | "
+            f"{number(r['ratio'])} |"
+        )
+    return "\n".join(lines)
+
+
+def short(expression: str, width: int = 60) -> str:
+    return expression if len(expression) <= width else expression[: width - 1] + "…"
+
+
+def runtime_section(seconds: dict[str, float], cores: str) -> str:
+    cells = ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items())
+    return f"## Run time\n\nThe last `python -m bench.accuracy`, on {cores} cores: {cells}."
+
+
+INTRO = """# Accuracy
+
+How close the derivatives of Nabla's engine are to the exact ones, and how honest its error
+estimates are, on cases collected from scipy.differentiate's and numdifftools' test suites,
+papers on finite-difference steps, the Moré-Garbow-Hillstrom problems and families of hard
+cases; with numdifftools, scipy.differentiate and the textbook central difference (h = 1e-4)
+on the same cases. Generated by `python -m bench.accuracy` (`make accuracy`) from
+`bench/accuracy/summary.json`; `tests/test_accuracy_suite.py` re-runs Nabla's part and fails
+when this page no longer matches the engine."""
+
+METHOD = """## How it is measured
+
+- **Exact values.** sympy reads each expression's text (Nabla's functions mapped to sympy's:
+  `log1p(x)` is log(1 + x), `cbrt` the real cube root, `where` a Piecewise, ...), with every
+  number as the exact value of the float64 it denotes, differentiates it and mpmath evaluates
+  the derivative at the point at 50 digits, checked at 80; the result is rounded to float64.
+  The oracle is the derivative of the function the runners evaluate, without its rounding.
+- **Nabla** runs in-process as `app/service.py` calls it: `parse(text).bind(variables)`, then
+  `app.numerics.derivative`, `gradient` or `hessian` with the defaults (automatic step,
+  accuracy 2), once as is and once with `error_estimate=True` for `errors`. Methods central,
+  forward and backward; complex for first derivatives and gradients of analytic expressions;
+  Hessians central only (`/hessian` takes no method).
+- **Peers**, with their defaults, on the same compiled function: numdifftools {numdifftools}
+  (`Derivative` with n = 1 or 2, `Gradient`, `Hessian`; `full_output` for its error estimate),
+  scipy {scipy} (`differentiate.derivative` for f', `jacobian` for gradients, `hessian` for
+  Hessians and f''), and h = 1e-4: (f(x+h) − f(x−h))/2h, (f(x+h) − 2f(x) + f(x−h))/h² and the
+  four-point mixed difference. Python {python}, NumPy {numpy}, sympy {sympy}, mpmath {mpmath}.
+- **Columns.** A component is one number: f', f'', a gradient entry or an entry of a Hessian's
+  upper triangle. Its error is relative, or absolute where the exact value is 0; a NaN or
+  infinite answer is an infinite error. *Estimate exceeded*: the share of components given
+  with an error estimate (and a finite value) whose true absolute error is larger than the
+  estimate; Nabla's Hessians have none. *Evaluations per point*: points at which f was
+  evaluated for one case, averaged over the cases (a case is one point)."""

@@ -1,0 +1,168 @@
+"""Running the suite: every runner on every case it applies to, and the summary of it all."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any
+
+from . import hard, runners
+from .cases import Case
+from .metrics import Outcome, relative_error, significant, summarize
+from .sources import DV, GMSW, OLIVER, SXXN
+
+NABLA = ["nabla central", "nabla forward", "nabla backward", "nabla complex"]
+PEERS = ["numdifftools", "scipy", "h = 1e-4"]
+PAPERS = {
+    GMSW: "Gill, Murray, Saunders & Wright 1983",
+    SXXN: "Shi, Xie, Xuan & Nocedal 2022",
+    OLIVER: "Oliver 1980",
+    DV: "Dumontet & Vignes 1977",
+}
+
+
+def runner(name: str) -> Callable[[Case], runners.Result | None]:
+    """The runner called `name`; it returns None for a case it does not apply to."""
+    if name in NABLA:
+        method = name.split()[1]
+        return lambda c: runners.nabla(c, method) if method in runners.nabla_methods(c) else None
+    peer = {
+        "numdifftools": runners.numdifftools,
+        "scipy": runners.scipy,
+        "h = 1e-4": runners.textbook,
+    }
+    return lambda c: runners.quietly(lambda: peer[name](c))
+
+
+def run(cases: Sequence[Case], names: Sequence[str]) -> tuple[list[Outcome], dict[str, float]]:
+    """Every outcome, and each runner's time in seconds."""
+    outcomes, seconds = [], {}
+    for name in names:
+        compute, start = runner(name), time.perf_counter()
+        for case in cases:
+            result = compute(case)
+            if result is not None:
+                outcomes.append(Outcome(case, name, result))
+        seconds[name] = round(time.perf_counter() - start, 1)
+    return outcomes, seconds
+
+
+def summary(
+    cases: Sequence[Case], outcomes: Sequence[Outcome], names: Sequence[str]
+) -> dict[str, Any]:
+    return {
+        "versions": versions(),
+        "cases": case_counts(cases),
+        "runners": list(names),
+        **summarize(outcomes, names),
+        "nabla_cases": nabla_cases(outcomes),
+        "worst": worst(outcomes, "nabla central"),
+        "worst_estimates": worst_estimates(outcomes),
+    }
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "cores": str(os.cpu_count())}
+    for package in ("numpy", "scipy", "numdifftools", "sympy", "mpmath"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "absent"
+    return found
+
+
+def case_counts(cases: Sequence[Case]) -> dict[str, Any]:
+    return {
+        "total": len(cases),
+        "by_family": dict(Counter(c.family for c in cases)),
+        "by_source": dict(Counter(source_group(c) for c in cases)),
+        "by_kind": dict(Counter(c.kind for c in cases)),
+    }
+
+
+def source_group(case: Case) -> str:
+    """The source a case is counted under: the test suite, paper or issue it comes from."""
+    groups = {
+        "scipy": "scipy: test_differentiate.py",
+        "numdifftools": "numdifftools: test_numdifftools.py, test_example_functions.py",
+        "mgh": "Moré, Garbow & Hillstrom 1981",
+    }
+    if case.family in groups:
+        return groups[case.family]
+    labels = {**PAPERS, hard.ISSUE: hard.ISSUE, hard.README: "Nabla README"}
+    for prefix, label in labels.items():
+        if case.source.startswith(prefix):
+            return label
+    if case.family == "papers":
+        return "numericalderivative benchmark (Baudin 2024)"
+    return "accuracy suite (hard families)"
+
+
+def nabla_cases(outcomes: Sequence[Outcome]) -> dict[str, dict[str, list[Any]]]:
+    """Per case and Nabla method: the largest relative error and the components whose
+    error exceeds the estimate, to point at what moved when the summary changes."""
+    table: dict[str, dict[str, list[Any]]] = {}
+    for o in outcomes:
+        if o.runner in NABLA:
+            exceeded = sum(not (true <= reported) for true, reported in o.estimates())
+            table.setdefault(o.case.id, {})[o.runner.split()[1]] = [
+                significant(max(o.relative_errors()), 2),
+                exceeded,
+            ]
+    return table
+
+
+def worst(outcomes: Sequence[Outcome], name: str, count: int = 20) -> list[dict[str, Any]]:
+    """The runner's components farthest from the exact value."""
+    rows = [row for o in outcomes if o.runner == name for row in component_rows(o)]
+    rows.sort(key=lambda r: (-float(r["relative_error"]), r["id"], r["component"]))
+    return rows[:count]
+
+
+def component_rows(o: Outcome) -> list[dict[str, Any]]:
+    errors: list[float | None] = list(o.result.errors or [None] * len(o.result.values))
+    where = {"id": o.case.id, "expression": o.case.expression, "point": list(o.case.point)}
+    return [
+        where
+        | {
+            "kind": o.case.kind,
+            "component": k,
+            "exact": significant(exact, 4),
+            "value": significant(value, 4),
+            "relative_error": significant(relative_error(exact, value), 2),
+            "reported_error": None if error is None else significant(error, 2),
+        }
+        for k, (exact, value, error) in enumerate(
+            zip(o.exact(), o.result.values, errors, strict=True)
+        )
+    ]
+
+
+def worst_estimates(outcomes: Sequence[Outcome], count: int = 15) -> list[dict[str, Any]]:
+    """Nabla's error estimates that the true error exceeds by the largest factor."""
+    rows = []
+    for o in outcomes:
+        if o.runner not in NABLA:
+            continue
+        for true, reported in o.estimates():
+            ratio = true / reported if reported > 0 else (0.0 if true == 0 else math.inf)
+            if not ratio <= 1:
+                rows.append(
+                    {
+                        "id": o.case.id,
+                        "runner": o.runner,
+                        "expression": o.case.expression,
+                        "point": list(o.case.point),
+                        "kind": o.case.kind,
+                        "true_error": significant(true, 2),
+                        "reported_error": significant(reported, 2),
+                        "ratio": significant(ratio, 2),
+                    }
+                )
+    rows.sort(key=lambda r: (-float(r["ratio"]), r["id"], r["runner"]))
+    return rows[:count]
