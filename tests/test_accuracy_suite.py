@@ -1,0 +1,201 @@
+"""The accuracy suite (bench/accuracy): its cases, its oracle, and the committed summary and
+docs/accuracy.md against the engine as it is now.
+
+The suite's peers (numdifftools, scipy) are not needed here: only Nabla's part is re-run.
+When the engine changes, `python -m bench.accuracy` (make accuracy) rewrites the summary and
+the docs; these tests fail until it has.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import mpmath
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `bench` is not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from bench.accuracy import cases as store  # noqa: E402
+from bench.accuracy.cases import Case  # noqa: E402
+from bench.accuracy.catalog import all_cases  # noqa: E402
+from bench.accuracy.metrics import summarize  # noqa: E402
+from bench.accuracy.oracle import exact_values  # noqa: E402
+from bench.accuracy.report import DOCS, render  # noqa: E402
+from bench.accuracy.suite import NABLA, run  # noqa: E402
+
+SUMMARY = ROOT / "bench" / "accuracy" / "summary.json"
+REBUILD = "run `python -m bench.accuracy` (make accuracy) and commit what it writes"
+CASES = store.load()
+mp = mpmath.mpf
+
+
+def test_the_suite_has_at_least_250_cases_each_citing_a_source() -> None:
+    assert len(CASES) >= 250
+    assert [c.id for c in CASES if len(c.source.strip()) < 10] == []
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+def test_cases_jsonl_holds_the_catalog() -> None:
+    stored = [replace(c, exact=()) for c in CASES]
+    assert stored == all_cases(), "cases.jsonl is stale: run `python -m bench.accuracy --build`"
+
+
+def test_every_case_has_a_finite_exact_value_per_derivative() -> None:
+    expected = {"d1": 1, "d2": 1, "gradient": 1, "hessian": 2}
+    wrong = [
+        c.id
+        for c in CASES
+        if len(c.exact) != c.dimension ** expected[c.kind] or not all(map(math.isfinite, c.exact))
+    ]
+    assert wrong == []
+
+
+def one(kind: str, expression: str, point: list[float], variables: list[str] | None = None) -> Case:
+    names = variables or (["x"] if kind in ("d1", "d2") else [f"x{i}" for i in range(len(point))])
+    return Case("t", "test", "test", expression, tuple(names), tuple(point), kind)  # type: ignore[arg-type]
+
+
+def closed_forms() -> list[Any]:
+    """Derivatives written by hand, evaluated by mpmath at 50 digits (no sympy)."""
+    with mpmath.workdps(50):
+        e3 = mpmath.exp(3)
+        return [
+            pytest.param(
+                one("d1", "3*x + sin(x)", [1e12]), [3 + mpmath.cos(mp(1e12))], id="large-x"
+            ),
+            pytest.param(
+                one("d1", "sqrt(1 - x**2)", [0.999999]),
+                [-mp(0.999999) / mpmath.sqrt(1 - mp(0.999999) ** 2)],
+                id="domain-edge",
+            ),
+            pytest.param(
+                one("d2", "exp(-1e-6*x)", [1.0]),
+                [mp(1e-6) ** 2 * mpmath.exp(-mp(1e-6))],
+                id="flat-d2",
+            ),
+            pytest.param(one("d1", "cbrt(x)", [-8.0]), [mp(1) / 12], id="real-cube-root"),
+            pytest.param(one("d1", "where(x > 1, (x - 1)**5, (x - 1)**3)", [2.0]), [5], id="where"),
+            pytest.param(
+                one("d1", "sigmoid(100*x)", [0.01]),
+                [100 * mpmath.exp(-1) / (1 + mpmath.exp(-1)) ** 2],
+                id="sigmoid",
+            ),
+            pytest.param(
+                one("d1", "log1p(x) + expm1(x) + exp2(x) + log2(x) + log10(x)", [0.5]),
+                [
+                    1 / mp(1.5)
+                    + mpmath.exp(0.5)
+                    + mpmath.sqrt(2) * mpmath.log(2)
+                    + 1 / (mp(0.5) * mpmath.log(2))
+                    + 1 / (mp(0.5) * mpmath.log(10))
+                ],
+                id="numpy-functions",
+            ),
+            pytest.param(
+                one("d1", "abs(x) + relu(x) + maximum(x, 2) + hypot(x, 3)", [-0.5]),
+                [-1 - mp(0.5) / mpmath.sqrt(mp(9.25))],
+                id="kinks",
+            ),
+            pytest.param(one("d1", "arctan2(x, 2)", [1.0]), [mp(2) / 5], id="arctan2"),
+            pytest.param(
+                one("d1", "e**x + pi*x", [1.0]),
+                [mp(math.e) * mpmath.log(mp(math.e)) + mp(math.pi)],
+                id="float-constants",
+            ),
+            pytest.param(one("d2", "2*x^3", [2.0]), [24], id="caret-power"),
+            pytest.param(one("d2", "x**2*log(x)", [1.0]), [3], id="oliver-3"),
+            pytest.param(
+                one("gradient", "x0*x1 + sin(x0)", [1e12, 3.0]),
+                [3 + mpmath.cos(mp(1e12)), mp(1e12)],
+                id="gradient",
+            ),
+            pytest.param(
+                one("gradient", "100*(x1 - x0**2)**2 + (1 - x0)**2", [-1.2, 1.0]),
+                [
+                    -400 * mp(-1.2) * (1 - mp(-1.2) ** 2) - 2 * (1 - mp(-1.2)),
+                    200 * (1 - mp(-1.2) ** 2),
+                ],
+                id="rosenbrock",
+            ),
+            pytest.param(
+                one("hessian", "x*y*z + exp(x)*y", [3, 5, 7], ["x", "y", "z"]),
+                [5 * e3, e3 + 7, 5, e3 + 7, 0, 3, 5, 3, 0],
+                id="hessian",
+            ),
+        ]
+
+
+@pytest.mark.parametrize(("case", "expected"), closed_forms())
+def test_the_oracle_matches_closed_forms(case: Case, expected: list[Any]) -> None:
+    np.testing.assert_allclose(exact_values(case), [float(v) for v in expected], rtol=1e-15)
+
+
+@pytest.mark.parametrize("case", CASES[::50], ids=lambda c: c.id)
+def test_stored_exact_values_are_the_oracles(case: Case) -> None:
+    assert exact_values(case) == list(case.exact)
+
+
+@pytest.fixture(scope="module")
+def committed() -> dict[str, Any]:
+    summary: dict[str, Any] = json.loads(SUMMARY.read_text())
+    return summary
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, Any]:
+    """Nabla's part of the suite, run on the engine as it is."""
+    outcomes, _ = run(CASES, NABLA)
+    return summarize(outcomes, NABLA)
+
+
+def differences(now: dict[str, Any], then: dict[str, Any]) -> list[str]:
+    """The statistics of one table row that moved beyond what other platforms' rounding
+    explains: one component's worth of a share, 2× of an error, 2% of evaluations."""
+    moved = []
+    for key, before in then.items():
+        after = now[key]
+        if key in ("above_1e-6", "above_1e-3"):
+            same = abs(after - before) <= 1 / then["components"] + 1e-4
+        elif key in ("exceeded", "exceeded_10x") and before is not None:
+            same = abs(after - before) <= 1 / then["estimated"] + 1e-4
+        elif key in ("median", "max") and not isinstance(before, str):
+            floor = 1e-15  # relative errors this small are rounding, whatever their ratio
+            same = not isinstance(after, str) and (
+                max(after, before) <= floor or before / 2 <= after <= before * 2
+            )
+        elif key == "evaluations":
+            same = abs(after - before) <= 0.02 * before
+        else:
+            same = after == before
+        if not same:
+            moved.append(f"{key}: {before} -> {after}")
+    return moved
+
+
+@pytest.mark.parametrize("table", ["overall", "by_kind", "by_family"])
+def test_nablas_numbers_match_the_committed_summary(
+    measured: dict[str, Any], committed: dict[str, Any], table: str
+) -> None:
+    rows = (
+        {"all": measured[table]} if table == "overall" else measured[table],
+        {"all": committed[table]} if table == "overall" else committed[table],
+    )
+    moved = {
+        f"{group} / {runner}": diff
+        for group, runners in rows[1].items()
+        for runner, then in runners.items()
+        if runner in NABLA and (diff := differences(rows[0][group][runner], then))
+    }
+    assert moved == {}, f"the engine's accuracy changed: {REBUILD}"
+
+
+def test_the_docs_are_rendered_from_the_committed_summary(committed: dict[str, Any]) -> None:
+    assert DOCS.read_text() == render(committed), f"docs/accuracy.md is stale: {REBUILD}"
