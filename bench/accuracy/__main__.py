@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -24,10 +26,19 @@ def build() -> None:
     print(f"{len(built)} cases with exact values in {time.perf_counter() - start:.0f} s")
 
 
+def check_peers() -> None:
+    missing = [p for p in ("numdifftools", "scipy") if importlib.util.find_spec(p) is None]
+    if missing:
+        sys.exit(
+            f"{', '.join(missing)} missing: install the bench extras (pip install -e '.[bench]')."
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.accuracy")
     parser.add_argument("--build", action="store_true", help="recompute cases.jsonl first")
     args = parser.parse_args()
+    check_peers()
     if args.build:
         build()
     cases = store.load()

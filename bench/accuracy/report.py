@@ -101,6 +101,7 @@ def headline(overall: dict[str, dict[str, Any]], by_kind: dict[str, Any]) -> str
         f"{percent(scipy['above_1e-6'])} and {percent(scipy['above_1e-3'])}, h = 1e-4 in "
         f"{percent(textbook['above_1e-6'])} and {percent(textbook['above_1e-3'])}."
     )
+    changed = sum(s["changed"] or 0 for name, s in overall.items() if name.startswith("nabla"))
     methods = ", ".join(
         f"{name.split()[1]} {percent(s['exceeded'])} ({percent(s['exceeded_10x'])})"
         for name, s in overall.items()
@@ -110,7 +111,8 @@ def headline(overall: dict[str, dict[str, Any]], by_kind: dict[str, Any]) -> str
         f"- **Error estimates.** The true error exceeds Nabla's reported `errors` in "
         f"{methods} of the components estimated (in brackets: by more than 10×); "
         f"numdifftools' own estimate in {percent(nd['exceeded'])} ({percent(nd['exceeded_10x'])}), "
-        f"scipy's in {percent(scipy['exceeded'])} ({percent(scipy['exceeded_10x'])})."
+        f"scipy's in {percent(scipy['exceeded'])} ({percent(scipy['exceeded_10x'])}). "
+        f"Asking for `errors` changed {changed} of Nabla's values."
     )
     medians = ", ".join(
         f"{KINDS[k]} {number(by_kind[k]['nabla central']['median'])} "

@@ -18,6 +18,7 @@ import numpy as np
 
 from app import numerics
 from app.expressions import parse
+from app.numerics import Method
 
 from .cases import Case
 
@@ -62,17 +63,17 @@ def quietly(compute: Callable[[], Result]) -> Result:
 # ---------------------------------------------------------------- Nabla
 
 
-def nabla_methods(case: Case) -> list[str]:
+def nabla_methods(case: Case) -> list[Method]:
     """The methods each kind of request takes (`/hessian` has no `method`)."""
     if case.kind == "hessian":
         return ["central"]
-    methods = ["central", "forward", "backward"]
+    methods: list[Method] = ["central", "forward", "backward"]
     if case.kind != "d2" and parse(case.expression).analytic:
         methods.append("complex")
     return methods
 
 
-def nabla(case: Case, method: str) -> Result:
+def nabla(case: Case, method: Method) -> Result:
     """As app/service.py calls the engine: the defaults, then `error_estimate=True`. (The
     service's `refine_limit` is what its work budget leaves, millions of points for one;
     unlimited here.)"""
@@ -90,7 +91,7 @@ def nabla(case: Case, method: str) -> Result:
 
 
 def nabla_call(
-    case: Case, f: Counted, method: str, *, error_estimate: bool
+    case: Case, f: Counted, method: Method, *, error_estimate: bool
 ) -> tuple[list[float], list[float] | None]:
     point = np.array([case.point])
     if case.kind in ("d1", "d2"):

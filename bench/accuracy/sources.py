@@ -278,7 +278,7 @@ def numdifftools_gradient_tests() -> list[Case]:
 
 def numdifftools_hessian_tests() -> list[Case]:
     d, h = f"{NDT}::TestHessdiag", f"{NDT}::TestHessian"
-    examples = [
+    examples: list[list[float]] = [
         [1, 2, 3],
         [0.0, 16.003907623933742, 68.02057249966789],
         [1.2009289063e-314] * 3,
@@ -527,7 +527,7 @@ def mgh_problems() -> list[tuple[str, str, list[float]]]:
 
 # Minimizers where every residual vanishes exactly, with the numbers as float64 values: the
 # gradient is exactly 0 there.
-MGH_MINIMA = {
+MGH_MINIMA: dict[str, list[float]] = {
     "1 Rosenbrock": [1, 1],
     "2 Freudenstein and Roth": [5, 4],
     "5 Beale": [3, 0.5],

@@ -11,12 +11,20 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
+from app.numerics import Method
+
 from . import hard, runners
 from .cases import Case
 from .metrics import Outcome, relative_error, significant, summarize
 from .sources import DV, GMSW, OLIVER, SXXN
 
-NABLA = ["nabla central", "nabla forward", "nabla backward", "nabla complex"]
+NABLA_METHODS: dict[str, Method] = {
+    "nabla central": "central",
+    "nabla forward": "forward",
+    "nabla backward": "backward",
+    "nabla complex": "complex",
+}
+NABLA = list(NABLA_METHODS)
 PEERS = ["numdifftools", "scipy", "h = 1e-4"]
 PAPERS = {
     GMSW: "Gill, Murray, Saunders & Wright 1983",
@@ -29,7 +37,7 @@ PAPERS = {
 def runner(name: str) -> Callable[[Case], runners.Result | None]:
     """The runner called `name`; it returns None for a case it does not apply to."""
     if name in NABLA:
-        method = name.split()[1]
+        method = NABLA_METHODS[name]
         return lambda c: runners.nabla(c, method) if method in runners.nabla_methods(c) else None
     peer = {
         "numdifftools": runners.numdifftools,
@@ -125,7 +133,7 @@ def worst(outcomes: Sequence[Outcome], name: str, count: int = 20) -> list[dict[
 
 
 def component_rows(o: Outcome) -> list[dict[str, Any]]:
-    errors: list[float | None] = list(o.result.errors or [None] * len(o.result.values))
+    errors: Sequence[float | None] = o.result.errors or [None] * len(o.result.values)
     where = {"id": o.case.id, "expression": o.case.expression, "point": list(o.case.point)}
     return [
         where
@@ -145,7 +153,7 @@ def component_rows(o: Outcome) -> list[dict[str, Any]]:
 
 def worst_estimates(outcomes: Sequence[Outcome], count: int = 15) -> list[dict[str, Any]]:
     """Nabla's error estimates that the true error exceeds by the largest factor."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for o in outcomes:
         if o.runner not in NABLA:
             continue
