@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 LOCK := requirements.lock
 
-.PHONY: run test lint typecheck pytest openapi lock bench load e2e clean
+.PHONY: run test lint typecheck pytest openapi lock bench accuracy load e2e clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench.run
+
+# The accuracy suite against numdifftools, scipy.differentiate and h = 1e-4 (about 5 s); writes
+# bench/accuracy/summary.json and docs/accuracy.md (`make test` checks both against the engine).
+accuracy: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.accuracy
 
 # wrk for 30 s at 64 connections against `python -m app` with 2 workers on loopback; fails on
 # any error or RSS growth, and writes the numbers into docs/reliability.md.
