@@ -162,3 +162,46 @@ def test_a_shed_request_gets_a_json_503_with_retry_after() -> None:
     assert shed[0].headers["retry-after"] == "1"
     assert shed[0].json()["type"] == "overloaded"
     assert shed[0].json()["reason"] == "queue"
+
+
+def test_an_exact_derivative_too_big_to_evaluate_is_refused_at_once(fresh_server: Server) -> None:
+    # `exact: true` on ((x)**x)**x… 50 deep over a 1M-point range, a 338-byte body: 7 s and
+    # 882 MiB when only f's nodes were counted (the derivative has thousands).
+    body = {
+        "expression": "(" * 50 + "x" + ")**x" * 50,
+        "range": {"start": 1, "stop": 2, "num": 1_000_000},
+        "exact": True,
+    }
+    before = peak_rss_kib(fresh_server.process.pid)
+    start = time.monotonic()
+    r = httpx.post(f"{fresh_server.url}/derivative", json=body, timeout=60)
+    took = time.monotonic() - start
+    assert r.status_code == 413, r.text
+    assert r.json()["reason"] == "work"
+    assert "exact derivative" in r.json()["detail"]
+    assert took < 2
+    assert peak_rss_kib(fresh_server.process.pid) - before < 32 * MiB
+    assert_still_correct(fresh_server)
+
+
+def test_an_exact_derivative_within_the_budget_is_evaluated_in_blocks(
+    fresh_server: Server,
+) -> None:
+    # 20 deep, 1M points: accepted; evaluated a block at a time, its temporaries stay small.
+    depth = 20
+    body = {
+        "expression": "(" * depth + "x" + ")**x" * depth,
+        "range": {"start": 1, "stop": 2, "num": 1_000_000},
+        "exact": True,
+    }
+    before = peak_rss_kib(fresh_server.process.pid)
+    with HealthWatch(fresh_server.url) as health:
+        r = httpx.post(f"{fresh_server.url}/derivative", json=body, timeout=120)
+    grown = peak_rss_kib(fresh_server.process.pid) - before
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert len(answer["exact"]) == 1_000_000
+    # f is x^(x^depth) at x = 1: f' = 1 (d/dx of x^g at 1 is g(1) = 1).
+    assert answer["exact"][0] == pytest.approx(1.0, rel=1e-12)
+    assert grown < 256 * MiB, f"peak RSS grew by {grown // MiB} MiB"
+    assert health.worst < 1.0
