@@ -169,6 +169,33 @@ def check_work(
     return work
 
 
+# Besides the engine's arrays, a request holds each evaluation's temporaries (a level of the
+# expression at a time, on a block of points) and the JSON being written (streamed in
+# pieces of about 1 MB): measured at 44-62 MiB over the arrays for 10⁶-point answers.
+WORKING_BYTES = 32 << 20
+FLOAT_IN_LIST = 32  # a float of the request's own lists: its pointer and the object
+LIST = 64  # a point's list, besides its floats
+
+
+def check_memory(points: int, arrays: int, settings: Settings, *, inputs: int = 0) -> None:
+    """The request's memory while it is computed, at most what one request may hold:
+    `arrays` float arrays of `points` values (the engine's plan and the answer), the
+    request's own lists (`inputs` bytes, alive until it is answered), the working bytes."""
+    need = 8 * points * arrays + inputs + WORKING_BYTES
+    if need > settings.request_memory:
+        raise TooLargeError(
+            f"the request needs about {need >> 20} MiB while it is computed; a request may "
+            f"hold {settings.request_memory >> 20} MiB. Send fewer points or coordinates per "
+            "request.",
+            reason="memory",
+        )
+
+
+def listed_bytes(points: int, dimension: int) -> int:
+    """What a request's `points` (lists of `dimension` floats) take as Python objects."""
+    return points * (LIST + FLOAT_IN_LIST * dimension)
+
+
 def refine_limit(
     expression: Expression, dimension: int, options: FormulaOptions, work: int, settings: Settings
 ) -> int:
@@ -246,6 +273,10 @@ def derivative(request: DerivativeRequest, settings: Settings) -> Payload:
     count = _checked_count(request, settings)
     exact = _exact_expression(expression, name, request.order) if request.exact else None
     work = check_work(expression, count, 1, request, request.order, settings, besides=exact)
+    answer = 2 + (2 if exact is not None else 0)  # points, intercepts; exact, its errors
+    arrays = numerics.arrays_alive(1, error_estimate=request.error_estimate) + answer
+    inputs = 0 if request.points is None else len(request.points) * FLOAT_IN_LIST
+    check_memory(count, arrays, settings, inputs=inputs)
     if request.range is not None:
         x = axis_values(request.range)
     else:
@@ -333,6 +364,8 @@ def gradient(request: GradientRequest, settings: Settings) -> Payload:
     points, names = _points_and_names(request, expression, settings)
     n, d = points.shape
     work = check_work(expression, n, d, request, 1, settings)
+    arrays = numerics.arrays_alive(d, error_estimate=request.error_estimate)
+    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
     result = numerics.gradient(
         bind(expression, names, request.parameters),
         points,
@@ -402,6 +435,10 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload
     size = _check_grid(request, settings)
     names = coordinate_names(expression, request.variables, d, request.parameters)
     work = check_work(expression, size, d, request, 1, settings)
+    float32 = 1 + d if request.precision == "float32" else 0  # the answer's copies
+    check_memory(
+        size, numerics.arrays_alive(d, error_estimate=request.error_estimate) + float32, settings
+    )
     axes = [axis_values(spec) for spec in request.grid]
     if request.precision == "float32":
         _check_single_precision(axes)
@@ -492,10 +529,13 @@ def hessian(request: HessianRequest, settings: Settings) -> Payload:
     expression = parse_counted(request.expression, settings)
     points, names = _points_and_names(request, expression, settings)
     n, d = points.shape
-    evaluations = 1 + 4 * d + 4 * d * (d - 1)  # f; f(x ± h), f(x ± h/4) per axis; mixed, ×2
     per_point = _per_point(expression, d)
-    work = work_estimate(evaluations, n, per_point, d)
+    work = work_estimate(numerics.hessian_evaluations(d), n, per_point, d)
     _check_budget(work, settings)
+    # Each evaluation of f runs on all points at once: a temporary per level of f.
+    levels = min(expression.node_count, settings.max_expression_depth)
+    arrays = numerics.arrays_alive(d, hessian=True) + levels
+    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
     result = numerics.hessian(
         bind(expression, names, request.parameters),
         points,

@@ -4,6 +4,7 @@ answers within a second throughout, and the next request is answered correctly."
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from conftest import Server
 
@@ -204,4 +206,52 @@ def test_an_exact_derivative_within_the_budget_is_evaluated_in_blocks(
     # f is x^(x^depth) at x = 1: f' = 1 (d/dx of x^g at 1 is g(1) = 1).
     assert answer["exact"][0] == pytest.approx(1.0, rel=1e-12)
     assert grown < 256 * MiB, f"peak RSS grew by {grown // MiB} MiB"
+    assert health.worst < 1.0
+
+
+def hessian_body(n: int, d: int) -> bytes:
+    points = b"[" + b",".join([b"[" + b",".join([b"0.5"] * d) + b"]"] * n) + b"]"
+    variables = json.dumps([f"x{i}" for i in range(d)]).encode()
+    return b'{"expression": "x0*x1 + x2", "variables": %s, "points": %s}' % (variables, points)
+
+
+def test_a_hessian_whose_answer_would_not_fit_is_refused_before_it_is_computed(
+    fresh_server: Server,
+) -> None:
+    # 100,000 points × 20 variables: 4·10⁷ numbers to answer, inside the work budget. It was
+    # computed (and the process grew past a GiB); now the memory it needs is estimated from
+    # the engine's plan (d² estimates per point, the steps, the request's own lists) first.
+    before = peak_rss_kib(fresh_server.process.pid)
+    r = httpx.post(
+        f"{fresh_server.url}/hessian",
+        content=hessian_body(100_000, 20),
+        headers={"Content-Type": "application/json"},
+        timeout=120,
+    )
+    grown = peak_rss_kib(fresh_server.process.pid) - before
+    assert r.status_code == 413, r.text
+    assert r.json()["reason"] == "memory"
+    assert grown < 200 * MiB, f"peak RSS grew by {grown // MiB} MiB"  # the parse only
+    assert_still_correct(fresh_server)
+
+
+def test_a_hessian_that_fits_stays_within_the_memory_a_request_may_hold(
+    fresh_server: Server,
+) -> None:
+    before = peak_rss_kib(fresh_server.process.pid)
+    with HealthWatch(fresh_server.url) as health:
+        r = httpx.post(
+            f"{fresh_server.url}/hessian",
+            content=hessian_body(40_000, 20),
+            headers={"Content-Type": "application/json"},
+            timeout=120,
+        )
+    grown = peak_rss_kib(fresh_server.process.pid) - before
+    assert r.status_code == 200, r.text
+    hessians = r.json()["hessians"]
+    assert len(hessians) == 40_000
+    expected = np.zeros((20, 20))
+    expected[0, 1] = expected[1, 0] = 1.0  # ∂²(x0·x1 + x2)
+    np.testing.assert_allclose(hessians[-1], expected, atol=1e-6)
+    assert grown < 320 * MiB, f"peak RSS grew by {grown // MiB} MiB"  # 640 MiB / 2 slots
     assert health.worst < 1.0

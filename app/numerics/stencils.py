@@ -189,6 +189,12 @@ def smallest_step(method: Method, accuracy: int, order: int, error_estimate: boo
     return h
 
 
+def hessian_evaluations(dimension: int) -> int:
+    """Evaluations of f per point for a Hessian: f; f(x ± h) and f(x ± h/4) per axis; four
+    per mixed pair, at (h_i, h_j) and again at a quarter of both."""
+    return 1 + 4 * dimension + 4 * dimension * (dimension - 1)
+
+
 def evaluation_count(
     method: str,
     accuracy: int,
@@ -213,6 +219,18 @@ def evaluation_count(
         if error_estimate:
             per_coordinate += len(stencil(method, min(accuracy + 2, 8), order).offsets)
     return 1 + dimension * per_coordinate
+
+
+def arrays_alive(dimension: int, *, error_estimate: bool = False, hessian: bool = False) -> int:
+    """Float arrays of one value per point that the engine holds at once: the points (the
+    caller's and the engine's transposed copy), f, and per coordinate the estimate and its
+    step (and error), each once more as the caller's contiguous copy of the result; for a
+    Hessian, the d×d estimates per point and the steps. Each evaluation of f adds a
+    temporary per level of the expression, on at most `BLOCK` points (a Hessian: all)."""
+    if hessian:
+        return 2 * dimension + 1 + dimension + dimension * dimension
+    per_coordinate = 2 + 2 * (2 if error_estimate else 1)
+    return 2 + dimension * per_coordinate
 
 
 @lru_cache(maxsize=64)
