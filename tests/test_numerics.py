@@ -1410,3 +1410,65 @@ def test_gradient_handles_a_thousand_coordinates() -> None:
     result = gradient(parse("sum(x**2)").bind(), points)
 
     np.testing.assert_allclose(result.gradient, 2 * points, rtol=1e-8, atol=1e-10)
+
+
+def _combinations() -> list[Any]:
+    cases = []
+    for method in ("central", "forward", "backward", "complex"):
+        for accuracy in (1, 2, 4, 6, 8):
+            for order in (1, 2):
+                for error_estimate in (False, True):
+                    if (method == "central" and accuracy == 1) or (
+                        method == "complex" and (order == 2 or accuracy != 2)
+                    ):
+                        continue
+                    kind = "errors" if error_estimate else "plain"
+                    name = f"{method}-{accuracy}-order{order}-{kind}"
+                    cases.append(pytest.param(method, accuracy, order, error_estimate, id=name))
+    return cases
+
+
+def _evaluations_per_point(
+    method: str, accuracy: int, order: int, error_estimate: bool, step: float | None, d: int
+) -> float:
+    """Points at which the engine evaluates f, per point asked for (f counts them)."""
+    n = 1000
+    evaluated = [0]
+
+    def f(rows: Any) -> Any:
+        evaluated[0] += np.size(rows[0])
+        return np.sin(rows[0]) + sum(0.5 * r for r in rows[1:])
+
+    points = np.random.default_rng(0).random((n, d)) + 1.0
+    if order == 2:
+        numerics.derivative(
+            lambda t: f([t]),
+            points[:, 0],
+            method=method,
+            accuracy=accuracy,
+            order=2,
+            step=step,
+            error_estimate=error_estimate,
+        )
+    else:
+        numerics.gradient(
+            f, points, method=method, accuracy=accuracy, step=step, error_estimate=error_estimate
+        )
+    return evaluated[0] / n
+
+
+@pytest.mark.parametrize(("method", "accuracy", "order", "error_estimate"), _combinations())
+def test_the_work_budget_counts_the_evaluations_the_engine_makes(
+    method: str, accuracy: int, order: int, error_estimate: bool
+) -> None:
+    # The budget is computed from the engine's own count: with a fixed step, exactly the
+    # evaluations made; with an automatic one, those plus the ladders' few re-estimated
+    # points, which the budget charges separately (service.refine_limit).
+    d = 3 if order == 1 else 1
+    count = numerics.evaluation_count(method, accuracy, order, d, error_estimate)
+    assert _evaluations_per_point(method, accuracy, order, error_estimate, 1e-3, d) == count
+    automatic = numerics.evaluation_count(
+        method, accuracy, order, d, error_estimate, automatic_step=True
+    )
+    made = _evaluations_per_point(method, accuracy, order, error_estimate, None, d)
+    assert automatic <= made < automatic + 1

@@ -216,8 +216,8 @@ def evaluation_count(
             per_coordinate = len(_checked_offsets(rule))
         else:  # with an automatic step, second derivatives are checked at h/4
             per_coordinate = len(_off_center(rule)) * (2 if checked else 1)
-        if error_estimate:
-            per_coordinate += len(stencil(method, min(accuracy + 2, 8), order).offsets)
+        if error_estimate:  # the comparison stencil's off-center points, evaluated anew
+            per_coordinate += len(_off_center(stencil(method, error_accuracy(accuracy), order)))
     return 1 + dimension * per_coordinate
 
 
