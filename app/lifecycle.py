@@ -12,7 +12,7 @@ is free, before it holds much memory:
   chunked). Until then uvicorn holds at most 64 KiB of it and leaves the rest in the
   socket;
 - before it is computed, if it asks for `HEAVY_SIZE` point-coordinates or more
-  (`service.size`: a 1000×1000 grid is 2·10⁶, 1000 points is 10³).
+  (its model's `size()`: a 1000×1000 grid is 2·10⁶, 1000 points is 10³).
 
 It gives the slot back when its response has been sent, streamed ones included, or when it
 fails. Everything below both thresholds (most requests, every small one) never waits.
@@ -34,7 +34,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -42,8 +42,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.errors import OverloadedError
+from app.config import Settings
+from app.errors import NablaError, OverloadedError
+from app.json_out import json_response
 from app.observability import HEAVY, QUEUED
+from app.schemas import ComputeRequest, Size
+
+Payload = dict[str, Any]
 
 HEAVY_BODY_BYTES = 64 * 1024  # about 3,500 points as JSON
 HEAVY_SIZE = 1 << 16  # point-coordinates: about 5 MiB per float64 array
@@ -182,9 +187,53 @@ class Scheduler:
             )
 
 
+LIGHT_COORDINATES = 64  # up to this many point-coordinates ...
+LIGHT_EXPRESSION = 200  # ... of an expression this short is cheaper than a thread hop
+
+Body = TypeVar("Body", bound=ComputeRequest)
+
+
 class Lifecycle:
-    """The admission slots and the compute threads of one app."""
+    """The admission slots and the compute threads of one app, and the one way every
+    compute route answers (`answer`)."""
 
     def __init__(self, *, heavy_slots: int, threads: int, queue: int, max_wait: float) -> None:
         self.admission = Admission(heavy_slots)
         self.scheduler = Scheduler(threads, queue, max_wait)
+
+    async def answer(
+        self, request: Request, body: Body, compute: Callable[[Body, Settings], Payload]
+    ) -> Response:
+        """`compute(body, settings)` as a JSON response: inline if the request is tiny,
+        else on a compute thread (or shed), holding an admission slot if it is big; the
+        slot comes back when the answer has been sent (`app.json_in.StrictJSONRoute`)."""
+        settings: Settings = request.app.state.settings
+        size = asked_size(body)
+        request.state.points = size.points  # for the access log
+
+        def work() -> Response:
+            return json_response(compute(body, settings))  # encoding happens here too
+
+        if runs_inline(body, size):
+            return work()
+        if size.coordinates >= HEAVY_SIZE:
+            await self.admission.enter(request)
+        return await self.scheduler.run(work)
+
+
+def asked_size(body: ComputeRequest) -> Size:
+    """The request's size, or none where its specs are invalid (computing says why)."""
+    try:
+        return body.size()
+    except NablaError:
+        return Size(0, 0)
+
+
+def runs_inline(body: ComputeRequest, size: Size) -> bool:
+    """Cheap enough to compute on the event loop: well under a millisecond of NumPy."""
+    expression = getattr(body, "expression", "")
+    return (
+        body.may_run_inline()
+        and len(expression) <= LIGHT_EXPRESSION
+        and 0 < size.coordinates <= LIGHT_COORDINATES
+    )

@@ -12,8 +12,8 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.http import BodyLimitMiddleware, HeadAsGetMiddleware
 from app.lifecycle import Lifecycle
+from app.middleware import BodyLimitMiddleware, HeadAsGetMiddleware
 from app.observability import ObservabilityMiddleware, configure_logging, metrics
 from app.pages import install_pages
 from app.routes import router

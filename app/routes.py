@@ -1,24 +1,21 @@
 """HTTP routes: validated request in → service (expression → numerics) → response out.
 
-Heavy work never runs on the event loop: `answer` hands a request to the compute threads
-(app.lifecycle) unless `service.is_light` says it is tiny (a few points of a short
-expression). For those, the two thread hops cost more than the work itself: measured with
-wrk, answering inline took 1-point /derivative from 1,043 to about 2,500 requests per
-second on one worker (bench/profile.md).
+Every compute route answers through `Lifecycle.answer` (app.lifecycle), which runs the
+service on a compute thread, or inline for a tiny request, and owns its admission,
+shedding and release.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app import service
-from app.config import Settings
-from app.http import NumpyJSONResponse, StrictJSONRoute, json_response
-from app.lifecycle import HEAVY_SIZE, Lifecycle
+from app.json_in import StrictJSONRoute
+from app.json_out import NumpyJSONResponse
+from app.lifecycle import Lifecycle
 from app.schemas import (
     DerivativeRequest,
     DerivativeResponse,
@@ -50,24 +47,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def answer(
-    request: Request, compute: Callable[[Any, Settings], dict[str, Any]], body: Any
-) -> Response:
-    # The settings `create_app` was built with (tests build apps with other limits); read
-    # here rather than through a dependency, which costs every request a resolution step.
-    settings: Settings = request.app.state.settings
-
-    def work() -> Response:
-        response = json_response(compute(body, settings))  # encoding happens here too
-        request.state.points = service.point_count(body)  # for the access log
-        return response
-
-    if service.is_light(body):
-        return work()
-    lifecycle: Lifecycle = request.app.state.lifecycle
-    if service.size(body) >= HEAVY_SIZE:
-        await lifecycle.admission.enter(request)  # given back when sent (app.http)
-    return await lifecycle.scheduler.run(work)
+def lifecycle(request: Request) -> Lifecycle:
+    owner: Lifecycle = request.app.state.lifecycle
+    return owner
 
 
 @router.get("/health", summary="Liveness probe")
@@ -82,8 +64,7 @@ async def health() -> Health:
     responses={503: {"model": Readiness, "description": "Shedding load; retry elsewhere."}},
 )
 async def ready(request: Request) -> Response:
-    lifecycle: Lifecycle = request.app.state.lifecycle
-    if lifecycle.scheduler.shedding:
+    if lifecycle(request).scheduler.shedding:
         return NumpyJSONResponse({"status": "shedding"}, status_code=503)
     return NumpyJSONResponse({"status": "ready"})
 
@@ -96,7 +77,7 @@ async def ready(request: Request) -> Response:
     responses=ERRORS,
 )
 async def derivative(body: DerivativeRequest, request: Request) -> Response:
-    return await answer(request, service.derivative, body)
+    return await lifecycle(request).answer(request, body, service.derivative)
 
 
 @router.post(
@@ -107,7 +88,7 @@ async def derivative(body: DerivativeRequest, request: Request) -> Response:
     responses=ERRORS,
 )
 async def gradient(body: GradientRequest, request: Request) -> Response:
-    return await answer(request, service.gradient, body)
+    return await lifecycle(request).answer(request, body, service.gradient)
 
 
 @router.post(
@@ -118,7 +99,7 @@ async def gradient(body: GradientRequest, request: Request) -> Response:
     responses=ERRORS,
 )
 async def gradient_field(body: GradientFieldRequest, request: Request) -> Response:
-    return await answer(request, service.gradient_field, body)
+    return await lifecycle(request).answer(request, body, service.gradient_field)
 
 
 @router.post(
@@ -129,7 +110,7 @@ async def gradient_field(body: GradientFieldRequest, request: Request) -> Respon
     responses=ERRORS,
 )
 async def hessian(body: HessianRequest, request: Request) -> Response:
-    return await answer(request, service.hessian, body)
+    return await lifecycle(request).answer(request, body, service.hessian)
 
 
 @router.post(
@@ -139,7 +120,7 @@ async def hessian(body: HessianRequest, request: Request) -> Response:
     responses=ERRORS,
 )
 async def descent(body: DescentRequest, request: Request) -> Response:
-    return await answer(request, service.descent, body)
+    return await lifecycle(request).answer(request, body, service.descent)
 
 
 @router.post(
@@ -149,4 +130,4 @@ async def descent(body: DescentRequest, request: Request) -> Response:
     responses=ERRORS,
 )
 async def step_study(body: StepStudyRequest, request: Request) -> Response:
-    return await answer(request, service.step_study, body)
+    return await lifecycle(request).answer(request, body, service.step_study)

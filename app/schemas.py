@@ -7,7 +7,8 @@ result is not a finite number: JSON has no NaN.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+import math
+from typing import Annotated, Any, Literal, NamedTuple, Self
 
 from pydantic import (
     AfterValidator,
@@ -25,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.errors import TooLargeError
+from app.errors import RequestError, TooLargeError
 
 Method = Literal["central", "forward", "backward", "complex"]
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -61,7 +62,7 @@ def _at_most(setting: str, reason: str, noun: str, advice: str) -> Any:
     """A list or map no longer than the setting `setting`, measured on the raw input before
     any item is validated: a body of a million bad points must not become a million
     errors (1.2 GiB for a 4 MB body). The settings come in the validation context
-    (app.http); without one (a model built in code) only the service's checks apply."""
+    (app.json_in); without one (a model built in code) only the service's checks apply."""
 
     def check(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
         settings = (info.context or {}).get("settings")
@@ -110,6 +111,32 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
 
+class Size(NamedTuple):
+    """What a request asks for: `points` points of `dimension` coordinates each."""
+
+    points: int
+    dimension: int
+
+    @property
+    def coordinates(self) -> int:
+        """Point-coordinates: what the memory of a request's arrays grows with."""
+        return self.points * self.dimension
+
+
+class ComputeRequest(StrictModel):
+    """A request that computes: it says how big it is (`app.lifecycle` schedules by it)."""
+
+    def may_run_inline(self) -> bool:
+        """Whether a tiny one (a few points of a short expression) may be computed on the
+        event loop, where a thread hop would cost more than its work: not Python-heavy work
+        (descent, Hessians, the symbolic derivative)."""
+        return False
+
+    def size(self) -> Size:
+        """Points and coordinates asked for; NablaError where a spec is invalid."""
+        raise NotImplementedError
+
+
 class Health(BaseModel):
     status: Literal["ok"] = Field(
         description="Always `ok` when the service answers.", examples=["ok"]
@@ -140,6 +167,26 @@ class Arange(StrictModel):
         json_schema_extra={"examples": [{"start": -2, "stop": 2.5, "step": 0.25}]}
     )
 
+    def count(self, field: str) -> int:
+        """How many values the spec yields, computed without allocating them (`field`
+        names it in errors)."""
+        if self.step == 0:
+            raise RequestError(f"`{field}.step` must not be 0.", field=f"{field}.step")
+        span = (self.stop - self.start) / self.step  # Python floats: inf, not an error
+        if not math.isfinite(span):
+            raise TooLargeError(
+                f"`{field}` yields too many values; use a larger `step`.", reason="points"
+            )
+        count = math.ceil(span)
+        if count <= 0:
+            direction = "greater" if self.step > 0 else "less"
+            raise RequestError(
+                f"`{field}` is empty: with step {self.step}, `stop` must be {direction} "
+                f"than `start`.",
+                field=field,
+            )
+        return count
+
 
 class Linspace(StrictModel):
     """`num` evenly spaced values `numpy.linspace(start, stop, num)`: stop included."""
@@ -151,6 +198,18 @@ class Linspace(StrictModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"start": 0, "stop": 20, "num": 200}]}
     )
+
+    def count(self, field: str) -> int:
+        """`num`, once the spec is checked to yield finite values."""
+        if self.start == self.stop and self.num > 1:
+            raise RequestError(f"`{field}` has start == stop; use num 1.", field=field)
+        if not math.isfinite(self.stop - self.start):
+            # numpy.linspace would overflow computing its spacing and yield NaN values.
+            raise RequestError(
+                f"`{field}` spans more than the largest float; narrow `start` and `stop`.",
+                field=field,
+            )
+        return self.num
 
 
 def _axis_kind(value: Any) -> str | None:
@@ -170,7 +229,7 @@ Axis = Annotated[
 ]
 
 
-class FormulaOptions(StrictModel):
+class FormulaOptions(ComputeRequest):
     """The expression and how to difference it."""
 
     expression: str = Field(
@@ -216,7 +275,7 @@ class DifferenceOptions(FormulaOptions):
     )
 
 
-class PointsMixin(StrictModel):
+class PointsMixin(ComputeRequest):
     """Exactly one of `point` or `points`: one point or many, each a list of d numbers."""
 
     variables: Names | None = Field(
@@ -233,6 +292,10 @@ class PointsMixin(StrictModel):
         description="N points, each d coordinates.",
         examples=[[[3.0, 4.0], [0.0, 2.0]]],
     )
+
+    def size(self) -> Size:
+        rows = [self.point] if self.point is not None else self.points or [[]]
+        return Size(len(rows), len(rows[0]))
 
     @model_validator(mode="after")
     def _one_of_point_or_points(self) -> Self:
@@ -277,6 +340,13 @@ class DerivativeRequest(DifferenceOptions):
         "`errors_vs_exact`; the derivative's text is in `exact_expression`.",
         examples=[False],
     )
+
+    def may_run_inline(self) -> bool:
+        return not self.exact
+
+    def size(self) -> Size:
+        count = len(self.points or ()) if self.range is None else self.range.count("range")
+        return Size(count, 1)
 
     @model_validator(mode="after")
     def _one_of_points_or_range(self) -> Self:
@@ -332,6 +402,9 @@ class GradientRequest(DifferenceOptions, PointsMixin):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"expression": "x0**2 + x1**2", "point": [3, 4]}]}
     )
+
+    def may_run_inline(self) -> bool:
+        return True
 
 
 class GradientResponse(BaseModel):
@@ -418,6 +491,13 @@ class GradientFieldRequest(DifferenceOptions):
         "it are refused.",
         examples=["float32"],
     )
+
+    def may_run_inline(self) -> bool:
+        return True
+
+    def size(self) -> Size:
+        counts = [spec.count(f"grid[{i}]") for i, spec in enumerate(self.grid)]
+        return Size(math.prod(counts), len(counts))
 
 
 class GradientFieldResponse(BaseModel):
@@ -521,6 +601,9 @@ class DescentRequest(FormulaOptions):
         examples=[1e-8],
     )
 
+    def size(self) -> Size:
+        return Size(self.steps + 1, len(self.init))  # the path
+
 
 class DescentResponse(BaseModel):
     variables: list[str] = Field(description="Coordinate order.", examples=[["x0", "x1"]])
@@ -539,7 +622,10 @@ class DescentResponse(BaseModel):
 # ---------------------------------------------------------------- /step-study
 
 
-class StepStudyRequest(StrictModel):
+DEFAULT_STUDY_STEPS = [10.0**-k for k in range(1, 17)]
+
+
+class StepStudyRequest(ComputeRequest):
     """Error of each finite-difference formula over a range of steps: the V curve."""
 
     model_config = ConfigDict(
@@ -562,6 +648,9 @@ class StepStudyRequest(StrictModel):
     parameters: Parameters = Field(
         default_factory=dict, description="Values of constant names.", examples=[{}]
     )
+
+    def size(self) -> Size:
+        return Size(len(self.steps or DEFAULT_STUDY_STEPS), 1)
 
 
 class StepStudyResponse(BaseModel):

@@ -14,11 +14,12 @@ import numpy as np
 
 from app import numerics
 from app.config import Settings
-from app.errors import MethodError, NablaError, RequestError, TooLargeError
+from app.errors import MethodError, RequestError, TooLargeError
 from app.expressions import Expression, parse, parse_cache_hits
 from app.numerics import Array
 from app.observability import record_parse
 from app.schemas import (
+    DEFAULT_STUDY_STEPS,
     Arange,
     Axis,
     DerivativeRequest,
@@ -57,42 +58,10 @@ def load_expression(options: FormulaOptions, settings: Settings) -> Expression:
     return expression
 
 
-def axis_length(spec: Axis, field: str) -> int:
-    """How many values the spec yields, computed without allocating them."""
-    if isinstance(spec, Arange):
-        if spec.step == 0:
-            raise RequestError(f"`{field}.step` must not be 0.", field=f"{field}.step")
-        with np.errstate(all="ignore"):
-            span = (spec.stop - spec.start) / spec.step
-        if not math.isfinite(span):
-            raise TooLargeError(
-                f"`{field}` yields too many values; use a larger `step`.",
-                reason="points",
-            )
-        count = math.ceil(span)
-        if count <= 0:
-            direction = "greater" if spec.step > 0 else "less"
-            raise RequestError(
-                f"`{field}` is empty: with step {spec.step}, `stop` must be {direction} "
-                f"than `start`.",
-                field=field,
-            )
-        return count
-    if spec.start == spec.stop and spec.num > 1:
-        raise RequestError(f"`{field}` has start == stop; use num 1.", field=field)
-    if not math.isfinite(spec.stop - spec.start):
-        # numpy.linspace would overflow computing its spacing and yield NaN values.
-        raise RequestError(
-            f"`{field}` spans more than the largest float; narrow `start` and `stop`.",
-            field=field,
-        )
-    return spec.num
-
-
 def axis_values(spec: Axis) -> Array:
     if isinstance(spec, Arange):
         return np.arange(spec.start, spec.stop, spec.step, dtype=np.float64)
-    # The span is finite (`axis_length`), but with `stop` near the largest float,
+    # The span is finite (`Linspace.count`), but with `stop` near the largest float,
     # linspace's last product (num − 1)·spacing may round past it and warn; numpy then
     # puts `stop` itself in that place, so every value is finite.
     with np.errstate(over="ignore"):
@@ -311,7 +280,7 @@ def derivative(request: DerivativeRequest, settings: Settings) -> Payload:
 def _checked_count(request: DerivativeRequest, settings: Settings) -> int:
     """How many points: `points` counted, or a `range` computed from its spec."""
     if request.range is not None:
-        count = axis_length(request.range, "range")
+        count = request.range.count("range")
         check_points(count, settings, field="range")
         return count
     assert request.points is not None
@@ -422,11 +391,7 @@ def _point_array(rows: list[list[float]], settings: Settings) -> Array:
 
 
 def axis_lengths(request: GradientFieldRequest) -> list[int]:
-    return [axis_length(spec, f"grid[{i}]") for i, spec in enumerate(request.grid)]
-
-
-def grid_size(request: GradientFieldRequest) -> int:
-    return math.prod(axis_lengths(request))
+    return [spec.count(f"grid[{i}]") for i, spec in enumerate(request.grid)]
 
 
 def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload:
@@ -591,8 +556,6 @@ def descent(request: DescentRequest, settings: Settings) -> Payload:
 
 # ---------------------------------------------------------------- /step-study
 
-DEFAULT_STUDY_STEPS = [10.0**-k for k in range(1, 17)]
-
 
 def step_study(request: StepStudyRequest, settings: Settings) -> Payload:
     expression = parse_counted(request.expression, settings)
@@ -627,52 +590,3 @@ def _best(steps: Array, errors: Array) -> float | None:
     if not finite.any():
         return None
     return float(steps[np.flatnonzero(finite)[np.argmin(errors[finite])]])
-
-
-# ---------------------------------------------------------------- scheduling
-
-LIGHT_POINTS = 64  # up to this many points × coordinates ...
-LIGHT_EXPRESSION = 200  # ... of an expression this short is cheaper than a thread hop
-
-
-def point_count(request: Any) -> int:
-    """How many points a request asks for (0 when its specs are invalid)."""
-    try:
-        if isinstance(request, DerivativeRequest):
-            if request.range is not None:
-                return axis_length(request.range, "range")
-            return len(request.points or ())
-        if isinstance(request, GradientRequest | HessianRequest):
-            return 1 if request.point is not None else len(request.points or ())
-        if isinstance(request, GradientFieldRequest):
-            return grid_size(request)
-        if isinstance(request, DescentRequest):
-            return request.steps + 1
-        if isinstance(request, StepStudyRequest):
-            return len(request.steps or DEFAULT_STUDY_STEPS)
-    except NablaError:
-        return 0
-    return 0
-
-
-def size(request: Any) -> int:
-    """Point-coordinates a request asks for: points × dimension (0 when its specs are
-    invalid); what its arrays' memory grows with."""
-    if isinstance(request, GradientFieldRequest):
-        dimension = len(request.grid)
-    elif isinstance(request, GradientRequest | HessianRequest):
-        dimension = len(request.point or (request.points or [[]])[0])
-    elif isinstance(request, DescentRequest):
-        dimension = len(request.init)
-    else:
-        dimension = 1
-    return point_count(request) * dimension
-
-
-def is_light(request: Any) -> bool:
-    """Cheap enough to compute on the event loop: well under a millisecond of NumPy."""
-    if not isinstance(request, DerivativeRequest | GradientRequest | GradientFieldRequest):
-        return False
-    if len(request.expression) > LIGHT_EXPRESSION or getattr(request, "exact", False):
-        return False
-    return 0 < size(request) <= LIGHT_POINTS

@@ -34,7 +34,7 @@ import orjson
 
 from app import numerics
 from app.expressions import parse
-from app.http import json_pieces
+from app.json_out import json_pieces
 from bench.engine import automatic_step, numpy_central
 
 ROOT = Path(__file__).resolve().parent.parent

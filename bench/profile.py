@@ -36,10 +36,10 @@ LAYERS: list[tuple[str, Callable[[str, str], bool]]] = [
     ("engine: app/numerics/ (+ f's NumPy)", lambda fn, f: "app/numerics/" in f),
     ("expression parse + bind", lambda fn, f: "app/expressions/" in f),
     (
-        "response encoding (orjson, app/http.py)",
-        lambda fn, f: f.endswith("app/http.py") and fn.rsplit(".", 1)[-1] in ENCODERS,
+        "response encoding (orjson, app/json_out.py)",
+        lambda fn, f: f.endswith("app/json_out.py") and fn.rsplit(".", 1)[-1] in ENCODERS,
     ),
-    ("request JSON parsing (app/http.py)", lambda fn, f: fn == "parse_json"),
+    ("request JSON parsing (app/json_in.py)", lambda fn, f: fn == "parse_json"),
     ("pydantic validation", lambda fn, f: "pydantic" in f or "fastapi/_compat" in f),
     ("FastAPI dependency solving", lambda fn, f: "fastapi/dependencies" in f),
     ("service checks (app/service.py)", lambda fn, f: f.endswith("app/service.py")),

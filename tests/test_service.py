@@ -1,4 +1,4 @@
-"""Scheduling decisions of the service layer: what may run on the event loop."""
+"""The service layer: the work budget and what it leaves for refinement."""
 
 from __future__ import annotations
 
@@ -12,93 +12,8 @@ from app.config import Settings
 from app.errors import TooLargeError
 from app.schemas import (
     DerivativeRequest,
-    DescentRequest,
     GradientFieldRequest,
-    GradientRequest,
-    HessianRequest,
 )
-
-AXIS_1000 = {"start": 0, "stop": 1, "num": 1000}
-
-
-@pytest.mark.parametrize(
-    ("model", "body"),
-    [
-        pytest.param(DerivativeRequest, {"expression": "x**2", "points": [1.0]}, id="1-point"),
-        pytest.param(
-            GradientRequest, {"expression": "x0*x1", "point": [1.0, 2.0]}, id="gradient-point"
-        ),
-        pytest.param(
-            GradientFieldRequest,
-            {"expression": "x0*x1", "grid": [{"start": 0, "stop": 1, "num": 4}] * 2},
-            id="4x4-field",
-        ),
-    ],
-)
-def test_tiny_requests_are_light(model: Any, body: dict[str, Any]) -> None:
-    assert service.is_light(model.model_validate(body))
-
-
-@pytest.mark.parametrize(
-    ("model", "body"),
-    [
-        pytest.param(
-            DerivativeRequest, {"expression": "x", "range": AXIS_1000}, id="1000-point-range"
-        ),
-        pytest.param(
-            DerivativeRequest,
-            {"expression": "x**2", "points": [1.0], "exact": True},
-            id="exact-is-symbolic-work",
-        ),
-        pytest.param(
-            DerivativeRequest,
-            {"expression": "+".join(["sin(x)"] * 40), "points": [1.0]},
-            id="long-expression",
-        ),
-        pytest.param(
-            GradientFieldRequest, {"expression": "x0*x1", "grid": [AXIS_1000] * 2}, id="big-field"
-        ),
-        pytest.param(
-            GradientRequest, {"expression": "sum(x**2)", "point": [1.0] * 100}, id="100-coordinates"
-        ),
-        pytest.param(HessianRequest, {"expression": "x0*x1", "point": [1, 2]}, id="hessian"),
-        pytest.param(DescentRequest, {"expression": "x0**2", "init": [1.0]}, id="descent"),
-    ],
-)
-def test_everything_else_goes_to_the_threadpool(model: Any, body: dict[str, Any]) -> None:
-    assert not service.is_light(model.model_validate(body))
-
-
-@pytest.mark.parametrize(
-    ("model", "body", "expected"),
-    [
-        pytest.param(DerivativeRequest, {"expression": "x", "points": [1, 2, 3]}, 3, id="points"),
-        pytest.param(DerivativeRequest, {"expression": "x", "range": AXIS_1000}, 1000, id="range"),
-        pytest.param(
-            GradientRequest, {"expression": "x0", "points": [[1, 2, 3], [4, 5, 6]]}, 6, id="grad"
-        ),
-        pytest.param(HessianRequest, {"expression": "x0", "point": [1, 2]}, 2, id="hessian"),
-        pytest.param(
-            GradientFieldRequest,
-            {"expression": "x0", "grid": [AXIS_1000, AXIS_1000]},
-            2_000_000,
-            id="1000x1000-grid",
-        ),
-        pytest.param(
-            DescentRequest, {"expression": "x0", "init": [1, 2], "steps": 9}, 20, id="descent"
-        ),
-    ],
-)
-def test_size_counts_point_coordinates(model: Any, body: dict[str, Any], expected: int) -> None:
-    assert service.size(model.model_validate(body)) == expected
-
-
-def test_an_invalid_range_is_not_light_and_counts_no_points() -> None:
-    request = DerivativeRequest.model_validate(
-        {"expression": "x", "range": {"start": 1, "stop": 0, "step": 1}}
-    )
-    assert service.point_count(request) == 0
-    assert not service.is_light(request)
 
 
 def test_the_refinement_limit_is_what_the_work_budget_leaves() -> None:

@@ -1,50 +1,41 @@
-"""The HTTP edge: body limits, strict JSON parsing, fast responses, one log line per request.
+"""Strict JSON in: every POST body is read, sized, parsed and validated here.
 
 FastAPI parses bodies with `json.loads`, which accepts NaN, Infinity and duplicate keys,
 and does it on the event loop. Here every POST body is parsed by `parse_json` (jiter):
-duplicate keys, NaN/Infinity, invalid UTF-8 and lone surrogates are refused, and large
-bodies are parsed and validated in the threadpool so that `/health` stays responsive.
-Responses are orjson straight from NumPy; big ones are streamed, grid coordinates written
-from the axes.
+duplicate keys, NaN/Infinity, invalid UTF-8 and lone surrogates are refused; a body is
+measured on its raw bytes before it is parsed (`check_structure`), and large bodies are
+parsed and validated on the compute threads (app.lifecycle) so that `/health` stays
+responsive.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import jiter
-import numpy as np
-import orjson
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
 
 from app.config import Settings
 from app.errors import (
-    BadHeaderError,
     ClientGoneError,
     MalformedBodyError,
-    NablaError,
     TooLargeError,
     UnsupportedMediaError,
 )
 from app.lifecycle import HEAVY_BODY_BYTES, Admission, Lifecycle
-from app.numerics import GridPoints
 
 if TYPE_CHECKING:  # FastAPI's body field type lives in a private module: types only
     from fastapi._compat import ModelField
 
 INLINE_PARSE_BYTES = 64 * 1024  # below this, a thread hop costs more than the parse
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-# ---------------------------------------------------------------- JSON in
 
 
 def parse_json(body: bytes) -> Any:
@@ -254,203 +245,3 @@ class StrictJSONRoute(APIRoute):
             return admission.until_sent(response, request)
 
         return route
-
-
-# ---------------------------------------------------------------- JSON out
-
-
-NUMPY = orjson.OPT_SERIALIZE_NUMPY
-PIECE = 1 << 16  # floats per encoded piece of a large array (about 1.3 MB of JSON)
-STREAM_FROM = 1 << 18  # floats in a payload from which it is streamed
-
-
-class NumpyJSONResponse(Response):
-    """orjson straight from NumPy arrays: no `jsonable_encoder`, NaN/inf become null."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=NUMPY, default=_spelled_out)
-
-
-def _spelled_out(value: Any) -> Any:
-    if isinstance(value, GridPoints):
-        return value.materialize()
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def _size(value: Any) -> int:
-    return value.size if isinstance(value, np.ndarray | GridPoints) else 0
-
-
-def json_response(payload: dict[str, Any]) -> Response:
-    """Small payloads in one piece; large ones streamed while they are encoded.
-
-    Encoding a 10⁶-point field takes longer than computing it: streaming overlaps the
-    encoding (in the threadpool, piece by piece) with sending and with the client's reading.
-    """
-    size = sum(_size(v) for v in payload.values())
-    if size < STREAM_FROM:
-        return NumpyJSONResponse(payload)
-    return StreamingResponse(_buffered(json_pieces(payload)), media_type="application/json")
-
-
-def json_pieces(payload: dict[str, Any]) -> Iterator[bytes]:
-    """The same bytes as `orjson.dumps(payload)`, in pieces: large arrays a slice at a time."""
-    yield b"{"
-    for i, (key, value) in enumerate(payload.items()):
-        yield (b"," if i else b"") + orjson.dumps(key) + b":"
-        yield from _value_pieces(value)
-    yield b"}"
-
-
-def _value_pieces(value: Any) -> Iterator[bytes]:
-    if isinstance(value, GridPoints):
-        yield from _grid_pieces(value)
-        return
-    if not (isinstance(value, np.ndarray) and value.size > PIECE):
-        yield orjson.dumps(value, option=NUMPY)
-        return
-    yield b"["
-    if value.ndim == 1:
-        for start in range(0, len(value), PIECE):
-            encoded = orjson.dumps(np.ascontiguousarray(value[start : start + PIECE]), option=NUMPY)
-            yield (b"," if start else b"") + encoded[1:-1]  # drop the slice's [ ]
-    else:
-        for i, row in enumerate(value):
-            yield b"," if i else b""
-            yield from _value_pieces(row)
-    yield b"]"
-
-
-PIECE_BYTES = 1 << 20  # JSON per piece when text is repeated rather than encoded
-
-
-def _grid_pieces(points: GridPoints) -> Iterator[bytes]:
-    """The JSON of `points.materialize()` without materializing: each axis value is encoded
-    once and its text repeated, as the grid repeats it (bytes repetition runs at memcpy
-    speed, encoding floats at ~50 MB/s)."""
-    yield b"["
-    for i, axis in enumerate(points.axes):
-        yield b"," if i else b""
-        outer, inner = points.layout(i)
-        if outer * inner < 4:  # the row is (nearly) the axis itself: nothing to repeat
-            yield from _value_pieces(np.tile(np.repeat(axis, inner), outer))
-            continue
-        texts = orjson.dumps(axis, option=NUMPY)[1:-1].split(b",")
-        runs = [(text + b",") * inner for text in texts]  # one period of the row, comma-ended
-        yield b"["
-        yield from _without_last_comma(_tiled(runs, outer))
-        yield b"]"
-    yield b"]"
-
-
-def _tiled(runs: list[bytes], outer: int) -> Iterator[bytes]:
-    period = sum(len(run) for run in runs)
-    if period > PIECE_BYTES:
-        for _ in range(outer):
-            yield from runs
-        return
-    joined = b"".join(runs)
-    per_piece = max(1, PIECE_BYTES // period)
-    for start in range(0, outer, per_piece):
-        yield joined * min(per_piece, outer - start)
-
-
-def _without_last_comma(pieces: Iterator[bytes]) -> Iterator[bytes]:
-    previous = None
-    for piece in pieces:
-        if previous is not None:
-            yield previous
-        previous = piece
-    if previous is not None:
-        yield previous[:-1]
-
-
-def _buffered(pieces: Iterator[bytes], size: int = 1 << 20) -> Iterator[bytes]:
-    """Join small pieces (each chunk costs a thread hop and a socket write); pass big ones
-    through uncopied."""
-    small: list[bytes] = []
-    pending = 0
-    for piece in pieces:
-        if len(piece) >= size:
-            if small:
-                yield b"".join(small)
-                small, pending = [], 0
-            yield piece
-            continue
-        small.append(piece)
-        pending += len(piece)
-        if pending >= size:
-            yield b"".join(small)
-            small, pending = [], 0
-    if small:
-        yield b"".join(small)
-
-
-# ---------------------------------------------------------------- middleware
-
-
-class HeadAsGetMiddleware:
-    """HEAD is GET without the body (RFC 9110 §9.3.2), on every GET route.
-
-    The app sees GET; uvicorn, which keeps its own scope with HEAD, writes the headers
-    (Content-Length included) and drops the body."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
-        inner = {**scope, "method": "GET"}
-        try:
-            await self.app(inner, receive, send)
-        finally:
-            for key in ("route", "state"):  # for the metrics and the access log
-                if key in inner:
-                    scope[key] = inner[key]
-
-
-class BodyLimitMiddleware:
-    """413 for bodies over the limit: by Content-Length up front, and while streaming."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        error: NablaError | None = None
-        if length is not None and not length.isdigit():
-            error = BadHeaderError("the Content-Length header is not a number.")
-        elif length is not None and int(length) > self.max_bytes:
-            error = self._too_large()
-        if error is not None:
-            scope.setdefault("state", {})["rejection"] = getattr(error, "reason", error.kind)
-            body = orjson.dumps(error.to_json())
-            response = Response(body, status_code=error.status_code, media_type="application/json")
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise self._too_large()
-            return message
-
-        await self.app(scope, limited, send)
-
-    def _too_large(self) -> TooLargeError:
-        return TooLargeError(
-            f"the request body is over {self.max_bytes} bytes; send fewer points or use "
-            "`range`/`grid` specs instead of explicit lists.",
-            reason="body",
-        )

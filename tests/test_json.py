@@ -12,9 +12,10 @@ import orjson
 import pytest
 from conftest import make_client
 
-from app import http
+from app import json_in
 from app.errors import MalformedBodyError
-from app.http import PIECE, STREAM_FROM, json_pieces, json_response, parse_json
+from app.json_in import parse_json
+from app.json_out import PIECE, STREAM_FROM, json_pieces, json_response
 from app.numerics import GridPoints
 
 
@@ -123,13 +124,13 @@ def test_a_large_body_is_parsed_and_validated_off_the_event_loop(
 ) -> None:
     # 18 MB of points take about half a second to parse and validate: /health must not wait.
     on_event_loop: list[bool] = []
-    parse = http.parse_json
+    parse = json_in.parse_json
 
     def recording(body: bytes) -> Any:
         on_event_loop.append(_in_running_loop())
         return parse(body)
 
-    monkeypatch.setattr(http, "parse_json", recording)
+    monkeypatch.setattr(json_in, "parse_json", recording)
     client = make_client()
     small = {"expression": "x", "points": [1.0]}
     large = {"expression": "x", "points": [0.5] * 20_000}  # over 64 KiB of JSON

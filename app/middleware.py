@@ -1,0 +1,74 @@
+"""ASGI middleware of the HTTP edge: HEAD as GET, and the body-size limit."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import BadHeaderError, NablaError, TooLargeError
+
+
+class HeadAsGetMiddleware:
+    """HEAD is GET without the body (RFC 9110 §9.3.2), on every GET route.
+
+    The app sees GET; uvicorn, which keeps its own scope with HEAD, writes the headers
+    (Content-Length included) and drops the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        inner = {**scope, "method": "GET"}
+        try:
+            await self.app(inner, receive, send)
+        finally:
+            for key in ("route", "state"):  # for the metrics and the access log
+                if key in inner:
+                    scope[key] = inner[key]
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit: by Content-Length up front, and while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        error: NablaError | None = None
+        if length is not None and not length.isdigit():
+            error = BadHeaderError("the Content-Length header is not a number.")
+        elif length is not None and int(length) > self.max_bytes:
+            error = self._too_large()
+        if error is not None:
+            scope.setdefault("state", {})["rejection"] = getattr(error, "reason", error.kind)
+            body = orjson.dumps(error.to_json())
+            response = Response(body, status_code=error.status_code, media_type="application/json")
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise self._too_large()
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _too_large(self) -> TooLargeError:
+        return TooLargeError(
+            f"the request body is over {self.max_bytes} bytes; send fewer points or use "
+            "`range`/`grid` specs instead of explicit lists.",
+            reason="body",
+        )
