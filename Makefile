@@ -74,10 +74,13 @@ accuracy: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.accuracy
 
 # wrk for 30 s at 64 connections against `python -m app` with 2 workers on loopback; fails on
-# any error or RSS growth, and writes the numbers into docs/reliability.md.
+# any error or RSS growth. Then each endpoint's most expensive request from 64 and 500
+# connections (about 2 minutes): fails on a socket error, /health over a second or memory
+# over the budget. Both write their numbers into docs/reliability.md.
 load: $(VENV)/.installed
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python scripts/load.py
+	$(BIN)/python scripts/stress.py
 
 # The browser tests of the demo page and the offline docs, in the Chromium of Debian (installed
 # here if missing: Playwright never downloads a browser); screenshots in test-artifacts/.

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         description="Bytes the requests of one process may hold at once; one request may "
         "hold this divided by `max_heavy_requests`.",
     )
+    max_requests: int = Field(
+        64,
+        ge=1,
+        description="Requests in progress per process; more get a 503 before their body "
+        "is read (probes excepted).",
+    )
     compute_threads: int = Field(
         0, ge=0, description="Threads that compute, per process; 0: one per core."
     )

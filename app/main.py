@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +13,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.lifecycle import Lifecycle
+from app.lifecycle import SWITCH_INTERVAL, Lifecycle
 from app.middleware import BodyLimitMiddleware, HeadAsGetMiddleware
 from app.observability import ObservabilityMiddleware, configure_logging, metrics
 from app.pages import install_pages
@@ -27,8 +28,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        # ASGI lifespan state: how uvicorn's protocol (app.protocol) gets this app's limits.
-        yield {"settings": settings}
+        # ASGI lifespan state: how uvicorn's protocol (app.protocol) gets this app's limits
+        # and sees when its compute queue is full.
+        sys.setswitchinterval(SWITCH_INTERVAL)  # the event loop's turns at the GIL
+        yield {"settings": settings, "lifecycle": app.state.lifecycle}
 
     app = FastAPI(
         title="Nabla",

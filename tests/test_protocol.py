@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -349,3 +350,34 @@ def test_connections_over_the_cap_get_a_json_503_with_retry_after() -> None:
         "type": "overloaded",
         "reason": "connections",
     }
+
+
+def test_requests_over_the_cap_in_progress_get_a_503_before_their_body_is_read() -> None:
+    # Two requests in progress (NABLA_MAX_REQUESTS=2): a third is refused by the protocol,
+    # without the app reading its body; the probes still answer.
+    server = Server(env={"NABLA_MAX_REQUESTS": "2", "NABLA_MAX_QUEUED": "4"})
+    body = {"expression": "x0**2 + sin(x1)*x0", "init": [3.0, 4.0], "steps": 3000}
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            busy = [
+                pool.submit(httpx.post, f"{server.url}/descent", json=body, timeout=60)
+                for _ in range(2)
+            ]
+            time.sleep(0.3)  # both in progress
+            third = httpx.post(f"{server.url}/descent", json=body, timeout=60)
+            health = httpx.get(f"{server.url}/health", timeout=5)
+            ready = httpx.get(f"{server.url}/ready", timeout=5)
+            answered = [future.result().status_code for future in busy]
+    finally:
+        server.stop()
+    assert third.status_code == 503, third.text
+    assert third.headers["retry-after"] == "1"
+    assert third.headers["connection"] == "close"
+    assert third.json() == {
+        "detail": "the server is answering 2 requests; retry shortly.",
+        "type": "overloaded",
+        "reason": "requests",
+    }
+    assert health.status_code == 200
+    assert ready.status_code == 200
+    assert answered == [200, 200]
