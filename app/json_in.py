@@ -164,7 +164,8 @@ def _parse_and_validate(raw: bytes, field: ModelField, settings: Settings) -> An
     model = field.field_info.annotation
     assert isinstance(model, type)
     assert issubclass(model, BaseModel)
-    check_structure(raw, settings)
+    if len(raw) > INLINE_PARSE_BYTES:  # a small body parses within a few MiB, whatever it is
+        check_structure(raw, settings)
     data = parse_json(raw)
     if not isinstance(data, dict):
         raise MalformedBodyError(
