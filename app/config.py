@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a client may leave an answer unread before it is disconnected.",
     )
+    body_idle_timeout: float = Field(
+        10.0, gt=0, description="Seconds a request body may stop arriving before a 408."
+    )
     max_heavy_requests: int = Field(
         2, ge=1, description="Big requests in memory at once per process; others wait."
     )

@@ -24,6 +24,9 @@ and the benchmarks serve), these things change:
   (app.lifecycle). Probes (`/health`, `/ready`) always go through.
 - Open connections are capped at `max_connections` (within the open-file limit): one more
   gets a JSON 503 with `Retry-After` and is closed at once.
+- A body that stops arriving (no byte for `body_idle_timeout` seconds while the server
+  reads) gets the same JSON 408: a stalled upload holds its admission slot that long at
+  most, not the whole `body_timeout`.
 - A body must arrive within `body_timeout` seconds of the end of the headers, for the same
   reason (and a big body holds an admission slot while it is read). Late: JSON 408,
   connection closed; the app, waiting for the rest, sees the client gone. Here rather
@@ -85,6 +88,8 @@ class HttpProtocol(HttpToolsProtocol):
         self.max_head_bytes = settings.max_header_bytes
         self.head_timeout = settings.header_timeout
         self.body_timeout = settings.body_timeout
+        self.body_idle_timeout = settings.body_idle_timeout
+        self.stall: Deadline | None = None  # of a body that stops arriving
         self.send_timeout = settings.send_timeout
         self.send_timer: asyncio.TimerHandle | None = None
         # Between requests and inside a head, bytes count against the head's limit; from
@@ -114,6 +119,8 @@ class HttpProtocol(HttpToolsProtocol):
         self._start_deadline(self.timeout_keep_alive, self._silent_too_long)
 
     def data_received(self, data: bytes) -> None:
+        if self.stall is not None:  # the body moves: its idle clock starts again
+            self._start_stall(self.body_idle_timeout)
         if self.in_head:
             if self.deadline is None or self.deadline.expire == self._silent_too_long:
                 self._stop_deadline()
@@ -171,10 +178,12 @@ class HttpProtocol(HttpToolsProtocol):
             return
         if has_body:  # before uvicorn's handler, which may stop reading (pipelining)
             self._start_deadline(self.body_timeout, self._body_too_slow)
+            self._start_stall(self.body_idle_timeout)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._stop_deadline()
+        self._stop_stall()
         if not (self.upgrade_refused or self.refused):
             super().on_message_complete()
         self.in_head, self.head_bytes = True, 0
@@ -190,6 +199,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_deadline()
+        self._stop_stall()
         self.writing_resumed()
         super().connection_lost(exc)
 
@@ -213,10 +223,14 @@ class HttpProtocol(HttpToolsProtocol):
     def reading_paused(self) -> None:
         if self.deadline is not None:
             self.deadline.hold()
+        if self.stall is not None:
+            self.stall.hold()
 
     def reading_resumed(self) -> None:
         if self.deadline is not None:
             self.deadline.run()
+        if self.stall is not None:
+            self._start_stall(self.body_idle_timeout)  # a fresh count: the pause was ours
 
     def _unsupported_upgrade_warning(self) -> None:
         # uvicorn calls this once httptools has stopped at an upgrade request's headers.
@@ -279,6 +293,27 @@ class HttpProtocol(HttpToolsProtocol):
         if self.in_head:
             seconds = f"{self.head_timeout:g}"
             self.refuse(HeaderTimeoutError(f"the request headers took over {seconds} s to arrive."))
+
+    def _start_stall(self, seconds: float) -> None:
+        self._stop_stall()
+        self.stall = Deadline(self.loop, seconds, self._body_stalled)
+        if self.flow.read_paused:
+            self.stall.hold()
+
+    def _stop_stall(self) -> None:
+        if self.stall is not None:
+            self.stall.hold()
+            self.stall = None
+
+    def _body_stalled(self) -> None:
+        self.stall = None
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()  # answered already (a 413 on the declared length)
+            return
+        seconds = f"{self.body_idle_timeout:g}"
+        self.refuse(
+            BodyTimeoutError(f"the request body stopped arriving: nothing came for {seconds} s.")
+        )
 
     def _body_too_slow(self) -> None:
         self.deadline = None

@@ -381,3 +381,30 @@ def test_requests_over_the_cap_in_progress_get_a_503_before_their_body_is_read()
     assert health.status_code == 200
     assert ready.status_code == 200
     assert answered == [200, 200]
+
+
+def test_an_upload_that_stalls_gets_a_408_and_gives_its_slot_back_at_the_idle_timeout() -> None:
+    # One slot, taken by a big body that sends 10 bytes and stops. The body may take 60 s
+    # in all, but a body that stops arriving is refused after NABLA_BODY_IDLE_TIMEOUT (1 s
+    # here): the slot is not held for the whole minute.
+    env = {"NABLA_BODY_IDLE_TIMEOUT": "1", "NABLA_MAX_HEAVY_REQUESTS": "1"}
+    server = Server(env=env)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+            sock.sendall(POST + b"Content-Length: 200000\r\n\r\n" + b'{"expressi')
+            received, waited = read_until_closed(sock)
+        after = httpx.post(
+            f"{server.url}/derivative",
+            json={"expression": "x**3", "points": np.linspace(0, 1, 10_000).tolist()},
+            timeout=30,
+        )
+    finally:
+        server.stop()
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(body) == {
+        "detail": "the request body stopped arriving: nothing came for 1 s.",
+        "type": "body_timeout",
+    }
+    assert 0.9 < waited < 5
+    assert after.status_code == 200, after.text
