@@ -12,11 +12,14 @@ import json
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 from conftest import Server
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.slow
 
@@ -285,3 +288,37 @@ def test_concurrent_requests_with_signed_zero_parameters_each_get_their_own_answ
         answers = list(pool.map(ask, values))
     for a, got in answers:
         assert got == [float(np.arctan2(a, -1.0) + 1.0)], a
+
+
+PARAMETER = st.one_of(
+    st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 1.0, -1.0]),
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=64),
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    maps=st.lists(st.fixed_dictionaries({"a": PARAMETER, "b": PARAMETER}), min_size=8, max_size=24)
+)
+def test_random_parameter_maps_sent_at_once_each_get_their_own_function(
+    server: Server, maps: list[dict[str, float]]
+) -> None:
+    # The cache of bound functions is keyed by the parameters' bits; each answer is checked
+    # against NumPy evaluating the formula with that request's own numbers.
+    x = 1.5
+
+    def ask(parameters: dict[str, float]) -> dict[str, Any]:
+        body = {"expression": "arctan2(a, -1) + b*x", "points": [x], "parameters": parameters}
+        r = httpx.post(f"{server.url}/derivative", json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, maps))
+    for parameters, answer in zip(maps, answers, strict=True):
+        a, b = parameters["a"], parameters["b"]
+        assert answer["values"] == [float(np.arctan2(a, -1.0) + b * x)], parameters
+        np.testing.assert_allclose(answer["derivatives"], [b], rtol=1e-9, atol=1e-9)
