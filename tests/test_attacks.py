@@ -255,3 +255,27 @@ def test_a_hessian_that_fits_stays_within_the_memory_a_request_may_hold(
     np.testing.assert_allclose(hessians[-1], expected, atol=1e-6)
     assert grown < 320 * MiB, f"peak RSS grew by {grown // MiB} MiB"  # 640 MiB / 2 slots
     assert health.worst < 1.0
+
+
+def test_tiny_looking_requests_that_are_expensive_do_not_hold_the_event_loop(
+    fresh_server: Server,
+) -> None:
+    # 64 coordinates of a 164-character expression at 1e-300 with accuracy 8: "tiny" by
+    # size, it took 8.7 s on the event loop, and /health with it. 16 at once now, of a
+    # shorter one (about 2 s each).
+    body = {
+        "expression": "sum(" + "+".join(["1/x"] * 10) + ")",
+        "point": [1e-300] * 64,
+        "error_estimate": True,
+        "accuracy": 8,
+    }
+
+    def ask(_: int) -> httpx.Response:
+        return httpx.post(f"{fresh_server.url}/gradient", json=body, timeout=120)
+
+    with HealthWatch(fresh_server.url) as health, ThreadPoolExecutor(16) as pool:
+        statuses = [r.status_code for r in pool.map(ask, range(16))]
+    assert set(statuses) <= {200, 503}
+    assert 200 in statuses
+    assert health.worst < 1.0
+    assert health.failures == 0

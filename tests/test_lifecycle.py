@@ -395,8 +395,11 @@ AXIS_1000 = {"start": 0, "stop": 1, "num": 1000}
         ),
         pytest.param(
             GradientFieldRequest,
-            {"expression": "x0*x1", "grid": [{"start": 0, "stop": 1, "num": 4}] * 2},
-            id="4x4-field",
+            {
+                "expression": "x0*x1",
+                "grid": [{"start": 0, "stop": 1, "num": 2}, {"start": 0, "stop": 1, "num": 1}],
+            },
+            id="2x1-field",
         ),
     ],
 )
@@ -428,6 +431,17 @@ def test_tiny_requests_are_light(model: Any, body: dict[str, Any]) -> None:
             GradientRequest, {"expression": "sum(x**2)", "point": [1.0] * 100}, id="100-coordinates"
         ),
         pytest.param(HessianRequest, {"expression": "x0*x1", "point": [1, 2]}, id="hessian"),
+        pytest.param(GradientRequest, {"expression": "x0", "point": [1.0] * 5}, id="5-coordinates"),
+        pytest.param(
+            DerivativeRequest,
+            {"expression": "1/x", "points": [1.0], "error_estimate": True},
+            id="error-estimate",
+        ),
+        pytest.param(
+            DerivativeRequest,
+            {"expression": "1/x", "points": [1.0], "accuracy": 8},
+            id="accuracy-8",
+        ),
         pytest.param(DescentRequest, {"expression": "x0**2", "init": [1.0]}, id="descent"),
     ],
 )
@@ -466,3 +480,13 @@ def test_an_invalid_range_is_not_light_and_counts_no_points() -> None:
     )
     assert lifecycle.asked_size(request) == (0, 0)
     assert not lifecycle.runs_inline(request, lifecycle.asked_size(request))
+
+
+def test_the_event_loop_computes_at_most_its_share_of_tiny_requests() -> None:
+    # Past INLINE_SHARE seconds of each INLINE_WINDOW, tiny requests go to the threads.
+    owner = lifecycle.Lifecycle(heavy_slots=1, threads=1, queue=1, max_wait=1)
+    assert owner._inline_allowed()
+    owner.inline_seconds = lifecycle.INLINE_SHARE
+    assert not owner._inline_allowed()
+    time.sleep(lifecycle.INLINE_WINDOW * 1.1)
+    assert owner._inline_allowed()
