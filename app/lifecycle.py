@@ -207,9 +207,9 @@ class Scheduler:
 # 1e-300, its steps laddered) takes ~40 ms, and at 64 coordinates 7 s, on the event loop.
 LIGHT_COORDINATES = 4
 LIGHT_EXPRESSION = 200
-# And the event loop computes at most this much of each INLINE_WINDOW: past it, tiny
+# And the event loop computes at most half of each INLINE_WINDOW: past it, tiny
 # requests go to the compute threads too, so that crafted ones cannot hold /health.
-INLINE_SHARE = 0.02
+INLINE_SHARE = 0.05
 INLINE_WINDOW = 0.1
 
 Body = TypeVar("Body", bound=ComputeRequest)
