@@ -279,3 +279,27 @@ def test_tiny_looking_requests_that_are_expensive_do_not_hold_the_event_loop(
     assert 200 in statuses
     assert health.worst < 1.0
     assert health.failures == 0
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        pytest.param(b",".join([b"[" * 32 + b"]" * 32] * 78_226), id="nested-empty-arrays"),
+        pytest.param(b",".join([b"[[]]"] * 1_001_470), id="a-million-list-pairs"),
+    ],
+)
+def test_a_body_of_more_arrays_than_points_is_refused_before_it_is_parsed(
+    fresh_server: Server, points: bytes
+) -> None:
+    # 5 MB of brackets: parsing them held the GIL (and /health) for 1.1-2.3 s.
+    body = b'{"expression": "x", "points": [' + points + b"]}"
+    with HealthWatch(fresh_server.url) as health:
+        r = httpx.post(
+            f"{fresh_server.url}/derivative",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+    assert r.status_code == 413, r.text
+    assert r.json()["reason"] == "body"
+    assert health.worst < 1.0
