@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import tempfile
 
 import uvicorn
 
-from app.config import get_settings
+from app.config import SettingsError, get_settings
 
 
 def main() -> None:
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument("--host", default=settings.host, help="default: NABLA_HOST")
     parser.add_argument("--port", type=int, default=settings.port, help="default: NABLA_PORT")
     args = parser.parse_args()
+    _check_address(args.host, args.port)
     if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="nabla-metrics-")
     uvicorn.run(
@@ -37,6 +39,23 @@ def main() -> None:
         http="app.protocol:HttpProtocol",  # unparseable requests get a JSON 400 too
         timeout_graceful_shutdown=30,
     )
+
+
+def _check_address(host: str, port: int) -> None:
+    """Bind the address once before uvicorn does, so that a wrong one stops the start in
+    one line naming the setting (uvicorn's own error is six lines of its log)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SettingsError(
+            f"NABLA_HOST={host!r} / NABLA_PORT={port} cannot be listened on: {reason}; use an "
+            "address of this machine (0.0.0.0 for all) and a free port."
+        ) from None
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import annotated_types
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.expressions import Limits
 
 PREFIX = "NABLA_"
+MIN_REQUEST_MEMORY = 64 << 20  # twice a request's working bytes (app.service)
 # What Kubernetes puts in every pod of a namespace with a Service named `nabla` (service
 # links): not settings, though NABLA_PORT itself collides (deploy/kubernetes turns the
 # links off; `_explain` names the cause when they are on).
@@ -129,6 +130,17 @@ class Settings(BaseSettings):
             raise ValueError("unknown level")
         return value.lower()
 
+    @model_validator(mode="after")
+    def _room_for_a_request(self) -> Settings:
+        """A budget that leaves a request less than its working bytes refuses everything."""
+        if self.request_memory < MIN_REQUEST_MEMORY:
+            raise ValueError(
+                f"NABLA_MEMORY_BUDGET / NABLA_MAX_HEAVY_REQUESTS leaves "
+                f"{self.request_memory >> 20} MiB per request; give each at least "
+                f"{MIN_REQUEST_MEMORY >> 20} MiB (raise the budget or lower the requests)."
+            )
+        return self
+
     @property
     def request_memory(self) -> int:
         """Bytes one request may hold: `max_heavy_requests` of them fit in the budget."""
@@ -169,12 +181,9 @@ def _unknown_variables(environ: os._Environ[str] | dict[str, str]) -> list[str]:
     names = [f"{PREFIX}{field.upper()}" for field in Settings.model_fields]
     lines = []
     for variable in sorted(environ):
-        if (
-            variable.startswith(PREFIX)
-            and variable not in names
-            and not SERVICE_LINK.match(variable)
-        ):
-            close = difflib.get_close_matches(variable, names, n=1)
+        name = variable.upper()  # pydantic-settings reads them whatever the case
+        if name.startswith(PREFIX) and name not in names and not SERVICE_LINK.match(name):
+            close = difflib.get_close_matches(name, names, n=1)
             hint = f"; did you mean {close[0]}?" if close else f"; the settings are {PREFIX}*."
             lines.append(f"{variable} is not a Nabla setting{hint}")
     return lines
@@ -182,6 +191,8 @@ def _unknown_variables(environ: os._Environ[str] | dict[str, str]) -> list[str]:
 
 def _explain(error: Any) -> str:
     """`NABLA_MAX_POINTS='abc' is invalid: expected a whole number ≥ 1 (points per request).`"""
+    if not error["loc"]:  # a rule across settings: its message says it all
+        return str(error["msg"]).removeprefix("Value error, ")
     field = str(error["loc"][0])
     value = error.get("input")
     shown = repr(value if len(str(value)) <= 60 else str(value)[:57] + "...")

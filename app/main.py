@@ -14,7 +14,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.lifecycle import SWITCH_INTERVAL, Lifecycle
-from app.middleware import BodyLimitMiddleware, HeadAsGetMiddleware
+from app.middleware import BodyLimitMiddleware, ReadsMiddleware
 from app.observability import ObservabilityMiddleware, configure_logging, metrics
 from app.pages import install_pages
 from app.routes import router
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             GZipMiddleware, minimum_size=GZIP_FROM_BYTES, compresslevel=settings.gzip_level
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(ReadsMiddleware)
     app.add_middleware(ObservabilityMiddleware)
     return app
 

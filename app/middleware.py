@@ -1,4 +1,4 @@
-"""ASGI middleware of the HTTP edge: HEAD as GET, and the body-size limit."""
+"""ASGI middleware of the HTTP edge: reads (HEAD as GET, no ranges), and the body limit."""
 
 from __future__ import annotations
 
@@ -9,20 +9,29 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import BadHeaderError, NablaError, TooLargeError
 
 
-class HeadAsGetMiddleware:
-    """HEAD is GET without the body (RFC 9110 §9.3.2), on every GET route.
+class ReadsMiddleware:
+    """GET and HEAD as Nabla serves them, on every GET route:
 
-    The app sees GET; uvicorn, which keeps its own scope with HEAD, writes the headers
-    (Content-Length included) and drops the body."""
+    - HEAD is GET without the body (RFC 9110 §9.3.2). The app sees GET; uvicorn, which
+      keeps its own scope with HEAD, writes the headers (Content-Length included) and
+      drops the body.
+    - `Range` is ignored, as RFC 9110 §14.2 allows: every answer is whole. Starlette's
+      files answered a malformed range with a plain-text 400 and an unsatisfiable one
+      with an empty 416, outside the JSON error path.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        inner = {**scope, "method": "GET"}
+        headers = scope["headers"]
+        if scope["method"] == "GET" and not any(name == b"range" for name, _ in headers):
+            await self.app(scope, receive, send)
+            return
+        inner = {**scope, "method": "GET", "headers": [h for h in headers if h[0] != b"range"]}
         try:
             await self.app(inner, receive, send)
         finally:

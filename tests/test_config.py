@@ -4,6 +4,7 @@ line per variable (its name, its value, what it takes), and every setting is hon
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -52,6 +53,31 @@ def start_with(env: dict[str, str], *command: str) -> subprocess.CompletedProces
             {"NABLA_MAX_POINT": "10"},
             ["NABLA_MAX_POINT is not a Nabla setting", "did you mean NABLA_MAX_POINTS?"],
             id="misspelt-name",
+        ),
+        pytest.param(
+            {"nabla_max_point": "10"},
+            ["nabla_max_point is not a Nabla setting", "did you mean NABLA_MAX_POINTS?"],
+            id="misspelt-name-in-lower-case",
+        ),
+        pytest.param(
+            {"NABLA_HOST": "999.1.1.1"},
+            ["NABLA_HOST='999.1.1.1'", "cannot be listened on", "an address of this machine"],
+            id="host-that-is-no-address",
+        ),
+        pytest.param(
+            {"NABLA_HOST": "192.0.2.1"},
+            ["NABLA_HOST='192.0.2.1'", "cannot be listened on"],
+            id="host-of-another-machine",
+        ),
+        pytest.param(
+            {"NABLA_MEMORY_BUDGET": str(16 << 20)},
+            ["leaves 8 MiB per request", "at least 64 MiB"],
+            id="budget-too-small-for-a-request",
+        ),
+        pytest.param(
+            {"NABLA_MAX_HEAVY_REQUESTS": "20"},
+            ["leaves 32 MiB per request"],
+            id="too-many-heavy-requests-for-the-budget",
         ),
     ],
 )
@@ -127,3 +153,16 @@ def test_the_launcher_serves_on_nabla_host_and_nabla_port_with_cors_from_a_plain
         server.stop()
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == "https://b.example"
+
+
+def test_a_port_in_use_stops_the_start_with_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"NABLA_HOST": "127.0.0.1", "NABLA_PORT": str(port)}
+        started = start_with(env, sys.executable, "-m", "app")
+    assert started.returncode == 1
+    (line,) = started.stderr.strip().splitlines()
+    assert f"NABLA_PORT={port} cannot be listened on" in line
+    assert "free port" in line

@@ -322,3 +322,13 @@ def test_random_parameter_maps_sent_at_once_each_get_their_own_function(
         a, b = parameters["a"], parameters["b"]
         assert answer["values"] == [float(np.arctan2(a, -1.0) + b * x)], parameters
         np.testing.assert_allclose(answer["derivatives"], [b], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("range_header", ["bytes=zz", "bytes=999999999-", "bytes=0-10"])
+def test_a_range_header_is_ignored_and_the_whole_file_is_sent(
+    server: Server, range_header: str
+) -> None:
+    whole = httpx.get(f"{server.url}/static/favicon.svg")
+    r = httpx.get(f"{server.url}/static/favicon.svg", headers={"Range": range_header})
+    assert r.status_code == 200
+    assert r.content == whole.content
