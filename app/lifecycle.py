@@ -30,10 +30,11 @@ to other replicas, while liveness (`/health`, on the event loop) keeps answering
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import anyio
@@ -54,9 +55,51 @@ HEAVY_BODY_BYTES = 64 * 1024  # about 3,500 points as JSON
 HEAVY_SIZE = 1 << 16  # point-coordinates: about 5 MiB per float64 array
 
 
+class WaitingLine:
+    """Requests waiting for a turn (at a compute thread, for an admission slot): at most
+    `length` of them, and none once the first has waited `max_wait` seconds; one more is
+    refused at once. The count bounds a burst (64 requests at once); the wait bounds a
+    line of slow work (a /descent of 10,000 steps takes seconds), whose count says little."""
+
+    def __init__(self, length: int, max_wait: float) -> None:
+        self.length = length
+        self.max_wait = max_wait
+        self.arrivals: dict[int, float] = {}  # of the requests waiting, oldest first
+        self.shed_at = -SHEDDING_SECONDS  # monotonic time of the last refusal
+        self._tickets = itertools.count()
+
+    @property
+    def shedding(self) -> bool:
+        return time.monotonic() - self.shed_at < SHEDDING_SECONDS
+
+    def refusal(self, busy: str) -> OverloadedError | None:
+        """The refusal one more waiting request gets now, if the line is full."""
+        now = time.monotonic()
+        waited = now - next(iter(self.arrivals.values())) if self.arrivals else 0.0
+        if len(self.arrivals) < self.length and waited < self.max_wait:
+            return None
+        self.shed_at = now
+        return OverloadedError(
+            f"the server is busy ({busy}, {len(self.arrivals)} waiting, the first for "
+            f"{waited:.1f} s); retry shortly.",
+            reason="queue",
+        )
+
+    @contextlib.contextmanager
+    def joined(self) -> Iterator[None]:
+        """In the line while the block waits; out when its turn comes or it is cancelled."""
+        ticket = next(self._tickets)
+        self.arrivals[ticket] = time.monotonic()
+        try:
+            yield
+        finally:
+            del self.arrivals[ticket]
+
+
 class Admission:
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, line: WaitingLine) -> None:
         self.slots = slots
+        self.line = line
         self.held = 0  # slots taken now
         self.waiting = 0  # requests waiting for one
         self._semaphore: asyncio.Semaphore | None = None  # made on the loop that serves
@@ -71,9 +114,14 @@ class Admission:
         """Hold a slot for this request, waiting for one; a request holds at most one."""
         if getattr(request.state, "admitted", False):
             return
+        if self.semaphore.locked():
+            refusal = self.line.refusal(f"{self.slots} big requests in memory")
+            if refusal is not None:
+                raise refusal
         self._count(waiting=+1)
         try:
-            await self.semaphore.acquire()
+            with self.line.joined():
+                await self.semaphore.acquire()
         finally:
             self._count(waiting=-1)
         self._count(held=+1)
@@ -129,20 +177,11 @@ SWITCH_INTERVAL = 0.001
 
 
 class Scheduler:
-    """At most `threads` pieces of work at once and `queue` more waiting, none of which has
-    waited `max_wait` seconds; others are shed.
+    """At most `threads` pieces of work at once, the others in a `WaitingLine`."""
 
-    The count bounds a burst (64 requests at once); the wait bounds a queue of slow work (a
-    /descent of 10,000 steps takes seconds), whose count alone says little.
-    """
-
-    def __init__(self, threads: int, queue: int, max_wait: float) -> None:
+    def __init__(self, threads: int, line: WaitingLine) -> None:
         self.threads = threads or os.cpu_count() or 1
-        self.queue = queue
-        self.max_wait = max_wait
-        self.shed_at = -SHEDDING_SECONDS  # monotonic time of the last shed request
-        self.waiting: dict[int, float] = {}  # arrival times of waiting requests, oldest first
-        self._tickets = itertools.count()
+        self.line = line
         self._limiter: anyio.CapacityLimiter | None = None  # made on the loop that serves
 
     @property
@@ -151,19 +190,19 @@ class Scheduler:
             self._limiter = anyio.CapacityLimiter(self.threads)
         return self._limiter
 
-    @property
-    def shedding(self) -> bool:
-        return time.monotonic() - self.shed_at < SHEDDING_SECONDS
-
     async def run(self, work: Callable[..., T], *args: object) -> T:
-        """`work(*args)` on a compute thread, or OverloadedError if the queue is full."""
+        """`work(*args)` on a compute thread, or OverloadedError if the line is full."""
         limiter = self.limiter
         QUEUED.inc()
         try:
             try:
                 limiter.acquire_nowait()
             except anyio.WouldBlock:
-                await self._wait_for_a_thread(limiter)
+                refusal = self.full()
+                if refusal is not None:
+                    raise refusal from None
+                with self.line.joined():
+                    await limiter.acquire()
             try:
                 return await anyio.to_thread.run_sync(work, *args)
             finally:
@@ -171,35 +210,11 @@ class Scheduler:
         finally:
             QUEUED.dec()
 
-    async def _wait_for_a_thread(self, limiter: anyio.CapacityLimiter) -> None:
-        self._check_queue()
-        ticket = next(self._tickets)
-        self.waiting[ticket] = time.monotonic()
-        try:
-            await limiter.acquire()
-        finally:
-            del self.waiting[ticket]  # its turn came, or its client went away
-
     def full(self) -> OverloadedError | None:
-        """The refusal a request that must wait for a thread gets now, if it would be shed:
-        no thread free, and the queue long enough or its first too long waiting."""
+        """The refusal a request that must wait for a thread gets now, if it would be shed."""
         if self._limiter is None or self._limiter.available_tokens > 0:
             return None
-        now = time.monotonic()
-        waited = now - next(iter(self.waiting.values())) if self.waiting else 0.0
-        if len(self.waiting) < self.queue and waited < self.max_wait:
-            return None
-        self.shed_at = now
-        return OverloadedError(
-            f"the server is busy ({self.threads} requests computing, "
-            f"{len(self.waiting)} waiting, the first for {waited:.1f} s); retry shortly.",
-            reason="queue",
-        )
-
-    def _check_queue(self) -> None:
-        refusal = self.full()
-        if refusal is not None:
-            raise refusal
+        return self.line.refusal(f"{self.threads} requests computing")
 
 
 # A request this small (point-coordinates, expression characters, default options) costs
@@ -220,10 +235,15 @@ class Lifecycle:
     compute route answers (`answer`)."""
 
     def __init__(self, *, heavy_slots: int, threads: int, queue: int, max_wait: float) -> None:
-        self.admission = Admission(heavy_slots)
-        self.scheduler = Scheduler(threads, queue, max_wait)
+        self.admission = Admission(heavy_slots, WaitingLine(queue, max_wait))
+        self.scheduler = Scheduler(threads, WaitingLine(queue, max_wait))
         self.window = 0.0  # when the current INLINE_WINDOW began
         self.inline_seconds = 0.0  # computed on the event loop since
+
+    @property
+    def shedding(self) -> bool:
+        """A request was refused for want of a thread or a slot within the last second."""
+        return self.scheduler.line.shedding or self.admission.line.shedding
 
     def _inline_allowed(self) -> bool:
         now = time.monotonic()

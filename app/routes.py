@@ -64,7 +64,7 @@ async def health() -> Health:
     responses={503: {"model": Readiness, "description": "Shedding load; retry elsewhere."}},
 )
 async def ready(request: Request) -> Response:
-    if lifecycle(request).scheduler.shedding:
+    if lifecycle(request).shedding:
         return NumpyJSONResponse({"status": "shedding"}, status_code=503)
     return NumpyJSONResponse({"status": "ready"})
 

@@ -303,3 +303,25 @@ def test_a_body_of_more_arrays_than_points_is_refused_before_it_is_parsed(
     assert r.status_code == 413, r.text
     assert r.json()["reason"] == "body"
     assert health.worst < 1.0
+
+
+def test_big_requests_beyond_the_slots_and_their_line_are_shed(fresh_server: Server) -> None:
+    # 16 at once of a big request (a slot each, 2 slots, 8 may wait): they all waited, the
+    # last for 21 s, and /ready stayed true. Now the excess gets a 503 and /ready says so.
+    body = {
+        "expression": "sin(" * 30 + "x" + ")" * 30,
+        "range": {"start": 0.1, "stop": 0.9, "num": 100_000},
+        "exact": True,
+    }
+
+    def ask(_: int) -> httpx.Response:
+        return httpx.post(f"{fresh_server.url}/derivative", json=body, timeout=120)
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = pool.map(ask, range(16))
+        time.sleep(0.3)
+        readiness = httpx.get(f"{fresh_server.url}/ready")
+        statuses = [r.status_code for r in answers]
+    assert sorted(set(statuses)) == [200, 503]
+    assert statuses.count(503) >= 16 - 2 - 8 - 2  # a few find a place as the first finish
+    assert readiness.status_code == 503

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from app import lifecycle
 from app.errors import OverloadedError
-from app.lifecycle import HEAVY_BODY_BYTES, Admission, Scheduler
+from app.lifecycle import HEAVY_BODY_BYTES, Admission, Scheduler, WaitingLine
 from app.schemas import (
     DerivativeRequest,
     DescentRequest,
@@ -38,7 +38,7 @@ def fake_request() -> Request:
 
 def test_at_most_slots_requests_hold_one_and_the_others_wait() -> None:
     async def scenario() -> list[int]:
-        admission = Admission(2)
+        admission = Admission(2, WaitingLine(64, 60.0))
         requests = [fake_request() for _ in range(5)]
         entered = [asyncio.create_task(admission.enter(r)) for r in requests]
         await asyncio.sleep(0.01)
@@ -64,7 +64,7 @@ def gauge(state: str) -> float:
 
 def test_the_metrics_count_requests_holding_and_waiting_for_slots() -> None:
     async def scenario() -> list[float]:
-        admission = Admission(1)
+        admission = Admission(1, WaitingLine(64, 60.0))
         before = [gauge("held"), gauge("waiting")]
         requests = [fake_request() for _ in range(3)]
         entered = [asyncio.create_task(admission.enter(r)) for r in requests]
@@ -82,7 +82,7 @@ def test_the_metrics_count_requests_holding_and_waiting_for_slots() -> None:
 
 def test_a_request_holds_at_most_one_slot() -> None:
     async def scenario() -> int:
-        admission = Admission(2)
+        admission = Admission(2, WaitingLine(64, 60.0))
         request = fake_request()
         await admission.enter(request)
         await admission.enter(request)  # the body was big, and so is the computation
@@ -108,7 +108,7 @@ class Sending(Response):
 @pytest.mark.parametrize("fail", [False, True], ids=["sent", "failed"])
 def test_a_slot_is_held_until_the_response_is_sent_and_then_given_back(fail: bool) -> None:
     async def scenario() -> tuple[int, int, bool]:
-        admission = Admission(1)
+        admission = Admission(1, WaitingLine(64, 60.0))
         request = fake_request()
         await admission.enter(request)
         inner = Sending(fail)
@@ -326,16 +326,16 @@ def run_at_once(scheduler: Scheduler, seconds: list[float]) -> list[str]:
 
 
 def test_work_beyond_the_threads_and_the_queue_is_shed_at_once() -> None:
-    scheduler = Scheduler(threads=1, queue=2, max_wait=60)
+    scheduler = Scheduler(1, WaitingLine(2, 60))
     start = time.monotonic()
     outcomes = run_at_once(scheduler, [0.2] * 6)
     assert outcomes == ["done", "done", "done", "shed", "shed", "shed"]
     assert time.monotonic() - start < 1.0  # three ran one after the other; none waited more
-    assert scheduler.shedding
+    assert scheduler.line.shedding
 
 
 def test_a_queue_whose_first_request_waited_too_long_sheds_new_ones() -> None:
-    scheduler = Scheduler(threads=1, queue=100, max_wait=0.1)
+    scheduler = Scheduler(1, WaitingLine(100, 0.1))
 
     async def scenario() -> list[str]:
         slow = asyncio.ensure_future(scheduler.run(time.sleep, 0.5))
@@ -354,16 +354,16 @@ def test_a_queue_whose_first_request_waited_too_long_sheds_new_ones() -> None:
 
 
 def test_readiness_comes_back_a_second_after_the_last_shed_request() -> None:
-    scheduler = Scheduler(threads=1, queue=0, max_wait=60)
-    assert not scheduler.shedding
+    scheduler = Scheduler(1, WaitingLine(0, 60))
+    assert not scheduler.line.shedding
     assert run_at_once(scheduler, [0.1, 0.1]) == ["done", "shed"]
-    assert scheduler.shedding
+    assert scheduler.line.shedding
     time.sleep(1.05)
-    assert not scheduler.shedding
+    assert not scheduler.line.shedding
 
 
 def test_a_request_that_leaves_the_queue_frees_its_place() -> None:
-    scheduler = Scheduler(threads=1, queue=1, max_wait=60)
+    scheduler = Scheduler(1, WaitingLine(1, 60))
 
     async def scenario() -> str:
         busy = asyncio.ensure_future(scheduler.run(time.sleep, 0.3))
@@ -377,7 +377,7 @@ def test_a_request_that_leaves_the_queue_frees_its_place() -> None:
         return "done"
 
     assert asyncio.run(scenario()) == "done"
-    assert scheduler.waiting == {}
+    assert scheduler.line.arrivals == {}
 
 
 # ---------------------------------------------------------------- what runs where
@@ -490,3 +490,27 @@ def test_the_event_loop_computes_at_most_its_share_of_tiny_requests() -> None:
     assert not owner._inline_allowed()
     time.sleep(lifecycle.INLINE_WINDOW * 1.1)
     assert owner._inline_allowed()
+
+
+def test_requests_beyond_the_slots_and_the_line_are_shed_at_once() -> None:
+    # Big requests waiting for an admission slot were never shed: 16 at once of a 1.9 s
+    # request waited up to 21 s, and /ready stayed true.
+    admission = Admission(1, WaitingLine(1, 60.0))
+
+    async def scenario() -> list[str]:
+        requests = [fake_request() for _ in range(3)]
+        await admission.enter(requests[0])
+        waiting = asyncio.ensure_future(admission.enter(requests[1]))
+        await asyncio.sleep(0.01)
+        try:
+            await admission.enter(requests[2])
+            third = "admitted"
+        except OverloadedError:
+            third = "shed"
+        admission.leave(requests[0])
+        await waiting
+        admission.leave(requests[1])
+        return [third]
+
+    assert asyncio.run(scenario()) == ["shed"]
+    assert admission.line.shedding
