@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import itertools
 import os
 import time
@@ -96,6 +98,35 @@ class WaitingLine:
             del self.arrivals[ticket]
 
 
+def _libc() -> ctypes.CDLL | None:
+    """glibc, where the process runs on it (Linux: the image and CI)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+LIBC = _libc()
+M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates its own arena, up to eight per core, and
+    memory freed in one is not reused by another: two big requests on two threads left
+    a process at 623 MiB idle after a 725 MiB peak."""
+    if LIBC is not None:
+        LIBC.mallopt(M_ARENA_MAX, arenas)
+
+
+def give_back_memory() -> None:
+    """Return freed heap pages to the system (glibc keeps them otherwise), after a big
+    request: what the process holds idle is then what it uses."""
+    if LIBC is not None:
+        LIBC.malloc_trim(0)
+
+
 class Admission:
     def __init__(self, slots: int, line: WaitingLine) -> None:
         self.slots = slots
@@ -132,6 +163,8 @@ class Admission:
             request.state.admitted = False
             self._count(held=-1)
             self.semaphore.release()
+            if not self.held:
+                give_back_memory()  # ~1 ms, once no big request is in memory
 
     def _count(self, *, held: int = 0, waiting: int = 0) -> None:
         self.held += held

@@ -13,7 +13,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.lifecycle import SWITCH_INTERVAL, Lifecycle
+from app.lifecycle import SWITCH_INTERVAL, Lifecycle, limit_malloc_arenas
 from app.middleware import BodyLimitMiddleware, ReadsMiddleware
 from app.observability import ObservabilityMiddleware, configure_logging, metrics
 from app.pages import install_pages
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # ASGI lifespan state: how uvicorn's protocol (app.protocol) gets this app's limits
         # and sees when its compute queue is full.
         sys.setswitchinterval(SWITCH_INTERVAL)  # the event loop's turns at the GIL
+        limit_malloc_arenas()
         yield {"settings": settings, "lifecycle": app.state.lifecycle}
 
     app = FastAPI(
