@@ -23,7 +23,8 @@ and the benchmarks serve), these things change:
   progress, or a POST while every compute thread is busy and their queue full
   (app.lifecycle). Probes (`/health`, `/ready`) always go through.
 - Open connections are capped at `max_connections` (within the open-file limit): one more
-  gets a JSON 503 with `Retry-After` and is closed at once.
+  takes the place of the longest-idle connection (one that has sent nothing of a next
+  request), or, if none is idle, gets a JSON 503 with `Retry-After` and is closed at once.
 - A body that stops arriving (no byte for `body_idle_timeout` seconds while the server
   reads) gets the same JSON 408: a stalled upload holds its admission slot that long at
   most, not the whole `body_timeout`.
@@ -104,7 +105,8 @@ class HttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.flow = WatchedFlow(transport, self)  # before any request has taken uvicorn's
-        if len(self.connections) > self.max_connections:
+        self.opened = self.loop.time()
+        if len(self.connections) > self.max_connections and not self._evict_an_idle_one():
             # Past the cap the process would run out of file descriptors (accept fails,
             # /health with it); an answer and a close keep the count where it is.
             self.refuse(
@@ -117,6 +119,23 @@ class HttpProtocol(HttpToolsProtocol):
         # A connection that sends nothing is closed when an idle keep-alive one would be
         # (uvicorn's --timeout-keep-alive): otherwise it stays open for ever.
         self._start_deadline(self.timeout_keep_alive, self._silent_too_long)
+
+    @property
+    def idle(self) -> bool:
+        """Between requests, nothing of the next one received: closing loses no work."""
+        cycle = self.cycle
+        waiting = cycle is None or cycle.response_complete
+        return self.in_head and self.head_bytes == 0 and waiting and not self.pipeline
+
+    def _evict_an_idle_one(self) -> bool:
+        """Close the longest-idle connection to make room for this one: a flood of silent
+        connections then cannot keep a probe (or anyone) out; False if none is idle."""
+        others = (c for c in self.connections if c is not self)
+        idle = [c for c in others if isinstance(c, HttpProtocol) and c.idle]
+        if not idle:
+            return False
+        min(idle, key=lambda c: c.opened).transport.close()
+        return True
 
     def data_received(self, data: bytes) -> None:
         if self.stall is not None:  # the body moves: its idle clock starts again
