@@ -3,7 +3,7 @@ answers are streamed while they are encoded, grid coordinates written from the a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ def _size(value: Any) -> int:
     return value.size if isinstance(value, np.ndarray | GridPoints) else 0
 
 
-def json_response(payload: dict[str, Any]) -> Response:
+def json_response(payload: Mapping[str, Any]) -> Response:
     """Small payloads in one piece; large ones streamed while they are encoded.
 
     Encoding a 10⁶-point field takes longer than computing it: streaming overlaps the
@@ -48,7 +48,7 @@ def json_response(payload: dict[str, Any]) -> Response:
     return StreamingResponse(_buffered(json_pieces(payload)), media_type="application/json")
 
 
-def json_pieces(payload: dict[str, Any]) -> Iterator[bytes]:
+def json_pieces(payload: Mapping[str, Any]) -> Iterator[bytes]:
     """The same bytes as `orjson.dumps(payload)`, in pieces: large arrays a slice at a time."""
     yield b"{"
     for i, (key, value) in enumerate(payload.items()):

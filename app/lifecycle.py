@@ -37,7 +37,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -49,9 +49,8 @@ from app.config import Settings
 from app.errors import NablaError, OverloadedError
 from app.json_out import json_response
 from app.observability import HEAVY, QUEUED
+from app.payloads import Payload
 from app.schemas import ComputeRequest, Size
-
-Payload = dict[str, Any]
 
 HEAVY_BODY_BYTES = 64 * 1024  # about 3,500 points as JSON
 HEAVY_SIZE = 1 << 16  # point-coordinates: about 5 MiB per float64 array

@@ -8,7 +8,7 @@ arrays that the route serializes directly (orjson; NaN/inf become `null`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import cast
 
 import numpy as np
 
@@ -18,6 +18,14 @@ from app.errors import MethodError, RequestError, TooLargeError
 from app.expressions import Expression, parse, parse_cache_hits
 from app.numerics import Array
 from app.observability import record_parse
+from app.payloads import (
+    DerivativePayload,
+    DescentPayload,
+    FieldPayload,
+    GradientPayload,
+    HessianPayload,
+    StepStudyPayload,
+)
 from app.schemas import (
     DEFAULT_STUDY_STEPS,
     Arange,
@@ -31,9 +39,6 @@ from app.schemas import (
     StepStudyRequest,
 )
 from app.symbolic import derivative_expression
-
-Payload = dict[str, Any]
-
 
 # ---------------------------------------------------------------- shared checks
 
@@ -230,7 +235,7 @@ def bind(
 # ---------------------------------------------------------------- /derivative
 
 
-def derivative(request: DerivativeRequest, settings: Settings) -> Payload:
+def derivative(request: DerivativeRequest, settings: Settings) -> DerivativePayload:
     expression = load_expression(request, settings)
     if expression.vector_variable is not None:
         raise RequestError(
@@ -261,7 +266,7 @@ def derivative(request: DerivativeRequest, settings: Settings) -> Payload:
         error_estimate=request.error_estimate,
         refine_limit=refine_limit(expression, 1, request, work, settings),
     )
-    payload: Payload = {
+    payload: DerivativePayload = {
         "variable": name,
         "method": request.method,
         "points": result.points,
@@ -273,7 +278,11 @@ def derivative(request: DerivativeRequest, settings: Settings) -> Payload:
     if result.errors is not None:
         payload["errors"] = result.errors
     if exact is not None:
-        payload |= _exact(exact, name, request, result.points, result.derivatives)
+        values = _evaluated(exact, name, request, result.points)
+        payload["exact_expression"] = exact.text
+        payload["exact"] = values
+        with np.errstate(all="ignore"):
+            payload["errors_vs_exact"] = np.abs(result.derivatives - values)
     return payload
 
 
@@ -294,18 +303,15 @@ def _exact_expression(expression: Expression, name: str, order: int) -> Expressi
     return derivative_expression(exact, name) if order == 2 else exact
 
 
-def _exact(
-    exact: Expression, name: str, request: DerivativeRequest, x: Array, estimates: Array
-) -> Payload:
+def _evaluated(exact: Expression, name: str, request: DerivativeRequest, x: Array) -> Array:
+    """The exact derivative at `x`, in the engine's blocks: a derivative tree of thousands
+    of nodes evaluated on 10⁶ points at once held a temporary array per level (882 MiB
+    for `((x)**x)**x…`)."""
     f = exact.bind([name], request.parameters)
     values = np.empty_like(x)
-    # In the engine's blocks: a derivative tree of thousands of nodes evaluated on 10⁶
-    # points at once held a temporary array per level (882 MiB for `((x)**x)**x…`).
     for start in range(0, len(x), numerics.BLOCK):
         values[start : start + numerics.BLOCK] = f([x[start : start + numerics.BLOCK]])
-    with np.errstate(all="ignore"):
-        errors = np.abs(estimates - values)
-    return {"exact_expression": exact.text, "exact": values, "errors_vs_exact": errors}
+    return values
 
 
 def _single_variable(expression: Expression, request: DerivativeRequest | StepStudyRequest) -> str:
@@ -327,7 +333,7 @@ def _single_variable(expression: Expression, request: DerivativeRequest | StepSt
 # ---------------------------------------------------------------- /gradient
 
 
-def gradient(request: GradientRequest, settings: Settings) -> Payload:
+def gradient(request: GradientRequest, settings: Settings) -> GradientPayload:
     expression = load_expression(request, settings)
     single = request.point is not None
     points, names = _points_and_names(request, expression, settings)
@@ -346,7 +352,7 @@ def gradient(request: GradientRequest, settings: Settings) -> Payload:
     )
     gradients = np.ascontiguousarray(result.gradient)
     errors = None if result.errors is None else np.ascontiguousarray(result.errors)
-    payload: Payload = {"variables": names}
+    payload: GradientPayload = {"variables": names}
     if single:
         payload |= {"value": float(result.values[0]), "gradient": gradients[0]}
         if errors is not None:
@@ -394,7 +400,7 @@ def axis_lengths(request: GradientFieldRequest) -> list[int]:
     return [spec.count(f"grid[{i}]") for i, spec in enumerate(request.grid)]
 
 
-def gradient_field(request: GradientFieldRequest, settings: Settings) -> Payload:
+def gradient_field(request: GradientFieldRequest, settings: Settings) -> FieldPayload:
     expression = load_expression(request, settings)
     d = len(request.grid)
     size = _check_grid(request, settings)
@@ -447,14 +453,14 @@ def _check_grid(request: GradientFieldRequest, settings: Settings) -> int:
     return size
 
 
-def _field_arrays(result: numerics.GradientField, request: GradientFieldRequest) -> Payload:
+def _field_arrays(result: numerics.GradientField, request: GradientFieldRequest) -> FieldPayload:
     """The arrays the client asked for (`include`), in the precision it asked for."""
     include = set(request.include or ("axes", "shape", "coordinates", "values", "gradient"))
     if result.errors is not None and request.include is None:
         include.add("errors")  # asked for with `error_estimate`
     dtype = np.float32 if request.precision == "float32" else np.float64
     axes = [axis.astype(dtype, copy=False) for axis in result.axes]  # checked to fit
-    arrays: Payload = {
+    arrays: FieldPayload = {
         "axes": axes,
         "shape": list(result.shape),
         # Encoded from the axes: the JSON of 10⁶ grid points without spelling them out.
@@ -469,7 +475,7 @@ def _field_arrays(result: numerics.GradientField, request: GradientFieldRequest)
             for key in ("values", "gradient", "errors"):
                 if key in arrays and key in include:
                     arrays[key] = arrays[key].astype(np.float32)
-    return {k: v for k, v in arrays.items() if k in include}
+    return cast(FieldPayload, {k: v for k, v in arrays.items() if k in include})
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -490,7 +496,7 @@ def _check_single_precision(axes: list[Array]) -> None:
 # ---------------------------------------------------------------- /hessian
 
 
-def hessian(request: HessianRequest, settings: Settings) -> Payload:
+def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
     expression = parse_counted(request.expression, settings)
     points, names = _points_and_names(request, expression, settings)
     n, d = points.shape
@@ -524,7 +530,7 @@ def _check_budget(work: int, settings: Settings) -> None:
 # ---------------------------------------------------------------- /descent
 
 
-def descent(request: DescentRequest, settings: Settings) -> Payload:
+def descent(request: DescentRequest, settings: Settings) -> DescentPayload:
     expression = load_expression(request, settings)
     if request.steps > settings.max_descent_steps:
         raise TooLargeError(
@@ -557,7 +563,7 @@ def descent(request: DescentRequest, settings: Settings) -> Payload:
 # ---------------------------------------------------------------- /step-study
 
 
-def step_study(request: StepStudyRequest, settings: Settings) -> Payload:
+def step_study(request: StepStudyRequest, settings: Settings) -> StepStudyPayload:
     expression = parse_counted(request.expression, settings)
     if expression.vector_variable is not None:
         raise RequestError("the step study needs a one-variable expression.", field="expression")

@@ -1,0 +1,84 @@
+"""What each service function returns: the answer's arrays, by name, before JSON.
+
+The response models of `app.schemas` describe the same fields for OpenAPI; these say what
+the code hands to the encoder (NumPy arrays, written by orjson, non-finite as null).
+Optional keys are the ones a request asks for (`error_estimate`, `exact`, `include`).
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+from app.numerics import Array, GridPoints
+
+
+class DerivativePayload(TypedDict):
+    variable: str
+    method: str
+    points: Array
+    values: Array
+    derivatives: Array
+    intercepts: Array | None
+    steps: Array
+    errors: NotRequired[Array]
+    exact_expression: NotRequired[str]
+    exact: NotRequired[Array]
+    errors_vs_exact: NotRequired[Array]
+
+
+class GradientPayload(TypedDict):
+    variables: list[str]
+    value: NotRequired[float]  # one `point`
+    gradient: NotRequired[Array]
+    values: NotRequired[Array]  # many `points`
+    gradients: NotRequired[Array]
+    errors: NotRequired[Array]
+
+
+class FieldPayload(TypedDict, total=False):
+    variables: list[str]
+    axes: list[Array]
+    shape: list[int]
+    coordinates: GridPoints
+    values: Array
+    gradient: Array
+    errors: Array
+
+
+class HessianPayload(TypedDict):
+    variables: list[str]
+    value: NotRequired[float]  # one `point`
+    hessian: NotRequired[Array]
+    values: NotRequired[Array]  # many `points`
+    hessians: NotRequired[Array]
+
+
+class DescentPayload(TypedDict):
+    variables: list[str]
+    path: Array
+    values: Array
+    gradient_norms: Array
+    converged: bool
+    iterations: int
+
+
+class StepStudyPayload(TypedDict):
+    variable: str
+    point: float
+    value: float
+    derivative: str
+    reference: float
+    steps: Array
+    estimates: dict[str, Array]
+    errors: dict[str, Array]
+    best_step: dict[str, float | None]
+
+
+Payload = (
+    DerivativePayload
+    | GradientPayload
+    | FieldPayload
+    | HessianPayload
+    | DescentPayload
+    | StepStudyPayload
+)
