@@ -58,6 +58,7 @@ class Server:
         factory: str | None = None,
     ) -> None:
         self._output = ""
+        self.workers = 1  # uvicorn worker processes (set by those who start more)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         if launcher:  # `python -m app`, as `make run` and the image start it
