@@ -77,6 +77,19 @@ def fresh_server(request: pytest.FixtureRequest) -> Iterator[Server]:
     server.stop()
 
 
+def attack(server: Server, path: str, body: bytes) -> tuple[httpx.Response, int, HealthWatch]:
+    """POST `body` as it is: the answer, how far the peak RSS rose, and /health meanwhile."""
+    before = peak_rss_kib(server.process.pid)
+    with HealthWatch(server.url) as health:
+        r = httpx.post(
+            f"{server.url}{path}",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=120,
+        )
+    return r, peak_rss_kib(server.process.pid) - before, health
+
+
 def assert_still_correct(server: Server) -> None:
     r = httpx.post(f"{server.url}/derivative", json={"expression": "x**3", "points": [2.0]})
     assert r.status_code == 200, r.text
@@ -88,15 +101,7 @@ def test_a_million_bad_points_are_refused_at_the_first_without_a_million_errors(
 ) -> None:
     # A 4 MB body: 422 after 5 s and 68 → 1,237 MiB, when every item's error was built.
     body = b'{"expression": "x", "points": [' + b",".join([b'"a"'] * 1_000_000) + b"]}"
-    before = peak_rss_kib(fresh_server.process.pid)
-    with HealthWatch(fresh_server.url) as health:
-        r = httpx.post(
-            f"{fresh_server.url}/derivative",
-            content=body,
-            headers={"Content-Type": "application/json"},
-            timeout=60,
-        )
-    grown = peak_rss_kib(fresh_server.process.pid) - before
+    r, grown, health = attack(fresh_server, "/derivative", body)
     assert r.status_code == 422, r.text
     assert r.json()["field"] == "points[0]"
     assert len(r.json()["errors"]) == 1
@@ -112,15 +117,7 @@ def test_a_parameters_map_over_the_limit_is_refused_before_it_is_parsed(
     # 5.6M entries: 422 after 17 s and 1.5 GiB. Here 1M entries (a 15 MB body).
     entries = b",".join(b'"p%d": 1' % i for i in range(1_000_000))
     body = b'{"expression": "x", "points": [1], "parameters": {' + entries + b"}}"
-    before = peak_rss_kib(fresh_server.process.pid)
-    with HealthWatch(fresh_server.url) as health:
-        r = httpx.post(
-            f"{fresh_server.url}/derivative",
-            content=body,
-            headers={"Content-Type": "application/json"},
-            timeout=60,
-        )
-    grown = peak_rss_kib(fresh_server.process.pid) - before
+    r, grown, health = attack(fresh_server, "/derivative", body)
     assert r.status_code == 413, r.text
     assert r.json()["reason"] == "body"  # counted on the raw bytes: never parsed
     assert grown < 64 * MiB, f"peak RSS grew by {grown // MiB} MiB"
@@ -233,14 +230,7 @@ def test_a_hessian_whose_answer_would_not_fit_is_refused_before_it_is_computed(
     # 100,000 points × 20 variables: 4·10⁷ numbers to answer, inside the work budget. It was
     # computed (and the process grew past a GiB); now the memory it needs is estimated from
     # the engine's plan (d² estimates per point, the steps, the request's own lists) first.
-    before = peak_rss_kib(fresh_server.process.pid)
-    r = httpx.post(
-        f"{fresh_server.url}/hessian",
-        content=hessian_body(100_000, 20),
-        headers={"Content-Type": "application/json"},
-        timeout=120,
-    )
-    grown = peak_rss_kib(fresh_server.process.pid) - before
+    r, grown, _ = attack(fresh_server, "/hessian", hessian_body(100_000, 20))
     assert r.status_code == 413, r.text
     assert r.json()["reason"] == "memory"
     assert grown < 200 * MiB, f"peak RSS grew by {grown // MiB} MiB"  # the parse only
@@ -250,15 +240,7 @@ def test_a_hessian_whose_answer_would_not_fit_is_refused_before_it_is_computed(
 def test_a_hessian_that_fits_stays_within_the_memory_a_request_may_hold(
     fresh_server: Server,
 ) -> None:
-    before = peak_rss_kib(fresh_server.process.pid)
-    with HealthWatch(fresh_server.url) as health:
-        r = httpx.post(
-            f"{fresh_server.url}/hessian",
-            content=hessian_body(40_000, 20),
-            headers={"Content-Type": "application/json"},
-            timeout=120,
-        )
-    grown = peak_rss_kib(fresh_server.process.pid) - before
+    r, grown, health = attack(fresh_server, "/hessian", hessian_body(40_000, 20))
     assert r.status_code == 200, r.text
     hessians = r.json()["hessians"]
     assert len(hessians) == 40_000
@@ -305,13 +287,7 @@ def test_a_body_of_more_arrays_than_points_is_refused_before_it_is_parsed(
 ) -> None:
     # 5 MB of brackets: parsing them held the GIL (and /health) for 1.1-2.3 s.
     body = b'{"expression": "x", "points": [' + points + b"]}"
-    with HealthWatch(fresh_server.url) as health:
-        r = httpx.post(
-            f"{fresh_server.url}/derivative",
-            content=body,
-            headers={"Content-Type": "application/json"},
-            timeout=60,
-        )
+    r, _, health = attack(fresh_server, "/derivative", body)
     assert r.status_code == 413, r.text
     assert r.json()["reason"] == "body"
     assert health.worst < 1.0
