@@ -20,6 +20,8 @@ import mpmath
 import sympy as sp
 from sympy.parsing.sympy_parser import parse_expr
 
+from app.expressions.whitelist import ALIASES  # the language's names, not its evaluation
+
 from .cases import Case, Kind
 
 DIGITS = 50
@@ -69,19 +71,6 @@ FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
     "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
     "relu": lambda x: sp.Max(x, 0),
     "softplus": lambda x: sp.log(1 + sp.exp(x)),
-}
-ALIASES = {
-    "asin": "arcsin",
-    "acos": "arccos",
-    "atan": "arctan",
-    "atan2": "arctan2",
-    "asinh": "arcsinh",
-    "acosh": "arccosh",
-    "atanh": "arctanh",
-    "ln": "log",
-    "power": "pow",
-    "absolute": "abs",
-    "fabs": "abs",
 }
 CONSTANTS = {
     "pi": sp.Rational(*Fraction(3.141592653589793).as_integer_ratio()),
