@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     body_idle_timeout: float = Field(
         10.0, gt=0, description="Seconds a request body may stop arriving before a 408."
     )
+    min_body_rate: int = Field(
+        4096,
+        ge=1,
+        description="Bytes per second a request body must average once it has taken "
+        "`body_idle_timeout` to read; slower, a 408.",
+    )
     max_heavy_requests: int = Field(
         2, ge=1, description="Big requests in memory at once per process; others wait."
     )

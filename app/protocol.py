@@ -28,6 +28,9 @@ and the benchmarks serve), these things change:
 - A body that stops arriving (no byte for `body_idle_timeout` seconds while the server
   reads) gets the same JSON 408: a stalled upload holds its admission slot that long at
   most, not the whole `body_timeout`.
+- A body trickled in (a byte a second) never stops arriving: once reading it has taken
+  `body_idle_timeout`, it must have come at `min_body_rate` on average, or it gets the
+  same JSON 408.
 - A body must arrive within `body_timeout` seconds of the end of the headers, for the same
   reason (and a big body holds an admission slot while it is read). Late: JSON 408,
   connection closed; the app, waiting for the rest, sees the client gone. Here rather
@@ -98,6 +101,8 @@ class HttpProtocol(HttpToolsProtocol):
         # the end of the headers to the end of the body, they are body (limited by the app).
         self.in_head = True
         self.in_body = False  # from the end of a head with a body to the end of the body
+        self.body_bytes = 0  # of the body being read, as received
+        self.min_body_rate = settings.min_body_rate
         self.head_bytes = 0
         self.deadline: Deadline | None = None  # of the head, then of the body
         self.ws_protocol_class = None  # HTTP only (module docstring)
@@ -151,6 +156,9 @@ class HttpProtocol(HttpToolsProtocol):
         # it; httptools has then buffered at most the limit plus one read (256 KiB).
         if self.in_head and self.head_bytes > self.max_head_bytes:
             self.refuse(self._too_large())
+        if self.in_body:
+            self.body_bytes += len(data)
+            self._check_body_rate()
         if self.refused or self.deadline is not None:
             return
         # Clocks only for what this read left unfinished: most requests come whole in one
@@ -206,6 +214,7 @@ class HttpProtocol(HttpToolsProtocol):
             self.upgrade_refused = True  # answered by `_unsupported_upgrade_warning`
             return
         self.in_body = has_body  # its clocks start if this read does not finish it
+        self.body_bytes = 0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -322,6 +331,27 @@ class HttpProtocol(HttpToolsProtocol):
             seconds = f"{self.head_timeout:g}"
             self.refuse(HeaderTimeoutError(f"the request headers took over {seconds} s to arrive."))
 
+    def _check_body_rate(self) -> None:
+        """A body trickled in (a byte a second) never stops arriving, and held its slot for
+        the whole `body_timeout`: past the idle timeout's worth of reading, a body must
+        have come at `min_body_rate` on average."""
+        deadline = self.deadline
+        if deadline is None or deadline.expire != self._body_too_slow or self.refused:
+            return
+        elapsed = deadline.elapsed()
+        if elapsed <= self.body_idle_timeout or self.body_bytes >= self.min_body_rate * elapsed:
+            return
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()  # answered already (a 413 on the declared length)
+            return
+        rate = self.body_bytes / elapsed
+        self.refuse(
+            BodyTimeoutError(
+                f"the request body arrives at {rate:.0f} bytes/s; send it at "
+                f"{self.min_body_rate} bytes/s or more."
+            )
+        )
+
     def _start_stall(self, seconds: float) -> None:
         self._stop_stall()
         self.stall = Deadline(self.loop, seconds, self._body_stalled)
@@ -372,6 +402,7 @@ class Deadline:
         self, loop: asyncio.AbstractEventLoop, seconds: float, expire: Callable[[], None]
     ) -> None:
         self.loop = loop
+        self.seconds = seconds
         self.left = seconds
         self.expire = expire
         self.timer: asyncio.TimerHandle | None = None
@@ -388,6 +419,11 @@ class Deadline:
             self.timer.cancel()
             self.timer = None
             self.left -= self.loop.time() - self.since
+
+    def elapsed(self) -> float:
+        """Seconds counted so far (those while it ran)."""
+        running = self.loop.time() - self.since if self.timer is not None else 0.0
+        return self.seconds - self.left + running
 
 
 class WatchedFlow(FlowControl):

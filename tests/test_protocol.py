@@ -429,3 +429,34 @@ def test_an_upload_that_stalls_gets_a_408_and_gives_its_slot_back_at_the_idle_ti
     }
     assert 0.9 < waited < 5
     assert after.status_code == 200, after.text
+
+
+def test_a_body_trickled_in_below_the_minimum_rate_gets_a_408() -> None:
+    # A byte every 0.2 s never stops arriving, so the idle timeout never fires; once reading
+    # it has taken NABLA_BODY_IDLE_TIMEOUT (1 s here), it must have come at
+    # NABLA_MIN_BODY_RATE (1000 bytes/s here) on average.
+    env = {"NABLA_BODY_IDLE_TIMEOUT": "1", "NABLA_MIN_BODY_RATE": "1000"}
+    server = Server(env=env)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+            sock.sendall(POST + b"Content-Length: 100000\r\n\r\n{")
+            start = time.monotonic()
+            received = b""
+            try:
+                while not received and time.monotonic() - start < 10:
+                    sock.sendall(b" ")
+                    sock.settimeout(0.2)
+                    try:
+                        received = sock.recv(65536)
+                    except TimeoutError:
+                        continue
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            took = time.monotonic() - start
+    finally:
+        server.stop()
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 "), received
+    assert json.loads(body)["type"] == "body_timeout"
+    assert "send it at 1000 bytes/s or more" in json.loads(body)["detail"]
+    assert took < 4
