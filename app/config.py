@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         description="Bytes per second a request body must average once it has taken "
         "`body_idle_timeout` to read; slower, a 408.",
     )
+    min_send_rate: int = Field(
+        131072,
+        ge=1,
+        description="Bytes per second a client must read on average once it has been "
+        "behind for `send_timeout`; slower, it is disconnected.",
+    )
     max_heavy_requests: int = Field(
         2, ge=1, description="Big requests in memory at once per process; others wait."
     )

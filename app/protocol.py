@@ -43,6 +43,9 @@ and the benchmarks serve), these things change:
 - An answer must be taken: a client that leaves more than 64 KiB unread for
   `send_timeout` seconds at a stretch is disconnected (the app sees it gone: a streamed
   answer stops, its memory and admission slot are freed).
+- And a client that reads, but slowly, must keep up: once writing has waited on it for
+  `send_timeout` in all, it must have read at `min_send_rate` meanwhile, or it is
+  disconnected the same way.
 - Pipelined requests are read only as fast as they are answered. uvicorn read on after
   every answer, so a client that pipelined without reading its answers queued everything
   it sent (+280 MiB for 100,000 small requests); the queue now holds one read's worth.
@@ -96,6 +99,13 @@ class HttpProtocol(HttpToolsProtocol):
         self.body_idle_timeout = settings.body_idle_timeout
         self.stall: Deadline | None = None  # of a body that stops arriving
         self.send_timeout = settings.send_timeout
+        self.min_send_rate = settings.min_send_rate
+        # While writing is paused the client is the bottleneck: how long it has been, in
+        # all, during this answer, and how many bytes it took meanwhile.
+        self.paused_at: float | None = None
+        self.buffered_at_pause = 0
+        self.behind = 0.0
+        self.drained = 0
         self.send_timer: asyncio.TimerHandle | None = None
         # Between requests and inside a head, bytes count against the head's limit; from
         # the end of the headers to the end of the body, they are body (limited by the app).
@@ -231,6 +241,7 @@ class HttpProtocol(HttpToolsProtocol):
         # requests) join the queue. A client that pipelines without reading its answers
         # grew the process by 280 MiB for 100,000 requests. Read on once the queue is empty.
         super().on_response_complete()
+        self.behind, self.drained = 0.0, 0  # the next answer's pace is measured afresh
         if self.pipeline:
             self.flow.pause_reading()
 
@@ -247,11 +258,27 @@ class HttpProtocol(HttpToolsProtocol):
         # it stays connected.
         if self.send_timer is None:
             self.send_timer = self.loop.call_later(self.send_timeout, self._send_too_slow)
+        self.paused_at = self.loop.time()
+        self.buffered_at_pause = self.transport.get_write_buffer_size()
 
     def writing_resumed(self) -> None:
         if self.send_timer is not None:
             self.send_timer.cancel()
             self.send_timer = None
+        if self.paused_at is not None and not self.transport.is_closing():
+            # Nothing is written while paused: what left the buffer, the client took.
+            self.behind += self.loop.time() - self.paused_at
+            self.drained += self.buffered_at_pause - self.transport.get_write_buffer_size()
+            self._check_send_rate()
+        self.paused_at = None
+
+    def _check_send_rate(self) -> None:
+        """A client reading a big answer at 64 KiB/s is never idle for `send_timeout`, and
+        held its slot and the answer's memory for the 25 minutes 96 MB take: once it has
+        been the bottleneck (writing paused) for `send_timeout` in all, it must have read
+        at `min_send_rate` meanwhile."""
+        if self.behind > self.send_timeout and self.drained < self.min_send_rate * self.behind:
+            self.transport.abort()  # as `_send_too_slow`: the app sees the client gone
 
     def _send_too_slow(self) -> None:
         self.send_timer = None

@@ -514,3 +514,51 @@ def test_requests_beyond_the_slots_and_the_line_are_shed_at_once() -> None:
 
     assert asyncio.run(scenario()) == ["shed"]
     assert admission.line.shedding
+
+
+@pytest.mark.slow
+def test_a_client_reading_too_slowly_is_disconnected_and_gives_its_slot_back() -> None:
+    # A client reading a 1000×1000 field at ~300 KiB/s is never idle for the send timeout,
+    # and held its slot for the whole answer. Once writing has waited on it for
+    # NABLA_SEND_TIMEOUT (1 s), it must have read at NABLA_MIN_SEND_RATE (1 MiB/s here).
+    env = {
+        "NABLA_MAX_HEAVY_REQUESTS": "1",
+        "NABLA_SEND_TIMEOUT": "1",
+        "NABLA_MIN_SEND_RATE": str(1 << 20),
+        "NABLA_GZIP_LEVEL": "0",
+    }
+    server = Server(env=env)
+    axis = {"start": -2, "stop": 2, "num": 1000}
+    body = json.dumps({"expression": "x0*x1", "grid": [axis, axis]}).encode()
+    head = (
+        b"POST /gradient-field HTTP/1.1\r\nHost: nabla\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as slow:
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            slow.sendall(head + body)
+            slow.settimeout(30)
+            start, taken = time.monotonic(), 0
+            while time.monotonic() - start < 30:
+                try:
+                    chunk = slow.recv(16384)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                taken += len(chunk)
+                time.sleep(0.05)
+            cut_after = time.monotonic() - start
+        after = httpx.post(
+            f"{server.url}/gradient-field",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+    finally:
+        server.stop()
+    assert cut_after < 20  # the whole answer at this pace would take about 5 minutes
+    assert taken < 90_000_000
+    assert after.status_code == 200
+    assert after.json()["shape"] == [1000, 1000]
