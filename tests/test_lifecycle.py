@@ -271,6 +271,17 @@ def test_a_client_that_leaves_a_stream_gives_its_slot_back() -> None:
     assert 'nabla_heavy_requests{state="held"} 0.0' in metrics
 
 
+def field_request() -> tuple[bytes, bytes]:
+    """The head and body of a raw POST for a 1000×1000 field (a 96 MB answer)."""
+    axis = {"start": -2, "stop": 2, "num": 1000}
+    body = json.dumps({"expression": "x0*x1", "grid": [axis, axis]}).encode()
+    head = (
+        b"POST /gradient-field HTTP/1.1\r\nHost: nabla\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    return head, body
+
+
 @pytest.mark.slow
 def test_a_client_that_never_reads_its_answer_is_disconnected_and_gives_its_slot_back() -> None:
     # One slot. Two clients asked for a 1000×1000 field and read nothing: both held their
@@ -278,12 +289,7 @@ def test_a_client_that_never_reads_its_answer_is_disconnected_and_gives_its_slot
     # request waited 150 s. After NABLA_SEND_TIMEOUT (1 s here) without reading, a client is
     # disconnected.
     server = Server(env={"NABLA_MAX_HEAVY_REQUESTS": "1", "NABLA_SEND_TIMEOUT": "1"})
-    axis = {"start": -2, "stop": 2, "num": 1000}
-    body = json.dumps({"expression": "x0*x1", "grid": [axis, axis]}).encode()
-    head = (
-        b"POST /gradient-field HTTP/1.1\r\nHost: nabla\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n" % len(body)
-    )
+    head, body = field_request()
     try:
         with socket.create_connection(("127.0.0.1", server.port)) as stalled:
             stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -528,12 +534,7 @@ def test_a_client_reading_too_slowly_is_disconnected_and_gives_its_slot_back() -
         "NABLA_GZIP_LEVEL": "0",
     }
     server = Server(env=env)
-    axis = {"start": -2, "stop": 2, "num": 1000}
-    body = json.dumps({"expression": "x0*x1", "grid": [axis, axis]}).encode()
-    head = (
-        b"POST /gradient-field HTTP/1.1\r\nHost: nabla\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n" % len(body)
-    )
+    head, body = field_request()
     try:
         with socket.create_connection(("127.0.0.1", server.port)) as slow:
             slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
