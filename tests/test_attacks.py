@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from conftest import Server, rss_kib
 
+from app.config import Settings
+
 pytestmark = pytest.mark.slow
 
 MiB = 1024
@@ -315,6 +317,31 @@ def test_big_requests_beyond_the_slots_and_their_line_are_shed(fresh_server: Ser
     places = fresh_server.workers * (2 + 8)  # slots and waiting places per process
     assert statuses.count(503) >= count - places - 2  # a few find a place as the first finish
     assert readiness.status_code == 503
+
+
+def test_two_gradients_of_many_explicit_points_at_once_stay_within_the_budget(
+    fresh_server: Server,
+) -> None:
+    # Each raised the peak by ~320 MiB, two at once took a process to ~720 MiB: the answer
+    # was encoded a 3-number row at a time, and glibc kept a 4 KiB page for each.
+    rows = b",".join([b"[0.5,-1.5,2]"] * 150_000)
+    body = b'{"expression": "x0*x1*x2", "points": [' + rows + b"]}"
+    before = peak_rss_kib(fresh_server.process.pid)
+
+    def ask(_: int) -> httpx.Response:
+        headers = {"Content-Type": "application/json"}
+        url = f"{fresh_server.url}/gradient"
+        return httpx.post(url, content=body, headers=headers, timeout=120)
+
+    with HealthWatch(fresh_server.url) as health, ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(ask, range(2)))
+    grown = peak_rss_kib(fresh_server.process.pid) - before
+    for r in answers:
+        assert r.status_code == 200, r.text
+        assert r.json()["gradients"][-1] == pytest.approx([-3.0, 1.0, -0.75], rel=1e-9)
+    budget = Settings().memory_budget // 1024  # KiB, for both requests together
+    assert grown < budget, f"peak RSS grew by {grown // MiB} MiB"
+    assert health.worst < 1.0
 
 
 def test_memory_is_given_back_once_the_big_requests_are_answered(fresh_server: Server) -> None:
