@@ -9,13 +9,11 @@ import numpy as np
 
 from .checks import StepCheck, one_sided_too_wide, step_too_wide
 from .stencils import (
-    EPS,
     Array,
     Function,
     Options,
     Stencil,
     _pairs,
-    error_accuracy,
     stencil,
 )
 
@@ -145,23 +143,3 @@ def _estimate(
         return out
     rule = stencil(options.method, options.accuracy, options.order)
     return partial(f, rows, j, h, rule, center=values, out=out, unsure=unsure)
-
-
-def _error(
-    f: Function,
-    rows: Sequence[Array],
-    j: int,
-    h: Array,
-    options: Options,
-    values: Array,
-    d: Array,
-) -> Array:
-    """|D_p − D_q| (q the next accuracy; truncation) + eps·|f|·Σ|w|/h^m (rounding)."""
-    if options.method == "complex":
-        other = complex_partial(f, rows, j, 2.0 * h)
-        return np.asarray(np.abs(d - other) + EPS * np.abs(d))
-    rule = stencil(options.method, options.accuracy, options.order)
-    higher = stencil(options.method, error_accuracy(options.accuracy), options.order)
-    other = partial(f, rows, j, h, higher, values)
-    rounding = EPS * np.abs(values) * sum(abs(w) for w in rule.weights) / h**rule.order
-    return np.asarray(np.abs(d - other) + rounding)

@@ -12,8 +12,9 @@ import numpy.typing as npt
 
 from app.errors import RequestError
 
+from .bounds import error_bound
 from .checks import NARROW, STEP_ERROR, THIRD_ROUNDING, StepCheck, _checks_step, steps_for
-from .core import Gradient, _error, _estimate, stencil_sum
+from .core import Gradient, _estimate, stencil_sum
 from .ladders import _refine
 from .second import _refine_second
 from .stencils import (
@@ -87,7 +88,7 @@ def derivative(
             if result.errors is not None and changed.size:
                 used = result.steps[0][changed]
                 subset, center = [flat[changed]], result.values[changed]
-                result.errors[0][changed] = _error(
+                result.errors[0][changed] = error_bound(
                     on_rows, subset, 0, used, options, center, slopes[changed]
                 )
     intercepts = None
@@ -333,4 +334,4 @@ def _gradient_block(
         if out.steps is not None:
             out.steps[j, block] = h
         if out.errors is not None:
-            out.errors[j, block] = _error(f, rows, j, h, options, values, d)
+            out.errors[j, block] = error_bound(f, rows, j, h, options, values, d)

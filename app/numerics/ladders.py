@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .bounds import error_bound
 from .checks import ROUNDING_ERROR, STEP_ERROR, _tolerance, representable, steps_for
-from .core import Gradient, _at, _error, _remembered, partial, stencil_sum
+from .core import Gradient, _at, _remembered, partial, stencil_sum
 from .stencils import EPS, Array, Function, Options, Stencil, stencil
 
 SHRINK_FACTOR = 4.0  # `_refine`: each smaller step is the last one divided by this
@@ -112,7 +113,7 @@ def _ladder(
     if out.steps is not None:
         out.steps[j][at] = used
     if out.errors is not None:
-        out.errors[j][at] = _error(f, subset, j, used, options, center, d[at])
+        out.errors[j][at] = error_bound(f, subset, j, used, options, center, d[at])
 
 
 def _best_on_ladder(

@@ -24,6 +24,8 @@ METHODS: tuple[Method, ...] = ("central", "forward", "backward", "complex")
 ACCURACIES = (1, 2, 4, 6, 8)
 EPS = float(np.finfo(np.float64).eps)
 LARGEST = float(np.finfo(np.float64).max)
+PROBE_LEVELS = 5  # smaller steps an error bound tries (`bounds.PROBES`)
+COMPLEX_BOUND_EVALUATIONS = 4  # complex steps an error bound adds (`bounds`)
 COMPLEX_STEP = 1e-20  # relative: Im f(x + ih)/h has no cancellation, any tiny h works
 
 
@@ -207,8 +209,8 @@ def evaluation_count(
     """Evaluations of f per point: f itself, plus each off-center stencil point per coordinate
     (and, with an automatic step, the offset a first derivative's check adds, or the
     central stencil again at h/4 for a second derivative)."""
-    if method == "complex":
-        per_coordinate = 2 if error_estimate else 1
+    if method == "complex":  # the bound: D at 3 more steps and at x + δ (`bounds`)
+        per_coordinate = 1 + (COMPLEX_BOUND_EVALUATIONS if error_estimate else 0)
     else:
         rule = stencil(method, accuracy, order)
         checked = automatic_step and method == "central"
@@ -216,8 +218,10 @@ def evaluation_count(
             per_coordinate = len(_checked_offsets(rule))
         else:  # with an automatic step, second derivatives are checked at h/4
             per_coordinate = len(_off_center(rule)) * (2 if checked else 1)
-        if error_estimate:  # the comparison stencil's off-center points, evaluated anew
+        if error_estimate:  # the comparison stencil's off-center points, evaluated anew,
+            # and the stencil's at each smaller step the bound probes (`bounds`)
             per_coordinate += len(_off_center(stencil(method, error_accuracy(accuracy), order)))
+            per_coordinate += PROBE_LEVELS * len(_off_center(rule))
     return 1 + dimension * per_coordinate
 
 

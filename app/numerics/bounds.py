@@ -1,0 +1,133 @@
+"""Error bounds: what an estimate may be off by, from truncation, rounding and smaller steps.
+
+A bound that the true error exceeds is worse than none, so each term errs on the wide side:
+
+- truncation, |D_p − D_q| with q the next accuracy (the leading term of D_p's error, as
+  D_q's is of higher order), counted twice for the terms after the leading one;
+- rounding, eps·(|f| + |x·f'|)·Σ|w|/h^m, four times: each f(x + o·h) is off by a few ulps
+  of |f|, and rounding inside f (the argument of sin(1000·x), the cancellation in
+  sqrt(1 − x²) next to 1) moves it by about eps·|x·f'|;
+- smaller steps: the stencil again at h/4, h/4³, … h/4¹², and wherever one of them differs
+  from the estimate by more than four times its own rounding, that difference. A step
+  scaled to |x| samples sin in 3·x + sin(x) at 1e12 every 6e6 radians, where all stencils
+  and steps near h agree on 3 and miss cos(x) entirely; a step near 1 does not.
+
+Complex steps have no truncation to compare at tiny h, but Im f(x + ih) loses digits inside
+f as the real path does (x⁴ + 3x² − 10x next to its root): their bound is the change from h
+to 3h (not 2h, whose rounding repeats h's bit for bit) and the rounding of the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .checks import representable
+from .core import _at, _remembered, complex_partial, stencil_sum
+from .stencils import (
+    COMPLEX_BOUND_EVALUATIONS,
+    EPS,
+    PROBE_LEVELS,
+    Array,
+    Function,
+    Options,
+    Stencil,
+    error_accuracy,
+    stencil,
+)
+
+TRUNCATION_SAFETY = 2.0
+ROUNDING_SAFETY = 4.0
+NOISE = 4.0  # a smaller step's disagreement counts beyond this many times its rounding
+PROBES = 4.0 ** -np.array([1.0, 3.0, 6.0, 9.0, 12.0])
+assert len(PROBES) == PROBE_LEVELS
+COMPLEX_RATIOS = (3.0, 5.0, 7.0)  # not 2: its rounding repeats h's bit for bit
+assert len(COMPLEX_RATIOS) + 1 == COMPLEX_BOUND_EVALUATIONS
+BEND_STEP = 2.0**-30  # f' at x·(1 + 2^-30) for f'': far inside any domain edge we resolve
+COMPLEX_ROUNDING = 4.0  # ulps of the result: Im f / h rounds a few times on its way
+
+
+def error_bound(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    options: Options,
+    values: Array,
+    d: Array,
+) -> Array:
+    """A bound on |d − ∂^m f/∂x_j^m| at every point: truncation + rounding + smaller steps."""
+    if options.method == "complex":
+        return _complex_bound(f, rows, j, h, values, d)
+    rule = stencil(options.method, options.accuracy, options.order)
+    higher = stencil(options.method, error_accuracy(options.accuracy), options.order)
+    at = _remembered(lambda offset: _at(f, rows, j, h, offset))
+    other = stencil_sum(at, h, higher, center=values)
+    slope = d if rule.order == 1 else stencil_sum(at, h, _first(higher), center=values)
+    rounding = rounding_bound(rows[j], h, values, slope, rule)
+    truncation = TRUNCATION_SAFETY * np.abs(d - other)
+    bound = np.asarray(truncation + rounding)
+    smaller = _smaller_steps(f, rows, j, h, rule, values, d)
+    return np.asarray(np.fmax(bound, smaller) if smaller is not None else bound)
+
+
+def rounding_bound(x: Array, h: Array, values: Array, slope: Array, rule: Stencil) -> Array:
+    """ROUNDING_SAFETY·eps·(|f| + |x·f'|)·Σ|w|/h^m: what rounding in and of f may add."""
+    weight = sum(abs(w) for w in rule.weights)
+    size = np.abs(values) + np.abs(x * slope)
+    return np.asarray(ROUNDING_SAFETY * EPS * weight * size / h**rule.order)
+
+
+def _first(rule: Stencil) -> Stencil:
+    """The first-derivative stencil on (a subset of) a second derivative's offsets."""
+    method = "central" if min(rule.offsets) < 0 < max(rule.offsets) else "forward"
+    if method == "forward" and max(rule.offsets) <= 0:
+        method = "backward"
+    return stencil(method, rule.accuracy, 1)
+
+
+def _smaller_steps(
+    f: Function,
+    rows: Sequence[Array],
+    j: int,
+    h: Array,
+    rule: Stencil,
+    values: Array,
+    d: Array,
+) -> Array | None:
+    """The largest disagreement, beyond NOISE times its rounding, of the stencil at the
+    PROBES steps with `d` (plus that rounding); 0 where they all agree, None without f."""
+    scales = PROBES.reshape((-1,) + (1,) * max(np.ndim(d), 1))
+    trial_rows = [r[None, ...] for r in rows]
+    trial_h = representable(trial_rows[j], np.asarray(h)[None, ...] * scales)
+    trial_h = np.where(trial_h > 0, trial_h, np.nan)  # below one ulp of x: no step at all
+    at = _remembered(lambda offset: _at(f, trial_rows, j, trial_h, offset))
+    center = np.broadcast_to(values, np.broadcast_shapes(np.shape(values), trial_h.shape[1:]))
+    trials = stencil_sum(at, trial_h, rule, center=center[None, ...])
+    slope = trials
+    if rule.order == 2:  # on the rule's own offsets
+        slope = stencil_sum(at, trial_h, _first(rule), center=center[None, ...])
+    rounding = rounding_bound(trial_rows[j], trial_h, center[None, ...], slope, rule)
+    difference = np.abs(trials - d)
+    counted = np.where(difference > NOISE * rounding, 2.0 * difference + rounding, 0.0)
+    return np.asarray(np.max(np.where(np.isfinite(counted), counted, 0.0), axis=0))
+
+
+def _complex_bound(
+    f: Function, rows: Sequence[Array], j: int, h: Array, values: Array, d: Array
+) -> Array:
+    """2·max|D(h) − D(r·h)| over COMPLEX_RATIOS (noise in Im f that rounding at h happened
+    to hide shows at other steps), the rounding of the result, and eps·|x·f''|: what
+    rounding x inside f (1e4·x in cos(1e4·x)) moves f' by, f'' from f' at x + δ."""
+    spread = np.zeros(np.shape(d))
+    for ratio in COMPLEX_RATIOS:
+        other = complex_partial(f, rows, j, ratio * h)
+        spread = np.fmax(spread, np.abs(d - other))
+    x = rows[j]
+    delta = representable(x, BEND_STEP * np.maximum(np.abs(x), 1.0))
+    moved = [x + delta if i == j else r for i, r in enumerate(rows)]
+    bend = np.abs(complex_partial(f, moved, j, h) - d) / delta
+    inside = ROUNDING_SAFETY * EPS * np.abs(x) * bend
+    inside = np.where(np.isfinite(inside), inside, 0.0)
+    return np.asarray(2.0 * spread + COMPLEX_ROUNDING * EPS * np.abs(d) + inside)
