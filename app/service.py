@@ -8,6 +8,8 @@ arrays that the route serializes directly (orjson; NaN/inf become `null`).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import cast
 
 import numpy as np
@@ -224,6 +226,17 @@ def coordinate_names(
     return names
 
 
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """The engine's own `ValueError`s (app.numerics.exceptions) as the client errors they are."""
+    try:
+        yield
+    except numerics.MethodUnavailable as error:
+        raise MethodError(str(error), field=error.field) from None
+    except numerics.NumericsError as error:
+        raise RequestError(str(error), field=error.field) from None
+
+
 def bind(
     expression: Expression, names: list[str], parameters: dict[str, float]
 ) -> numerics.Function:
@@ -256,16 +269,17 @@ def derivative(request: DerivativeRequest, settings: Settings) -> DerivativePayl
     else:
         x = np.asarray(request.points, dtype=np.float64)
     f = expression.bind([name], request.parameters)
-    result = numerics.derivative(
-        lambda t: f([t]),
-        x,
-        method=request.method,
-        step=request.step,
-        order=request.order,
-        accuracy=request.accuracy,
-        error_estimate=request.error_estimate,
-        refine_limit=refine_limit(expression, 1, request, work, settings),
-    )
+    with engine_errors():
+        result = numerics.derivative(
+            lambda t: f([t]),
+            x,
+            method=request.method,
+            step=request.step,
+            order=request.order,
+            accuracy=request.accuracy,
+            error_estimate=request.error_estimate,
+            refine_limit=refine_limit(expression, 1, request, work, settings),
+        )
     payload: DerivativePayload = {
         "variable": name,
         "method": request.method,
@@ -341,15 +355,16 @@ def gradient(request: GradientRequest, settings: Settings) -> GradientPayload:
     work = check_work(expression, n, d, request, 1, settings)
     arrays = numerics.arrays_alive(d, error_estimate=request.error_estimate)
     check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
-    result = numerics.gradient(
-        bind(expression, names, request.parameters),
-        points,
-        method=request.method,
-        step=request.step,
-        accuracy=request.accuracy,
-        error_estimate=request.error_estimate,
-        refine_limit=refine_limit(expression, d, request, work, settings),
-    )
+    with engine_errors():
+        result = numerics.gradient(
+            bind(expression, names, request.parameters),
+            points,
+            method=request.method,
+            step=request.step,
+            accuracy=request.accuracy,
+            error_estimate=request.error_estimate,
+            refine_limit=refine_limit(expression, d, request, work, settings),
+        )
     gradients = np.ascontiguousarray(result.gradient)
     errors = None if result.errors is None else np.ascontiguousarray(result.errors)
     payload: GradientPayload = {"variables": names}
@@ -413,17 +428,18 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> FieldPa
     axes = [axis_values(spec) for spec in request.grid]
     if request.precision == "float32":
         _check_single_precision(axes)
-    result = numerics.gradient_field(
-        bind(expression, names, request.parameters),
-        axes,
-        indexing=request.indexing,
-        method=request.method,
-        step=request.step,
-        accuracy=request.accuracy,
-        error_estimate=request.error_estimate,
-        with_coordinates=False,
-        refine_limit=refine_limit(expression, d, request, work, settings),
-    )
+    with engine_errors():
+        result = numerics.gradient_field(
+            bind(expression, names, request.parameters),
+            axes,
+            indexing=request.indexing,
+            method=request.method,
+            step=request.step,
+            accuracy=request.accuracy,
+            error_estimate=request.error_estimate,
+            with_coordinates=False,
+            refine_limit=refine_limit(expression, d, request, work, settings),
+        )
     return {"variables": names} | _field_arrays(result, request)
 
 
@@ -507,12 +523,13 @@ def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
     levels = min(expression.node_count, settings.max_expression_depth)
     arrays = numerics.arrays_alive(d, hessian=True) + levels
     check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
-    result = numerics.hessian(
-        bind(expression, names, request.parameters),
-        points,
-        step=request.step,
-        refine_limit=_ladder_points(per_point, 2, work, settings),  # f(x ± h) per level
-    )
+    with engine_errors():
+        result = numerics.hessian(
+            bind(expression, names, request.parameters),
+            points,
+            step=request.step,
+            refine_limit=_ladder_points(per_point, 2, work, settings),  # f(x ± h) per level
+        )
     if request.point is not None:
         return {"variables": names, "value": float(result.values[0]), "hessian": result.hessians[0]}
     return {"variables": names, "values": result.values, "hessians": result.hessians}
@@ -540,16 +557,17 @@ def descent(request: DescentRequest, settings: Settings) -> DescentPayload:
     d = len(request.init)
     names = coordinate_names(expression, request.variables, d, request.parameters)
     check_work(expression, 1, d, request, 1, settings, rounds=request.steps + 1)
-    result = numerics.descent(
-        bind(expression, names, request.parameters),
-        request.init,
-        learning_rate=request.learning_rate,
-        steps=request.steps,
-        tolerance=request.tolerance,
-        method=request.method,
-        step=request.step,
-        accuracy=request.accuracy,
-    )
+    with engine_errors():
+        result = numerics.descent(
+            bind(expression, names, request.parameters),
+            request.init,
+            learning_rate=request.learning_rate,
+            steps=request.steps,
+            tolerance=request.tolerance,
+            method=request.method,
+            step=request.step,
+            accuracy=request.accuracy,
+        )
     return {
         "variables": names,
         "path": result.path,

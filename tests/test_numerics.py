@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,12 @@ import pytest
 from numpy.polynomial import Polynomial
 
 from app import numerics
-from app.errors import MethodError, RequestError
 from app.expressions import parse
 from app.numerics import (
+    MethodUnavailable,
+    NumericsError,
+    OptionError,
+    ShapeError,
     check_options,
     derivative,
     evaluation_count,
@@ -306,7 +310,7 @@ def test_second_derivative_matches_the_closed_form(case: Case, method: str, accu
 
 
 def test_complex_step_refuses_second_derivatives() -> None:
-    with pytest.raises(MethodError, match="`complex`"):
+    with pytest.raises(MethodUnavailable, match="`complex`"):
         derivative(np.sin, [0.5], method="complex", order=2)
 
 
@@ -1239,8 +1243,9 @@ VALID = {"method": "central", "step": None, "accuracy": 2, "order": 1, "error_es
     ],
 )
 def test_check_options_refuses_with_the_field_named(change: dict[str, Any], field: str) -> None:
-    with pytest.raises(RequestError, match=f"`{field}`"):
+    with pytest.raises(OptionError, match=f"`{field}`") as caught:
         check_options(**(VALID | change))
+    assert caught.value.field == field
 
 
 @pytest.mark.parametrize(
@@ -1261,12 +1266,12 @@ def test_check_options_accepts_valid_options(change: dict[str, Any]) -> None:
 
 
 def test_gradient_refuses_points_that_are_not_a_list_of_points() -> None:
-    with pytest.raises(RequestError, match="`points`"):
+    with pytest.raises(ShapeError, match="`points`"):
         gradient(func_2, [3.0, 4.0])
 
 
 def test_gradient_field_refuses_an_unknown_indexing() -> None:
-    with pytest.raises(RequestError, match="`indexing`"):
+    with pytest.raises(OptionError, match="`indexing`"):
         gradient_field(func_2, [[0.0, 1.0], [0.0, 1.0]], indexing="yx")
 
 
@@ -1326,7 +1331,7 @@ def test_a_fixed_step_below_the_smallest_step_is_refused_with_the_smallest_step_
     least = smallest_step(method, accuracy, order, error_estimate)
     below = math.nextafter(least, 0.0)
     with pytest.raises(
-        RequestError, match=f"^`step` .* at least {re.escape(repr(least))}"
+        OptionError, match=f"^`step` .* at least {re.escape(repr(least))}"
     ) as caught:
         check_options(method, below, accuracy, order, error_estimate)
     assert caught.value.field == "step"
@@ -1345,7 +1350,7 @@ def test_a_fixed_step_below_the_smallest_step_is_refused_with_the_smallest_step_
 def test_derivative_refuses_a_step_whose_stencil_cannot_give_a_number(
     step: float, order: int
 ) -> None:
-    with pytest.raises(RequestError, match="`step`"):
+    with pytest.raises(OptionError, match="`step`"):
         derivative(np.square, [1.0], step=step, order=order)
 
 
@@ -1360,7 +1365,7 @@ def test_hessian_refuses_a_step_below_its_floor_and_is_exact_at_it() -> None:
     least = smallest_step("central", 2, 2)
     f = lambda r: r[0] ** 2 + r[0] * r[1]  # noqa: E731
 
-    with pytest.raises(RequestError, match="`step`"):
+    with pytest.raises(OptionError, match="`step`"):
         hessian(f, [[0.0, 0.0]], step=math.nextafter(least, 0.0))
     np.testing.assert_array_equal(hessian(f, [[0.0, 0.0]], step=least).hessians, [[[2, 1], [1, 0]]])
 
@@ -1402,7 +1407,7 @@ def test_gradient_field_works_on_a_grid_of_max_grid_axes(expression: str) -> Non
 
 def test_gradient_field_refuses_more_axes_than_numpy_can_broadcast() -> None:
     axes = [[0.0]] * (numerics.MAX_GRID_AXES + 1)
-    with pytest.raises(RequestError, match="at most 32") as caught:
+    with pytest.raises(ShapeError, match="at most 32") as caught:
         gradient_field(parse("sum(x**2)").bind(), axes)
     assert caught.value.field == "axes"
 
@@ -1580,3 +1585,15 @@ def test_asking_for_the_error_estimate_does_not_change_any_value(
     estimated = derivative(f, points, method=method, order=order, error_estimate=True)
     np.testing.assert_array_equal(plain.derivatives, estimated.derivatives)
     np.testing.assert_array_equal(plain.steps, estimated.steps)
+
+
+def test_the_engine_raises_value_errors_of_its_own_and_imports_nothing_of_the_app() -> None:
+    # Usable without HTTP: a caller catches ValueError, as with scipy.
+    assert issubclass(NumericsError, ValueError)
+    with pytest.raises(ValueError, match="`accuracy`"):
+        derivative(np.sin, [1.0], accuracy=3)
+    sources = (Path(numerics.__file__).parent).glob("*.py")
+    imports = [
+        line for path in sources for line in path.read_text().splitlines() if "from app" in line
+    ]
+    assert imports == []

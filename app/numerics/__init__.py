@@ -13,9 +13,11 @@ with weights w_k from Fornberg's recursion (exact rationals, so no hand-typed ta
 
 The modules, each importing only those above it:
 
+- `exceptions`: what the engine raises (`ValueError`s; the service maps them to HTTP);
 - `stencils`: the types, Fornberg weights, stencils and the validated options;
 - `checks`: the automatic step and its checks (too wide for f, or too narrow);
 - `core`: the stencil sum, one partial derivative at all points at once;
+- `bounds`: error bounds (truncation, rounding in and of f, smaller steps);
 - `ladders`: re-estimating points whose step failed its check;
 - `second`: Hessians (diagonal and mixed terms, each checked);
 - `first`: derivatives and gradients at many points, the blocked engine;
@@ -25,6 +27,7 @@ The modules, each importing only those above it:
 
 from .checks import STEP_ERROR, automatic_step, representable, step_too_wide, steps_for
 from .core import Gradient, complex_partial, partial, stencil_sum
+from .exceptions import MethodUnavailable, NumericsError, OptionError, ShapeError
 from .fields import (
     MAX_GRID_AXES,
     GradientField,
@@ -80,7 +83,11 @@ __all__ = [
     "Hessian",
     "Indexing",
     "Method",
+    "MethodUnavailable",
+    "NumericsError",
+    "OptionError",
     "Options",
+    "ShapeError",
     "Stencil",
     "StepStudy",
     "arrays_alive",

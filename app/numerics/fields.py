@@ -9,8 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from app.errors import RequestError
-
+from .exceptions import OptionError, ShapeError
 from .first import _gradient
 from .stencils import Array, Function, Indexing, Method, check_options
 
@@ -120,13 +119,13 @@ def gradient_field(
     """
     options = check_options(method, step, accuracy, 1, error_estimate)
     if len(axes) > MAX_GRID_AXES:
-        raise RequestError(
+        raise ShapeError(
             f"`axes` has {len(axes)} axes; a grid has at most {MAX_GRID_AXES}, so pass the "
             "points to `gradient` instead.",
             field="axes",
         )
     if indexing not in ("xy", "ij"):
-        raise RequestError(f"`indexing` must be xy or ij; got {indexing!r}.", field="indexing")
+        raise OptionError(f"`indexing` must be xy or ij; got {indexing!r}.", field="indexing")
     arrays = [np.asarray(a, dtype=np.float64).ravel() for a in axes]
     rows = grid_rows(arrays, indexing)
     result = _gradient(f, rows, options, keep_steps=False, refine_limit=refine_limit)

@@ -10,11 +10,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from app.errors import RequestError
-
 from .bounds import error_bound
 from .checks import NARROW, STEP_ERROR, THIRD_ROUNDING, StepCheck, _checks_step, steps_for
 from .core import Gradient, _estimate, stencil_sum
+from .exceptions import ShapeError
 from .ladders import _refine
 from .second import _refine_second
 from .stencils import (
@@ -129,7 +128,9 @@ def gradient(
     options = check_options(method, step, accuracy, 1, error_estimate)
     array = np.asarray(points, dtype=np.float64)
     if array.ndim != 2:
-        raise RequestError("`points` must be a list of points, each a list of d numbers.")
+        raise ShapeError(
+            "`points` must be a list of points, each a list of d numbers.", field="points"
+        )
     rows = list(np.ascontiguousarray(array.T))
     result = _gradient(f, rows, options, refine_limit=refine_limit)
     errors = None if result.errors is None else result.errors.T

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from app.errors import MethodError, RequestError
+from .exceptions import MethodUnavailable, OptionError
 
 Array: TypeAlias = npt.NDArray[Any]
 Function: TypeAlias = Callable[[Sequence[Array]], Array]
@@ -103,27 +103,27 @@ class Options:
 def check_options(
     method: str, step: float | None, accuracy: int, order: int, error_estimate: bool
 ) -> Options:
-    """Validate options apart from the algorithm; raise `RequestError` with a fix."""
+    """Validate options apart from the algorithm; raise `OptionError` with a fix."""
     if method not in METHODS:
-        raise RequestError(
+        raise OptionError(
             f"`method` must be one of {', '.join(METHODS)}; got {method!r}.", field="method"
         )
     if step is not None and not (np.isfinite(step) and step > 0):
-        raise RequestError(f"`step` must be a positive finite number; got {step}.", field="step")
+        raise OptionError(f"`step` must be a positive finite number; got {step}.", field="step")
     if accuracy not in ACCURACIES:
-        raise RequestError(
+        raise OptionError(
             f"`accuracy` must be one of 1, 2, 4, 6, 8; got {accuracy}.", field="accuracy"
         )
     if method == "central" and accuracy % 2:
-        raise RequestError(
+        raise OptionError(
             "`accuracy` must be even for the central method (2, 4, 6 or 8); "
             f"got {accuracy}. Odd orders exist only for `forward` and `backward`.",
             field="accuracy",
         )
     if order not in (1, 2):
-        raise RequestError(f"`order` must be 1 or 2; got {order}.", field="order")
+        raise OptionError(f"`order` must be 1 or 2; got {order}.", field="order")
     if method == "complex" and order != 1:
-        raise MethodError(
+        raise MethodUnavailable(
             "the `complex` method computes first derivatives only; use `central` for order 2.",
             field="method",
         )
@@ -145,7 +145,7 @@ def _check_step_floor(options: Options) -> None:
     least = smallest_step(options.method, options.accuracy, options.order, options.error_estimate)
     if step < least:
         kind, power = ("first", "h") if options.order == 1 else ("second", "h²")
-        raise RequestError(
+        raise OptionError(
             f"`step` {step!r} is too small for a {kind} derivative: the stencil's weights "
             f"divided by {power} overflow, so no estimate would be a number; use a step of "
             f"at least {least!r}.",
