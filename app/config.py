@@ -109,8 +109,20 @@ class Settings(BaseSettings):
         description="Seconds the first waiting request may have waited before new ones get a 503.",
     )
     max_descent_steps: int = Field(10_000, ge=1, description="Iterations of /descent.")
+    zstd_level: int = Field(
+        1, ge=0, le=19, description="zstd level for clients that accept zstd; 0 turns it off."
+    )
+    brotli_quality: int = Field(
+        1, ge=0, le=11, description="Brotli quality for clients that accept br; 0 turns it off."
+    )
     gzip_level: int = Field(
-        1, ge=0, le=9, description="gzip level for clients that accept gzip; 0 turns it off."
+        1,
+        ge=0,
+        le=9,
+        description="gzip level for clients that accept gzip (1-3 ISA-L's); 0 turns it off.",
+    )
+    compress_from_bytes: int = Field(
+        1024, ge=0, description="Responses smaller than this are sent uncompressed."
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

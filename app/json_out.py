@@ -42,10 +42,18 @@ def json_response(payload: Mapping[str, Any]) -> Response:
     Encoding a 10⁶-point field takes longer than computing it: streaming overlaps the
     encoding (in the threadpool, piece by piece) with sending and with the client's reading.
     """
-    size = sum(_size(v) for v in payload.values())
-    if size < STREAM_FROM:
+    chunks = json_stream(payload)
+    if chunks is None:
         return NumpyJSONResponse(payload)
-    return StreamingResponse(_buffered(json_pieces(payload)), media_type="application/json")
+    return StreamingResponse(chunks, media_type="application/json")
+
+
+def json_stream(payload: Mapping[str, Any]) -> Iterator[bytes] | None:
+    """The JSON of a large payload in chunks of about a megabyte, written as they are
+    taken; None for a small payload, which is encoded in one piece."""
+    if sum(_size(v) for v in payload.values()) < STREAM_FROM:
+        return None
+    return _buffered(json_pieces(payload))
 
 
 def json_pieces(payload: Mapping[str, Any]) -> Iterator[bytes]:

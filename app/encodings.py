@@ -1,0 +1,405 @@
+"""How an answer travels: as JSON or as NumPy's `.npz` (from `Accept`), and compressed with
+zstd, Brotli or gzip, or not at all (from `Accept-Encoding`), both negotiated with their
+q-values (RFC 9110 §12.5).
+
+Where compression runs: a streamed answer is compressed in the worker thread that writes
+its JSON, piece by piece as it is written (`answer_as`); any other body of `THREAD_FROM`
+bytes or more is compressed in a worker thread by `CompressionMiddleware`; only smaller ones
+on the event loop. zstd, Brotli and ISA-L's gzip release the GIL while they work, so the
+event loop (and /health) keeps its turns.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+import anyio.to_thread
+import brotli  # type: ignore[import-untyped]
+import numpy as np
+import orjson
+import zstandard
+from fastapi import FastAPI
+from isal import isal_zlib
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import Settings
+from app.errors import NablaError
+from app.json_out import NumpyJSONResponse, json_stream
+from app.numerics import GridPoints
+
+JSON = "application/json"
+NPZ = "application/x-npz"
+MEDIA_TYPES = (JSON, NPZ)  # JSON first: the default, and the choice on a tie
+CODINGS = ("zstd", "br", "gzip")  # the server's preference on a tie of q-values
+IDENTITY = "identity"
+THREAD_FROM = 64 * 1024  # bytes of a body compressed in a worker thread, off the event loop
+ISAL_LEVELS = 3  # gzip levels 1-3 are ISA-L's (4x zlib's speed); above, zlib's
+COMPRESSIBLE = ("text/", JSON, "application/javascript", "application/xml", "image/svg+xml")
+
+
+class NotAcceptableError(NablaError):
+    """406: the request accepts no media type (or content coding) Nabla can produce."""
+
+    status_code = 406
+    kind = "not_acceptable"
+
+
+# ---------------------------------------------------------------- negotiation
+
+
+def weights(header: str) -> dict[str, float]:
+    """`{token: q}` of an `Accept` or `Accept-Encoding` value; elements with a q that is not
+    a number from 0 to 1 are ignored, as are other parameters."""
+    found: dict[str, float] = {}
+    for element in header.split(","):
+        token, *parameters = element.split(";")
+        token = token.strip().lower()
+        q: float | None = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                q = _quality(value)
+        if token and q is not None:
+            found[token] = max(q, found.get(token, 0.0))
+    return found
+
+
+def _quality(text: str) -> float | None:
+    try:
+        q = float(text.strip())
+    except ValueError:
+        return None
+    return q if 0.0 <= q <= 1.0 else None  # also refuses nan and inf
+
+
+class Choice(NamedTuple):
+    coding: str | None  # what to send big bodies in; None: nothing acceptable (a 406)
+    identity: bool  # small bodies may go as they are
+
+
+def choose_coding(header: str | None, offered: tuple[str, ...]) -> Choice:
+    """The acceptable coding of `offered` of highest q (ties in `offered`'s order), or
+    `identity` if none is or the client ranks identity above it (RFC 9110 §12.5.3)."""
+    if header is None:
+        return Choice(IDENTITY, True)
+    q = weights(header)
+    star = q.get("*", 0.0)
+    # Identity is acceptable unless excluded; not named, it counts as the least wanted.
+    identity = q.get(IDENTITY, 0.0 if q.get("*") == 0.0 else 0.001)
+    best = max(offered, key=lambda c: q.get(c, star), default=IDENTITY)
+    if best != IDENTITY and q.get(best, star) > 0.0 and q.get(best, star) >= identity:
+        return Choice(best, identity > 0.0)
+    return Choice(IDENTITY if identity > 0.0 else None, identity > 0.0)
+
+
+def choose_media(header: str | None) -> str:
+    """`application/json` or `application/x-npz`, whichever `Accept` ranks higher (JSON on a
+    tie or without the header); 406 if it accepts neither."""
+    q = {media: w for media, w in weights(header or "").items() if media.count("/") == 1}
+    if not q:  # no header, or nothing in it that is a media range
+        return JSON
+
+    def rank(media: str) -> float:
+        kind = media.split("/")[0]
+        return q.get(media, q.get(f"{kind}/*", q.get("*/*", 0.0)))
+
+    best = max(MEDIA_TYPES, key=rank)
+    if rank(best) <= 0.0:
+        shown = header if len(header or "") <= 80 else f"{(header or '')[:77]}..."
+        raise NotAcceptableError(
+            f"`Accept: {shown}` allows none of what Nabla answers with: send `Accept: "
+            f"{JSON}` (the default) or `Accept: {NPZ}` (NumPy arrays).",
+            field="Accept",
+        )
+    return best
+
+
+def offered_codings(settings: Settings) -> tuple[str, ...]:
+    levels = {"zstd": settings.zstd_level, "br": settings.brotli_quality}
+    levels["gzip"] = settings.gzip_level
+    return tuple(coding for coding in CODINGS if levels[coding] > 0)
+
+
+# ---------------------------------------------------------------- compressors
+
+
+class Compressor(Protocol):
+    def compress(self, data: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+class _Brotli:
+    def __init__(self, quality: int) -> None:
+        self._compressor = brotli.Compressor(quality=quality)
+
+    def compress(self, data: bytes) -> bytes:
+        return bytes(self._compressor.process(data))
+
+    def flush(self) -> bytes:
+        return bytes(self._compressor.finish())
+
+
+def compressor(coding: str, settings: Settings) -> Compressor:
+    """A streaming compressor of `coding` at the configured level (one per response)."""
+    if coding == "zstd":
+        return zstandard.ZstdCompressor(level=settings.zstd_level).compressobj()
+    if coding == "br":
+        return _Brotli(settings.brotli_quality)
+    gzip_window = 16 + zlib.MAX_WBITS  # a gzip header and trailer around the deflate stream
+    if settings.gzip_level <= ISAL_LEVELS:
+        return isal_zlib.compressobj(settings.gzip_level, isal_zlib.DEFLATED, gzip_window)
+    return zlib.compressobj(settings.gzip_level, zlib.DEFLATED, gzip_window)
+
+
+def compressed(chunks: Iterator[bytes], coder: Compressor) -> Iterator[bytes]:
+    for chunk in chunks:
+        if out := coder.compress(chunk):
+            yield out
+    yield coder.flush()
+
+
+# ---------------------------------------------------------------- answers
+
+
+def answer_as(request: Request) -> Callable[[Mapping[str, Any]], Response]:
+    """How to write this request's answer: negotiated before computing, so that a request
+    for a media type Nabla cannot produce gets its 406 without spending the work."""
+    media = choose_media(request.headers.get("accept"))
+    if media == NPZ:
+        return npz_response
+    settings: Settings = request.app.state.settings
+    header = _joined(request.headers.getlist("accept-encoding"))
+    coding = choose_coding(header, offered_codings(settings)).coding
+
+    def json_answer(payload: Mapping[str, Any]) -> Response:
+        chunks = json_stream(payload)
+        if chunks is None:
+            return NumpyJSONResponse(payload, headers={"Vary": "Accept"})
+        if coding in (None, IDENTITY):  # the middleware answers 406 for None
+            return StreamingResponse(chunks, media_type=JSON, headers={"Vary": "Accept"})
+        headers = {"Content-Encoding": coding, "Vary": "Accept, Accept-Encoding"}
+        return StreamingResponse(
+            compressed(chunks, compressor(coding, settings)), media_type=JSON, headers=headers
+        )
+
+    return json_answer
+
+
+def _joined(values: list[str]) -> str | None:
+    return ",".join(values) if values else None
+
+
+def npz_response(payload: Mapping[str, Any]) -> Response:
+    """The answer's arrays as an uncompressed `.npz`, named as the JSON fields; non-finite
+    numbers are NaN (the JSON's `null`), null fields are left out."""
+    arrays = dict(_npz_arrays(payload))
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    return Response(buffer.getvalue(), media_type=NPZ, headers={"Vary": "Accept"})
+
+
+def _npz_arrays(value: Any, name: str = "") -> Iterator[tuple[str, np.ndarray]]:
+    """(name, array) of every field: nested ones as `axes[0]`, `estimates[central]`."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _npz_arrays(item, f"{name}[{key}]" if name else str(key))
+    elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+        for i, item in enumerate(value):
+            yield from _npz_arrays(item, f"{name}[{i}]")
+    elif value is not None:
+        yield name, _finite_or_nan(value.materialize() if isinstance(value, GridPoints) else value)
+
+
+def _finite_or_nan(value: Any) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        array = np.where(np.isfinite(array), array, np.nan).astype(array.dtype)
+    return array
+
+
+# ---------------------------------------------------------------- the middleware
+
+
+@dataclass(frozen=True)
+class Codings:
+    offered: tuple[str, ...]
+    minimum_size: int  # bytes; smaller bodies are sent as they are (unless identity is refused)
+    settings: Settings
+
+
+class CompressionMiddleware:
+    """Compresses what the app has not: each response in the coding negotiated from the
+    request's `Accept-Encoding`, with `Vary: Accept-Encoding`; 406 when the request refuses
+    every coding Nabla has, `identity` included."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.codings = Codings(offered_codings(settings), settings.compress_from_bytes, settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = _joined(
+            [v.decode("latin-1") for k, v in scope["headers"] if k == b"accept-encoding"]
+        )
+        choice = choose_coding(header, self.codings.offered)
+        if choice.coding is None:
+            await _refuse_codings(header or "", self.codings.offered)(scope, receive, send)
+            return
+        await self.app(scope, receive, _Compressing(send, choice, self.codings).send)
+
+
+def _refuse_codings(header: str, offered: tuple[str, ...]) -> Response:
+    shown = header if len(header) <= 80 else f"{header[:77]}..."
+    detail = (
+        f"`Accept-Encoding: {shown}` refuses every coding Nabla can send: allow one of "
+        f"{', '.join((*offered, IDENTITY))}."
+    )
+    body = {"detail": detail, "type": NotAcceptableError.kind, "field": "Accept-Encoding"}
+    return Response(
+        orjson.dumps(body), status_code=406, media_type=JSON, headers={"Vary": "Accept-Encoding"}
+    )
+
+
+class _Compressing:
+    """The `send` of one response: holds its start until the first body shows whether it is
+    small enough to send as it is."""
+
+    def __init__(self, send: Send, choice: Choice, codings: Codings) -> None:
+        self._send = send
+        self.choice = choice
+        self.codings = codings
+        self.start: Message | None = None
+        self.coder: Compressor | None = None
+        self.passing = False  # sent as the app wrote it
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await self._started(message)
+        elif self.passing or message["type"] != "http.response.body":
+            await self._flush_start()
+            await self._send(message)
+        elif self.coder is None:
+            await self._first_body(message)
+        else:
+            await self._body(message["body"], more=message.get("more_body", False))
+
+    async def _started(self, message: Message) -> None:
+        headers = MutableHeaders(scope=message)
+        compressible = headers.get("content-type", "").startswith(COMPRESSIBLE)
+        if compressible:
+            _vary(headers, "Accept-Encoding")
+        status = message["status"]
+        if (
+            not compressible
+            or "content-encoding" in headers
+            or status < 200
+            or status in (204, 304)
+        ):
+            self.passing = True
+            await self._send(message)
+            return
+        self.start = message
+
+    async def _first_body(self, message: Message) -> None:
+        body, more = message.get("body", b""), message.get("more_body", False)
+        small = not more and len(body) < self.codings.minimum_size
+        coding = self.choice.coding
+        if coding in (None, IDENTITY) or (small and self.choice.identity):
+            self.passing = True
+            await self._flush_start()
+            await self._send(message)
+            return
+        self.coder = compressor(coding, self.codings.settings)
+        assert self.start is not None
+        headers = MutableHeaders(scope=self.start)
+        headers["Content-Encoding"] = coding
+        del headers["Content-Length"]
+        if not more:
+            out = await _off_the_loop(_whole, self.coder, body)
+            headers["Content-Length"] = str(len(out))
+            await self._flush_start()
+            await self._send({"type": "http.response.body", "body": out})
+            return
+        await self._flush_start()
+        await self._body(body, more=True)
+
+    async def _body(self, body: bytes, *, more: bool) -> None:
+        assert self.coder is not None
+        out = await _off_the_loop(_part if more else _whole, self.coder, body)
+        if out or not more:
+            await self._send({"type": "http.response.body", "body": out, "more_body": more})
+
+    async def _flush_start(self) -> None:
+        if self.start is not None:
+            start, self.start = self.start, None
+            await self._send(start)
+
+
+def _part(coder: Compressor, data: bytes) -> bytes:
+    return coder.compress(data)
+
+
+def _whole(coder: Compressor, data: bytes) -> bytes:
+    return coder.compress(data) + coder.flush()
+
+
+async def _off_the_loop(
+    work: Callable[[Compressor, bytes], bytes], coder: Compressor, data: bytes
+) -> bytes:
+    if len(data) < THREAD_FROM:
+        return work(coder, data)
+    return await anyio.to_thread.run_sync(work, coder, data)
+
+
+def _vary(headers: MutableHeaders, name: str) -> None:
+    present = {v.strip().lower() for v in headers.get("vary", "").split(",") if v.strip()}
+    if name.lower() not in present and "*" not in present:
+        headers["Vary"] = f"{headers['vary']}, {name}" if present else name
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def install_encodings(app: FastAPI, settings: Settings) -> None:
+    """Compression for every response, and the `.npz` media type and the 406 in the OpenAPI
+    document of every operation that answers through `answer_as` (the POSTs)."""
+    app.add_middleware(CompressionMiddleware, settings=settings)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _document_npz(generate())
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_npz(schema: dict[str, Any]) -> None:
+    for operations in schema.get("paths", {}).values():
+        post = operations.get("post")
+        if post is None:
+            continue
+        ok = post["responses"]["200"]
+        ok["description"] = ok["description"].rstrip(".") + "." + NPZ_DESCRIPTION
+        ok["content"][NPZ] = {"schema": {"type": "string", "format": "binary"}}
+        post["responses"]["406"] = {
+            "description": "`Accept` allows neither `application/json` nor `application/x-npz`.",
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+        }
+
+
+NPZ_DESCRIPTION = (
+    " With `Accept: application/x-npz`, the same arrays as NumPy's `.npz` "
+    "(`numpy.load(io.BytesIO(r.content))`), named as the JSON fields (`axes[0]`, "
+    "`estimates[central]` for nested ones); non-finite numbers are NaN and null fields absent."
+)

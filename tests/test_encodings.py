@@ -1,0 +1,322 @@
+"""How answers travel (app/encodings.py): the content coding and the media type negotiated
+from `Accept-Encoding` and `Accept`, checked against the reference decoders (zstandard,
+brotli, gzip) and `numpy.load`, on a real server where clients would meet them."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import threading
+import time
+from typing import Any
+
+import brotli
+import httpx
+import numpy as np
+import pytest
+import zstandard
+from conftest import Server
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.config import Settings
+from app.encodings import NPZ, NotAcceptableError, choose_coding, choose_media, weights
+from app.main import create_app
+
+OFFERED = ("zstd", "br", "gzip")
+AXIS = {"start": -2.0, "stop": 2.0, "num": 400}
+FIELD = {"expression": "x0**2 + sin(x1)", "grid": [AXIS, AXIS]}  # 160,000 points: streamed
+POINTS = {"expression": "sin(x)", "points": np.linspace(-3, 3, 20_000).tolist()}  # one piece
+DECODERS = {
+    "zstd": lambda raw: zstandard.ZstdDecompressor().decompressobj().decompress(raw),
+    "br": brotli.decompress,
+    "gzip": gzip.decompress,
+}
+
+
+def raw_answer(server: Server, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+    """The answer with its body as it came over the wire (httpx does not decode it)."""
+    with (
+        httpx.Client(timeout=120) as client,
+        client.stream("POST", f"{server.url}{path}", json=body, headers=headers) as r,
+    ):
+        r._content = b"".join(r.iter_raw())
+        return r
+
+
+# ---------------------------------------------------------------- negotiation, in process
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        pytest.param(None, "identity", id="no-header"),
+        pytest.param("", "identity", id="empty-header"),
+        pytest.param("gzip, deflate", "gzip", id="httpx-default"),
+        pytest.param("gzip, deflate, br, zstd", "zstd", id="chromium"),
+        pytest.param("gzip, deflate, zstd", "zstd", id="httpx-zstd"),
+        pytest.param("br;q=1.0, gzip;q=0.8, *;q=0.1", "br", id="q-values-rank"),
+        pytest.param("zstd;q=0.5, gzip", "gzip", id="higher-q-beats-preference"),
+        pytest.param("gzip, br", "br", id="tie-goes-to-preference"),
+        pytest.param("*", "zstd", id="star"),
+        pytest.param("*, zstd;q=0", "br", id="star-but-zstd"),
+        pytest.param("zstd;q=0.5, identity", "identity", id="identity-ranked-first"),
+        pytest.param("identity;q=0, *;q=0.2", "zstd", id="anything-but-identity"),
+        pytest.param("deflate, compress", "identity", id="none-we-have"),
+        pytest.param("identity;q=0", None, id="identity-refused"),
+        pytest.param("*;q=0", None, id="everything-refused"),
+        pytest.param("ZSTD;Q=1", "zstd", id="case-insensitive"),
+        pytest.param("zstd;q=abc, gzip", "gzip", id="garbage-q-ignored"),
+        pytest.param("zstd;q=2, gzip", "gzip", id="q-over-1-ignored"),
+        pytest.param("zstd;q=nan, br;q=inf, gzip;q=-1", "identity", id="non-numbers-ignored"),
+        pytest.param(",,;,q=,;q=1,", "identity", id="only-separators"),
+    ],
+)
+def test_the_coding_is_chosen_by_q_value_then_by_zstd_br_gzip(
+    header: str | None, expected: str | None
+) -> None:
+    assert choose_coding(header, OFFERED).coding == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        pytest.param(None, "application/json", id="no-header"),
+        pytest.param("*/*", "application/json", id="anything"),
+        pytest.param("application/json, text/plain, */*", "application/json", id="axios"),
+        pytest.param("application/x-npz", NPZ, id="npz"),
+        pytest.param("application/json;q=0.5, application/x-npz", NPZ, id="npz-ranked-first"),
+        pytest.param("application/*;q=0.9, application/json;q=0.1", NPZ, id="specific-q-wins"),
+        pytest.param("*/*, application/json;q=0", NPZ, id="anything-but-json"),
+        pytest.param("not a media type", "application/json", id="garbage-ignored"),
+    ],
+)
+def test_the_media_type_is_chosen_from_accept(header: str | None, expected: str) -> None:
+    assert choose_media(header) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param("text/html", id="html"),
+        pytest.param("application/xml, image/*", id="others"),
+        pytest.param("*/*;q=0", id="nothing"),
+        pytest.param("application/json;q=0, application/x-npz;q=0", id="both-refused"),
+    ],
+)
+def test_a_media_type_nabla_cannot_produce_is_refused_naming_what_it_can(header: str) -> None:
+    with pytest.raises(NotAcceptableError, match=r"application/json.*application/x-npz"):
+        choose_media(header)
+
+
+def test_weights_keep_the_highest_q_of_a_repeated_token() -> None:
+    assert weights("gzip;q=0.2, gzip;q=0.7, br;level=3") == {"gzip": 0.7, "br": 1.0}
+
+
+# Tokens clients send, and bytes they should not: q-values of every shape, separators.
+TOKENS = st.sampled_from(
+    [
+        *["zstd", "br", "gzip", "deflate", "identity", "*", "x-gzip", "", " "],
+        *["application/json", "application/x-npz", "*/*", "text/*", "a/b/c", "ä", "\t"],
+    ]
+)
+QS = st.one_of(
+    st.just(""),
+    st.floats(allow_nan=True, allow_infinity=True).map(lambda q: f";q={q}"),
+    st.text(alphabet=";=q ,.0123456789eE+-abc", max_size=12),
+)
+HEADERS = st.lists(st.tuples(TOKENS, QS).map("".join), max_size=30).map(",".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(accept=HEADERS, accept_encoding=HEADERS)
+def test_no_accept_or_accept_encoding_header_gets_a_server_error(
+    accept: str, accept_encoding: str
+) -> None:
+    headers = {
+        "accept": accept.encode("latin-1"),
+        "accept-encoding": accept_encoding.encode("latin-1"),
+    }
+    r = CLIENT.post("/derivative", json=POINTS_SMALL, headers=headers)
+    assert r.status_code in (200, 406), r.text
+    if r.status_code == 406:
+        assert r.json()["type"] == "not_acceptable"
+        assert "Nabla" in r.json()["detail"]
+
+
+CLIENT = TestClient(create_app(Settings()), raise_server_exceptions=True)
+POINTS_SMALL = {"expression": "sin(x)", "points": np.linspace(-3, 3, 200).tolist()}
+
+
+def test_the_openapi_document_lists_npz_beside_json_and_the_406() -> None:
+    paths = create_app(Settings()).openapi()["paths"]
+    for path in ("/derivative", "/gradient", "/gradient-field", "/hessian"):
+        responses = paths[path]["post"]["responses"]
+        assert set(responses["200"]["content"]) == {"application/json", NPZ}, path
+        assert "406" in responses, path
+
+
+# ---------------------------------------------------------------- compression, real server
+
+
+@pytest.mark.parametrize("coding", ["zstd", "br", "gzip"])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("/gradient-field", FIELD, id="streamed"),
+        pytest.param("/derivative", POINTS, id="one-piece"),
+    ],
+)
+def test_a_compressed_answer_decodes_to_the_uncompressed_json(
+    server: Server, coding: str, path: str, body: Any
+) -> None:
+    plain = raw_answer(server, path, body, {"accept-encoding": "identity"})
+    packed = raw_answer(server, path, body, {"accept-encoding": coding})
+    assert packed.status_code == 200, packed.content[:300]
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == coding
+    assert "accept-encoding" in packed.headers["vary"].lower()
+    assert DECODERS[coding](packed.content) == plain.content
+    assert len(packed.content) < 0.5 * len(plain.content)
+
+
+@pytest.mark.parametrize("extra", [pytest.param("", id="json"), pytest.param("zstd", id="zstd")])
+def test_httpx_with_zstd_gets_the_same_json_as_without(server: Server, extra: str) -> None:
+    # httpx advertises zstd when `zstandard` is installed (httpx[zstd]) and decodes it.
+    with httpx.Client(timeout=120) as client:
+        r = client.post(f"{server.url}/gradient-field", json=FIELD)
+        plain = client.post(
+            f"{server.url}/gradient-field", json=FIELD, headers={"accept-encoding": "identity"}
+        )
+    assert r.status_code == 200, r.text
+    assert "zstd" in r.request.headers["accept-encoding"]
+    assert r.headers["content-encoding"] == "zstd"
+    assert r.json() == plain.json()
+
+
+def test_a_small_answer_is_sent_uncompressed_but_says_it_varies(server: Server) -> None:
+    r = raw_answer(server, "/derivative", {"expression": "x^2", "points": [3]}, {})
+    assert r.status_code == 200, r.content
+    assert len(r.content) < 1024
+    assert "content-encoding" not in r.headers
+    assert "accept-encoding" in r.headers["vary"].lower()
+
+
+def test_a_small_answer_is_compressed_when_identity_is_refused(server: Server) -> None:
+    headers = {"accept-encoding": "gzip, identity;q=0"}
+    r = raw_answer(server, "/derivative", {"expression": "x^2", "points": [3]}, headers)
+    assert r.status_code == 200, r.content
+    assert r.headers["content-encoding"] == "gzip"
+    assert b'"derivatives":[6.0' in gzip.decompress(r.content)
+
+
+def test_refusing_identity_and_every_coding_we_have_is_a_406_naming_them(server: Server) -> None:
+    headers = {"accept-encoding": "deflate, identity;q=0"}
+    r = raw_answer(server, "/gradient-field", FIELD, headers)
+    assert r.status_code == 406, r.content
+    body = r.json()
+    assert body["type"] == "not_acceptable"
+    assert "zstd, br, gzip, identity" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param("gzip;q=0.1," * 4000, id="many-values"),
+        pytest.param("x" * 60_000, id="huge-token"),
+        pytest.param("zstd;q=" + "9" * 5000, id="huge-q"),
+        pytest.param("*;q=0, identity;q=0", id="nothing-at-all"),
+    ],
+)
+def test_hostile_accept_encoding_headers_get_an_answer_not_a_server_error(
+    server: Server, header: str
+) -> None:
+    r = raw_answer(server, "/derivative", POINTS_SMALL, {"accept-encoding": header})
+    assert r.status_code in (200, 406), r.content[:300]
+    assert r.headers["content-type"] == "application/json"
+
+
+def test_health_answers_within_a_second_while_big_answers_are_compressed(
+    server: Server,
+) -> None:
+    big = {"expression": "x0**2 + x1**2", "grid": [{"start": -2, "stop": 2, "num": 1000}] * 2}
+    done: list[int] = []
+
+    def fetch(coding: str) -> None:
+        r = raw_answer(server, "/gradient-field", big, {"accept-encoding": coding})
+        done.append(r.status_code)
+
+    threads = [threading.Thread(target=fetch, args=(c,)) for c in ("gzip", "br", "zstd")]
+    for thread in threads:
+        thread.start()
+    slowest = 0.0
+    while any(t.is_alive() for t in threads):
+        start = time.perf_counter()
+        assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+        slowest = max(slowest, time.perf_counter() - start)
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join()
+    assert done == [200, 200, 200]
+    assert slowest < 1.0
+
+
+# ---------------------------------------------------------------- .npz, real server
+
+
+def as_arrays(value: Any) -> np.ndarray:
+    """The JSON's numbers as NumPy reads them from the .npz: null is NaN."""
+    texts = isinstance(value, str) or (isinstance(value, list) and isinstance(value[0], str))
+    return np.array(value) if texts else np.array(value, dtype=float)
+
+
+BODIES = {
+    "/derivative": {"expression": "1/x", "points": [-1.0, 0.0, 2.0]},
+    "/gradient": {"expression": "x0**2 + x1**3", "points": [[3, 4], [0, 2]]},
+    "/gradient-field": FIELD,
+    "/hessian": {"expression": "x0**2 * x1", "point": [1, 2]},
+}
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+def test_npz_holds_the_json_arrays_under_their_names(server: Server, path: str) -> None:
+    body = BODIES[path]
+    as_json = httpx.post(f"{server.url}{path}", json=body, timeout=60)
+    r = httpx.post(f"{server.url}{path}", json=body, headers={"accept": NPZ}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == NPZ
+    assert "content-encoding" not in r.headers
+    arrays = np.load(io.BytesIO(r.content), allow_pickle=False)
+    expected = {k: v for k, v in as_json.json().items() if v is not None}
+    flat = {f"axes[{i}]": axis for i, axis in enumerate(expected.pop("axes", []))}
+    assert set(arrays.files) == set(expected) | set(flat)
+    for name, value in {**expected, **flat}.items():
+        np.testing.assert_array_equal(arrays[name], as_arrays(value), err_msg=name)
+
+
+def test_npz_writes_non_finite_values_as_nan(server: Server) -> None:
+    body = {"expression": "1/x", "points": [0.0, 1.0]}
+    r = httpx.post(f"{server.url}/derivative", json=body, headers={"accept": NPZ})
+    derivatives = np.load(io.BytesIO(r.content))["derivatives"]
+    assert httpx.post(f"{server.url}/derivative", json=body).json()["derivatives"][0] is None
+    assert np.isnan(derivatives[0])
+    assert derivatives[1] == pytest.approx(-1.0)
+
+
+def test_npz_keeps_float32_when_asked(server: Server) -> None:
+    body = FIELD | {"precision": "float32"}
+    r = httpx.post(f"{server.url}/gradient-field", json=body, headers={"accept": NPZ})
+    arrays = np.load(io.BytesIO(r.content))
+    assert arrays["gradient"].dtype == np.float32
+    assert arrays["gradient"].shape == (2, 400 * 400)
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+def test_an_accept_nabla_cannot_produce_is_a_406_naming_what_it_can(
+    server: Server, path: str
+) -> None:
+    r = httpx.post(f"{server.url}{path}", json=BODIES[path], headers={"accept": "text/csv"})
+    assert r.status_code == 406, r.text
+    assert r.json()["field"] == "Accept"
+    assert "`Accept: text/csv`" in r.json()["detail"]
