@@ -46,8 +46,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.config import Settings
+from app.encodings import answer_as
 from app.errors import NablaError, OverloadedError
-from app.json_out import json_response
 from app.observability import HEAVY, QUEUED
 from app.payloads import Payload
 from app.schemas import ComputeRequest, Size
@@ -294,7 +294,7 @@ class Lifecycle:
         request.state.points = size.points  # for the access log
 
         def work() -> Response:
-            return json_response(compute(body, settings))  # encoding happens here too
+            return answer_as(request)(compute(body, settings))  # encoding happens here too
 
         if runs_inline(body, size) and self._inline_allowed():
             start = time.monotonic()
