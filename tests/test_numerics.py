@@ -1597,3 +1597,34 @@ def test_the_engine_raises_value_errors_of_its_own_and_imports_nothing_of_the_ap
         line for path in sources for line in path.read_text().splitlines() if "from app" in line
     ]
     assert imports == []
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "order", "flagged"),
+    [
+        pytest.param("3*x + sin(x)", 1e12, 1, True, id="no-step-resolves-sin"),
+        pytest.param("1 + x**4", 1e-3, 1, True, id="flat-rounding"),
+        pytest.param("exp(-1e-6*x)", 1.0, 2, True, id="flat-second"),
+        pytest.param("sin(x)", 1.0, 1, False, id="sin"),
+        pytest.param("0.01*x**2 + 0.1*x", 5.0, 1, False, id="notebook"),
+        pytest.param("x**2", 0.0, 1, False, id="exact-zero"),
+    ],
+)
+def test_with_an_error_estimate_answers_it_cannot_trust_are_flagged(
+    text: str, x: float, order: int, flagged: bool
+) -> None:
+    result = derivative(one_variable(text), [x], order=order, error_estimate=True)
+    assert result.unreliable is not None
+    assert result.errors is not None
+    assert bool(result.unreliable[0]) is flagged
+    assert bool(result.errors[0] > 1e-6 * abs(result.derivatives[0])) is flagged
+
+
+def test_a_gradient_flags_the_points_with_an_untrusted_component() -> None:
+    def f(rows: Sequence[Array]) -> Array:
+        return np.asarray(rows[0] * rows[1] + np.sin(rows[0]))
+
+    result = gradient(f, [[1e12, 3.0], [1.0, 2.0]], error_estimate=True)
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [True, False]
+    assert gradient(f, [[1e12, 3.0]]).unreliable is None  # only with the bound, for now

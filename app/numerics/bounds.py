@@ -131,3 +131,19 @@ def _complex_bound(
     inside = ROUNDING_SAFETY * EPS * np.abs(x) * bend
     inside = np.where(np.isfinite(inside), inside, 0.0)
     return np.asarray(2.0 * spread + COMPLEX_ROUNDING * EPS * np.abs(d) + inside)
+
+
+FLAG = 1e-6  # an estimate whose possible error is over this share of it is flagged
+
+
+def untrusted(estimates: Array, errors: Array) -> Array:
+    """Where an estimate may be off by more than FLAG of itself, by its error bound.
+
+    An estimate of exactly 0 is not flagged: f(x + h) equal to f(x − h) bit for bit is an
+    even f at its centre or a variable f does not use (x0² + x1² on the line x0 = 0). A
+    slope so small that f(x ± h) round to the same value (cos at 2e-14) looks the same.
+    """
+    with np.errstate(all="ignore"):
+        size = np.abs(estimates)
+        flags: Array = ~(errors <= FLAG * size) & (size != 0) & np.isfinite(estimates)
+    return flags

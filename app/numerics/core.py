@@ -126,6 +126,7 @@ class Gradient(NamedTuple):
     gradient: Array
     steps: Array | None  # the step per coordinate and point, unless not kept
     errors: Array | None
+    unreliable: Array | None = None  # (*shape): points with a component flagged (`untrusted`)
 
 
 def _estimate(

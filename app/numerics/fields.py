@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from .bounds import untrusted
 from .exceptions import OptionError, ShapeError
 from .first import _gradient
 from .stencils import Array, Function, Indexing, Method, check_options
@@ -30,6 +31,7 @@ class GradientField(NamedTuple):
     values: Array  # (M,)
     gradient: Array  # (d, M)
     errors: Array | None  # (d, M)
+    unreliable: Array | None = None  # (M,): points with a component flagged (`untrusted`)
 
 
 def grid_positions(d: int, indexing: Indexing = "xy") -> tuple[int, ...]:
@@ -133,6 +135,9 @@ def gradient_field(
     size = math.prod(shape)
     coordinates = GridPoints.of(arrays, indexing).materialize() if with_coordinates else None
     errors = None if result.errors is None else result.errors.reshape(len(rows), size)
+    flags = None
+    if result.errors is not None:
+        flags = np.asarray(untrusted(result.gradient, result.errors).any(axis=0)).reshape(size)
     return GradientField(
         axes=arrays,
         shape=tuple(int(n) for n in shape),
@@ -140,4 +145,5 @@ def gradient_field(
         values=np.ascontiguousarray(result.values).reshape(size),
         gradient=np.ascontiguousarray(result.gradient).reshape(len(rows), size),
         errors=errors,
+        unreliable=flags,
     )

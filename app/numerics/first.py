@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from .bounds import error_bound
+from .bounds import error_bound, untrusted
 from .checks import NARROW, STEP_ERROR, THIRD_ROUNDING, StepCheck, _checks_step, steps_for
 from .core import Gradient, _estimate, stencil_sum
 from .exceptions import ShapeError
@@ -40,6 +40,7 @@ class Derivative(NamedTuple):
     steps: Array
     intercepts: Array | None  # tangent y = derivatives·t + intercepts (order 1 only)
     errors: Array | None  # estimated absolute error, when asked for
+    unreliable: Array | None = None  # where the estimate may be off by over 1e-6 of itself
 
 
 def derivative(
@@ -95,6 +96,7 @@ def derivative(
         with np.errstate(all="ignore"):
             intercepts = result.values - slopes * flat
     errors = None if result.errors is None else result.errors[0]
+    flags = None if errors is None else untrusted(slopes, errors)
 
     def shaped(array: Array) -> Array:  # a scalar x, or a grid of points, keeps its shape
         return array if points.ndim == 1 else array.reshape(points.shape)
@@ -106,6 +108,7 @@ def derivative(
         shaped(result.steps[0]),
         None if intercepts is None else shaped(intercepts),
         None if errors is None else shaped(errors),
+        None if flags is None else shaped(flags),
     )
 
 
@@ -135,7 +138,10 @@ def gradient(
     result = _gradient(f, rows, options, refine_limit=refine_limit)
     errors = None if result.errors is None else result.errors.T
     assert result.steps is not None
-    return Gradient(result.values, result.gradient.T, result.steps.T, errors)
+    flagged = (
+        None if errors is None else np.asarray(untrusted(result.gradient.T, errors).any(axis=1))
+    )
+    return Gradient(result.values, result.gradient.T, result.steps.T, errors, flagged)
 
 
 FEW = 64  # points × coordinates up to which every stencil point goes into one call of f
