@@ -11,7 +11,6 @@ event loop (and /health) keeps its turns.
 
 from __future__ import annotations
 
-import io
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from typing import Any, NamedTuple, Protocol
 
 import anyio.to_thread
 import brotli  # type: ignore[import-untyped]
-import numpy as np
 import orjson
 import zstandard
 from fastapi import FastAPI
@@ -32,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.config import Settings
 from app.errors import NablaError
 from app.json_out import NumpyJSONResponse, json_stream
-from app.numerics import GridPoints
+from app.npz import npz_arrays, npz_parts, pieces
 
 JSON = "application/json"
 NPZ = "application/x-npz"
@@ -198,31 +196,10 @@ def _joined(values: list[str]) -> str | None:
 
 
 def npz_response(payload: Mapping[str, Any]) -> Response:
-    """The answer's arrays as an uncompressed `.npz`, named as the JSON fields; non-finite
-    numbers are NaN (the JSON's `null`), null fields are left out."""
-    arrays = dict(_npz_arrays(payload))
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    return Response(buffer.getvalue(), media_type=NPZ, headers={"Vary": "Accept"})
-
-
-def _npz_arrays(value: Any, name: str = "") -> Iterator[tuple[str, np.ndarray]]:
-    """(name, array) of every field: nested ones as `axes[0]`, `estimates[central]`."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _npz_arrays(item, f"{name}[{key}]" if name else str(key))
-    elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
-        for i, item in enumerate(value):
-            yield from _npz_arrays(item, f"{name}[{i}]")
-    elif value is not None:
-        yield name, _finite_or_nan(value.materialize() if isinstance(value, GridPoints) else value)
-
-
-def _finite_or_nan(value: Any) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        array = np.where(np.isfinite(array), array, np.nan).astype(array.dtype)
-    return array
+    """The answer's arrays as an uncompressed `.npz` (app.npz), sent from their memory."""
+    parts = npz_parts(dict(npz_arrays(payload)))
+    headers = {"Content-Length": str(sum(len(part) for part in parts)), "Vary": "Accept"}
+    return StreamingResponse(pieces(parts), media_type=NPZ, headers=headers)
 
 
 # ---------------------------------------------------------------- the middleware

@@ -8,6 +8,7 @@ import gzip
 import io
 import threading
 import time
+import zipfile
 from typing import Any
 
 import brotli
@@ -320,3 +321,30 @@ def test_an_accept_nabla_cannot_produce_is_a_406_naming_what_it_can(
     assert r.status_code == 406, r.text
     assert r.json()["field"] == "Accept"
     assert "`Accept: text/csv`" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("/step-study", {"expression": "sin(x)", "point": 1.0}, id="step-study"),
+        pytest.param("/gradient-field", FIELD, id="gradient-field"),
+    ],
+)
+def test_npz_is_a_zip_whose_every_crc_checks(server: Server, path: str, body: Any) -> None:
+    r = httpx.post(f"{server.url}{path}", json=body, headers={"accept": NPZ}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert int(r.headers["content-length"]) == len(r.content)
+    with zipfile.ZipFile(io.BytesIO(r.content)) as archive:
+        assert archive.testzip() is None  # reads every entry and checks its CRC-32
+        names = archive.namelist()
+    assert all(name.endswith(".npy") for name in names)
+
+
+def test_npz_names_nested_fields_by_their_json_path(server: Server) -> None:
+    body = {"expression": "sin(x)", "point": 1.0}
+    as_json = httpx.post(f"{server.url}/step-study", json=body).json()
+    r = httpx.post(f"{server.url}/step-study", json=body, headers={"accept": NPZ})
+    arrays = np.load(io.BytesIO(r.content))
+    for method, estimates in as_json["estimates"].items():
+        np.testing.assert_array_equal(arrays[f"estimates[{method}]"], as_arrays(estimates))
+    assert str(arrays["derivative"]) == as_json["derivative"]

@@ -1,0 +1,138 @@
+"""What a client waits for: the 1000×1000 `/gradient-field` from request to NumPy arrays.
+
+Each kind of client asks as it would by default and decodes as its users do: the time to
+bytes (the decoded body in hand: request, transfer, decompression) and the time to arrays
+(+ parsing into float64 NumPy arrays), against the in-process floor of bench.http (NumPy
+central differences + `orjson.dumps` of the same arrays) measured between the requests.
+
+    python -m bench.clients [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+from bench.http import AXIS, FIELD_BODY, floor, server
+
+REQUESTS = 7
+ARRAYS = ("coordinates", "values", "gradient")  # and each of `axes`
+
+
+@dataclass
+class Client:
+    """One way of asking for the field and reading it."""
+
+    name: str
+    headers: dict[str, str]
+    parse: Callable[[bytes], dict[str, np.ndarray]]
+    to_bytes: list[float] = field(default_factory=list)
+    to_arrays: list[float] = field(default_factory=list)
+    floors: list[float] = field(default_factory=list)
+    encoding: str = ""
+    wire_bytes: int = 0
+
+    @property
+    def bytes_time(self) -> float:
+        return statistics.median(self.to_bytes)
+
+    @property
+    def arrays_time(self) -> float:
+        return statistics.median(self.to_arrays)
+
+    @property
+    def floor(self) -> float:
+        return statistics.median(self.floors)
+
+
+def arrays_of_json(document: dict[str, Any]) -> dict[str, np.ndarray]:
+    arrays = {name: np.asarray(document[name], dtype=np.float64) for name in ARRAYS}
+    arrays |= {
+        f"axes[{i}]": np.asarray(a, dtype=np.float64) for i, a in enumerate(document["axes"])
+    }
+    return arrays
+
+
+def with_json(body: bytes) -> dict[str, np.ndarray]:
+    return arrays_of_json(json.loads(body))
+
+
+def with_orjson(body: bytes) -> dict[str, np.ndarray]:
+    return arrays_of_json(orjson.loads(body))
+
+
+def with_numpy(body: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(body)) as npz:
+        return {name: npz[name] for name in npz.files}  # np.load reads lazily: read them all
+
+
+def clients() -> list[Client]:
+    """httpx's default `Accept-Encoding` is `gzip, deflate` without extras; with `zstandard`
+    installed (`httpx[zstd]`) it adds `zstd` (and `br` with `brotli`)."""
+    return [
+        Client("JSON, uncompressed (identity)", {"accept-encoding": "identity"}, with_json),
+        Client("JSON, httpx default (gzip)", {"accept-encoding": "gzip, deflate"}, with_json),
+        Client("JSON, httpx[zstd]", {}, with_json),
+        Client("JSON, httpx[zstd] + orjson.loads", {}, with_orjson),
+        Client(".npz (Accept: application/x-npz)", {"accept": "application/x-npz"}, with_numpy),
+    ]
+
+
+def one_request(http: httpx.Client, url: str, client: Client) -> None:
+    start = time.perf_counter()
+    r = http.post(f"{url}/gradient-field", json=FIELD_BODY, headers=client.headers)
+    received = time.perf_counter()
+    if r.status_code != 200:
+        raise RuntimeError(f"/gradient-field answered {r.status_code}: {r.text[:300]}")
+    arrays = client.parse(r.content)
+    done = time.perf_counter()
+    assert arrays["gradient"].shape == (2, int(AXIS["num"]) ** 2), arrays["gradient"].shape
+    client.to_bytes.append(received - start)
+    client.to_arrays.append(done - start)
+    client.encoding = r.headers.get("content-encoding", "identity")
+    client.wire_bytes = r.num_bytes_downloaded
+
+
+def run(*, quick: bool = False) -> list[Client]:
+    axes = [np.linspace(AXIS["start"], AXIS["stop"], AXIS["num"])] * 2
+    kinds = clients()
+    with server() as url, httpx.Client(timeout=300) as http:
+        for client in kinds:
+            one_request(http, url, client)  # warm-up
+            client.to_bytes.clear()
+            client.to_arrays.clear()
+        for _ in range(3 if quick else REQUESTS):  # interleaved: each client, then a floor
+            for client in kinds:
+                one_request(http, url, client)
+                compute, encode, _ = floor(axes, None)
+                client.floors.append(compute + encode)
+    return kinds
+
+
+def report(kinds: list[Client]) -> None:
+    for c in kinds:
+        print(
+            f"    {c.name:36s} bytes {c.bytes_time:.3f} s ({c.bytes_time / c.floor:.2f}× floor), "
+            f"arrays {c.arrays_time:.3f} s ({c.arrays_time / c.floor:.2f}×), "
+            f"{c.wire_bytes / 1e6:.1f} MB {c.encoding}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 requests per client")
+    report(run(quick=parser.parse_args().quick))
+
+
+if __name__ == "__main__":
+    main()
