@@ -21,6 +21,7 @@ only `install_error_handlers` knows about the web framework.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ import orjson
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from pydantic import BaseModel
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -134,36 +136,32 @@ class ClientGoneError(NablaError):
     kind = "client_disconnected"
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    """`("body", "grid", 0, "num")` → `grid[0].num`."""
-    text = ""
-    for part in loc:
-        if part == "body" and not text:
-            continue
-        if isinstance(part, str) and len(part) > 40:
-            part = part[:20] + "..."  # a dict key the client chose: never echo it whole
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "body"
+def validation_detail(
+    errors: list[dict[str, Any]], model: type[BaseModel] | None = None
+) -> dict[str, Any]:
+    """Pydantic errors → our JSON shape, in the user's words (app.field_errors), without
+    echoing the (possibly huge or NaN) input."""
+    from app.field_errors import location, message, unknown_fields
 
-
-def validation_detail(errors: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pydantic errors → our JSON shape, without echoing the (possibly huge or NaN) input."""
     first = errors[0]
     if tuple(first.get("loc", ())) == ("body",) and first.get("type") == "missing":
         return {"detail": "the request body is empty; send a JSON object.", "type": "empty_body"}
-    field = _location(tuple(first.get("loc", ())))
-    message = str(first.get("msg", "is invalid")).rstrip(".")
+    # A misspelt field is reported before the required field it leaves missing.
+    ordered = sorted(errors, key=lambda e: e.get("type") != "extra_forbidden")
     summary = [
-        {"field": _location(tuple(e.get("loc", ()))), "message": e.get("msg"), "type": e["type"]}
-        for e in errors[:5]  # a handful: a client's list of errors is not echoed back
+        {
+            "field": location(tuple(e.get("loc", ()))),
+            "message": message(e, model),
+            "type": e["type"],
+        }
+        for e in ordered[:5]  # a handful: a client's list of errors is not echoed back
     ]
+    extra = [e["loc"][-1] for e in ordered if e["type"] == "extra_forbidden" and len(e["loc"]) == 2]
+    combined = unknown_fields([str(n) for n in extra], model) if len(extra) > 1 else None
     return {
-        "detail": f"`{field}`: {message[0].lower() + message[1:]}.",
+        "detail": combined or summary[0]["message"],
         "type": "validation_error",
-        "field": field,
+        "field": summary[0]["field"],
         "errors": summary,
     }
 
@@ -194,16 +192,47 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
     assert isinstance(exc, RequestValidationError)
     request.state.rejection = "validation_error"
-    return _render(422, validation_detail(list(exc.errors())))
+    return _render(422, validation_detail(list(exc.errors()), _body_model(request)))
+
+
+def _body_model(request: Request) -> type[BaseModel] | None:
+    """The request model of the route that refused the body: its fields, for "did you mean"."""
+    from pydantic import BaseModel
+
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     from starlette.exceptions import HTTPException
 
     assert isinstance(exc, HTTPException)
-    body = {"detail": str(exc.detail), "type": "http_error"}
+    body = {"detail": _http_detail(request, exc.status_code, exc.headers), "type": "http_error"}
+    if exc.status_code == 405:
+        body["type"] = "method_not_allowed"
+    elif exc.status_code == 404:
+        body["type"] = "not_found"
+    else:
+        body["detail"] = str(exc.detail)
     # Keep the exception's headers: a 405 must say `Allow: GET` (RFC 9110).
     return _render(exc.status_code, body, exc.headers)
+
+
+def _http_detail(request: Request, status: int, headers: Mapping[str, str] | None) -> str:
+    """405 and 404 in one sentence with the fix: the method to use, the path meant."""
+    path = request.url.path
+    shown = path if len(path) <= 60 else path[:40] + "..."
+    if status == 405:
+        allowed = (headers or {}).get("Allow", "")
+        if "POST" in allowed:
+            return f"`{request.method} {shown}` is not allowed; send `POST` with a JSON body."
+        return f"`{request.method} {shown}` is not allowed; use `{allowed or 'GET'}`."
+    paths = sorted(request.app.openapi().get("paths", {}))  # built once, then cached
+    close = difflib.get_close_matches(path, paths, n=1, cutoff=0.7)
+    if close:
+        return f"there is no `{shown}`; did you mean `{close[0]}`?"
+    return f"there is no `{shown}`; the endpoints are listed at /docs."
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

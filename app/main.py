@@ -14,7 +14,7 @@ from app.config import Settings, get_settings
 from app.encodings import install_encodings
 from app.errors import install_error_handlers
 from app.lifecycle import SWITCH_INTERVAL, Lifecycle, limit_malloc_arenas
-from app.middleware import BodyLimitMiddleware, ReadsMiddleware
+from app.middleware import BodyLimitMiddleware, ReadsMiddleware, TrailingSlashMiddleware
 from app.observability import ObservabilityMiddleware, configure_logging, metrics
 from app.pages import install_pages
 from app.routes import router
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type"],
         )
     install_encodings(app, settings)
+    app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ReadsMiddleware)
     app.add_middleware(ObservabilityMiddleware)

@@ -1,4 +1,5 @@
-"""ASGI middleware of the HTTP edge: reads (HEAD as GET, no ranges), and the body limit."""
+"""ASGI middleware of the HTTP edge: reads (HEAD as GET, no ranges), trailing slashes, and
+the body limit."""
 
 from __future__ import annotations
 
@@ -38,6 +39,25 @@ class ReadsMiddleware:
             for key in ("route", "state"):  # for the metrics and the access log
                 if key in inner:
                     scope[key] = inner[key]
+
+
+class TrailingSlashMiddleware:
+    """`POST /derivative/` is `POST /derivative`. Starlette answered it with an empty 307
+    that httpx does not follow (and a POST body must not be resent blindly), so the
+    client's `.json()` failed on an empty body: the slash is dropped before routing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            # In place: the outer middleware (access log, metrics) read the route from it.
+            scope["path"] = path.rstrip("/") or "/"
+            raw = scope.get("raw_path")
+            if raw:
+                scope["raw_path"] = raw.rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:

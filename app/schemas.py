@@ -215,7 +215,8 @@ class Linspace(StrictModel):
 def _axis_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         return "arange" if "step" in value else "linspace" if "num" in value else None
-    return "arange" if isinstance(value, Arange) else "linspace"
+    kinds: dict[type, str] = {Arange: "arange", Linspace: "linspace"}
+    return kinds.get(type(value))  # a list or a number: neither, an `axis_spec` error
 
 
 # `step` means arange, `num` means linspace: errors then name the field that is wrong.
@@ -299,8 +300,13 @@ class PointsMixin(ComputeRequest):
 
     @model_validator(mode="after")
     def _one_of_point_or_points(self) -> Self:
-        if (self.point is None) == (self.points is None):
-            raise ValueError("give exactly one of `point` or `points`")
+        if self.point is not None and self.points is not None:
+            raise ValueError("send `point` or `points`, not both; remove one")
+        if self.point is None and self.points is None:
+            raise ValueError(
+                "send `point` (one point, such as [3, 4]) or `points` (several, such as "
+                "[[3, 4], [0, 2]])"
+            )
         return self
 
 
@@ -350,8 +356,13 @@ class DerivativeRequest(DifferenceOptions):
 
     @model_validator(mode="after")
     def _one_of_points_or_range(self) -> Self:
-        if (self.points is None) == (self.range is None):
-            raise ValueError("give exactly one of `points` or `range`")
+        if self.points is not None and self.range is not None:
+            raise ValueError("send `points` or `range`, not both; remove one")
+        if self.points is None and self.range is None:
+            raise ValueError(
+                'send `points` (such as [5, 10]) or `range` (such as {"start": 0, "stop": 20, '
+                '"num": 5})'
+            )
         return self
 
 

@@ -57,8 +57,8 @@ def load_expression(options: FormulaOptions, settings: Settings) -> Expression:
     expression = parse_counted(options.expression, settings)
     if options.method == "complex" and not expression.analytic:
         raise MethodError(
-            "the `complex` method needs an analytic expression, and this one uses a "
-            "non-smooth function or operator (abs, where, relu, minimum, %, ...); "
+            f"`method` `complex` cannot differentiate through `{expression.blocker}`, which "
+            "is not analytic (the complex step needs a function smooth in the complex plane); "
             "use `central`.",
             field="method",
         )

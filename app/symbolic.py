@@ -210,6 +210,19 @@ _CHAIN: dict[str, Callable[[Node], Node]] = {
     "sign": lambda u: ZERO,
     "floor": lambda u: ZERO,
     "ceil": lambda u: ZERO,
+    "erf": lambda u: mul(Num(2.0 / math.sqrt(math.pi)), call("exp", neg(power(u, TWO)))),
+    "erfc": lambda u: mul(Num(-2.0 / math.sqrt(math.pi)), call("exp", neg(power(u, TWO)))),
+    "gamma": lambda u: mul(call("gamma", u), call("digamma", u)),
+    "lgamma": lambda u: call("digamma", u),  # d/dx log|Γ(x)| = ψ(x) on both signs of Γ
+    "digamma": lambda u: call("polygamma", ONE, u),
+    "square": lambda u: mul(TWO, u),
+    # sinc(u) = sin(πu)/(πu): (cos(πu) − sinc(u))/u, and 0 at u = 0 (an even function).
+    "sinc": lambda u: call(
+        "where",
+        Compare(("==",), (u, ZERO)),
+        ZERO,
+        div(sub(call("cos", mul(Num(math.pi), u)), call("sinc", u)), u),
+    ),
     "sigmoid": lambda u: mul(call("sigmoid", u), sub(ONE, call("sigmoid", u))),
     "softplus": lambda u: call("sigmoid", u),
 }
@@ -246,11 +259,34 @@ def _maximum(args: tuple[Node, ...], name: str) -> Node:
     return call("where", Compare((">=",), (a, b)), differentiate(a, name), differentiate(b, name))
 
 
+def _heaviside(args: tuple[Node, ...], name: str) -> Node:
+    u, at_zero = args  # flat on both sides; only its value at 0 can move
+    moved = differentiate(at_zero, name)
+    return ZERO if moved == ZERO else call("where", Compare(("==",), (u, ZERO)), moved, ZERO)
+
+
+def _clip(args: tuple[Node, ...], name: str) -> Node:
+    u, low, high = args  # minimum(maximum(u, low), high), as NumPy computes it
+    inside = call(
+        "where", Compare((">",), (u, high)), differentiate(high, name), differentiate(u, name)
+    )
+    return call("where", Compare(("<",), (u, low)), differentiate(low, name), inside)
+
+
+def _polygamma(args: tuple[Node, ...], name: str) -> Node:
+    order, u = args  # the order is a whole-number literal (app.expressions checks it)
+    assert isinstance(order, Num)
+    return mul(call("polygamma", Num(order.value + 1.0), u), differentiate(u, name))
+
+
 _PIECEWISE: dict[str, Callable[[tuple[Node, ...], str], Node]] = {
     "where": _where,
     "relu": _relu,
     "minimum": _minimum,
     "maximum": _maximum,
+    "heaviside": _heaviside,
+    "clip": _clip,
+    "polygamma": _polygamma,
 }
 
 
@@ -280,6 +316,7 @@ def derivative_expression(expression: Expression, name: str) -> Expression:
         min_dimension=0,
         analytic=expression.analytic,
         node_count=count,
+        blocker=expression.blocker,
     )
 
 

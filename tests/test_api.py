@@ -915,11 +915,13 @@ def test_openapi_lists_every_route(client: TestClient) -> None:
 
 
 def test_an_unknown_route_is_a_json_404(client: TestClient) -> None:
-    assert_error(client.get("/nowhere"), 404, "Not Found")
+    assert_error(client.get("/nowhere"), 404, "there is no `/nowhere`", "/docs")
 
 
 def test_a_wrong_http_method_is_a_json_405(client: TestClient) -> None:
-    assert_error(client.get("/derivative"), 405, "Method Not Allowed")
+    r = client.get("/derivative")
+    assert_error(r, 405, "`GET /derivative` is not allowed; send `POST`")
+    assert r.headers["allow"] == "POST"
 
 
 def test_a_field_can_return_only_the_arrays_it_asks_for(client: TestClient) -> None:

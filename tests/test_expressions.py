@@ -357,7 +357,13 @@ REFUSED = [
         5,
         id="unknown-function-with-suggestion",
     ),
-    refused("print(1)", "unknown function `print` at column 1.", 1, id="no-suggestion"),
+    refused(
+        "print(1)",
+        "unknown function `print` at column 1; the functions are listed in the README "
+        "(`sin`, `exp`, `log`, `erf`, ...).",
+        1,
+        id="no-suggestion",
+    ),
     refused(
         "x^2^2 + foo(x)",
         "unknown function `foo` at column 9; did you mean `floor`?",
@@ -388,7 +394,12 @@ REFUSED = [
         1,
         id="prefixed-function-without-call",
     ),
-    refused("pi(1)", "`pi` is a constant, not a function at column 1.", 1, id="calling-pi"),
+    refused(
+        "pi(1)",
+        "`pi` is a constant, not a function at column 1; write `pi*(...)`.",
+        1,
+        id="calling-pi",
+    ),
     refused("sin[0]", "`sin` cannot be indexed at column 1.", 1, id="indexing-a-function"),
     refused("x.real", "attribute access is not allowed at column 1.", 1, id="attribute"),
     refused(
@@ -398,7 +409,12 @@ REFUSED = [
         id="attribute-chain",
     ),
     refused("np.os", "unknown name `os` at column 1; did you mean `cos`?", 1, id="np-os"),
-    refused("sin(x)(1)", "only named functions can be called at column 1.", 1, id="calling-a-call"),
+    refused(
+        "sin(x)(1)",
+        "`(...)(...)` at column 1: write the multiplication out, as `(...)*(...)`.",
+        1,
+        id="calling-a-call",
+    ),
     refused("sin(x=1)", "`sin` takes no keyword arguments at column 1.", 1, id="keyword"),
     refused("sin(x, y)", "`sin` takes 1 argument, got 2 at column 1.", 1, id="too-many-args"),
     refused("hypot(x)", "`hypot` takes 2 arguments, got 1 at column 1.", 1, id="too-few-args"),
@@ -429,8 +445,20 @@ REFUSED = [
         1,
         id="and",
     ),
-    refused("[x]", "lists are not allowed at column 1.", 1, id="list"),
-    refused("(x, y)", "tuples are not allowed at column 1.", 1, id="tuple"),
+    refused(
+        "[x]",
+        "square brackets make a list at column 1; group with `(...)`, and index a vector "
+        "variable as `x[0]`.",
+        1,
+        id="list",
+    ),
+    refused(
+        "(x, y)",
+        "a `,` outside a function's brackets makes a list at column 1; send one formula, and "
+        "write a decimal as `2.5`, not `2,5`.",
+        1,
+        id="tuple",
+    ),
     refused(
         "x < 1",
         "comparisons are only allowed as the condition of `where` at column 1.",
@@ -449,7 +477,12 @@ REFUSED = [
         7,
         id="identity-comparison",
     ),
-    refused("x // 2", "operator `//` is not supported at column 1.", 1, id="floor-division"),
+    refused(
+        "x // 2",
+        "operator `//` is not supported at column 1; write `floor(a / b)`.",
+        1,
+        id="floor-division",
+    ),
     refused("x @ y", "operator `@` is not supported at column 1.", 1, id="matmul"),
     refused("x & y", "operator `&` is not supported at column 1.", 1, id="bit-and"),
     refused("~x", "operator `~` is not supported at column 1.", 1, id="invert"),
@@ -526,11 +559,26 @@ REFUSED = [
     ),
     refused("", "the expression is empty; write a formula such as `x**2`.", None, id="empty"),
     refused(" \t ", "the expression is empty; write a formula such as `x**2`.", None, id="blank"),
-    refused("x = 1", "invalid syntax at column 3: invalid syntax.", 3, id="assignment"),
-    refused("import os", "invalid syntax at column 1: invalid syntax.", 1, id="import"),
-    refused("x; y", "invalid syntax at column 2: invalid syntax.", 2, id="semicolon"),
-    refused("(x", "invalid syntax at column 1: '(' was never closed.", 1, id="unclosed"),
-    refused("sin(x))", "invalid syntax at column 7: unmatched ')'.", 7, id="unmatched"),
+    refused(
+        "x = 1",
+        "`=` at column 3: send only the right-hand side, `1`, without `x =`.",
+        3,
+        id="assignment",
+    ),
+    refused(
+        "import os",
+        "`import` at column 1 is a Python keyword, not math; write a formula such as `x**2`.",
+        1,
+        id="import",
+    ),
+    refused("x; y", "`;` at column 2: send one formula; remove `;`.", 2, id="semicolon"),
+    refused("(x", "`(` at column 1 is never closed; add `)`.", 1, id="unclosed"),
+    refused(
+        "sin(x))",
+        "`)` at column 7 has no matching `(`; remove it or open one before.",
+        7,
+        id="unmatched",
+    ),
 ]
 
 
@@ -647,7 +695,7 @@ def test_raised_limits_admit_what_the_defaults_refuse() -> None:
 
 
 def test_a_huge_integer_literal_is_refused_when_the_length_limit_allows_it() -> None:
-    with pytest.raises(ExpressionError, match=r"^invalid syntax at column 1: "):
+    with pytest.raises(ExpressionError, match=r"^the number at column 1 has 5000 digits; "):
         parse("1" * 5000, Limits(max_length=10_000))
 
 

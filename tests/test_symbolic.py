@@ -18,6 +18,8 @@ from app.symbolic import derivative_expression, to_text
 
 Array = np.ndarray[Any, Any]
 LN2, LN10 = math.log(2.0), math.log(10.0)
+EULER = 0.5772156649015329  # the Euler-Mascheroni constant
+ZETA3 = 1.2020569031595942  # Apéry's constant ζ(3)
 
 
 def _d(text: str, name: str = "x") -> Any:
@@ -109,6 +111,32 @@ CASES = [
     case("sin(x**2)", lambda x: 2 * x * np.cos(x**2), [-2.0, 0.0, 1.5], id="chain"),
     case("exp(-x**2/2)", lambda x: -x * np.exp(-(x**2) / 2), [-2.0, 0.0, 1.5], id="gaussian"),
     case("0.01*x**2 + 0.1*x", lambda x: 0.02 * x + 0.1, [5.0, 10.0], id="notebook"),
+    case("erf(x)", lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x), [-2.0, 0.0, 1.5], id="erf"),
+    case("erfc(x)", lambda x: -2 / np.sqrt(np.pi) * np.exp(-x * x), [-2.0, 0.0, 1.5], id="erfc"),
+    # Γ'(1) = −C, Γ'(2) = 1 − C, Γ'(1/2) = −√π(C + 2 ln 2) with C = EULER: the table's values.
+    case(
+        "gamma(x)",
+        lambda x: np.array([-EULER, 1 - EULER, -math.sqrt(math.pi) * (EULER + 2 * LN2)]),
+        [1.0, 2.0, 0.5],
+        id="gamma",
+    ),
+    case("lgamma(x)", lambda x: np.array([-EULER, 1 - EULER]), [1.0, 2.0], id="lgamma"),
+    case(
+        "digamma(x)", lambda x: np.array([math.pi**2 / 6, math.pi**2 / 2]), [1.0, 0.5], id="digamma"
+    ),
+    case(
+        "polygamma(1, x)", lambda x: np.array([-2 * ZETA3, -14 * ZETA3]), [1.0, 0.5], id="polygamma"
+    ),
+    case("square(x)", lambda x: 2 * x, [-2.0, 0.0, 1.5], id="square"),
+    case(
+        "sinc(x)",
+        lambda x: (np.cos(np.pi * x) * np.pi * x - np.sin(np.pi * x)) / (np.pi * x * x),
+        [-1.5, 0.5, 2.0],
+        id="sinc",
+    ),
+    case("heaviside(x)", np.zeros_like, [-2.0, 0.5, 3.0], id="heaviside"),
+    case("clip(x, -1, 1)", lambda x: (np.abs(x) < 1) * 1.0, [-2.0, 0.5, 3.0], id="clip"),
+    case("log(x, 3)", lambda x: 1 / (x * math.log(3.0)), [0.5, 1.0, 9.0], id="log-base"),
 ]
 
 REDUCTIONS = {name for name, func in FUNCTIONS.items() if func.reduction}

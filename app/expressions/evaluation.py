@@ -31,6 +31,7 @@ class Expression:
     min_dimension: int
     analytic: bool
     node_count: int
+    blocker: str | None = None  # the first function or operator the complex step cannot take
     _functions: dict[tuple[Any, ...], Function] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -54,6 +55,14 @@ class Expression:
         """
         params = dict(parameters or {})
         unused = sorted(set(params) - set(self.variables))
+        constants = [name for name in unused if name in CONSTANTS]
+        if constants:
+            raise RequestError(
+                f"`parameters` gives `{constants[0]}`, which the expression reads as the "
+                "constant; name the parameter differently in both places (such as "
+                f"`{constants[0]}0`).",
+                field="parameters",
+            )
         if unused:
             raise RequestError(
                 f"parameter `{unused[0]}` does not appear in the expression.",

@@ -12,6 +12,7 @@ from typing import Any
 
 from app.errors import ExpressionError
 
+from . import habits
 from .evaluation import Expression, _fold
 from .tree import BinOp, Call, Compare, Index, Neg, Node, Num, Var
 from .whitelist import (
@@ -44,10 +45,7 @@ def _parse_cached(text: str, limits: Limits) -> Expression:
         module = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         column = columns[min(max((exc.offset or 1) - 1, 0), len(columns) - 1)]
-        message = (exc.msg or "invalid syntax").split(" (")[0]
-        raise ExpressionError(
-            f"invalid syntax at column {column}: {message}.", column=column
-        ) from None
+        raise habits.explain(text, column) from None
     except (ValueError, MemoryError, RecursionError, OverflowError):
         raise ExpressionError("the expression is too complex to parse.") from None
     node_count = _check_size(module.body, limits, columns)
@@ -69,16 +67,13 @@ def _prepare(text: str, limits: Limits) -> tuple[str, list[int]]:
     for i, char in enumerate(text):
         if not (char.isascii() and (char.isprintable() or char in " \t")):
             # Python NFKC-folds fullwidth letters into ASCII names: refuse before the parser can.
-            shown = f"U+{ord(char):04X}"
-            raise ExpressionError(
-                f"character {shown} at column {i + 1} is not allowed; use plain ASCII.",
-                column=i + 1,
-            )
+            habits.check_character(char, i + 1)
         if char == "#":  # Python would silently drop the rest of the line as a comment
             raise ExpressionError(
                 f"`#` at column {i + 1} is not allowed; comments are not part of a formula.",
                 column=i + 1,
             )
+    habits.check_literals(text)
     depth = 0
     for i, char in enumerate(text):
         depth += _BRACKETS.get(char, 0)
@@ -147,6 +142,8 @@ def _natural_key(name: str) -> list[Any]:
 
 
 def _suggestion(name: str) -> str:
+    if name.lower() in habits.FUNCTION_HINTS:
+        return f"; write {habits.FUNCTION_HINTS[name.lower()]}."
     known = sorted({*FUNCTIONS, *ALIASES, *CONSTANTS})
     close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else "."
@@ -159,7 +156,8 @@ class _Usage:
     scalars: set[str] = field(default_factory=set)
     vectors: set[str] = field(default_factory=set)
     max_index: int = -1
-    analytic: bool = True
+    blocker: str | None = None  # the first part the complex step cannot go through
+    columns: dict[str, int] = field(default_factory=dict)  # where each name first occurs
 
 
 class _Translator:
@@ -189,6 +187,7 @@ class _Translator:
                 f"use an element such as `{vector}[0]` or a reduction such as `sum({vector})`."
             )
         scalars = usage.scalars
+        self.check_run_together()
         if vector is not None and scalars:
             raise ExpressionError(
                 f"`{min(scalars)}` cannot be used beside the vector variable `{vector}`; "
@@ -202,9 +201,25 @@ class _Translator:
             vector_variable=vector,
             # Even `sum(x)` needs one coordinate: the points' shape comes from the components.
             min_dimension=max(usage.max_index + 1, 1) if vector else 0,
-            analytic=usage.analytic,
+            analytic=usage.blocker is None,
             node_count=node_count,
+            blocker=usage.blocker,
         )
+
+    def check_run_together(self) -> None:
+        """`xy` beside `x` is almost always x·y written without `*`; refused with the fix."""
+        for name in sorted(self.usage.scalars):
+            pieces = habits.run_together(name, self.usage.scalars - {name})
+            if pieces is None:
+                continue
+            column = self.usage.columns[name]
+            product = f"{pieces[0]}({pieces[1]})" if pieces[0] in FUNCTIONS else "*".join(pieces)
+            raise ExpressionError(
+                f"`{name}` at column {column} reads as one variable; write `{product}` if you "
+                f"mean {'the function' if pieces[0] in FUNCTIONS else 'a product'}, or give "
+                f"the variable a name with `_` such as `{'_'.join(pieces)}`.",
+                column=column,
+            )
 
     def node(self, node: ast.AST, *, in_reduction: bool) -> tuple[Node, int]:
         """Translate one node; returns it and its rank (0: number, 1: vector)."""
@@ -229,8 +244,27 @@ class _Translator:
             return self.attribute_constant(node), 0
         if isinstance(node, ast.Compare):
             raise self.error(node, "comparisons are only allowed as the condition of `where`")
-        what = _REFUSED.get(type(node), f"`{type(node).__name__}` expressions")
-        raise self.error(node, f"{what} are not allowed")
+        raise self.refused(node)
+
+    def refused(self, node: ast.AST) -> ExpressionError:
+        if isinstance(node, ast.Set | ast.Dict):
+            return self.error(
+                node, "braces are LaTeX grouping", "; use parentheses, as in `x^(2)`."
+            )
+        if isinstance(node, ast.Tuple):
+            return self.error(
+                node,
+                "a `,` outside a function's brackets makes a list",
+                "; send one formula, and write a decimal as `2.5`, not `2,5`.",
+            )
+        if isinstance(node, ast.List):
+            return self.error(
+                node,
+                "square brackets make a list",
+                "; group with `(...)`, and index a vector variable as `x[0]`.",
+            )
+        what = _REFUSED.get(type(node), "this kind of expression")
+        return self.error(node, f"{what} are not allowed")
 
     def constant(self, node: ast.Constant) -> Num:
         value = node.value
@@ -255,6 +289,14 @@ class _Translator:
             return Num(CONSTANTS[name]), 0
         if name in FUNCTIONS or name in ALIASES:
             raise self.error(node, f"`{name}` is a function; call it as `{name}(...)`")
+        constant = habits.case_variant(name)
+        if constant is not None:
+            raise self.error(
+                node,
+                f"`{name}` would be a variable",
+                f"; write `{constant}` for the constant, or another name for a variable.",
+            )
+        self.usage.columns.setdefault(name, _column(node, self.columns))
         if in_reduction:
             self.usage.vectors.add(name)
             return Var(name), 1
@@ -264,11 +306,13 @@ class _Translator:
     def binop(self, node: ast.BinOp, *, in_reduction: bool) -> tuple[Node, int]:
         entry = BINARY_OPS.get(type(node.op))
         if entry is None:
-            raise self.error(node, f"operator `{_binary_symbol(node.op)}` is not supported")
+            symbol = _binary_symbol(node.op)
+            fix = {"|": "; write `abs(x)` for |x|.", "//": "; write `floor(a / b)`."}
+            raise self.error(node, f"operator `{symbol}` is not supported", fix.get(symbol, "."))
         left, left_rank = self.node(node.left, in_reduction=in_reduction)
         right, right_rank = self.node(node.right, in_reduction=in_reduction)
         if entry[0] == "%":
-            self.usage.analytic = False
+            self.usage.blocker = self.usage.blocker or "%"
         return BinOp(entry[0], left, right), max(left_rank, right_rank)
 
     def function_name(self, func: ast.expr) -> str:
@@ -278,15 +322,30 @@ class _Translator:
         elif isinstance(func, ast.Name):
             raw = func.id
         else:
-            raise self.error(func, "only named functions can be called")
+            # `2(x+1)`, `(x+1)(x-1)`: Python reads a call of a number or a bracket.
+            left = ast.unparse(func) if isinstance(func, ast.Constant | ast.Name) else ")"
+            raise habits.implicit_product(left, "(", _column(func, self.columns))
         if raw.startswith("_"):
             raise self.error(func, f"names starting with `_` are not allowed (`{raw}`)")
         name = ALIASES.get(raw, raw)
         if name not in FUNCTIONS:
-            if name in CONSTANTS:
-                raise self.error(func, f"`{raw}` is a constant, not a function")
-            raise self.error(func, f"unknown function `{raw}`", _suggestion(raw))
+            raise self.unknown_function(func, raw)
         return name
+
+    def unknown_function(self, func: ast.expr, raw: str) -> ExpressionError:
+        lowered = ALIASES.get(raw.lower(), raw.lower())
+        if raw in CONSTANTS:
+            return self.error(
+                func, f"`{raw}` is a constant, not a function", f"; write `{raw}*(...)`."
+            )
+        if lowered in FUNCTIONS:
+            return self.error(func, f"`{raw}` must be lowercase", f"; write `{raw.lower()}(...)`.")
+        hint = _suggestion(raw)
+        if hint == "." and len(raw) <= 2:  # `x(x+1)`, `a(b+c)`: a product, not a call
+            hint = f"; to multiply, write `{raw}*(...)`."
+        elif hint == ".":
+            hint = "; the functions are listed in the README (`sin`, `exp`, `log`, `erf`, ...)."
+        return self.error(func, f"unknown function `{raw}`", hint)
 
     def check_prefix(self, node: ast.Attribute) -> None:
         if not (isinstance(node.value, ast.Name) and node.value.id in MODULE_PREFIXES):
@@ -297,25 +356,46 @@ class _Translator:
         func = FUNCTIONS[name]
         if node.keywords:
             raise self.error(node, f"`{name}` takes no keyword arguments")
-        if len(node.args) != func.arity:
-            plural = "s" if func.arity != 1 else ""
-            raise self.error(
-                node,
-                f"`{name}` takes {func.arity} argument{plural}, got {len(node.args)}",
-            )
+        self.check_arity(node, name, func.arity, func.fewest or func.arity)
         if not func.analytic:
-            self.usage.analytic = False
+            self.usage.blocker = self.usage.blocker or name
         if name == "where":
             return self.where(node, in_reduction=in_reduction)
+        if name == "polygamma":
+            self.check_order(node.args[0])
         inner = in_reduction or func.reduction
         translated = [self.node(a, in_reduction=inner) for a in node.args]
         args = tuple(t[0] for t in translated)
         rank = max(t[1] for t in translated)
+        if name == "log" and len(args) == 2:  # log(x, base) = ln x / ln base
+            return BinOp("/", Call("log", args[:1]), Call("log", args[1:])), rank
+        if name == "heaviside" and len(args) == 1:  # H(0) = 1/2, as sympy's Heaviside
+            args = (args[0], Num(0.5))
         if func.reduction:
             if rank == 0:
                 raise self.error(node, f"`{name}` needs a vector argument such as `x`")
             return Call(name, args), 0
         return Call(name, args), rank
+
+    def check_arity(self, node: ast.Call, name: str, most: int, fewest: int) -> None:
+        if fewest <= len(node.args) <= most:
+            return
+        counts = f"{fewest} or {most}" if fewest != most else str(most)
+        plural = "s" if most != 1 else ""
+        raise self.error(node, f"`{name}` takes {counts} argument{plural}, got {len(node.args)}")
+
+    def check_order(self, order: ast.expr) -> None:
+        if not (
+            isinstance(order, ast.Constant)
+            and isinstance(order.value, int)
+            and not isinstance(order.value, bool)
+            and 0 <= order.value <= 100
+        ):
+            raise self.error(
+                order,
+                "the order of `polygamma` must be a whole number from 0 to 100",
+                ", as in `polygamma(1, x)`.",
+            )
 
     def where(self, node: ast.Call, *, in_reduction: bool) -> tuple[Node, int]:
         condition_ast, *branch_asts = node.args

@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special  # type: ignore[import-untyped]
 
 Array: TypeAlias = npt.NDArray[Any]
 
@@ -48,6 +49,47 @@ def _relu(x: Array) -> Array:
     return np.maximum(x, 0.0)
 
 
+def _reflected(z: Array) -> tuple[Array, Array]:
+    """For complex z: sin(πz), with the sign that makes its real part positive, and 1 − z.
+
+    The complex step puts h = 1e-20 in the imaginary part; scipy's complex Γ and log Γ lose
+    it for Re z < 0 (log Γ carries an offset of 2πk there, next to which 1e-20 is below
+    rounding). The reflection Γ(z)·Γ(1 − z) = π/sin(πz) moves the work to Re > 1/2, where
+    they keep it: an identity, so the values are unchanged."""
+    sine = np.sin(np.pi * z)
+    return sine * np.where(sine.real < 0, -1.0, 1.0), 1.0 - z
+
+
+def _gamma(x: Array) -> Array:
+    if not np.iscomplexobj(x):
+        return np.asarray(special.gamma(x))
+    sine = np.sin(np.pi * x)
+    left = np.pi / (sine * special.gamma(1.0 - x))
+    return np.asarray(np.where(x.real < 0.5, left, special.gamma(x)))
+
+
+def _lgamma(x: Array) -> Array:
+    if not np.iscomplexobj(x):
+        return np.asarray(special.gammaln(x))  # log|Γ(x)|, also where Γ(x) < 0
+    # log|Γ| continued off the real axis: log Γ where Γ > 0, log(−Γ) where Γ < 0 (both
+    # holomorphic), through the reflection on the left half.
+    positive_sine, one_minus = _reflected(x)
+    left = math.log(math.pi) - np.log(positive_sine) - special.loggamma(one_minus)
+    return np.asarray(np.where(x.real < 0.5, left, special.loggamma(x)))
+
+
+def _heaviside(x: Array, at_zero: Array) -> Array:
+    return np.asarray(np.heaviside(x, at_zero))
+
+
+def _clip(x: Array, low: Array, high: Array) -> Array:
+    return np.minimum(np.maximum(x, low), high)
+
+
+def _polygamma(n: Array, x: Array) -> Array:
+    return np.asarray(special.polygamma(np.asarray(n).astype(np.int64), x))
+
+
 def _norm(x: Array) -> Array:
     squares: Array = np.asarray(np.sum(x * x, axis=0))
     return np.sqrt(squares)
@@ -65,6 +107,7 @@ class Func:
     arity: int
     analytic: bool = True  # safe for the complex step (holomorphic where defined)
     reduction: bool = False  # reduces a vector argument to one value per point
+    fewest: int | None = None  # fewest arguments when the last ones are optional
 
 
 FUNCTIONS: dict[str, Func] = {
@@ -84,7 +127,7 @@ FUNCTIONS: dict[str, Func] = {
     "exp": Func(np.exp, 1),
     "expm1": Func(np.expm1, 1),
     "exp2": Func(np.exp2, 1),
-    "log": Func(np.log, 1),
+    "log": Func(np.log, 2, fewest=1),  # log(x, base) becomes log(x)/log(base)
     "log1p": Func(np.log1p, 1),
     "log2": Func(np.log2, 1),
     "log10": Func(np.log10, 1),
@@ -99,6 +142,17 @@ FUNCTIONS: dict[str, Func] = {
     "minimum": Func(np.minimum, 2, analytic=False),
     "maximum": Func(np.maximum, 2, analytic=False),
     "where": Func(np.where, 3, analytic=False),
+    "erf": Func(special.erf, 1),
+    "erfc": Func(special.erfc, 1),
+    "gamma": Func(_gamma, 1),
+    "lgamma": Func(_lgamma, 1),
+    "digamma": Func(special.psi, 1),
+    # polygamma(n, x): scipy evaluates it for real x only, so no complex step.
+    "polygamma": Func(_polygamma, 2, analytic=False),
+    "square": Func(np.square, 1),
+    "sinc": Func(np.sinc, 1),  # sin(πx)/(πx), NumPy's normalized sinc
+    "heaviside": Func(_heaviside, 2, analytic=False, fewest=1),
+    "clip": Func(_clip, 3, analytic=False),
     "sigmoid": Func(_sigmoid, 1),
     "relu": Func(_relu, 1, analytic=False),
     "softplus": Func(_softplus, 1),
@@ -122,10 +176,14 @@ ALIASES: dict[str, str] = {
     "power": "pow",
     "absolute": "abs",
     "fabs": "abs",
+    "max": "maximum",
+    "min": "minimum",
+    "sgn": "sign",
 }
 
 
-CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+# `inf` and `nan` exist so that every exact derivative prints as text that parses back.
+CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
 
 
 MODULE_PREFIXES = frozenset({"np", "numpy", "math"})
