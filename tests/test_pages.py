@@ -313,8 +313,8 @@ def test_field_arrows_point_downhill_and_descent_follows_them(demo: Tab) -> None
             None,
             id="expression",
         ),
-        pytest.param("tangents-step", "0", "tangents-range-error", "`range.step`", id="range"),
-        pytest.param("field-rate", "-1", "field-rate-error", "`learning_rate`", id="rate"),
+        pytest.param("tangents-step", "0", "tangents-range-error", "“x step”", id="range"),
+        pytest.param("field-rate", "-1", "field-rate-error", "“learning rate η”", id="rate"),
     ],
 )
 def test_api_error_appears_next_to_the_input_that_caused_it(
@@ -341,6 +341,95 @@ def test_api_error_appears_next_to_the_input_that_caused_it(
     tab.screenshot(f"demo-error-{input_id}.png", selector=f"section:has(#{input_id})")
     # Chromium logs each 4xx answer as "Failed to load resource"; those are the point here.
     assert [e for e in tab.errors if "status of 422" not in e] == []
+
+
+# Every element inside a card, wider than its card by more than half a pixel.
+SPILLS = """() => [...document.querySelectorAll("section")].flatMap((card) => {
+  const box = card.getBoundingClientRect();
+  return [...card.querySelectorAll("*")]
+    .filter((e) => {
+      const r = e.getBoundingClientRect();
+      return r.width > 0 && (r.left < box.left - 0.5 || r.right > box.right + 0.5);
+    })
+    .map((e) => `${card.id}: ${e.tagName.toLowerCase()}#${e.id}`);
+})"""
+
+OVERLAP = """(id) => {
+  const plot = document.getElementById(id);
+  const bar = plot.querySelector(".modebar").getBoundingClientRect();
+  const legend = plot.querySelector(".legend").getBoundingClientRect();
+  return bar.width > 0 && !(bar.right <= legend.left || legend.right <= bar.left ||
+    bar.bottom <= legend.top || legend.bottom <= bar.top);
+}"""
+
+
+@needs_chromium
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [390, 1280])
+def test_demo_page_fits_its_cards_and_the_toolbar_leaves_the_legend_readable(
+    browser: BrowserContext, server: Server, width: int
+) -> None:
+    tab = open_tab(browser)
+    tab.page.set_viewport_size({"width": width, "height": 900})
+    tab.page.goto(f"{server.url}/")
+    tab.page.wait_for_function(
+        "ids => ids.every(id => document.getElementById(id).dataset.state === 'ready')",
+        arg=PLOTS,
+        timeout=20_000,
+    )
+    assert tab.page.evaluate(SPILLS) == []
+    assert tab.page.evaluate("() => document.documentElement.scrollWidth") <= width
+    for plot in PLOTS:
+        tab.page.hover(f"#{plot} .nsewdrag")  # Plotly shows its toolbar on hover
+        assert tab.page.evaluate(OVERLAP, plot) is False, plot
+    tab.screenshot(f"demo-{width}.png")
+    assert tab.errors == []
+    tab.page.close()
+
+
+@needs_chromium
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("input_id", "bad", "error_id", "expected", "absent"),
+    [
+        pytest.param(
+            "tangents-step",
+            "1e-8",
+            "tangents-range-error",
+            "“x step” 1e-8 makes 2,000,000,000 points from 0 to 20; this page draws at most "
+            "20,000: use a step of at least 0.001.",
+            "`range`",
+            id="tiny-step",
+        ),
+        pytest.param(
+            "tangents-expression",
+            "x*y",
+            "tangents-expression-error",
+            "f(x) must be a function of x alone: write every other name as a number.",
+            "`variable`",
+            id="two-variables",
+        ),
+        pytest.param(
+            "field-expression",
+            "x0**2 + x1**2 + a",
+            "field-expression-error",
+            "f(x0, x1) must be a function of two variables",
+            "`parameters`",
+            id="three-variables",
+        ),
+    ],
+)
+def test_form_messages_speak_of_the_forms_own_inputs(
+    fresh_demo: Tab, input_id: str, bad: str, error_id: str, expected: str, absent: str
+) -> None:
+    tab = fresh_demo
+    tab.page.fill(f"#{input_id}", bad)
+    tab.page.locator(f"#{input_id}").press("Enter")
+    error = tab.page.locator(f"#{error_id}")
+    error.wait_for(state="visible", timeout=10_000)
+    assert expected in error.inner_text()
+    assert absent not in error.inner_text()
+    tab.screenshot(f"demo-message-{input_id}.png", selector=f"section:has(#{input_id})")
 
 
 @needs_chromium

@@ -14,10 +14,11 @@ const METHOD_COLORS = {
   complex: "#3a9d5d",
 };
 const PLOT_CONFIG = { responsive: true, displaylogo: false };
+// The legend goes under the plot: above it, Plotly's toolbar (top right) covered its text.
 const BASE_LAYOUT = {
-  margin: { l: 64, r: 16, t: 8, b: 52 },
+  margin: { l: 64, r: 16, t: 32, b: 52 },
   font: { family: "system-ui, sans-serif", color: INK, size: 13 },
-  legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
+  legend: { orientation: "h", x: 0, y: -0.24, yanchor: "top" },
   hovermode: "closest",
   paper_bgcolor: "#ffffff",
   plot_bgcolor: "#ffffff",
@@ -98,12 +99,26 @@ function numberList(id, field, label) {
   return values;
 }
 
-function arange(prefix, field, label) {
-  return {
+// The demo draws every sample in the browser: more than this makes it crawl.
+const MOST_SAMPLES = 20000;
+
+function arange(prefix, field, label, most = MOST_SAMPLES) {
+  const spec = {
     start: number(`${prefix}-start`, field, `${label} from`),
     stop: number(`${prefix}-stop`, field, `${label} to`),
     step: number(`${prefix}-step`, field, `${label} step`),
   };
+  const count = Math.ceil((spec.stop - spec.start) / spec.step);
+  if (spec.step !== 0 && count > most) {
+    const least = Math.abs(spec.stop - spec.start) / most;
+    throw new FieldError(
+      `“${label} step” ${spec.step} makes ${count.toLocaleString("en")} points from ` +
+        `${spec.start} to ${spec.stop}; this page draws at most ${most.toLocaleString("en")}: ` +
+        `use a step of at least ${fmt(least)}.`,
+      field,
+    );
+  }
+  return spec;
 }
 
 // ---------------------------------------------------------------- small helpers
@@ -242,7 +257,10 @@ function errorTrace(method, steps, errors) {
 
 async function fieldView(plot, note) {
   const expression = text("field-expression");
-  const grid = [arange("field-x0", "grid[0]", "x0"), arange("field-x1", "grid[1]", "x1")];
+  const grid = [
+    arange("field-x0", "grid[0]", "x0", 100),
+    arange("field-x1", "grid[1]", "x1", 100),
+  ];
   const init = [
     number("field-init-x0", "init", "start x0"),
     number("field-init-x1", "init", "start x1"),
@@ -393,14 +411,64 @@ function slotFor(view, field) {
   return "form";
 }
 
+// The API's field names as this page's inputs call them: its messages name request fields
+// (`range.step`, `learning_rate`), which the reader of the form has never seen.
+const LABELS = {
+  tangents: {
+    expression: "f(x)",
+    "range.start": "x from",
+    "range.stop": "x to",
+    "range.step": "x step",
+    range: "x from, to, step",
+    points: "Tangents at x",
+    start: "x from",
+    stop: "x to",
+    step: "x step",
+  },
+  steps: { expression: "f(x)", point: "at x" },
+  field: {
+    expression: "f(x0, x1)",
+    "grid[0].step": "x0 step",
+    "grid[1].step": "x1 step",
+    "grid[0]": "x0 grid",
+    "grid[1]": "x1 grid",
+    grid: "grid",
+    init: "Descent: start",
+    learning_rate: "learning rate η",
+    steps: "steps",
+  },
+};
+
+// Advice about request fields the form does not have (`variable`, `parameters`): said in
+// the form's terms instead.
+const API_ONLY = {
+  tangents: "f(x) must be a function of x alone: write every other name as a number.",
+  steps: "f(x) must be a function of x alone: write every other name as a number.",
+  field: "f(x0, x1) must be a function of two variables, such as x0 and x1: write any other name as a number.",
+};
+
+function formMessage(view, error) {
+  if (!(error instanceof FieldError)) {
+    return error.message;
+  }
+  if (["variable", "variables", "parameters"].includes(error.field)) {
+    return API_ONLY[view];
+  }
+  const labels = LABELS[view];
+  return error.message.replace(/`([A-Za-z_][\w.\[\]]*)`/g, (whole, name) =>
+    name in labels ? `“${labels[name]}”` : whole,
+  );
+}
+
 function showError(view, error) {
   if (!(error instanceof FieldError)) {
     console.error(error);
   }
   const slot = error instanceof FieldError ? slotFor(view, error.field) : "form";
   const element = document.getElementById(`${view}-${slot}-error`);
-  if (!element.textContent.includes(error.message)) {
-    element.textContent = `${element.textContent} ${error.message}`.trim();
+  const message = formMessage(view, error);
+  if (!element.textContent.includes(message)) {
+    element.textContent = `${element.textContent} ${message}`.trim();
   }
   for (const input of element.parentElement.querySelectorAll("input")) {
     input.setAttribute("aria-invalid", "true");
