@@ -37,7 +37,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -56,15 +56,45 @@ HEAVY_BODY_BYTES = 64 * 1024  # about 3,500 points as JSON
 HEAVY_SIZE = 1 << 16  # point-coordinates: about 5 MiB per float64 array
 
 
+# Refusals the event loop makes per second before it makes them wait. A refusal costs the
+# loop (and the GIL) 150-300 µs: accepting the connection, parsing the head, the 503, the
+# close. Clients that retry a 503 at once (wrk does; a retry loop without a pause does)
+# made 1,500-3,000 a second from 64 connections, and the compute threads, waiting for the
+# GIL behind them, finished no 10,000-step /descent in 8 s (a 3.4 s request alone).
+REFUSALS_PER_SECOND = 400
+REFUSAL_BURST = 100  # refused at once, before the pace starts
+
+
+class RefusalPace:
+    """At most `rate` refusals a second after a burst of `burst`: `delay()` says how long
+    the next one waits before it is sent (0 while within the pace). The client waits
+    without costing anything; it sends its next request only once it has its answer, so a
+    retry storm slows to the pace. The wait is at most connections / rate (1.25 s for 500).
+    A generic cell rate algorithm: `due` is when the next refusal is due at the pace."""
+
+    def __init__(self, rate: float = REFUSALS_PER_SECOND, burst: int = REFUSAL_BURST) -> None:
+        self.interval = 1.0 / rate
+        self.tolerance = (burst - 1) * self.interval  # `burst` at once, then the pace
+        self.due = 0.0
+
+    def delay(self) -> float:
+        now = time.monotonic()
+        due = max(self.due, now)
+        self.due = due + self.interval
+        return max(0.0, due - now - self.tolerance)
+
+
 class WaitingLine:
     """Requests waiting for a turn (at a compute thread, for an admission slot): at most
     `length` of them, and none once the first has waited `max_wait` seconds; one more is
-    refused at once. The count bounds a burst (64 requests at once); the wait bounds a
-    line of slow work (a /descent of 10,000 steps takes seconds), whose count says little."""
+    refused at once, at the `pace` of refusals. The count bounds a burst (64 requests at
+    once); the wait bounds a line of slow work (a /descent of 10,000 steps takes seconds),
+    whose count says little."""
 
-    def __init__(self, length: int, max_wait: float) -> None:
+    def __init__(self, length: int, max_wait: float, pace: RefusalPace | None = None) -> None:
         self.length = length
         self.max_wait = max_wait
+        self.pace = pace or RefusalPace()
         self.arrivals: dict[int, float] = {}  # of the requests waiting, oldest first
         self.shed_at = -SHEDDING_SECONDS  # monotonic time of the last refusal
         self._tickets = itertools.count()
@@ -85,6 +115,11 @@ class WaitingLine:
             f"{waited:.1f} s); retry shortly.",
             reason="queue",
         )
+
+    async def refuse(self, refusal: OverloadedError) -> NoReturn:
+        """Raise `refusal` once its turn at the pace of refusals has come."""
+        await anyio.sleep(self.pace.delay())
+        raise refusal
 
     @contextlib.contextmanager
     def joined(self) -> Iterator[None]:
@@ -147,7 +182,7 @@ class Admission:
         if self.semaphore.locked():
             refusal = self.line.refusal(f"{self.slots} big requests in memory")
             if refusal is not None:
-                raise refusal
+                await self.line.refuse(refusal)
         self._count(waiting=+1)
         try:
             with self.line.joined():
@@ -232,7 +267,7 @@ class Scheduler:
             except anyio.WouldBlock:
                 refusal = self.full()
                 if refusal is not None:
-                    raise refusal from None
+                    await self.line.refuse(refusal)
                 with self.line.joined():
                     await limiter.acquire()
             try:
@@ -267,8 +302,9 @@ class Lifecycle:
     compute route answers (`answer`)."""
 
     def __init__(self, *, heavy_slots: int, threads: int, queue: int, max_wait: float) -> None:
-        self.admission = Admission(heavy_slots, WaitingLine(queue, max_wait))
-        self.scheduler = Scheduler(threads, WaitingLine(queue, max_wait))
+        self.pace = RefusalPace()  # of all refusals for want of a thread or a slot
+        self.admission = Admission(heavy_slots, WaitingLine(queue, max_wait, self.pace))
+        self.scheduler = Scheduler(threads, WaitingLine(queue, max_wait, self.pace))
         self.window = 0.0  # when the current INLINE_WINDOW began
         self.inline_seconds = 0.0  # computed on the event loop since
 

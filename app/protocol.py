@@ -118,6 +118,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.ws_protocol_class = None  # HTTP only (module docstring)
         self.upgrade_refused = False
         self.refused = False  # answered with an error; the rest of what was read is ignored
+        self.refusal_timer: asyncio.TimerHandle | None = None  # of a refusal kept to its pace
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -217,7 +218,7 @@ class HttpProtocol(HttpToolsProtocol):
             return
         refusal = self._overloaded()
         if refusal is not None:
-            self.refuse(refusal)
+            self.refuse_at_pace(refusal)
             return
         has_body = _has_body(self.headers)
         if self.parser.should_upgrade() and has_body:
@@ -246,6 +247,8 @@ class HttpProtocol(HttpToolsProtocol):
             self.flow.pause_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.refusal_timer is not None:
+            self.refusal_timer.cancel()
         self._stop_deadline()
         self._stop_stall()
         self.writing_resumed()
@@ -320,6 +323,18 @@ class HttpProtocol(HttpToolsProtocol):
                 "Content-Length headers)."
             )
         )
+
+    def refuse_at_pace(self, error: OverloadedError) -> None:
+        """`refuse`, once its turn at the lifecycle's pace of refusals has come; reading
+        stops meanwhile, and the rest of the request is ignored."""
+        delay = 0.0 if self.lifecycle is None else self.lifecycle.pace.delay()
+        if not delay:
+            self.refuse(error)
+            return
+        self._stop_deadline()
+        self.refused = True
+        self.flow.pause_reading()
+        self.refusal_timer = self.loop.call_later(delay, self.refuse, error)
 
     def refuse(self, error: NablaError) -> None:
         """Answer `error` as JSON and close: the connection's framing can't be trusted."""

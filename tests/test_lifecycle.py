@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from app import lifecycle
 from app.errors import OverloadedError
-from app.lifecycle import HEAVY_BODY_BYTES, Admission, Scheduler, WaitingLine
+from app.lifecycle import HEAVY_BODY_BYTES, Admission, RefusalPace, Scheduler, WaitingLine
 from app.schemas import (
     DerivativeRequest,
     DescentRequest,
@@ -357,6 +357,30 @@ def test_a_queue_whose_first_request_waited_too_long_sheds_new_ones() -> None:
         return [late, "after"]
 
     assert asyncio.run(scenario())[0] == "shed"
+
+
+def test_refusals_past_the_burst_wait_their_turn_at_the_pace() -> None:
+    pace = RefusalPace(rate=100, burst=3)
+    delays = [pace.delay() for _ in range(6)]
+    assert delays[:3] == [0.0, 0.0, 0.0]
+    assert delays[3:] == pytest.approx([0.01, 0.02, 0.03], abs=0.002)
+
+
+def test_the_pace_fills_up_again_while_nobody_is_refused() -> None:
+    pace = RefusalPace(rate=100, burst=2)
+    assert [pace.delay() for _ in range(3)][-1] > 0
+    time.sleep(0.05)  # 5 refusals' worth of time: the burst is back
+    assert [pace.delay() for _ in range(2)] == [0.0, 0.0]
+
+
+def test_a_shed_request_past_the_burst_gets_its_refusal_at_the_pace() -> None:
+    # One thread, no waiting place: of six at once, one runs and five are shed, the first
+    # at once (the burst) and the others 50 ms apart (20 a second).
+    scheduler = Scheduler(1, WaitingLine(0, 60, RefusalPace(rate=20, burst=1)))
+    start = time.monotonic()
+    outcomes = run_at_once(scheduler, [0.0] * 6)
+    assert outcomes.count("shed") == 5
+    assert time.monotonic() - start >= 4 * 0.05 - 0.01
 
 
 def test_readiness_comes_back_a_second_after_the_last_shed_request() -> None:

@@ -404,6 +404,34 @@ def test_requests_over_the_cap_in_progress_get_a_503_before_their_body_is_read()
     assert answered == [200, 200]
 
 
+def test_a_retry_storm_is_refused_at_the_pace_and_the_probes_still_answer() -> None:
+    # One request in progress (NABLA_MAX_REQUESTS=1: a body that has not come yet) and
+    # clients that retry every 503 at once: they made 1,500-3,000 refusals a second, the
+    # event loop's whole time. Past a burst of 100, refusals now go out at 400 a second.
+    server = Server(env={"NABLA_MAX_REQUESTS": "1"})
+    small = POST + b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY
+
+    def retry(_: int) -> list[int]:
+        return [exchange(server.port, small)[0] for _ in range(100)]
+
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as busy:
+            busy.sendall(POST + b"Content-Length: 100\r\n\r\n{")  # in progress, 10 s
+            time.sleep(0.2)
+            start = time.monotonic()
+            with ThreadPoolExecutor(8) as pool:
+                storms = [pool.submit(retry, i) for i in range(8)]
+                time.sleep(0.5)
+                health = httpx.get(f"{server.url}/health", timeout=5)
+                statuses = [status for storm in storms for status in storm.result()]
+            took = time.monotonic() - start
+    finally:
+        server.stop()
+    assert statuses == [503] * 800
+    assert health.status_code == 200
+    assert took >= (800 - 100) / 400 - 0.1  # 1.65 s; sent as fast as they came: 0.3 s
+
+
 def test_an_upload_that_stalls_gets_a_408_and_gives_its_slot_back_at_the_idle_timeout() -> None:
     # One slot, taken by a big body that sends 10 bytes and stops. The body may take 60 s
     # in all, but a body that stops arriving is refused after NABLA_BODY_IDLE_TIMEOUT (1 s
