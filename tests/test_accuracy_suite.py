@@ -162,7 +162,7 @@ def differences(now: dict[str, Any], then: dict[str, Any]) -> list[str]:
     moved = []
     for key, before in then.items():
         after = now[key]
-        if key in ("above_1e-6", "above_1e-3"):
+        if key in ("above_1e-6", "above_1e-3", "unflagged_above_1e-6"):
             same = abs(after - before) <= 1 / then["components"] + 1e-4
         elif key in ("exceeded", "exceeded_10x") and before is not None:
             same = abs(after - before) <= 1 / then["estimated"] + 1e-4
@@ -225,3 +225,11 @@ def test_asking_for_an_error_estimate_changes_no_value_on_the_suite(
     measured: dict[str, Any],
 ) -> None:
     assert {r: measured["overall"][r]["changed"] for r in NABLA} == dict.fromkeys(NABLA, 0)
+
+
+def test_default_answers_more_than_1e_6_off_say_so(measured: dict[str, Any]) -> None:
+    # Flagged `unreliable`, or null. Left: Hessian terms of 0 next to larger ones, exact
+    # zeros of f'' and the one-sided second differences, which have no step check.
+    assert measured["overall"]["nabla central"]["unflagged_above_1e-6"] <= 0.01
+    for kind in ("d1", "gradient"):
+        assert measured["by_kind"][kind]["nabla central"]["unflagged_above_1e-6"] == 0

@@ -1627,4 +1627,51 @@ def test_a_gradient_flags_the_points_with_an_untrusted_component() -> None:
     result = gradient(f, [[1e12, 3.0], [1.0, 2.0]], error_estimate=True)
     assert result.unreliable is not None
     assert result.unreliable.tolist() == [True, False]
-    assert gradient(f, [[1e12, 3.0]]).unreliable is None  # only with the bound, for now
+    plain = gradient(f, [[1e12, 3.0], [1.0, 2.0]])
+    assert plain.unreliable is not None
+    assert plain.unreliable.tolist() == [True, False]  # the default answer says so too
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "order", "exact"),
+    [
+        # (f, x, order, the exact derivative): the default answer is more than 1e-6 off
+        pytest.param("3*x + sin(x)", 1e12, 1, 3 + math.cos(1e12), id="no-step-resolves-sin"),
+        pytest.param("3*x + sin(x)", 1e9, 1, 3 + math.cos(1e9), id="sin-at-1e9"),
+        pytest.param("cos(x)", 2.2e-14, 1, -math.sin(2.2e-14), id="cos-near-0"),
+        pytest.param("sin(x)", math.pi / 2, 1, math.cos(math.pi / 2), id="sin-at-its-top"),
+        pytest.param("sqrt(1e12 + x)", 1.0, 1, 0.5 / math.sqrt(1e12 + 1), id="large-offset"),
+        pytest.param("exp(-1e-6*x)", 1.0, 2, 1e-12 * math.exp(-1e-6), id="flat-second"),
+    ],
+)
+def test_default_answers_more_than_1e_6_off_are_flagged(
+    text: str, x: float, order: int, exact: float
+) -> None:
+    result = derivative(one_variable(text), [x], order=order)
+    assert abs(result.derivatives[0] - exact) > 1e-6 * abs(exact)
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [True]
+
+
+@pytest.mark.parametrize(
+    ("text", "points"),
+    [
+        pytest.param("0.01*x**2 + 0.1*x", [5.0, 10.0], id="notebook"),
+        pytest.param("sin(x)", [-2.0, 0.0, 1.0, 3.0], id="sin"),
+        pytest.param("x**2", [0.0, 1e-8, 1e6], id="square"),
+        pytest.param("1/x", [1e-6, 0.5], id="pole"),
+        pytest.param("exp(x)", [-20.0, 0.0, 20.0], id="exp"),
+    ],
+)
+def test_ordinary_answers_are_not_flagged(text: str, points: list[float]) -> None:
+    result = derivative(one_variable(text), points)
+    assert result.unreliable is not None
+    assert not result.unreliable.any()
+
+
+def test_the_notebooks_field_has_no_flags_on_its_axes() -> None:
+    # x0² + x1² on the notebook's grid: ∂f/∂x0 is exactly 0 on the line x0 = 0, and true.
+    axis = np.arange(-2, 2.5, 0.25)
+    field = gradient_field(parse("x0**2 + x1**2").bind(), [axis, axis])
+    assert field.unreliable is not None
+    assert not field.unreliable.any()

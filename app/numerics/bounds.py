@@ -20,6 +20,7 @@ to 3h (not 2h, whose rounding repeats h's bit for bit) and the rounding of the r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -134,6 +135,82 @@ def _complex_bound(
 
 
 FLAG = 1e-6  # an estimate whose possible error is over this share of it is flagged
+
+
+@lru_cache(maxsize=64)
+def rounding_constant(rule: Stencil) -> float:
+    """C = ROUNDING_SAFETY·eps·Σ|w|: the rounding of a stencil sum per |f|/h^m."""
+    return ROUNDING_SAFETY * EPS * sum(abs(w) for w in rule.weights)
+
+
+def rounding_swamps(
+    x: Array, h: Array, limit: Array, estimates: Array, rule: Stencil, out: Array | None = None
+) -> Array:
+    """Where the rounding of f alone (`rounding_bound`) is over FLAG of the estimate: the
+    flag every answer carries, so three passes over a block of points and no evaluation.
+    `limit` is C·|f(x)| (`rounding_constant`), shared by a block's coordinates.
+
+    For a first derivative C·(|f| + |x·D|)/h > FLAG·|D| is C·|f| > |D|·(FLAG·h − C·|x|),
+    whose last factor lives on x's own shape (a grid's axis); a second derivative's is
+    C·|f| > |D|·FLAG·h² (without the smaller |x·f'| term). Not finite: not flagged (null
+    says so). An estimate of exactly 0 is flagged wherever f is not 0: `zeros_swamped`
+    keeps that only where the point's other components do not vouch for it.
+    """
+    c = rounding_constant(rule)
+    room = FLAG * h - c * np.abs(x) if rule.order == 1 else FLAG * (h * h)
+    threshold = np.abs(estimates)
+    threshold *= room
+    flags: Array = np.less(threshold, limit, out=out)
+    return flags
+
+
+def zeros_swamped(
+    h: Sequence[Array], limit: Array, estimates: Array, rule: Stencil, flags: Array
+) -> None:
+    """Among the estimates of exactly 0, keeps (in place) the flags of those rounding could
+    hide a slope in: where C·|f|/h^m is over FLAG of the point's largest component. cos at
+    2e-14 and sin at π/2 (f(x ± h) equal, f' ≈ 1e-16) stay flagged; the notebook's x0² + x1²
+    on the line x0 = 0 does not (∂f/∂x1 is the point's scale), nor x² at 0 (f = 0).
+    `estimates` and `flags` are (d, *shape), `h` one array per coordinate."""
+    zero = estimates == 0
+    if not zero.any():
+        return
+    with np.errstate(all="ignore"):
+        scale = FLAG * np.max(np.abs(estimates), axis=0)
+        for j in range(len(h)):
+            power = h[j] if rule.order == 1 else h[j] * h[j]
+            flags[j] = np.where(zero[j], limit > scale * power, flags[j])
+
+
+def float_flags(
+    x: list[float], h: list[float], value: float, estimates: list[float], rule: Stencil
+) -> list[bool]:
+    """`rounding_swamps` and `zeros_swamped` at one point, on Python floats."""
+    c = rounding_constant(rule)
+    limit = c * abs(value)
+    largest = max(abs(e) for e in estimates)
+    flags = []
+    for xj, hj, e in zip(x, h, estimates, strict=True):
+        power = hj if rule.order == 1 else hj * hj
+        if e == 0:
+            flags.append(limit > FLAG * largest * power)
+        else:
+            room = FLAG * hj - c * abs(xj) if rule.order == 1 else FLAG * power
+            flags.append(abs(e) * room < limit)
+    return flags
+
+
+def hessian_rounding_swamps(h: Array, values: Array, hessians: Array) -> Array:
+    """Points (N,) where a term's rounding, ROUNDING_SAFETY·eps·|f|·Σ|w|/(h_i·h_j) (Σ|w| = 4
+    on the diagonal, 1 for the 4-point mixed term), is over FLAG of the Hessian's largest
+    term: a mixed term that is 0 up to rounding is as good as its matrix, not as itself."""
+    weights = 1.0 + 3.0 * np.eye(h.shape[1])
+    rounding = ROUNDING_SAFETY * EPS * weights * (1.0 / (h[:, :, None] * h[:, None, :]))
+    largest = np.max(np.abs(hessians), axis=(1, 2), initial=0.0)
+    with np.errstate(all="ignore"):
+        worst = np.max(rounding, axis=(1, 2)) * np.abs(values)
+        flags: Array = (worst > FLAG * largest) & np.isfinite(largest)
+    return flags
 
 
 def untrusted(estimates: Array, errors: Array) -> Array:

@@ -126,7 +126,9 @@ class Gradient(NamedTuple):
     gradient: Array
     steps: Array | None  # the step per coordinate and point, unless not kept
     errors: Array | None
-    unreliable: Array | None = None  # (*shape): points with a component flagged (`untrusted`)
+    # Where an estimate is not to be trusted: per component (d, *shape) inside the engine,
+    # per point (*shape) from `gradient` (`bounds.rounding_swamps`, `bounds.untrusted`).
+    unreliable: Array | None = None
 
 
 def _estimate(

@@ -135,9 +135,10 @@ def gradient_field(
     size = math.prod(shape)
     coordinates = GridPoints.of(arrays, indexing).materialize() if with_coordinates else None
     errors = None if result.errors is None else result.errors.reshape(len(rows), size)
-    flags = None
+    flags = result.unreliable
+    assert flags is not None
     if result.errors is not None:
-        flags = np.asarray(untrusted(result.gradient, result.errors).any(axis=0)).reshape(size)
+        flags = flags | untrusted(result.gradient, result.errors)
     return GradientField(
         axes=arrays,
         shape=tuple(int(n) for n in shape),
@@ -145,5 +146,5 @@ def gradient_field(
         values=np.ascontiguousarray(result.values).reshape(size),
         gradient=np.ascontiguousarray(result.gradient).reshape(len(rows), size),
         errors=errors,
-        unreliable=flags,
+        unreliable=np.asarray(flags.any(axis=0)).reshape(size),
     )

@@ -10,7 +10,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from .bounds import error_bound, untrusted
+from .bounds import (
+    error_bound,
+    float_flags,
+    rounding_constant,
+    rounding_swamps,
+    untrusted,
+    zeros_swamped,
+)
 from .checks import NARROW, STEP_ERROR, THIRD_ROUNDING, StepCheck, _checks_step, steps_for
 from .core import Gradient, _estimate, stencil_sum
 from .exceptions import ShapeError
@@ -85,9 +92,13 @@ def derivative(
             changed = _refine_second(
                 on_rows, [flat], 0, result.steps[0], rule, result.values, slopes, limit
             )
+            used = result.steps[0][changed]
+            subset, center = [flat[changed]], result.values[changed]
+            if result.unreliable is not None and changed.size:  # at the steps now used
+                rounded = rounding_constant(rule) * np.abs(center)
+                swamped = rounding_swamps(subset[0], used, rounded, slopes[changed], rule)
+                result.unreliable[0][changed] = swamped
             if result.errors is not None and changed.size:
-                used = result.steps[0][changed]
-                subset, center = [flat[changed]], result.values[changed]
                 result.errors[0][changed] = error_bound(
                     on_rows, subset, 0, used, options, center, slopes[changed]
                 )
@@ -96,7 +107,7 @@ def derivative(
         with np.errstate(all="ignore"):
             intercepts = result.values - slopes * flat
     errors = None if result.errors is None else result.errors[0]
-    flags = None if errors is None else untrusted(slopes, errors)
+    flags = _flags(result.unreliable, None if errors is None else untrusted(slopes, errors))[0]
 
     def shaped(array: Array) -> Array:  # a scalar x, or a grid of points, keeps its shape
         return array if points.ndim == 1 else array.reshape(points.shape)
@@ -108,7 +119,7 @@ def derivative(
         shaped(result.steps[0]),
         None if intercepts is None else shaped(intercepts),
         None if errors is None else shaped(errors),
-        None if flags is None else shaped(flags),
+        shaped(flags),
     )
 
 
@@ -138,10 +149,16 @@ def gradient(
     result = _gradient(f, rows, options, refine_limit=refine_limit)
     errors = None if result.errors is None else result.errors.T
     assert result.steps is not None
-    flagged = (
-        None if errors is None else np.asarray(untrusted(result.gradient.T, errors).any(axis=1))
-    )
+    bounded = None if result.errors is None else untrusted(result.gradient, result.errors)
+    flagged = np.asarray(_flags(result.unreliable, bounded).any(axis=0))
     return Gradient(result.values, result.gradient.T, result.steps.T, errors, flagged)
+
+
+def _flags(swamped: Array | None, bounded: Array | None) -> Array:
+    """The components flagged by rounding or the ladder (`_gradient`), or by the error
+    bound where there is one."""
+    assert swamped is not None
+    return swamped if bounded is None else swamped | bounded
 
 
 FEW = 64  # points × coordinates up to which every stencil point goes into one call of f
@@ -182,6 +199,7 @@ def _gradient(
         gradient=np.empty((d, *shape)),
         steps=np.empty((d, *shape)) if keep_steps else None,
         errors=np.empty((d, *shape)) if options.error_estimate else None,
+        unreliable=np.zeros((d, *shape), dtype=bool),
     )
     # Points where the step is too wide for f, flagged block by block, re-estimated at the end
     # all at once (a handful per block would cost more in calls than in arithmetic).
@@ -235,7 +253,10 @@ def _gradient_at_few_points(
         return None
     if check is not None and check.flags.any():
         return None
-    return Gradient(values, gradient, h, None)
+    limit = rounding_constant(rule) * np.abs(values)
+    flags = rounding_swamps(x, h, limit, gradient, rule)
+    zeros_swamped(list(h), limit, gradient, rule, flags)
+    return Gradient(values, gradient, h, None, flags)
 
 
 def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) -> Gradient | None:
@@ -276,7 +297,14 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
             if estimate is None:
                 return None  # to be refined, or not finite: the general path decides
             gradient[j][p] = estimate
-    return Gradient(np.array(values), np.array(gradient), np.array(h), None)
+    # With a checked step, a point whose rounding swamps it went to the general path
+    # (`_float_stencil_sum` returned None): only estimates of 0 may need a flag.
+    flags = np.zeros((d, n), dtype=bool)
+    for p in range(n):
+        point = [g[p] for g in gradient]
+        if not checks or 0.0 in point:
+            flags[:, p] = float_flags([r[p] for r in x], [s[p] for s in h], values[p], point, rule)
+    return Gradient(np.array(values), np.array(gradient), np.array(h), None, flags)
 
 
 def _float_stencil_sum(
@@ -329,8 +357,16 @@ def _gradient_block(
     # Where f(x) itself is undefined (1/x at 0) so is f'(x), whatever the stencil says.
     undefined = None if np.isfinite(values.sum()) else ~np.isfinite(values)
     check = None if unsure is None else StepCheck.of(values, unsure[0, block])
+    complex_step = options.method == "complex"
+    rule = None if complex_step else stencil(options.method, options.accuracy, options.order)
+    steps = []
+    limit = None if rule is None else rounding_constant(rule) * np.abs(values)
+    # A checked step flags every point `rounding_swamps` would (`step_too_wide`'s NARROW
+    # is wider) for `_refine`, whose ladder flags what it cannot fix: no pass needed here.
+    swamps = rule is not None and not _checks_step(options)
     for j in range(len(rows)):
         h = steps_for(rows[j], options)
+        steps.append(h)
         d = out.gradient[j, block]
         flags = None if check is None or unsure is None else check.to(unsure[j, block])
         _estimate(f, rows, j, h, options, values, out=d, unsure=flags)
@@ -338,7 +374,13 @@ def _gradient_block(
         wide[j] |= flags is not None and bool(flags.flags.any())
         if undefined is not None:
             d[undefined] = np.nan
+        if swamps and limit is not None and out.unreliable is not None:
+            assert rule is not None
+            rounding_swamps(rows[j], h, limit, d, rule, out=out.unreliable[j, block])
         if out.steps is not None:
             out.steps[j, block] = h
         if out.errors is not None:
             out.errors[j, block] = error_bound(f, rows, j, h, options, values, d)
+    if rule is not None and limit is not None and out.unreliable is not None:
+        marks = out.unreliable[:, block]
+        zeros_swamped(steps, limit, out.gradient[:, block], rule, marks)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .bounds import error_bound
+from .bounds import NOISE, ROUNDING_SAFETY, error_bound, rounding_constant, rounding_swamps
 from .checks import ROUNDING_ERROR, STEP_ERROR, _tolerance, representable, steps_for
 from .core import Gradient, _at, _remembered, partial, stencil_sum
 from .stencils import EPS, Array, Function, Options, Stencil, stencil
@@ -60,8 +60,11 @@ def _refine(
         # like rounding, but the step is far too wide and must shrink.)
         settled = candidates[~disagree]
         narrow = settled[_rounding_swamps(h, values, d, settled, options)]
-    flagged = flagged[: max(limit, 0)]  # beyond the budget, estimates stay as they are
-    narrow = narrow[: max(limit - flagged.size, 0)]
+    kept = max(limit, 0), max(limit - min(flagged.size, max(limit, 0)), 0)
+    if out.unreliable is not None:  # beyond the budget, estimates stay as they are: flagged
+        for beyond in (flagged[kept[0] :], narrow[kept[1] :]):
+            out.unreliable[j].flat[beyond] = True
+    flagged, narrow = flagged[: kept[0]], narrow[: kept[1]]
     for indices, levels in ((flagged, SHRINKING), (narrow, GROWING)):
         for start in range(0, indices.size, LADDER_CHUNK):
             chunk = indices[start : start + LADDER_CHUNK]
@@ -106,10 +109,14 @@ def _ladder(
     subset = [_pick(r, at) for r in rows]
     h_bad, center = _pick(h, at), _pick(values, at)
     rule = stencil(options.method, options.accuracy, options.order)
-    chosen, steps, found = _best_on_ladder(f, subset, j, h_bad, center, rule, levels)
+    chosen, steps, found, doubt = _best_on_ladder(f, subset, j, h_bad, center, rule, levels)
     before = d[at]
     d[at] = np.where(found, chosen, np.where(np.isfinite(before), before, np.nan))
     used = np.where(found, steps, h_bad)
+    if out.unreliable is not None:  # the rounding test again, at the steps now used
+        limit = rounding_constant(rule) * np.abs(center)
+        swamped = rounding_swamps(subset[j], used, limit, d[at], rule)
+        out.unreliable[j][at] = swamped | (doubt & found)
     if out.steps is not None:
         out.steps[j][at] = used
     if out.errors is not None:
@@ -124,8 +131,8 @@ def _best_on_ladder(
     center: Array,
     rule: Stencil,
     levels: Array = SHRINKING,
-) -> tuple[Array, Array, Array]:
-    """(estimate, step, found) at each point of `rows` (1-D, a subset): the stencil at
+) -> tuple[Array, Array, Array, Array]:
+    """(estimate, step, found, doubt) at each point of `rows` (1-D, a subset): the stencil at
     h·levels (h, h/4, … h/4^24 by default), keeping the level that agrees best with the
     next one."""
     scales = levels[:, None]
@@ -162,7 +169,22 @@ def _best_on_ladder(
     margin = 4 * safe[best_safe, columns] * np.abs(d_safe)
     trusted = np.abs(d_precise - d_safe) <= margin
     best = np.where(trusted, best_precise, best_safe)
-    return trials[best, columns], trial_h[best, columns], np.isfinite(safe.min(axis=0))
+    chosen = trials[best, columns]
+    doubt = _smaller_steps_disagree(
+        trials, chosen, best, ROUNDING_SAFETY * EPS * size * weight / power
+    )
+    return chosen, trial_h[best, columns], np.isfinite(safe.min(axis=0)), doubt
+
+
+def _smaller_steps_disagree(trials: Array, chosen: Array, best: Array, rounding: Array) -> Array:
+    """Where a level below the chosen one differs from it by more than NOISE times its own
+    rounding: the agreement the ladder found is between steps too wide for f (3x + sin(x)
+    at 1e9 with h ≈ 6000: every wide level says 3, steps near 0.01 say 3 + cos(x))."""
+    below = np.arange(trials.shape[0])[:, None] > best[None, :]
+    with np.errstate(all="ignore"):
+        apart = np.abs(trials - chosen[None, :]) > NOISE * rounding
+    disagree: Array = (below & apart & np.isfinite(trials)).any(axis=0)
+    return disagree
 
 
 def _best_level(trials: Array, rounding: Array) -> tuple[Array, Array]:

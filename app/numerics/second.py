@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from .bounds import hessian_rounding_swamps
 from .checks import STEP_ERROR, representable, steps_for
 from .core import _replace, partial
 from .ladders import LADDER_CHUNK, SHRINKING, _best_level, _best_on_ladder, _quarter_step_change
@@ -19,6 +20,7 @@ class Hessian(NamedTuple):
     values: Array  # (N,)
     hessians: Array  # (N, d, d), symmetric
     steps: Array  # (N, d)
+    unreliable: Array | None = None  # (N,): a term's rounding over 1e-6 of it (`bounds`)
 
 
 def hessian(
@@ -59,7 +61,7 @@ def hessian(
                 if step is None:  # a ladder level costs 4 evaluations here, 2 on the diagonal
                     budget -= 2 * _refine_mixed(f, rows, (i, j), h, values, mixed, budget // 2)
                 out[:, i, j] = out[:, j, i] = mixed
-    return Hessian(values, out, h.T)
+    return Hessian(values, out, h.T, hessian_rounding_swamps(h.T, values, out))
 
 
 def _refine_second(
@@ -79,7 +81,7 @@ def _refine_second(
     for start in range(0, flagged.size, LADDER_CHUNK):
         at = flagged[start : start + LADDER_CHUNK]
         subset = [r[at] for r in rows]
-        chosen, steps, found = _best_on_ladder(f, subset, i, h[at], values[at], rule)
+        chosen, steps, found, _ = _best_on_ladder(f, subset, i, h[at], values[at], rule)
         estimate[at] = np.where(found, chosen, estimate[at])
         h[at] = np.where(found, steps, h[at])
     return flagged

@@ -4,7 +4,8 @@ A component's error is relative, |value − exact| / |exact|, or absolute where 
 value is 0; a non-finite value counts as an infinite error. A runner's error estimate is
 exceeded where the true absolute error is larger than the one it reports (a NaN estimate
 is exceeded); components whose value is not finite are left out of that count, since a
-null answer makes no claim.
+null answer makes no claim. A default answer more than 1e-6 off is *unflagged* unless it
+is flagged `unreliable` or is not a number.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ class Outcome:
 
     def relative_errors(self) -> list[float]:
         return [relative_error(e, v) for e, v in zip(self.exact(), self.result.values, strict=True)]
+
+    def flagged_errors(self) -> list[tuple[float, bool]]:
+        """(relative error, said so) per component: flagged `unreliable` by the default
+        answer, or not a number at all (null in JSON claims nothing)."""
+        flags = self.result.flagged or [False] * len(self.result.values)
+        said = [f or not math.isfinite(v) for f, v in zip(flags, self.result.values, strict=True)]
+        return list(zip(self.relative_errors(), said, strict=True))
 
     def exact(self) -> list[float]:
         d = self.case.dimension
@@ -63,6 +71,9 @@ def statistics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "max": significant(float(np.max(errors))),
     }
     row |= {name: share(errors > t) for name, t in THRESHOLDS.items()}
+    row["unflagged_above_1e-6"] = share(
+        np.array([e > 1e-6 and not f for o in outcomes for e, f in o.flagged_errors()])
+    )
     row |= estimate_statistics(outcomes)
     row["evaluations"] = significant(float(np.mean([o.result.evaluations for o in outcomes])))
     return row

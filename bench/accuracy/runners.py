@@ -33,6 +33,7 @@ class Result:
     evaluations: float  # points at which f was evaluated
     estimated: list[float] | None = None  # the values returned with `errors`, if others
     changed: int = 0  # components that differ when the error estimate is asked for
+    flagged: list[bool] | None = None  # components the default answer flags `unreliable`
 
 
 class Counted:
@@ -78,32 +79,43 @@ def nabla(case: Case, method: Method) -> Result:
     service's `refine_limit` is what its work budget leaves, millions of points for one;
     unlimited here.)"""
     f = Counted(case)
-    values, _ = nabla_call(case, f, method, error_estimate=False)
+    values, _, flagged = nabla_call(case, f, method, error_estimate=False)
     evaluations = f.points
     if case.kind == "hessian":  # /hessian takes no `error_estimate`
-        return Result(values, None, evaluations)
-    estimated, errors = nabla_call(case, f, method, error_estimate=True)
+        return Result(values, None, evaluations, flagged=flagged)
+    estimated, errors, _ = nabla_call(case, f, method, error_estimate=True)
     changed = sum(
         a != b and not (math.isnan(a) and math.isnan(b))
         for a, b in zip(values, estimated, strict=True)
     )
-    return Result(values, errors, evaluations, estimated, changed)
+    return Result(values, errors, evaluations, estimated, changed, flagged)
 
 
 def nabla_call(
     case: Case, f: Counted, method: Method, *, error_estimate: bool
-) -> tuple[list[float], list[float] | None]:
+) -> tuple[list[float], list[float] | None, list[bool] | None]:
+    """Values, errors (with `error_estimate`) and the components flagged `unreliable`
+    (a gradient flags points: all their components)."""
     point = np.array([case.point])
     if case.kind in ("d1", "d2"):
         order = 1 if case.kind == "d1" else 2
         r = numerics.derivative(
             lambda t: f([t]), point[0], method=method, order=order, error_estimate=error_estimate
         )
-        return pick(case, r.derivatives), None if r.errors is None else pick(case, r.errors)
+        errors = None if r.errors is None else pick(case, r.errors)
+        return pick(case, r.derivatives), errors, flags(case, r.unreliable)
     if case.kind == "gradient":
         g = numerics.gradient(f, point, method=method, error_estimate=error_estimate)
-        return pick(case, g.gradient), None if g.errors is None else pick(case, g.errors)
-    return pick(case, numerics.hessian(f, point).hessians[0]), None
+        errors = None if g.errors is None else pick(case, g.errors)
+        return pick(case, g.gradient), errors, flags(case, g.unreliable)
+    r = numerics.hessian(f, point)
+    return pick(case, r.hessians[0]), None, flags(case, r.unreliable)
+
+
+def flags(case: Case, unreliable: Array | None) -> list[bool] | None:
+    if unreliable is None:
+        return None
+    return [bool(np.any(unreliable))] * len(case.components())
 
 
 # ---------------------------------------------------------------- peers, with their defaults
