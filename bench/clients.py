@@ -119,6 +119,17 @@ def run(*, quick: bool = False) -> list[Client]:
     return kinds
 
 
+def small_answer() -> tuple[int, str]:
+    """A 1-point /derivative asked for with every coding a browser takes: (bytes, coding)."""
+    with server() as url:
+        r = httpx.post(
+            f"{url}/derivative",
+            json={"expression": "0.01*x**2 + 0.1*x", "points": [5.0]},
+            headers={"accept-encoding": "gzip, deflate, br, zstd"},
+        )
+    return r.num_bytes_downloaded, r.headers.get("content-encoding", "identity")
+
+
 def report(kinds: list[Client]) -> None:
     for c in kinds:
         print(

@@ -370,6 +370,8 @@ class HttpResult:
     field: FieldResult
     loads: list[Load]
     wrk: str  # "" when wrk is not installed
+    clients: list[Any] = field(default_factory=list)  # bench.clients.Client, time to arrays
+    small_answer: tuple[int, str] = (0, "")  # a 1-point /derivative: bytes, content coding
 
 
 def run(*, quick: bool = False) -> HttpResult:
@@ -394,7 +396,12 @@ def run(*, quick: bool = False) -> HttpResult:
                     f"p50 {load.p50_ms:.2f} ms  p99 {load.p99_ms:.2f} ms  errors {load.errors}"
                 )
                 loads.append(load)
-    return HttpResult(result, loads, version)
+    from bench import clients
+
+    print("- time to arrays: /gradient-field 1000×1000 by kind of client", flush=True)
+    kinds = clients.run(quick=quick)
+    clients.report(kinds)
+    return HttpResult(result, loads, version, kinds, clients.small_answer())
 
 
 def wrk_version() -> str:

@@ -58,6 +58,14 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 # ---------------------------------------------------------------- targets
 
 
+# Issue #18: (client of bench.clients, time to "bytes" or "arrays", at most × the floor).
+CLIENT_TARGETS = [
+    ("JSON, httpx default (gzip)", "bytes", 2.0),
+    ("JSON, httpx[zstd]", "bytes", 1.5),
+    (".npz (Accept: application/x-npz)", "arrays", 0.5),
+]
+
+
 @dataclass
 class Target:
     name: str
@@ -113,6 +121,17 @@ def targets(engine: list[Workload] | None, http: HttpResult | None) -> list[Targ
             )
             add(f"/derivative (1 point) ≥ 80% of /health req/s, {workers} worker(s)",
                 f"{share:.0%}", share, 0.8, at_most=False)  # fmt: skip
+    if http is not None and http.clients:
+        kinds = {c.name: c for c in http.clients}
+        for name, what, limit in CLIENT_TARGETS:
+            client = kinds[name]
+            value = (client.bytes_time if what == "bytes" else client.arrays_time) / client.floor
+            add(f"{name}, time to {what}: ≤ {limit}× the floor", f"{value:.2f}× floor", value,
+                limit, at_most=True)  # fmt: skip
+    if http is not None and http.small_answer[0]:
+        size, coding = http.small_answer
+        add("1-point /derivative (< 1 KiB) sent uncompressed to a browser's Accept-Encoding",
+            f"{size} B, {coding}", float(coding != "identity"), 0.0, at_most=True)  # fmt: skip
     sinexp = work.get("sinexp")
     if sinexp is not None:
         error = sinexp.errors[NABLA]
@@ -247,11 +266,48 @@ def http_section(http: HttpResult) -> str:
     advertised = ", ".join(f"`{o}`" for o in result.options) or "none"
     parts += ["", f"Response options advertised by the API: {advertised}."]
     parts += [f"Not measured: {note}." for note in result.notes]
+    if http.clients:
+        parts += ["", clients_section(http)]
     if http.loads:
         parts += ["", load_section(http)]
     else:
         parts += ["", "Small requests under load: skipped, wrk is not installed."]
     return "\n".join(parts)
+
+
+def clients_section(http: HttpResult) -> str:
+    from bench.clients import REQUESTS
+
+    rows = [
+        [
+            c.name,
+            f"{c.bytes_time / c.floor:.2f}×",
+            f"{c.arrays_time / c.floor:.2f}×",
+            seconds(c.bytes_time),
+            seconds(c.arrays_time),
+            seconds(c.floor),
+            f"{c.wire_bytes / 1e6:.1f} MB",
+            c.encoding,
+        ]
+        for c in http.clients
+    ]
+    header = ["client", "to bytes / floor", "to arrays / floor", "to bytes", "to arrays"]
+    header += ["floor", "on the wire", "coding"]
+    return "\n".join(
+        [
+            "### Time to arrays: what each kind of client waits for (issue #18)",
+            "",
+            f"The same 1000×1000 `/gradient-field`, {REQUESTS} requests per client (medians, "
+            "after a warm-up, clients interleaved, one httpx keep-alive connection each). "
+            "*To bytes*: until the decoded body is in hand (request, transfer, "
+            "decompression). *To arrays*: plus decoding it into float64 NumPy arrays "
+            "(`json.loads` or `orjson.loads` then `numpy.asarray` per array, or `numpy.load` "
+            "reading every array of the `.npz`). The floor is the in-process NumPy + orjson "
+            "floor above, measured between the requests.",
+            "",
+            table(header, rows),
+        ]
+    )
 
 
 def load_section(http: HttpResult) -> str:
@@ -459,7 +515,7 @@ def document(
         COMMAND,
         "```",
         "",
-        "## Targets (issue #6)",
+        "## Targets (issues #6 and #18)",
         "",
         table(["target", "this run", "met", ""], target_rows),
     ]

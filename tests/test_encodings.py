@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -16,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 import zstandard
-from conftest import Server
+from conftest import ROOT, Server
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -348,3 +350,16 @@ def test_npz_names_nested_fields_by_their_json_path(server: Server) -> None:
     for method, estimates in as_json["estimates"].items():
         np.testing.assert_array_equal(arrays[f"estimates[{method}]"], as_arrays(estimates))
     assert str(arrays["derivative"]) == as_json["derivative"]
+
+
+def test_the_fast_arrays_example_gets_the_same_arrays_both_ways(server: Server) -> None:
+    script = ROOT / "examples" / "fast_arrays.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--url", server.url, "--num", "200"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(2, 40000) gradient" in done.stdout
+    assert "the same arrays" in done.stdout
