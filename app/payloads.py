@@ -24,6 +24,7 @@ class DerivativePayload(TypedDict):
     exact_expression: NotRequired[str]
     exact: NotRequired[Array]
     errors_vs_exact: NotRequired[Array]
+    unreliable: NotRequired[list[int]]
 
 
 class GradientPayload(TypedDict):
@@ -33,6 +34,7 @@ class GradientPayload(TypedDict):
     values: NotRequired[Array]  # many `points`
     gradients: NotRequired[Array]
     errors: NotRequired[Array]
+    unreliable: NotRequired[list[int]]
 
 
 class FieldPayload(TypedDict, total=False):
@@ -43,6 +45,7 @@ class FieldPayload(TypedDict, total=False):
     values: Array
     gradient: Array
     errors: Array
+    unreliable: list[int]
 
 
 class HessianPayload(TypedDict):
@@ -51,6 +54,7 @@ class HessianPayload(TypedDict):
     hessian: NotRequired[Array]
     values: NotRequired[Array]  # many `points`
     hessians: NotRequired[Array]
+    unreliable: NotRequired[list[int]]
 
 
 class DescentPayload(TypedDict):

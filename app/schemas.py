@@ -366,6 +366,13 @@ class DerivativeRequest(DifferenceOptions):
         return self
 
 
+UNRELIABLE = (
+    "Indices of the points whose answer may be more than 1e-6 off, relative to each value "
+    "(a value of exactly 0: to the point's largest): f's rounding swamps its step, smaller "
+    "steps disagree, or the error bound (`error_estimate`) says so. Absent when none is."
+)
+
+
 class DerivativeResponse(BaseModel):
     variable: str = Field(description="The variable differentiated by.", examples=["x"])
     method: Method = Field(description="The method used.", examples=["central"])
@@ -402,6 +409,7 @@ class DerivativeResponse(BaseModel):
         description="|derivatives − exact| (only with `exact`).",
         examples=[[9.1e-13, 1.4e-12]],
     )
+    unreliable: list[int] | None = Field(None, description=UNRELIABLE, examples=[[1]])
 
 
 # ---------------------------------------------------------------- /gradient
@@ -437,6 +445,9 @@ class GradientResponse(BaseModel):
         description="Estimated absolute errors shaped like `gradient` or `gradients` "
         "(only with `error_estimate`).",
         examples=[[1e-11, 1e-11]],
+    )
+    unreliable: list[int] | None = Field(
+        None, description=UNRELIABLE + " `point` is index 0.", examples=[[0]]
     )
 
 
@@ -540,6 +551,9 @@ class GradientFieldResponse(BaseModel):
         description="Estimated absolute errors (only with `error_estimate`).",
         examples=[[[1e-11, 1e-11], [1e-11, 1e-11]]],
     )
+    unreliable: list[int] | None = Field(
+        None, description=UNRELIABLE + " Indices of the flat grid.", examples=[[4]]
+    )
 
 
 # ---------------------------------------------------------------- /hessian
@@ -581,6 +595,9 @@ class HessianResponse(BaseModel):
         None,
         description="One d×d Hessian per point of `points`.",
         examples=[[[[4.0, 2.0], [2.0, -0.909]]]],
+    )
+    unreliable: list[int] | None = Field(
+        None, description=UNRELIABLE + " `point` is index 0.", examples=[[0]]
     )
 
 

@@ -226,6 +226,14 @@ def coordinate_names(
     return names
 
 
+def unreliable(flags: Array | None) -> list[int]:
+    """The indices of the points the engine flags (`numerics.bounds`), none if it flags none."""
+    if flags is None or not flags.any():
+        return []
+    flagged: list[int] = np.flatnonzero(flags).tolist()
+    return flagged
+
+
 @contextmanager
 def engine_errors() -> Iterator[None]:
     """The engine's own `ValueError`s (app.numerics.exceptions) as the client errors they are."""
@@ -291,6 +299,8 @@ def derivative(request: DerivativeRequest, settings: Settings) -> DerivativePayl
     }
     if result.errors is not None:
         payload["errors"] = result.errors
+    if flagged := unreliable(result.unreliable):
+        payload["unreliable"] = flagged
     if exact is not None:
         values = _evaluated(exact, name, request, result.points)
         payload["exact_expression"] = exact.text
@@ -376,6 +386,8 @@ def gradient(request: GradientRequest, settings: Settings) -> GradientPayload:
         payload |= {"values": result.values, "gradients": gradients}
         if errors is not None:
             payload["errors"] = errors
+    if flagged := unreliable(result.unreliable):
+        payload["unreliable"] = flagged
     return payload
 
 
@@ -440,7 +452,10 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> FieldPa
             with_coordinates=False,
             refine_limit=refine_limit(expression, d, request, work, settings),
         )
-    return {"variables": names} | _field_arrays(result, request)
+    payload: FieldPayload = {"variables": names} | _field_arrays(result, request)
+    if flagged := unreliable(result.unreliable):
+        payload["unreliable"] = flagged
+    return payload
 
 
 def _check_grid(request: GradientFieldRequest, settings: Settings) -> int:
@@ -530,9 +545,14 @@ def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
             step=request.step,
             refine_limit=_ladder_points(per_point, 2, work, settings),  # f(x ± h) per level
         )
+    payload: HessianPayload = {"variables": names}
     if request.point is not None:
-        return {"variables": names, "value": float(result.values[0]), "hessian": result.hessians[0]}
-    return {"variables": names, "values": result.values, "hessians": result.hessians}
+        payload |= {"value": float(result.values[0]), "hessian": result.hessians[0]}
+    else:
+        payload |= {"values": result.values, "hessians": result.hessians}
+    if flagged := unreliable(result.unreliable):
+        payload["unreliable"] = flagged
+    return payload
 
 
 def _check_budget(work: int, settings: Settings) -> None:

@@ -1085,3 +1085,54 @@ def test_a_hessian_of_20_coordinates_is_the_closed_form(client: TestClient) -> N
 
     assert r.status_code == 200, r.text
     np.testing.assert_allclose(r.json()["hessian"], np.diag(6 * point), rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------- answers that cannot be trusted
+
+
+def test_a_derivative_no_step_can_resolve_is_flagged_unreliable(client: TestClient) -> None:
+    # 3x + sin(x) at 1e12: steps scaled to x sample sin every 6e6 radians; the answer, ≈ 3,
+    # misses cos(1e12) ≈ 0.79 and says so. The point at 5 is fine.
+    request = {"expression": "3*x + sin(x)", "points": [5, 1e12]}
+    r = client.post("/derivative", json=request)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert abs(body["derivatives"][1] - (3 + math.cos(1e12))) > 0.5
+    assert body["unreliable"] == [1]
+
+
+def test_the_notebooks_answers_carry_no_flag(client: TestClient) -> None:
+    r = client.post("/derivative", json={"expression": "0.01*x**2 + 0.1*x", "points": [5, 10]})
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json()["derivatives"], [0.2, 0.3], rtol=1e-9)
+    assert "unreliable" not in r.json()
+
+
+def test_a_gradient_field_flags_the_grid_points_it_cannot_resolve(client: TestClient) -> None:
+    # ∂/∂x of 1 + x**4 + y at x = 1e-3: 4e-9 against f ≈ 1, below what f's rounding lets a
+    # step resolve; at x = 1 it is 4, exact to 1e-10.
+    grid = [{"start": 1e-3, "stop": 1, "num": 2}, {"start": 0, "stop": 1, "num": 2}]
+    request = {"expression": "1 + x**4 + y", "grid": grid, "variables": ["x", "y"]}
+    r = client.post("/gradient-field", json=request)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    xs = body["coordinates"][0]
+    assert body["unreliable"] == [i for i, x in enumerate(xs) if x < 0.5]
+
+
+def test_a_hessian_under_a_large_offset_is_flagged(client: TestClient) -> None:
+    # 1e6 + x0²·x1² at (1e-3, 1e-3): second derivatives of 2e-6 and 4e-6 under f ≈ 1e6,
+    # whose rounding alone moves a second difference by about 0.015.
+    request = {"expression": "1e6 + x0**2*x1**2", "points": [[1e-3, 1e-3]]}
+    r = client.post("/hessian", json=request)
+    assert r.status_code == 200, r.text
+    assert r.json()["unreliable"] == [0]
+
+
+def test_an_ordinary_hessian_carries_no_flag(client: TestClient) -> None:
+    r = client.post("/hessian", json={"expression": "x0**2*x1 + sin(x1)", "point": [1, 2]})
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(
+        r.json()["hessian"], [[4, 2], [2, -math.sin(2)]], rtol=1e-6, atol=1e-9
+    )
+    assert "unreliable" not in r.json()
