@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         1, ge=0, le=11, description="Brotli quality for clients that accept br; 0 turns it off."
     )
     gzip_level: int = Field(
-        1,
+        2,  # ISA-L's 2: as fast as its 1 (95 ms for 96 MB), 5% smaller, 10% faster to inflate
         ge=0,
         le=9,
         description="gzip level for clients that accept gzip (1-3 ISA-L's); 0 turns it off.",
