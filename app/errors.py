@@ -145,7 +145,11 @@ def validation_detail(
 
     first = errors[0]
     if tuple(first.get("loc", ())) == ("body",) and first.get("type") == "missing":
-        return {"detail": "the request body is empty; send a JSON object.", "type": "empty_body"}
+        return {
+            "detail": "the request body is empty; send a JSON object such as "
+            '`{"expression": "x**2", "points": [1, 2]}`.',
+            "type": "empty_body",
+        }
     # A misspelt field is reported before the required field it leaves missing.
     ordered = sorted(errors, key=lambda e: e.get("type") != "extra_forbidden")
     summary = [

@@ -160,7 +160,7 @@ def check_structure(raw: bytes, settings: Settings) -> None:
     if cost > settings.request_memory:
         raise TooLargeError(
             f"the body would take about {cost >> 20} MiB once parsed; a request may hold "
-            f"{settings.request_memory >> 20} MiB. Send fewer points, or use `range`/`grid` "
+            f"{settings.request_memory >> 20} MiB; send fewer points, or use `range`/`grid` "
             "specs instead of explicit lists.",
             reason="memory",
         )
@@ -177,7 +177,8 @@ def _parse_and_validate(raw: bytes, field: ModelField, settings: Settings) -> An
     data = parse_json(raw)
     if not isinstance(data, dict):
         raise MalformedBodyError(
-            f"the body is a JSON {_json_kind(data)}; send a JSON object of the request's fields."
+            f"the body is a JSON {_json_kind(data)}; send one JSON object of the request's "
+            'fields, such as `{"expression": "x**2", "points": [1, 2]}`.'
         )
     try:
         return model.model_validate(data, context={"settings": settings})

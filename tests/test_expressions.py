@@ -400,11 +400,21 @@ REFUSED = [
         1,
         id="calling-pi",
     ),
-    refused("sin[0]", "`sin` cannot be indexed at column 1.", 1, id="indexing-a-function"),
-    refused("x.real", "attribute access is not allowed at column 1.", 1, id="attribute"),
+    refused(
+        "sin[0]",
+        "`sin[...]` uses Wolfram's brackets at column 1; write `sin(...)`.",
+        1,
+        id="indexing-a-function",
+    ),
+    refused(
+        "x.real",
+        "attribute access is not allowed at column 1; only `np.`, `numpy.` and `math.` are read.",
+        1,
+        id="attribute",
+    ),
     refused(
         "2 + np.linalg.norm(x)",
-        "attribute access is not allowed at column 5.",
+        "attribute access is not allowed at column 5; only `np.`, `numpy.` and `math.` are read.",
         5,
         id="attribute-chain",
     ),
@@ -418,21 +428,79 @@ REFUSED = [
     refused("sin(x=1)", "`sin` takes no keyword arguments at column 1.", 1, id="keyword"),
     refused("sin(x, y)", "`sin` takes 1 argument, got 2 at column 1.", 1, id="too-many-args"),
     refused("hypot(x)", "`hypot` takes 2 arguments, got 1 at column 1.", 1, id="too-few-args"),
-    refused("sin(*x)", "starred arguments are not allowed at column 5.", 5, id="starred"),
-    refused("'abc'", "strings are not allowed at column 1.", 1, id="string"),
-    refused("f'{x}'", "strings are not allowed at column 1.", 1, id="f-string"),
-    refused("x + b'a'", "bytes are not allowed at column 5.", 5, id="bytes"),
-    refused("2j*x", "complex numbers are not allowed at column 1.", 1, id="complex-literal"),
-    refused("True", "`True` is not allowed at column 1.", 1, id="true"),
-    refused("x + None", "`None` is not allowed at column 5.", 5, id="none"),
-    refused("await x", "`await` expressions are not allowed at column 1.", 1, id="await"),
-    refused("(yield x)", "`yield` expressions are not allowed at column 2.", 2, id="yield"),
     refused(
-        "1e999", "number literal is too large for float64 at column 1.", 1, id="literal-overflows"
+        "sin(*x)",
+        "starred arguments are not allowed at column 5; "
+        "write a formula of numbers, names and functions.",
+        5,
+        id="starred",
     ),
-    refused("lambda: 1", "lambdas are not allowed at column 1.", 1, id="lambda"),
-    refused("[x for x in y]", "comprehensions are not allowed at column 1.", 1, id="comprehension"),
-    refused("(x := 1)", "assignments are not allowed at column 2.", 2, id="walrus"),
+    refused(
+        "'abc'",
+        "strings are not allowed at column 1; write the formula without quotes.",
+        1,
+        id="string",
+    ),
+    refused(
+        "f'{x}'",
+        "strings are not allowed at column 1; write a formula of numbers, names and functions.",
+        1,
+        id="f-string",
+    ),
+    refused(
+        "x + b'a'",
+        "bytes are not allowed at column 5; write the formula without quotes.",
+        5,
+        id="bytes",
+    ),
+    refused(
+        "2j*x",
+        "complex numbers are not allowed at column 1; "
+        "write `2*j` for a product with a variable `j`.",
+        1,
+        id="complex-literal",
+    ),
+    refused("True", "`True` is not allowed at column 1; write 1 or 0.", 1, id="true"),
+    refused("x + None", "`None` is not allowed at column 5; write 1 or 0.", 5, id="none"),
+    refused(
+        "await x",
+        "`await` expressions are not allowed at column 1; "
+        "write a formula of numbers, names and functions.",
+        1,
+        id="await",
+    ),
+    refused(
+        "(yield x)",
+        "`yield` expressions are not allowed at column 2; "
+        "write a formula of numbers, names and functions.",
+        2,
+        id="yield",
+    ),
+    refused(
+        "1e999",
+        "number literal is too large at column 1; the largest number is about `1.8e308`.",
+        1,
+        id="literal-overflows",
+    ),
+    refused(
+        "lambda: 1",
+        "lambdas are not allowed at column 1; write a formula of numbers, names and functions.",
+        1,
+        id="lambda",
+    ),
+    refused(
+        "[x for x in y]",
+        "comprehensions are not allowed at column 1; "
+        "write a formula of numbers, names and functions.",
+        1,
+        id="comprehension",
+    ),
+    refused(
+        "(x := 1)",
+        "assignments are not allowed at column 2; write a formula of numbers, names and functions.",
+        2,
+        id="walrus",
+    ),
     refused(
         "1 if x else 0",
         "conditional expressions (use `where(cond, a, b)`) are not allowed at column 1.",
@@ -483,10 +551,32 @@ REFUSED = [
         1,
         id="floor-division",
     ),
-    refused("x @ y", "operator `@` is not supported at column 1.", 1, id="matmul"),
-    refused("x & y", "operator `&` is not supported at column 1.", 1, id="bit-and"),
-    refused("~x", "operator `~` is not supported at column 1.", 1, id="invert"),
-    refused("not x", "operator `not` is not supported at column 1.", 1, id="not"),
+    refused(
+        "x @ y",
+        "operator `@` is not supported at column 1; the operators are `+ - * / ** ^ %`.",
+        1,
+        id="matmul",
+    ),
+    refused(
+        "x & y",
+        "operator `&` is not supported at column 1; the operators are `+ - * / ** ^ %`.",
+        1,
+        id="bit-and",
+    ),
+    refused(
+        "~x",
+        "operator `~` is not supported at column 1; "
+        "write `where(condition, a, b)` for a condition.",
+        1,
+        id="invert",
+    ),
+    refused(
+        "not x",
+        "operator `not` is not supported at column 1; "
+        "write `where(condition, a, b)` for a condition.",
+        1,
+        id="not",
+    ),
     refused(
         "_x", "names starting with `_` are not allowed (`_x`) at column 1.", 1, id="underscore-name"
     ),

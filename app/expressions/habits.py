@@ -41,6 +41,7 @@ UNICODE_MATH = {
     "≤": "<=",
     "≥": ">=",
     "≠": "!=",
+    "°": "*pi/180",
 }
 
 _LATEX = {
@@ -75,6 +76,12 @@ FUNCTION_HINTS = {
     "step": "`heaviside`",
     "clamp": "`clip`",
     "erfcx": "`exp(x**2)*erfc(x)`",
+    "derivative": "only the function, such as `x^2`: the service differentiates it",
+    "diff": "only the function, such as `x^2`: the service differentiates it",
+    "f": "the function's formula itself, such as `x**2`",
+    "g": "the function's formula itself, such as `x**2`",
+    "function_1": "the function's formula itself, such as `0.01*x**2 + 0.1*x`",
+    "function_2": "the function's formula itself, such as `x[0]**2 + x[1]**2`",
 }
 
 _BINARY = {"+", "-", "*", "/", "%", "^", "**", "==", "!=", "<", ">", "<=", ">="}

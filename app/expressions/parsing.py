@@ -213,10 +213,11 @@ class _Translator:
             if pieces is None:
                 continue
             column = self.usage.columns[name]
-            product = f"{pieces[0]}({pieces[1]})" if pieces[0] in FUNCTIONS else "*".join(pieces)
+            called = pieces[0] in FUNCTIONS or pieces[0] in ALIASES
+            product = f"{pieces[0]}({pieces[1]})" if called else "*".join(pieces)
             raise ExpressionError(
                 f"`{name}` at column {column} reads as one variable; write `{product}` if you "
-                f"mean {'the function' if pieces[0] in FUNCTIONS else 'a product'}, or give "
+                f"mean {'the function' if called else 'a product'}, or give "
                 f"the variable a name with `_` such as `{'_'.join(pieces)}`.",
                 column=column,
             )
@@ -233,7 +234,11 @@ class _Translator:
                 return Neg(operand), rank
             if isinstance(node.op, ast.UAdd):
                 return operand, rank
-            raise self.error(node, f"operator `{_unary_symbol(node.op)}` is not supported")
+            raise self.error(
+                node,
+                f"operator `{_unary_symbol(node.op)}` is not supported",
+                "; write `where(condition, a, b)` for a condition.",
+            )
         if isinstance(node, ast.BinOp):
             return self.binop(node, in_reduction=in_reduction)
         if isinstance(node, ast.Call):
@@ -251,6 +256,8 @@ class _Translator:
             return self.error(
                 node, "braces are LaTeX grouping", "; use parentheses, as in `x^(2)`."
             )
+        if isinstance(node, ast.Tuple) and not node.elts:
+            return self.error(node, "`()` is empty", "; put a term inside.")
         if isinstance(node, ast.Tuple):
             return self.error(
                 node,
@@ -264,7 +271,8 @@ class _Translator:
                 "; group with `(...)`, and index a vector variable as `x[0]`.",
             )
         what = _REFUSED.get(type(node), "this kind of expression")
-        return self.error(node, f"{what} are not allowed")
+        fix = "." if "(use" in what else "; write a formula of numbers, names and functions."
+        return self.error(node, f"{what} are not allowed", fix)
 
     def constant(self, node: ast.Constant) -> Num:
         value = node.value
@@ -272,13 +280,20 @@ class _Translator:
             kind = {str: "strings are", bytes: "bytes are", complex: "complex numbers are"}.get(
                 type(value), f"`{value!r}` is"
             )
-            raise self.error(node, f"{kind} not allowed")
+            fixes = {
+                str: "; write the formula without quotes.",
+                bytes: "; write the formula without quotes.",
+                complex: "; write `2*j` for a product with a variable `j`.",
+            }
+            raise self.error(node, f"{kind} not allowed", fixes.get(type(value), "; write 1 or 0."))
         try:
             number = float(value)
         except OverflowError:
             number = math.inf
         if not math.isfinite(number):
-            raise self.error(node, "number literal is too large for float64")
+            raise self.error(
+                node, "number literal is too large", "; the largest number is about `1.8e308`."
+            )
         return Num(number)
 
     def name(self, node: ast.Name, *, in_reduction: bool) -> tuple[Node, int]:
@@ -308,7 +323,8 @@ class _Translator:
         if entry is None:
             symbol = _binary_symbol(node.op)
             fix = {"|": "; write `abs(x)` for |x|.", "//": "; write `floor(a / b)`."}
-            raise self.error(node, f"operator `{symbol}` is not supported", fix.get(symbol, "."))
+            other = "; the operators are `+ - * / ** ^ %`."
+            raise self.error(node, f"operator `{symbol}` is not supported", fix.get(symbol, other))
         left, left_rank = self.node(node.left, in_reduction=in_reduction)
         right, right_rank = self.node(node.right, in_reduction=in_reduction)
         if entry[0] == "%":
@@ -349,7 +365,11 @@ class _Translator:
 
     def check_prefix(self, node: ast.Attribute) -> None:
         if not (isinstance(node.value, ast.Name) and node.value.id in MODULE_PREFIXES):
-            raise self.error(node, "attribute access is not allowed")
+            raise self.error(
+                node,
+                "attribute access is not allowed",
+                "; only `np.`, `numpy.` and `math.` are read.",
+            )
 
     def call(self, node: ast.Call, *, in_reduction: bool) -> tuple[Node, int]:
         name = self.function_name(node.func)
@@ -419,6 +439,17 @@ class _Translator:
         return tree, max(o[1] for o in operands)
 
     def subscript(self, node: ast.Subscript) -> Index:
+        if isinstance(node.value, ast.Name) and node.value.id == "D":
+            raise self.error(
+                node,
+                "`D[...]` is Wolfram's derivative",
+                "; send only the function, such as `x^2`, and the service differentiates it.",
+            )
+        if isinstance(node.value, ast.Name) and node.value.id.lower() in {*FUNCTIONS, *ALIASES}:
+            name = node.value.id
+            raise self.error(
+                node, f"`{name}[...]` uses Wolfram's brackets", f"; write `{name.lower()}(...)`."
+            )
         if not isinstance(node.value, ast.Name) or node.value.id.startswith("_"):
             raise self.error(node, "only a variable can be indexed, as in `x[0]`")
         name = node.value.id
