@@ -267,32 +267,6 @@ class FormulaOptions(ComputeRequest):
     )
 
 
-class ToleranceSpec(StrictModel):
-    """|error| ≤ atol + rtol·|value|, as scipy.differentiate's `rtol` and `atol`."""
-
-    rtol: Number = Field(
-        0.0,
-        ge=0,
-        description="Relative tolerance, against each point's largest component.",
-        examples=[1e-12],
-    )
-    atol: Number = Field(0.0, ge=0, description="Absolute tolerance.", examples=[0.0])
-
-    @model_validator(mode="after")
-    def _some_tolerance(self) -> Self:
-        if self.rtol == 0 and self.atol == 0:
-            raise ValueError('`tolerance` needs `rtol` or `atol` above 0, such as {"rtol": 1e-12}')
-        return self
-
-
-TOLERANCE = (
-    "Re-estimate each point with the 8th-order central stencil, at up to 3 steps, until its "
-    "error bound meets atol + rtol·|value| (central method, automatic step only). Adds "
-    "`converged` and `evaluations` per point; costs 8 evaluations of f per coordinate and step "
-    "tried, at most 24, on top of the first answer's."
-)
-
-
 class DifferenceOptions(FormulaOptions):
     """Fields every derivative endpoint accepts."""
 
@@ -301,7 +275,6 @@ class DifferenceOptions(FormulaOptions):
         description="Also return `errors`: an estimate of each result's absolute error.",
         examples=[False],
     )
-    tolerance: ToleranceSpec | None = Field(None, description=TOLERANCE, examples=[None])
 
 
 class PointsMixin(ComputeRequest):
@@ -438,12 +411,6 @@ class DerivativeResponse(BaseModel):
         examples=[[9.1e-13, 1.4e-12]],
     )
     unreliable: list[int] | None = Field(None, description=UNRELIABLE, examples=[[1]])
-    converged: list[bool] | None = Field(
-        None, description="Whether each point met `tolerance` (only with it).", examples=[[True]]
-    )
-    evaluations: list[int] | None = Field(
-        None, description="Evaluations of f per point (with `tolerance`).", examples=[[28]]
-    )
 
 
 # ---------------------------------------------------------------- /gradient
@@ -482,12 +449,6 @@ class GradientResponse(BaseModel):
     )
     unreliable: list[int] | None = Field(
         None, description=UNRELIABLE + " `point` is index 0.", examples=[[0]]
-    )
-    converged: list[bool] | None = Field(
-        None, description="Whether each point met `tolerance` (only with it).", examples=[[True]]
-    )
-    evaluations: list[int] | None = Field(
-        None, description="Evaluations of f per point (with `tolerance`).", examples=[[28]]
     )
 
 
@@ -593,12 +554,6 @@ class GradientFieldResponse(BaseModel):
     )
     unreliable: list[int] | None = Field(
         None, description=UNRELIABLE + " Indices of the flat grid.", examples=[[4]]
-    )
-    converged: list[bool] | None = Field(
-        None, description="Whether each point met `tolerance` (only with it).", examples=[[True]]
-    )
-    evaluations: list[int] | None = Field(
-        None, description="Evaluations of f per point (with `tolerance`).", examples=[[28]]
     )
 
 
