@@ -47,10 +47,11 @@ from starlette.types import Receive, Scope, Send
 
 from app.config import Settings
 from app.encodings import answer_as
-from app.errors import NablaError, OverloadedError
+from app.errors import OverloadedError
 from app.observability import HEAVY, QUEUED
 from app.payloads import Payload
 from app.schemas import ComputeRequest, Size
+from app.service import Endpoint
 
 HEAVY_BODY_BYTES = 64 * 1024  # about 3,500 points as JSON
 HEAVY_SIZE = 1 << 16  # point-coordinates: about 5 MiB per float64 array
@@ -320,17 +321,20 @@ class Lifecycle:
         return self.inline_seconds < INLINE_SHARE
 
     async def answer(
-        self, request: Request, body: Body, compute: Callable[[Body, Settings], Payload]
+        self, request: Request, body: Body, endpoint: Endpoint[Body, Payload]
     ) -> Response:
-        """`compute(body, settings)` as a JSON response: inline if the request is tiny,
-        else on a compute thread (or shed), holding an admission slot if it is big; the
-        slot comes back when the answer has been sent (`app.json_in.StrictJSONRoute`)."""
+        """The endpoint's answer to `body`: refused at once if its size is over the limits
+        (`endpoint.limits`), else computed inline if the request is tiny, or on a compute
+        thread (or shed), holding an admission slot if it is big; the slot comes back when
+        the answer has been sent (`app.json_in.StrictJSONRoute`)."""
         settings: Settings = request.app.state.settings
-        size = asked_size(body)
+        endpoint.limits(body, settings)  # on the event loop: arithmetic on the model
+        size = body.size()
         request.state.points = size.points  # for the access log
 
         def work() -> Response:
-            return answer_as(request)(compute(body, settings))  # encoding happens here too
+            answer = endpoint.compute(body, settings)
+            return answer_as(request)(answer)  # encoding happens here too
 
         if runs_inline(body, size) and self._inline_allowed():
             start = time.monotonic()
@@ -341,14 +345,6 @@ class Lifecycle:
         if size.coordinates >= HEAVY_SIZE:
             await self.admission.enter(request)
         return await self.scheduler.run(work)
-
-
-def asked_size(body: ComputeRequest) -> Size:
-    """The request's size, or none where its specs are invalid (computing says why)."""
-    try:
-        return body.size()
-    except NablaError:
-        return Size(0, 0)
 
 
 def runs_inline(body: ComputeRequest, size: Size) -> bool:

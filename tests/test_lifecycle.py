@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -381,6 +382,51 @@ def test_a_shed_request_past_the_burst_gets_its_refusal_at_the_pace() -> None:
     outcomes = run_at_once(scheduler, [0.0] * 6)
     assert outcomes.count("shed") == 5
     assert time.monotonic() - start >= 4 * 0.05 - 0.01
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "reason"),
+    [
+        pytest.param(
+            "/gradient-field",
+            {"expression": "x0*x1", "grid": [{"start": 0, "stop": 1, "num": 10_000}] * 2},
+            "grid",
+            id="grid",
+        ),
+        pytest.param(
+            "/hessian", {"expression": "sum(x**2)", "point": [0.5] * 1000}, "work", id="work"
+        ),
+        pytest.param(
+            "/gradient-field",
+            {
+                "expression": "x0*x1",
+                "grid": [{"start": 0, "stop": 1, "num": 1000}] * 2,
+                "error_estimate": True,
+            },
+            "memory",
+            id="memory",
+        ),
+        pytest.param(
+            "/descent", {"expression": "x0**2", "init": [1.0], "steps": 10**6}, "steps", id="steps"
+        ),
+    ],
+)
+def test_a_request_over_its_limits_is_refused_before_it_waits_for_a_thread(
+    path: str, body: dict[str, Any], reason: str
+) -> None:
+    # The only compute thread is busy and nobody may wait: a request refused for its size
+    # gets its 413 at once, not the 503 of a full line (nor, with a line, a wait in it).
+    client = make_client(compute_threads=1, max_queued=0, memory_budget=128 << 20)
+    busy_body = {"expression": "x0**2 + sin(x1)*x0", "init": [3.0, 4.0], "steps": 3000}
+    with ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(client.post, "/descent", json=busy_body)
+        time.sleep(0.2)
+        refused = client.post(path, json=body)
+        shed = client.post("/gradient", json={"expression": "x0", "points": [[1.0]] * 5})
+        assert busy.result().status_code == 200
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["reason"] == reason
+    assert shed.status_code == 503  # the same moment, a request within its limits
 
 
 def test_readiness_comes_back_a_second_after_the_last_shed_request() -> None:
