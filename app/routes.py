@@ -37,12 +37,108 @@ from app.schemas import (
 router = APIRouter(route_class=StrictJSONRoute)
 
 
+def _examples(**bodies: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """OpenAPI `examples` of error bodies, each with its summary (Swagger's drop-down)."""
+    return {
+        "application/json": {
+            "examples": {
+                name: {"summary": summary, "value": body}
+                for name, (summary, body) in bodies.items()
+            }
+        }
+    }
+
+
+# Real answers of this server, one set per status code (tests/test_mistakes.py checks them).
 ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorResponse, "description": "Body, points, grid or work over the limit."},
-    415: {"model": ErrorResponse, "description": "The body is not `application/json`."},
+    413: {
+        "model": ErrorResponse,
+        "description": "Body, points, grid or work over the limit.",
+        "content": _examples(
+            points=(
+                "Too many points",
+                {
+                    "detail": "`points` has 2000000 points; the limit is 1000000; "
+                    "split the request.",
+                    "type": "too_large",
+                    "reason": "points",
+                },
+            )
+        ),
+    },
+    415: {
+        "model": ErrorResponse,
+        "description": "The body is not `application/json`.",
+        "content": _examples(
+            media=(
+                "Not JSON",
+                {
+                    "detail": "send the body as JSON with `Content-Type: application/json`.",
+                    "type": "unsupported_media_type",
+                },
+            )
+        ),
+    },
     422: {
         "model": ErrorResponse,
         "description": "Invalid JSON (NaN, duplicate keys, ...), request or expression.",
+        "content": _examples(
+            expression=(
+                "An expression written as on paper",
+                {
+                    "detail": "`2x` at column 1: write the multiplication out, as `2*x`.",
+                    "type": "invalid_expression",
+                    "field": "expression",
+                    "column": 1,
+                },
+            ),
+            function=(
+                "A misspelt function",
+                {
+                    "detail": "unknown function `sni` at column 1; did you mean `sin`?",
+                    "type": "invalid_expression",
+                    "field": "expression",
+                    "column": 1,
+                },
+            ),
+            field=(
+                "A field under another name",
+                {
+                    "detail": "unknown field `h`; write `step` instead.",
+                    "type": "validation_error",
+                    "field": "h",
+                    "errors": [
+                        {
+                            "field": "h",
+                            "message": "unknown field `h`; write `step` instead.",
+                            "type": "extra_forbidden",
+                        }
+                    ],
+                },
+            ),
+            json=(
+                "Not strict JSON",
+                {
+                    "detail": "`NaN` is not a JSON number; send finite numbers only.",
+                    "type": "malformed_json",
+                },
+            ),
+        ),
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": "The server is at its limit of queued work; retry after `Retry-After`.",
+        "content": _examples(
+            busy=(
+                "Busy",
+                {
+                    "detail": "the server is busy (4 computing, 64 waiting, the first for "
+                    "2.0 s); retry shortly.",
+                    "type": "overloaded",
+                    "reason": "queue",
+                },
+            )
+        ),
     },
 }
 
