@@ -25,6 +25,8 @@ class DerivativePayload(TypedDict):
     exact: NotRequired[Array]
     errors_vs_exact: NotRequired[Array]
     unreliable: NotRequired[list[int]]
+    converged: NotRequired[Array]
+    evaluations: NotRequired[Array]
 
 
 class GradientPayload(TypedDict):
@@ -35,6 +37,8 @@ class GradientPayload(TypedDict):
     gradients: NotRequired[Array]
     errors: NotRequired[Array]
     unreliable: NotRequired[list[int]]
+    converged: NotRequired[Array]
+    evaluations: NotRequired[Array]
 
 
 class FieldPayload(TypedDict, total=False):
@@ -46,6 +50,8 @@ class FieldPayload(TypedDict, total=False):
     gradient: Array
     errors: Array
     unreliable: list[int]
+    converged: Array
+    evaluations: Array
 
 
 class HessianPayload(TypedDict):

@@ -1136,3 +1136,35 @@ def test_an_ordinary_hessian_carries_no_flag(client: TestClient) -> None:
         r.json()["hessian"], [[4, 2], [2, -math.sin(2)]], rtol=1e-6, atol=1e-9
     )
     assert "unreliable" not in r.json()
+
+
+# ---------------------------------------------------------------- tolerance
+
+
+def test_a_tolerance_returns_converged_and_evaluations_per_point(client: TestClient) -> None:
+    request = {"expression": "sin(x)", "points": [0.5, 1.0], "tolerance": {"rtol": 1e-12}}
+    r = client.post("/derivative", json=request)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    np.testing.assert_allclose(body["derivatives"], np.cos([0.5, 1.0]), rtol=1e-12)
+    assert body["converged"] == [True, True]
+    assert body["evaluations"] == [12, 12]  # f, the checked central stencil, 8 more
+
+
+def test_a_gradient_to_a_tolerance(client: TestClient) -> None:
+    request = {"expression": "x0**2*x1 + sin(x1)", "point": [1, 2], "tolerance": {"rtol": 1e-12}}
+    r = client.post("/gradient", json=request)
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json()["gradient"], [4, 1 + math.cos(2)], rtol=1e-12)
+    assert r.json()["converged"] == [True]
+
+
+def test_a_tolerance_of_nothing_is_refused(client: TestClient) -> None:
+    request = {"expression": "sin(x)", "points": [1], "tolerance": {"rtol": 0}}
+    assert_error(client.post("/derivative", json=request), 422, "`rtol` or `atol`")
+
+
+def test_a_tolerance_with_a_fixed_step_is_refused(client: TestClient) -> None:
+    request = {"expression": "sin(x)", "points": [1], "step": 1e-3, "tolerance": {"rtol": 1e-9}}
+    body = assert_error(client.post("/derivative", json=request), 422, "automatic step")
+    assert body["field"] == "tolerance"

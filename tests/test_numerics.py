@@ -1675,3 +1675,80 @@ def test_the_notebooks_field_has_no_flags_on_its_axes() -> None:
     field = gradient_field(parse("x0**2 + x1**2").bind(), [axis, axis])
     assert field.unreliable is not None
     assert not field.unreliable.any()
+
+
+# ---------------------------------------------------------------- tolerance
+
+TIGHT = numerics.Tolerance(rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "exact"),
+    [
+        pytest.param("sin(x)", 1.0, math.cos(1.0), id="sin"),
+        pytest.param("exp(x)", 2.0, math.exp(2.0), id="exp"),
+        pytest.param("sin(10*x)", 0.3, 10 * math.cos(3.0), id="fast-sin"),
+        pytest.param("exp(100*x)", 0.01, 100 * math.e, id="steep"),
+        pytest.param("x**2", 1e-8, 2e-8, id="tiny-x"),
+    ],
+)
+def test_a_tolerance_is_met_where_the_estimate_converges(text: str, x: float, exact: float) -> None:
+    result = derivative(one_variable(text), [x], tolerance=TIGHT)
+    assert result.converged is not None
+    assert result.converged.tolist() == [True]
+    assert abs(result.derivatives[0] - exact) <= 1e-12 * abs(exact)
+
+
+def test_a_point_the_first_answer_flags_never_counts_as_converged() -> None:
+    # 3x + sin(x) at 1e12: every stencil scaled to x agrees on 3 (true: 3 + cos(1e12)).
+    result = derivative(one_variable("3*x + sin(x)"), [1e12, 1.0], tolerance=TIGHT)
+    assert result.converged is not None
+    assert result.unreliable is not None
+    assert result.converged.tolist() == [False, True]
+    assert result.unreliable.tolist() == [True, False]
+
+
+def test_a_tolerance_reports_the_evaluations_it_made() -> None:
+    calls: list[int] = []
+
+    def f(x: Array) -> Array:
+        calls.append(np.size(x))
+        return np.asarray(np.sin(x))
+
+    result = derivative(f, [0.5, 1.0, 2.0], tolerance=TIGHT)
+    assert result.evaluations is not None
+    assert sum(calls) == result.evaluations.sum()  # no ladders here: the plan is exact
+    assert result.evaluations.max() <= 1 + 3 + numerics.tolerance_evaluations(1)
+
+
+def test_gradients_and_fields_take_a_tolerance_per_point() -> None:
+    def f(rows: Sequence[Array]) -> Array:
+        return np.asarray(np.sin(rows[0]) * np.exp(rows[1]))
+
+    result = gradient(f, [[0.5, 0.25], [1.0, -1.0]], tolerance=TIGHT)
+    exact = [
+        [math.cos(0.5) * math.exp(0.25), math.sin(0.5) * math.exp(0.25)],
+        [math.cos(1.0) * math.exp(-1.0), math.sin(1.0) * math.exp(-1.0)],
+    ]
+    np.testing.assert_allclose(result.gradient, exact, rtol=1e-12)
+    assert result.converged is not None
+    assert result.converged.tolist() == [True, True]
+    field = gradient_field(f, [[0.5, 1.0], [0.25, -1.0]], tolerance=TIGHT)
+    assert field.converged is not None
+    assert field.evaluations is not None
+    assert field.converged.shape == field.evaluations.shape == (4,)
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        pytest.param({"tolerance": numerics.Tolerance()}, "`rtol` or `atol`", id="zero"),
+        pytest.param({"tolerance": numerics.Tolerance(rtol=-1.0)}, "rtol", id="negative"),
+        pytest.param({"tolerance": TIGHT, "method": "forward"}, "`central`", id="forward"),
+        pytest.param({"tolerance": TIGHT, "step": 1e-3}, "automatic step", id="fixed-step"),
+    ],
+)
+def test_a_tolerance_it_cannot_work_to_is_refused(options: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(OptionError, match=re.escape(fragment)) as caught:
+        derivative(np.sin, [1.0], **options)
+    assert caught.value.field == "tolerance"

@@ -62,3 +62,16 @@ def test_a_grid_of_more_axes_than_numpy_broadcasts_is_refused_before_any_axis_is
 def test_a_lower_configured_dimension_limit_is_the_one_a_grid_is_refused_with() -> None:
     with pytest.raises(TooLargeError, match=r"^`grid` has 5 axes; the limit is 4 \(use fewer"):
         service.gradient_field(_field(5), Settings(max_dimensions=4))
+
+
+def test_a_tolerance_is_charged_every_step_it_may_try_before_computing() -> None:
+    # 10^5 points of sin(x): the first answer fits the budget, its 24 more steps do not.
+    request = DerivativeRequest.model_validate(
+        {"expression": "sin(x)", "range": {"start": 0, "stop": 1, "num": 100_000}}
+    )
+    settings = Settings(max_work=5_000_000)
+    service.derivative(request, settings)
+    tight = DerivativeRequest.model_validate(request.model_dump() | {"tolerance": {"rtol": 1e-12}})
+    with pytest.raises(TooLargeError, match="`tolerance`") as caught:
+        service.derivative(tight, settings)
+    assert caught.value.context["reason"] == "work"

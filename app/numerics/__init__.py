@@ -19,6 +19,7 @@ The modules, each importing only those above it:
 - `core`: the stencil sum, one partial derivative at all points at once;
 - `bounds`: error bounds (truncation, rounding in and of f, smaller steps);
 - `ladders`: re-estimating points whose step failed its check;
+- `tolerance`: re-estimating to a tolerance, the 8th-order stencil at up to three steps;
 - `second`: Hessians (diagonal and mixed terms, each checked);
 - `first`: derivatives and gradients at many points, the blocked engine;
 - `fields`: gradients on grids, from broadcast views of the axes;
@@ -51,6 +52,7 @@ from .stencils import (
     Method,
     Options,
     Stencil,
+    Tolerance,
     arrays_alive,
     check_options,
     evaluation_count,
@@ -59,6 +61,7 @@ from .stencils import (
     smallest_step,
     stencil,
 )
+from .tolerance import tolerance_evaluations
 
 __all__ = [
     "ACCURACIES",
@@ -90,6 +93,7 @@ __all__ = [
     "ShapeError",
     "Stencil",
     "StepStudy",
+    "Tolerance",
     "arrays_alive",
     "automatic_step",
     "check_options",
@@ -112,4 +116,5 @@ __all__ = [
     "step_study",
     "step_too_wide",
     "steps_for",
+    "tolerance_evaluations",
 ]

@@ -129,6 +129,10 @@ class Gradient(NamedTuple):
     # Where an estimate is not to be trusted: per component (d, *shape) inside the engine,
     # per point (*shape) from `gradient` (`bounds.rounding_swamps`, `bounds.untrusted`).
     unreliable: Array | None = None
+    # With a `tolerance` (`tolerance.refine_to_tolerance`), per component (d, *shape) inside
+    # the engine and per point from `gradient`: whether it was met, and the evaluations of f.
+    converged: Array | None = None
+    evaluations: Array | None = None
 
 
 def _estimate(

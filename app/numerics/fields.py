@@ -11,8 +11,8 @@ import numpy.typing as npt
 
 from .bounds import untrusted
 from .exceptions import OptionError, ShapeError
-from .first import _gradient
-from .stencils import Array, Function, Indexing, Method, check_options
+from .first import _gradient, _to_tolerance
+from .stencils import Array, Function, Indexing, Method, Tolerance, check_options
 
 # A grid of d axes is d-dimensional arrays broadcast together (`grid_rows`), and NumPy's
 # broadcasting helpers take at most 32 dimensions (np.broadcast, under broadcast_shapes
@@ -32,6 +32,8 @@ class GradientField(NamedTuple):
     gradient: Array  # (d, M)
     errors: Array | None  # (d, M)
     unreliable: Array | None = None  # (M,): points with a component flagged (`untrusted`)
+    converged: Array | None = None  # (M,), with a `tolerance`: where it was met
+    evaluations: Array | None = None  # (M,), with a `tolerance`: evaluations of f per point
 
 
 def grid_positions(d: int, indexing: Indexing = "xy") -> tuple[int, ...]:
@@ -113,13 +115,14 @@ def gradient_field(
     error_estimate: bool = False,
     with_coordinates: bool = True,
     refine_limit: int | None = None,
+    tolerance: Tolerance | None = None,
 ) -> GradientField:
     """∇f at every point of the grid spanned by 1-D `axes` (the notebook's quiver data).
 
     `with_coordinates=False` skips materializing the (d, M) grid points, which a client can
     rebuild from the axes.
     """
-    options = check_options(method, step, accuracy, 1, error_estimate)
+    options = check_options(method, step, accuracy, 1, error_estimate, tolerance)
     if len(axes) > MAX_GRID_AXES:
         raise ShapeError(
             f"`axes` has {len(axes)} axes; a grid has at most {MAX_GRID_AXES}, so pass the "
@@ -131,6 +134,7 @@ def gradient_field(
     arrays = [np.asarray(a, dtype=np.float64).ravel() for a in axes]
     rows = grid_rows(arrays, indexing)
     result = _gradient(f, rows, options, keep_steps=False, refine_limit=refine_limit)
+    result = _to_tolerance(f, rows, options, result)
     shape = result.values.shape
     size = math.prod(shape)
     coordinates = GridPoints.of(arrays, indexing).materialize() if with_coordinates else None
@@ -147,4 +151,6 @@ def gradient_field(
         gradient=np.ascontiguousarray(result.gradient).reshape(len(rows), size),
         errors=errors,
         unreliable=np.asarray(flags.any(axis=0)).reshape(size),
+        converged=None if result.converged is None else result.converged.all(axis=0).reshape(size),
+        evaluations=None if result.evaluations is None else result.evaluations.reshape(size),
     )

@@ -30,12 +30,15 @@ from .stencils import (
     Method,
     Options,
     Stencil,
+    Tolerance,
     _checked_offsets,
     _off_center,
     _pairs,
     check_options,
+    evaluation_count,
     stencil,
 )
+from .tolerance import refine_to_tolerance
 
 
 class Derivative(NamedTuple):
@@ -48,6 +51,8 @@ class Derivative(NamedTuple):
     intercepts: Array | None  # tangent y = derivatives·t + intercepts (order 1 only)
     errors: Array | None  # estimated absolute error, when asked for
     unreliable: Array | None = None  # where the estimate may be off by over 1e-6 of itself
+    converged: Array | None = None  # with a `tolerance`: where it was met
+    evaluations: Array | None = None  # with a `tolerance`: evaluations of f per point
 
 
 def derivative(
@@ -60,6 +65,7 @@ def derivative(
     accuracy: int = 2,
     error_estimate: bool = False,
     refine_limit: int | None = None,
+    tolerance: Tolerance | None = None,
 ) -> Derivative:
     """f'(x) or f''(x) at every x, with the tangent line's intercept f(x) − f'(x)·x.
 
@@ -75,8 +81,10 @@ def derivative(
     accuracy : truncation order p (1 only for one-sided methods).
     error_estimate : also return |D_p − D_q| + rounding, with q the next accuracy.
     refine_limit : at most this many points re-estimated with smaller steps (`_refine`).
+    tolerance : re-estimate to |error| ≤ atol + rtol·|D| where the 8th-order stencil can
+        (`refine_to_tolerance`); `converged` and `evaluations` say where and at what cost.
     """
-    options = check_options(method, step, accuracy, order, error_estimate)
+    options = check_options(method, step, accuracy, order, error_estimate, tolerance)
     points = np.asarray(x, dtype=np.float64)
     flat = points if points.ndim == 1 else points.reshape(-1)  # returned in x's shape
     on_rows: Function = lambda rows: f(rows[0])  # noqa: E731
@@ -102,6 +110,9 @@ def derivative(
                 result.errors[0][changed] = error_bound(
                     on_rows, subset, 0, used, options, center, slopes[changed]
                 )
+    result = _to_tolerance(on_rows, [flat], options, result)
+    slopes = result.gradient[0]
+    assert result.steps is not None
     intercepts = None
     if order == 1:
         with np.errstate(all="ignore"):
@@ -120,6 +131,8 @@ def derivative(
         None if intercepts is None else shaped(intercepts),
         None if errors is None else shaped(errors),
         shaped(flags),
+        None if result.converged is None else shaped(result.converged[0]),
+        None if result.evaluations is None else shaped(result.evaluations),
     )
 
 
@@ -132,26 +145,37 @@ def gradient(
     accuracy: int = 2,
     error_estimate: bool = False,
     refine_limit: int | None = None,
+    tolerance: Tolerance | None = None,
 ) -> Gradient:
     """∇f at N points given as an (N, d) array; returns values (N,), gradient (N, d).
 
     Costs one evaluation of f per non-zero stencil weight per coordinate, on all N points
     at once: 2·d + 1 evaluations for central accuracy 2 with a given step (the +1 is f
-    itself), 3·d + 1 with the automatic one, whose check (`step_too_wide`) needs f(x + 2h).
+    itself), 3·d + 1 with the automatic one, whose check (`step_too_wide`) needs f(x + 2h);
+    with a `tolerance`, 8 more per coordinate and level tried (`refine_to_tolerance`).
     """
-    options = check_options(method, step, accuracy, 1, error_estimate)
+    options = check_options(method, step, accuracy, 1, error_estimate, tolerance)
     array = np.asarray(points, dtype=np.float64)
     if array.ndim != 2:
         raise ShapeError(
             "`points` must be a list of points, each a list of d numbers.", field="points"
         )
     rows = list(np.ascontiguousarray(array.T))
-    result = _gradient(f, rows, options, refine_limit=refine_limit)
+    result = _to_tolerance(f, rows, options, _gradient(f, rows, options, refine_limit=refine_limit))
     errors = None if result.errors is None else result.errors.T
     assert result.steps is not None
     bounded = None if result.errors is None else untrusted(result.gradient, result.errors)
     flagged = np.asarray(_flags(result.unreliable, bounded).any(axis=0))
-    return Gradient(result.values, result.gradient.T, result.steps.T, errors, flagged)
+    converged = None if result.converged is None else np.asarray(result.converged.all(axis=0))
+    return Gradient(
+        result.values,
+        result.gradient.T,
+        result.steps.T,
+        errors,
+        flagged,
+        converged,
+        result.evaluations,
+    )
 
 
 def _flags(swamped: Array | None, bounded: Array | None) -> Array:
@@ -184,6 +208,7 @@ def _gradient(
     shape = shapes[0] if same else np.broadcast_shapes(*shapes)
     d = len(rows)
     simple = options.method != "complex" and not options.error_estimate
+    simple = simple and options.tolerance is None
     if simple and same and len(shape) == 1 and d * shape[0] <= FEW:
         # (one-sided checks run in NumPy only)
         floats = d * shape[0] <= FLOATS and (
@@ -215,6 +240,26 @@ def _gradient(
                 flags = None if unsure is None or not wide[j] else unsure[j]
                 budget -= _refine(f, rows, int(j), options, out, bool(undefined[j]), flags, budget)
     return out
+
+
+def _to_tolerance(f: Function, rows: Sequence[Array], options: Options, out: Gradient) -> Gradient:
+    """`out` re-estimated to `options.tolerance` (`refine_to_tolerance`), with `converged`
+    per component and `evaluations` per point: the first answer's plan (`evaluation_count`,
+    without its ladders' few re-estimates) and the levels tried."""
+    if options.tolerance is None:
+        return out
+    d = len(rows)
+    with np.errstate(all="ignore"):
+        converged, counts = refine_to_tolerance(f, rows, options.order, options.tolerance, out)
+    first = evaluation_count(
+        options.method,
+        options.accuracy,
+        options.order,
+        d,
+        options.error_estimate,
+        automatic_step=True,
+    )
+    return out._replace(converged=converged, evaluations=counts.sum(axis=0) + first)
 
 
 def _gradient_at_few_points(

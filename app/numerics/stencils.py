@@ -90,6 +90,14 @@ def stencil(method: Method, accuracy: int, order: int = 1) -> Stencil:
 
 
 @dataclass(frozen=True)
+class Tolerance:
+    """|error| ≤ atol + rtol·|D|, as scipy.differentiate's `atol` and `rtol` (`tolerance`)."""
+
+    rtol: float = 0.0
+    atol: float = 0.0
+
+
+@dataclass(frozen=True)
 class Options:
     """Validated options shared by every derivative routine."""
 
@@ -98,10 +106,16 @@ class Options:
     accuracy: int = 2
     order: int = 1
     error_estimate: bool = False
+    tolerance: Tolerance | None = None
 
 
 def check_options(
-    method: str, step: float | None, accuracy: int, order: int, error_estimate: bool
+    method: str,
+    step: float | None,
+    accuracy: int,
+    order: int,
+    error_estimate: bool,
+    tolerance: Tolerance | None = None,
 ) -> Options:
     """Validate options apart from the algorithm; raise `OptionError` with a fix."""
     if method not in METHODS:
@@ -127,9 +141,31 @@ def check_options(
             "the `complex` method computes first derivatives only; use `central` for order 2.",
             field="method",
         )
-    options = Options(method, step, accuracy, order, error_estimate)
+    if tolerance is not None:
+        _check_tolerance(tolerance, method, step)
+    options = Options(method, step, accuracy, order, error_estimate, tolerance)
     _check_step_floor(options)
     return options
+
+
+def _check_tolerance(tolerance: Tolerance, method: str, step: float | None) -> None:
+    for name in ("rtol", "atol"):
+        value = getattr(tolerance, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise OptionError(
+                f"`tolerance.{name}` must be a finite number ≥ 0; got {value}.", field="tolerance"
+            )
+    if tolerance.rtol == 0 and tolerance.atol == 0:
+        raise OptionError(
+            '`tolerance` needs `rtol` or `atol` above 0, such as {"rtol": 1e-12}.',
+            field="tolerance",
+        )
+    if method != "central" or step is not None:
+        raise OptionError(
+            "`tolerance` works with the `central` method and the automatic step; omit "
+            "`method` and `step`, or omit `tolerance`.",
+            field="tolerance",
+        )
 
 
 def _check_step_floor(options: Options) -> None:

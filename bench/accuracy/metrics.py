@@ -76,6 +76,8 @@ def statistics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     )
     row |= estimate_statistics(outcomes)
     row["evaluations"] = significant(float(np.mean([o.result.evaluations for o in outcomes])))
+    met = [c for o in outcomes for c in (o.result.converged or [])]
+    row["converged"] = share(np.array(met)) if met else None
     return row
 
 

@@ -128,7 +128,28 @@ def headline(overall: dict[str, dict[str, Any]], by_kind: dict[str, Any]) -> str
         f"Evaluations per point, all cases: Nabla {float(central['evaluations']):.0f}, "
         f"numdifftools {float(nd['evaluations']):.0f}, scipy {float(scipy['evaluations']):.0f}."
     )
-    return "\n".join([misses, estimates, cost])
+    return "\n".join([misses, estimates, cost, tolerance_line(overall, by_kind)])
+
+
+def tolerance_line(overall: dict[str, dict[str, Any]], by_kind: dict[str, Any]) -> str:
+    name = "nabla tolerance"
+    if name not in overall:
+        return ""
+    kinds = [k for k in KINDS if name in by_kind.get(k, {})]
+    medians = ", ".join(
+        f"{KINDS[k]} {number(by_kind[k][name]['median'])} "
+        f"({percent(by_kind[k][name]['converged'])} converged, "
+        f"{float(by_kind[k][name]['evaluations']):.0f} evaluations per point; numdifftools "
+        f"{number(by_kind[k]['numdifftools']['median'])}, "
+        f"{float(by_kind[k]['numdifftools']['evaluations']):.0f})"
+        for k in kinds
+    )
+    return (
+        f"- **To a tolerance.** With `tolerance` rtol = 1e-12 (central only), median relative "
+        f"error: {medians}. A point whose bound does not meet the tolerance keeps its best "
+        "estimate and says `converged: false`; second derivatives rarely can, as their "
+        "rounding bound in float64 is about 1e-11."
+    )
 
 
 def cell(text: str) -> str:

@@ -34,6 +34,7 @@ class Result:
     estimated: list[float] | None = None  # the values returned with `errors`, if others
     changed: int = 0  # components that differ when the error estimate is asked for
     flagged: list[bool] | None = None  # components the default answer flags `unreliable`
+    converged: list[bool] | None = None  # components that met a `tolerance`, if one was asked
 
 
 class Counted:
@@ -116,6 +117,27 @@ def flags(case: Case, unreliable: Array | None) -> list[bool] | None:
     if unreliable is None:
         return None
     return [bool(np.any(unreliable))] * len(case.components())
+
+
+TOLERANCE = numerics.Tolerance(rtol=1e-12)  # what the issue's target asks for
+
+
+def nabla_tolerance(case: Case) -> Result | None:
+    """Central differences with `tolerance` rtol = 1e-12 (first derivatives, second
+    derivatives and gradients; /hessian has no tolerance yet)."""
+    if case.kind == "hessian":
+        return None
+    f = Counted(case)
+    point = np.array([case.point])
+    if case.kind == "gradient":
+        g = numerics.gradient(f, point, tolerance=TOLERANCE)
+        values, flagged, converged = pick(case, g.gradient), g.unreliable, g.converged
+    else:
+        order = 1 if case.kind == "d1" else 2
+        r = numerics.derivative(lambda t: f([t]), point[0], order=order, tolerance=TOLERANCE)
+        values, flagged, converged = pick(case, r.derivatives), r.unreliable, r.converged
+    met = flags(case, converged)
+    return Result(values, None, f.points, flagged=flags(case, flagged), converged=met)
 
 
 # ---------------------------------------------------------------- peers, with their defaults

@@ -24,7 +24,7 @@ NABLA_METHODS: dict[str, Method] = {
     "nabla backward": "backward",
     "nabla complex": "complex",
 }
-NABLA = list(NABLA_METHODS)
+NABLA = [*NABLA_METHODS, "nabla tolerance"]
 PEERS = ["numdifftools", "scipy", "h = 1e-4"]
 PAPERS = {
     GMSW: "Gill, Murray, Saunders & Wright 1983",
@@ -36,6 +36,8 @@ PAPERS = {
 
 def runner(name: str) -> Callable[[Case], runners.Result | None]:
     """The runner called `name`; it returns None for a case it does not apply to."""
+    if name == "nabla tolerance":
+        return runners.nabla_tolerance
     if name in NABLA:
         method = NABLA_METHODS[name]
         return lambda c: runners.nabla(c, method) if method in runners.nabla_methods(c) else None
