@@ -70,7 +70,7 @@ def _at_most(setting: str, reason: str, noun: str, advice: str) -> Any:
             limit = getattr(settings, setting)
             if len(value) > limit:
                 raise TooLargeError(
-                    f"`{info.field_name}` has {len(value)} {noun}; the limit is {limit}. {advice}",
+                    f"`{info.field_name}` has {len(value)} {noun}; the limit is {limit}; {advice}",
                     reason=reason,
                 )
         return handler(value)
@@ -82,27 +82,27 @@ def _at_most(setting: str, reason: str, noun: str, advice: str) -> Any:
 Coordinates = Annotated[
     list[Number],
     Field(min_length=1, fail_fast=True),
-    _at_most("max_dimensions", "dimensions", "coordinates", "Use fewer coordinates."),
+    _at_most("max_dimensions", "dimensions", "coordinates", "use fewer coordinates."),
 ]
 PointValues = Annotated[
     list[Number],
     Field(min_length=1, fail_fast=True),
-    _at_most("max_points", "points", "points", "Split the request."),
+    _at_most("max_points", "points", "points", "split the request."),
 ]
 PointRows = Annotated[
     list[Coordinates],
     Field(min_length=1, fail_fast=True),
-    _at_most("max_points", "points", "points", "Split the request."),
+    _at_most("max_points", "points", "points", "split the request."),
 ]
 Names = Annotated[
     list[Name],
     Field(fail_fast=True),
-    _at_most("max_dimensions", "dimensions", "names", "Use fewer variables."),
+    _at_most("max_dimensions", "dimensions", "names", "use fewer variables."),
 ]
 Parameters = Annotated[
     dict[Name, Number],
     _at_most(
-        "max_parameters", "parameters", "entries", "Send only the parameters the expression uses."
+        "max_parameters", "parameters", "entries", "send only the parameters the expression uses."
     ),
 ]
 
@@ -235,7 +235,8 @@ class FormulaOptions(ComputeRequest):
 
     expression: str = Field(
         description="The function, in Python-like math: `+ - * / ** ^ %`, whitelisted "
-        "functions (`sin`, `exp`, `log`, `sigmoid`, `sum`, ...), constants `pi` and `e`.",
+        "functions (`sin`, `exp`, `log`, `erf`, `gamma`, `sigmoid`, `sum`, ...), constants "
+        "`pi` and `e`; multiplication is written out (`2*x`, not `2x`).",
         examples=["0.01*x**2 + 0.1*x"],
     )
     method: Method = Field(
@@ -264,6 +265,18 @@ class FormulaOptions(ComputeRequest):
         description="Values of names that are constants, not variables (`a` in `a*x**2`).",
         examples=[{}],
     )
+
+    @model_validator(mode="after")
+    def _accuracy_applies(self) -> Self:
+        # The complex step has no stencil whose order `accuracy` could choose: it was ignored.
+        if self.method == "complex" and self.accuracy != 2:
+            raise RequestError(
+                f"`accuracy` {self.accuracy} does not apply to `method` `complex`, which is "
+                "exact to rounding already; omit `accuracy`, or use `central` for a stencil "
+                "of that order.",
+                field="accuracy",
+            )
+        return self
 
 
 class ToleranceSpec(StrictModel):
@@ -519,7 +532,7 @@ class GradientFieldRequest(DifferenceOptions):
         examples=[["x0", "x1"]],
     )
     grid: Annotated[
-        list[Axis], _at_most("max_dimensions", "dimensions", "axes", "Use fewer axes.")
+        list[Axis], _at_most("max_dimensions", "dimensions", "axes", "use fewer axes.")
     ] = Field(
         min_length=1,
         fail_fast=True,
@@ -754,7 +767,7 @@ class StepStudyResponse(BaseModel):
 class ErrorResponse(BaseModel):
     detail: str = Field(
         description="One sentence: what is wrong and how to fix it.",
-        examples=["unknown function `foo` at column 1; did you mean `floor`?"],
+        examples=["unknown function `sni` at column 1; did you mean `sin`?"],
     )
     type: str = Field(
         description="Error kind, e.g. `invalid_expression`, `too_large`.",
@@ -765,7 +778,7 @@ class ErrorResponse(BaseModel):
     )
     column: int | None = Field(None, description="1-based column in `expression`.", examples=[1])
     reason: str | None = Field(
-        None, description="Which limit was exceeded (413).", examples=["grid"]
+        None, description="Which limit was exceeded (413, 503).", examples=["points"]
     )
     errors: list[dict[str, Any]] | None = Field(
         None,

@@ -987,3 +987,23 @@ def test_a_bound_function_is_cached_by_the_exact_bits_of_its_parameters(
     for value in values:
         got = expression.bind(["x"], {"a": value, "b": 1.0})([x])
         np.testing.assert_array_equal(got, np.arctan2(value, -1.0) + x)
+
+
+# ---------------------------------------------------------------- any text at all
+
+MATH_TEXT = st.text(
+    alphabet=st.sampled_from(list("xyz012 .+-*/^()[]{}|!=,;:'\"\\$#?&@~%<>eE_abcsinlogπ²×")),
+    max_size=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(MATH_TEXT)
+def test_any_text_parses_or_is_refused_in_our_own_words(text: str) -> None:
+    try:
+        parse(text)
+    except ExpressionError as error:
+        message = error.detail
+        assert message.endswith((".", "?")), message
+        for phrase in ("invalid syntax", "was never closed", "unmatched", "Perhaps", "Maybe"):
+            assert phrase not in message

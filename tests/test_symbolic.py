@@ -333,3 +333,19 @@ def test_random_formula_derivative_agrees_with_the_complex_step(text: str, x: fl
     np.testing.assert_allclose(exact, oracle, rtol=1e-9, atol=1e-9)
     reparsed = parse(derivative.text).bind(["x"])([np.array([x])])
     np.testing.assert_array_equal(reparsed, exact)
+
+
+@pytest.mark.parametrize(
+    ("text", "printed"),
+    [
+        pytest.param("log(0)*x", "-inf", id="minus-infinity"),
+        pytest.param("sqrt(-1)*x", "nan", id="not-a-number"),
+    ],
+)
+def test_a_non_finite_constant_prints_as_text_that_parses_back(text: str, printed: str) -> None:
+    derivative = _d(text)
+    assert derivative.text == printed
+    x = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(
+        parse(derivative.text).bind(["x"])([x]), np.full(2, float(printed))
+    )
