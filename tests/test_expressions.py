@@ -425,7 +425,13 @@ REFUSED = [
         1,
         id="calling-a-call",
     ),
-    refused("sin(x=1)", "`sin` takes no keyword arguments at column 1.", 1, id="keyword"),
+    refused(
+        "sin(x=1)",
+        "`sin` takes no keyword arguments at column 1; write `sin(...)` with its arguments in "
+        "order.",
+        1,
+        id="keyword",
+    ),
     refused("sin(x, y)", "`sin` takes 1 argument, got 2 at column 1.", 1, id="too-many-args"),
     refused("hypot(x)", "`hypot` takes 2 arguments, got 1 at column 1.", 1, id="too-few-args"),
     refused(

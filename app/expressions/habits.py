@@ -82,6 +82,13 @@ FUNCTION_HINTS = {
     "g": "the function's formula itself, such as `x**2`",
     "function_1": "the function's formula itself, such as `0.01*x**2 + 0.1*x`",
     "function_2": "the function's formula itself, such as `x[0]**2 + x[1]**2`",
+    "func_1": "the function's formula itself, such as `0.01*x**2 + 0.1*x`",
+    "func_2": "the function's formula itself, such as `x[0]**2 + x[1]**2`",
+    "numerical_diff": "only the function, and send the points to `/derivative`",
+    "numerical_gradient": "only the function, and send the point to `/gradient`",
+    "numerical_gradient_batch": "only the function, and send the grid to `/gradient-field`",
+    "gradient_descent": "only the function, and send `init` to `/descent`",
+    "tangent_line": "only the function: `/derivative` answers each point's tangent",
 }
 
 _BINARY = {"+", "-", "*", "/", "%", "^", "**", "==", "!=", "<", ">", "<=", ">="}

@@ -375,7 +375,12 @@ class _Translator:
         name = self.function_name(node.func)
         func = FUNCTIONS[name]
         if node.keywords:
-            raise self.error(node, f"`{name}` takes no keyword arguments")
+            axis = " (it runs over the point's coordinates)" if func.reduction else ""
+            raise self.error(
+                node,
+                f"`{name}` takes no keyword arguments",
+                f"; write `{name}(...)` with its arguments in order{axis}.",
+            )
         self.check_arity(node, name, func.arity, func.fewest or func.arity)
         if not func.analytic:
             self.usage.blocker = self.usage.blocker or name
