@@ -1,16 +1,20 @@
 """Between HTTP and the engine: limits, variables and axes, and plotting-ready payloads.
 
-Each public function takes a validated request model and the settings, checks every limit
-*before* allocating or computing anything, runs the engine and returns a dict of NumPy
-arrays that the route serializes directly (orjson; NaN/inf become `null`).
+Each endpoint is an `Endpoint`: its `limits` are what the request's size alone decides
+(points, dimensions, memory, the work at one operation per evaluation), checked before the
+request is scheduled (app.lifecycle), without parsing or allocating; its computation
+checks the rest (the work of the expression's own nodes) *before* allocating or computing
+anything, runs the engine and returns a dict of NumPy arrays that the route serializes
+directly (orjson; NaN/inf become `null`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import cast
+from dataclasses import dataclass
+from typing import Generic, TypeVar, cast
 
 import numpy as np
 
@@ -32,6 +36,7 @@ from app.schemas import (
     DEFAULT_STUDY_STEPS,
     Arange,
     Axis,
+    ComputeRequest,
     DerivativeRequest,
     DescentRequest,
     DifferenceOptions,
@@ -39,9 +44,24 @@ from app.schemas import (
     GradientFieldRequest,
     GradientRequest,
     HessianRequest,
+    Size,
     StepStudyRequest,
 )
 from app.symbolic import derivative_expression
+
+Body = TypeVar("Body", bound=ComputeRequest)
+Answer = TypeVar("Answer", covariant=True)
+
+
+@dataclass(frozen=True)
+class Endpoint(Generic[Body, Answer]):
+    """What app.lifecycle needs of an endpoint: the `limits` its request's size decides,
+    checked before it is scheduled (a request refused for them does not wait for a thread
+    first), and its `compute`, which checks what the expression adds and answers."""
+
+    limits: Callable[[Body, Settings], None]
+    compute: Callable[[Body, Settings], Answer]
+
 
 # ---------------------------------------------------------------- shared checks
 
@@ -106,7 +126,7 @@ def work_estimate(calls: int, points: int, per_point: int, dimension: int) -> in
 
 
 def check_work(
-    expression: Expression,
+    expression: Expression | None,
     points: int,
     dimension: int,
     options: FormulaOptions,
@@ -119,6 +139,8 @@ def check_work(
     """Budget: evaluations of f × (points × expression nodes + per-call overhead), per round,
     plus one evaluation of `besides` (the exact derivative of `exact: true`) on the points.
 
+    Without an `expression` (before it is parsed): the least any costs, one node.
+
     Returns the estimate, which `refine_limit` takes from the budget."""
     error_estimate = bool(getattr(options, "error_estimate", False))
     evaluations = rounds * numerics.evaluation_count(
@@ -129,7 +151,7 @@ def check_work(
         error_estimate,
         automatic_step=options.step is None,
     )
-    per_point = _per_point(expression, dimension)
+    per_point = 1 if expression is None else _per_point(expression, dimension)
     work = work_estimate(evaluations, points, per_point, dimension)
     exact_nodes = 0 if besides is None else besides.node_count
     work += work_estimate(1, points, exact_nodes, dimension) if exact_nodes else 0
@@ -137,9 +159,10 @@ def check_work(
     if work > budget:
         exact = f" and its exact derivative ({exact_nodes} nodes) once" if exact_nodes else ""
         raise TooLargeError(
-            f"the request needs about {work:.3g} operations ({evaluations} evaluations of f"
-            f"{exact} on {points} points of {dimension} coordinates, {per_point} expression "
-            f"nodes each); the budget is {budget:.3g}. Use fewer points, coordinates or "
+            f"the request needs {'at least' if expression is None else 'about'} {work:.3g} "
+            f"operations ({evaluations} evaluations of f{exact} on {points} points of "
+            f"{dimension} coordinates, {per_point} expression node{'s' * (per_point > 1)} "
+            f"each); the budget is {budget:.3g}. Use fewer points, coordinates or "
             "steps, a lower `accuracy`, or a simpler expression.",
             reason="work",
         )
@@ -299,10 +322,6 @@ def derivative(request: DerivativeRequest, settings: Settings) -> DerivativePayl
     exact = _exact_expression(expression, name, request.order) if request.exact else None
     work = check_work(expression, count, 1, request, request.order, settings, besides=exact)
     work = tolerance_work(expression, count, 1, request, work, settings)
-    answer = 2 + (2 if exact is not None else 0)  # points, intercepts; exact, its errors
-    arrays = numerics.arrays_alive(1, error_estimate=request.error_estimate) + answer
-    inputs = 0 if request.points is None else len(request.points) * FLOAT_IN_LIST
-    check_memory(count, arrays, settings, inputs=inputs)
     if request.range is not None:
         x = axis_values(request.range)
     else:
@@ -342,6 +361,15 @@ def derivative(request: DerivativeRequest, settings: Settings) -> DerivativePayl
         with np.errstate(all="ignore"):
             payload["errors_vs_exact"] = np.abs(result.derivatives - values)
     return payload
+
+
+def derivative_limits(request: DerivativeRequest, settings: Settings) -> None:
+    count = _checked_count(request, settings)
+    check_work(None, count, 1, request, request.order, settings)
+    answer = 2 + (2 if request.exact else 0)  # points, intercepts; exact, its errors
+    arrays = numerics.arrays_alive(1, error_estimate=request.error_estimate) + answer
+    inputs = 0 if request.points is None else len(request.points) * FLOAT_IN_LIST
+    check_memory(count, arrays, settings, inputs=inputs)
 
 
 def _checked_count(request: DerivativeRequest, settings: Settings) -> int:
@@ -398,8 +426,6 @@ def gradient(request: GradientRequest, settings: Settings) -> GradientPayload:
     n, d = points.shape
     work = check_work(expression, n, d, request, 1, settings)
     work = tolerance_work(expression, n, d, request, work, settings)
-    arrays = numerics.arrays_alive(d, error_estimate=request.error_estimate)
-    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
     with engine_errors():
         result = numerics.gradient(
             bind(expression, names, request.parameters),
@@ -429,6 +455,30 @@ def gradient(request: GradientRequest, settings: Settings) -> GradientPayload:
     return payload
 
 
+def gradient_limits(request: GradientRequest, settings: Settings) -> None:
+    n, d = _checked_size(request, settings)
+    check_work(None, n, d, request, 1, settings)
+    arrays = numerics.arrays_alive(d, error_estimate=request.error_estimate)
+    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
+
+
+def _checked_size(request: GradientRequest | HessianRequest, settings: Settings) -> Size:
+    """Points and coordinates of `point` or `points` (the first point's: `_point_array`
+    checks the others), within the limits."""
+    size = request.size()
+    check_points(size.points, settings, field="points")
+    _check_dimension(size.dimension, settings)
+    return size
+
+
+def _check_dimension(dimension: int, settings: Settings) -> None:
+    if dimension > settings.max_dimensions:
+        raise TooLargeError(
+            f"points have {dimension} coordinates; the limit is {settings.max_dimensions}.",
+            reason="dimensions",
+        )
+
+
 def _points_and_names(
     request: GradientRequest | HessianRequest, expression: Expression, settings: Settings
 ) -> tuple[Array, list[str]]:
@@ -445,11 +495,7 @@ def _point_array(rows: list[list[float]], settings: Settings) -> Array:
     dimension = len(rows[0]) if rows else 0
     if not rows or dimension == 0:
         raise RequestError("each point needs at least one coordinate.", field="points")
-    if dimension > settings.max_dimensions:
-        raise TooLargeError(
-            f"points have {dimension} coordinates; the limit is {settings.max_dimensions}.",
-            reason="dimensions",
-        )
+    _check_dimension(dimension, settings)
     if any(len(row) != dimension for row in rows):
         raise RequestError(
             f"all points must have the same number of coordinates ({dimension}).",
@@ -472,10 +518,6 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> FieldPa
     names = coordinate_names(expression, request.variables, d, request.parameters)
     work = check_work(expression, size, d, request, 1, settings)
     work = tolerance_work(expression, size, d, request, work, settings)
-    float32 = 1 + d if request.precision == "float32" else 0  # the answer's copies
-    check_memory(
-        size, numerics.arrays_alive(d, error_estimate=request.error_estimate) + float32, settings
-    )
     axes = [axis_values(spec) for spec in request.grid]
     if request.precision == "float32":
         _check_single_precision(axes)
@@ -498,6 +540,16 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> FieldPa
     if result.converged is not None and result.evaluations is not None:
         payload |= {"converged": result.converged, "evaluations": result.evaluations}
     return payload
+
+
+def gradient_field_limits(request: GradientFieldRequest, settings: Settings) -> None:
+    d = len(request.grid)
+    size = _check_grid(request, settings)
+    check_work(None, size, d, request, 1, settings)
+    float32 = 1 + d if request.precision == "float32" else 0  # the answer's copies
+    check_memory(
+        size, numerics.arrays_alive(d, error_estimate=request.error_estimate) + float32, settings
+    )
 
 
 def _check_grid(request: GradientFieldRequest, settings: Settings) -> int:
@@ -597,6 +649,13 @@ def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
     return payload
 
 
+def hessian_limits(request: HessianRequest, settings: Settings) -> None:
+    n, d = _checked_size(request, settings)
+    _check_budget(work_estimate(numerics.hessian_evaluations(d), n, 1, d), settings)
+    arrays = numerics.arrays_alive(d, hessian=True) + 1  # and a level of f, at least
+    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
+
+
 def _check_budget(work: int, settings: Settings) -> None:
     if work > settings.max_work:
         raise TooLargeError(
@@ -609,13 +668,17 @@ def _check_budget(work: int, settings: Settings) -> None:
 # ---------------------------------------------------------------- /descent
 
 
-def descent(request: DescentRequest, settings: Settings) -> DescentPayload:
-    expression = load_expression(request, settings)
+def descent_limits(request: DescentRequest, settings: Settings) -> None:
     if request.steps > settings.max_descent_steps:
         raise TooLargeError(
             f"`steps` is {request.steps}; the limit is {settings.max_descent_steps}.",
             reason="steps",
         )
+    check_work(None, 1, len(request.init), request, 1, settings, rounds=request.steps + 1)
+
+
+def descent(request: DescentRequest, settings: Settings) -> DescentPayload:
+    expression = load_expression(request, settings)
     d = len(request.init)
     names = coordinate_names(expression, request.variables, d, request.parameters)
     check_work(expression, 1, d, request, 1, settings, rounds=request.steps + 1)
@@ -641,6 +704,10 @@ def descent(request: DescentRequest, settings: Settings) -> DescentPayload:
 
 
 # ---------------------------------------------------------------- /step-study
+
+
+def step_study_limits(request: StepStudyRequest, settings: Settings) -> None:
+    """Nothing its size can exceed: the schema caps its steps, and it is one point."""
 
 
 def step_study(request: StepStudyRequest, settings: Settings) -> StepStudyPayload:
@@ -676,3 +743,13 @@ def _best(steps: Array, errors: Array) -> float | None:
     if not finite.any():
         return None
     return float(steps[np.flatnonzero(finite)[np.argmin(errors[finite])]])
+
+
+# ---------------------------------------------------------------- the endpoints
+
+DERIVATIVE = Endpoint(derivative_limits, derivative)
+GRADIENT = Endpoint(gradient_limits, gradient)
+GRADIENT_FIELD = Endpoint(gradient_field_limits, gradient_field)
+HESSIAN = Endpoint(hessian_limits, hessian)
+DESCENT = Endpoint(descent_limits, descent)
+STEP_STUDY = Endpoint(step_study_limits, step_study)
