@@ -170,23 +170,15 @@ def message(error: dict[str, Any], model: type[BaseModel] | None) -> str:
     field = location(loc)
     kind = error.get("type", "")
     value = error.get("input")
-    context = error.get("ctx") or {}
     if kind == "extra_forbidden":
         return _extra(loc, field, model)
     if kind == "missing":
         return _missing(field, loc, model)
-    if kind == "axis_spec" and isinstance(value, dict):
-        return (
-            f"`{field}` needs `step` (a spacing) or `num` (a count) besides `start` and "
-            f"`stop`, as in {_AXIS}."
-        )
     if kind == "axis_spec" or (kind == "model_type" and _is_axis(loc)):
-        return (
-            f"`{field}` must be an object {{start, stop, step}} or {{start, stop, num}}, "
-            f"such as {_AXIS}; got {_kind(value)}."
-        )
+        return _axis(field, value)
     if kind in _KINDS:
         return _wrong_type(field, kind, value, model)
+    context = error.get("ctx") or {}
     if kind == "literal_error":
         expected = context.get("expected", "one of the documented values")
         return f"`{field}` must be {expected}; got {_shown(value)}."
@@ -198,6 +190,18 @@ def message(error: dict[str, Any], model: type[BaseModel] | None) -> str:
             f"or `_`; got {_shown(value)}."
         )
     return _general(field, error)
+
+
+def _axis(field: str, value: Any) -> str:
+    if isinstance(value, dict):
+        return (
+            f"`{field}` needs `step` (a spacing) or `num` (a count) besides `start` and "
+            f"`stop`, as in {_AXIS}."
+        )
+    return (
+        f"`{field}` must be an object {{start, stop, step}} or {{start, stop, num}}, "
+        f"such as {_AXIS}; got {_kind(value)}."
+    )
 
 
 def _extra(loc: tuple[Any, ...], field: str, model: type[BaseModel] | None) -> str:

@@ -204,8 +204,6 @@ def _character(token: Token, before: Token | None, after: Token | None) -> Expre
         )
     if token.kind != "op":
         return None
-    if text == "|":
-        return refuse(f"`|` at column {column}: write `abs(x)` for the absolute value |x|.", column)
     if text == "!":
         operand = before.text if before is not None and before.kind != "op" else "..."
         return refuse(
@@ -213,23 +211,17 @@ def _character(token: Token, before: Token | None, after: Token | None) -> Expre
         )
     if text == "\\":
         return _latex(after, column)
-    if text in "{}":
-        return refuse(
-            f"`{text}` at column {column}: braces are LaTeX grouping; use parentheses, "
-            "as in `x^(2)`.",
-            column,
-        )
-    if text in (".^", ".*", "./"):
-        return refuse(
-            f"`{text}` at column {column} is MATLAB's element-wise operator; write "
-            f"`{text[1:]}` (every operator here works element-wise).",
-            column,
-        )
     return _punctuation(text, column)
 
 
 def _punctuation(text: str, column: int) -> ExpressionError | None:
     fixes = {
+        "|": "write `abs(x)` for the absolute value |x|",
+        "{": "braces are LaTeX grouping; use parentheses, as in `x^(2)`",
+        "}": "braces are LaTeX grouping; use parentheses, as in `x^(2)`",
+        ".^": "MATLAB's element-wise power is `^` here (every operator works element-wise)",
+        ".*": "MATLAB's element-wise product is `*` here (every operator works element-wise)",
+        "./": "MATLAB's element-wise division is `/` here (every operator works element-wise)",
         "$": "cell references are not read; name a variable such as `x`",
         ";": "send one formula; remove `;`",
         "'": "send the formula without quotes; a derivative is what the service computes",
