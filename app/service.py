@@ -107,8 +107,8 @@ def listing(names: list[str], shown: int = 3) -> str:
 def check_points(count: int, settings: Settings, *, field: str) -> None:
     if count > settings.max_points:
         raise TooLargeError(
-            f"`{field}` asks for {count} points; the limit is {settings.max_points}. "
-            "Split the request.",
+            f"`{field}` asks for {count} points; the limit is {settings.max_points}; "
+            "split the request.",
             reason="points",
         )
 
@@ -162,7 +162,7 @@ def check_work(
             f"the request needs {'at least' if expression is None else 'about'} {work:.3g} "
             f"operations ({evaluations} evaluations of f{exact} on {points} points of "
             f"{dimension} coordinates, {per_point} expression node{'s' * (per_point > 1)} "
-            f"each); the budget is {budget:.3g}. Use fewer points, coordinates or "
+            f"each); the budget is {budget:.3g}; use fewer points, coordinates or "
             "steps, a lower `accuracy`, or a simpler expression.",
             reason="work",
         )
@@ -185,7 +185,7 @@ def check_memory(points: int, arrays: int, settings: Settings, *, inputs: int = 
     if need > settings.request_memory:
         raise TooLargeError(
             f"the request needs about {need >> 20} MiB while it is computed; a request may "
-            f"hold {settings.request_memory >> 20} MiB. Send fewer points or coordinates per "
+            f"hold {settings.request_memory >> 20} MiB; send fewer points or coordinates per "
             "request.",
             reason="memory",
         )
@@ -273,7 +273,7 @@ def tolerance_work(
         raise TooLargeError(
             f"the request needs about {work:.3g} operations with its `tolerance` (up to "
             f"{evaluations} more evaluations of f on {points} points); the budget is "
-            f"{settings.max_work:.3g}. Use fewer points, or omit `tolerance`.",
+            f"{settings.max_work:.3g}; use fewer points, or omit `tolerance`.",
             reason="work",
         )
     return work
@@ -660,7 +660,7 @@ def _check_budget(work: int, settings: Settings) -> None:
     if work > settings.max_work:
         raise TooLargeError(
             f"the request needs about {work:.3g} operations; the budget is "
-            f"{settings.max_work:.3g}. Use fewer points or variables.",
+            f"{settings.max_work:.3g}; use fewer points or variables.",
             reason="work",
         )
 
