@@ -14,6 +14,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 import anyio.to_thread
@@ -52,9 +54,22 @@ class NotAcceptableError(NablaError):
 # ---------------------------------------------------------------- negotiation
 
 
-def weights(header: str) -> dict[str, float]:
+def weights(header: str) -> Mapping[str, float]:
     """`{token: q}` of an `Accept` or `Accept-Encoding` value; elements with a q that is not
-    a number from 0 to 1 are ignored, as are other parameters."""
+    a number from 0 to 1 are ignored, as are other parameters. A client sends the same
+    short header with every request: those are parsed once (long ones are not kept)."""
+    return _remembered_weights(header) if len(header) <= REMEMBERED_HEADER else _weights(header)
+
+
+REMEMBERED_HEADER = 256  # characters
+
+
+@lru_cache(maxsize=256)
+def _remembered_weights(header: str) -> Mapping[str, float]:
+    return MappingProxyType(_weights(header))
+
+
+def _weights(header: str) -> dict[str, float]:
     found: dict[str, float] = {}
     for element in header.split(","):
         token, *parameters = element.split(";")
@@ -170,7 +185,7 @@ def compressed(chunks: Iterator[bytes], coder: Compressor) -> Iterator[bytes]:
 def answer_as(request: Request) -> Callable[[Mapping[str, Any]], Response]:
     """How to write this request's answer: negotiated before computing, so that a request
     for a media type Nabla cannot produce gets its 406 without spending the work."""
-    media = choose_media(request.headers.get("accept"))
+    media = choose_media(_joined(request.headers.getlist("accept")))
     if media == NPZ:
         return npz_response
     settings: Settings = request.app.state.settings
@@ -278,6 +293,7 @@ class _Compressing:
         status = message["status"]
         if (
             not compressible
+            or self.choice.coding == IDENTITY  # nothing to hold the start for
             or "content-encoding" in headers
             or status < 200
             or status in (204, 304)
