@@ -365,7 +365,7 @@ OVERLAP = """(id) => {
 
 @needs_chromium
 @pytest.mark.slow
-@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("width", [360, 390, 1280, 1440])
 def test_demo_page_fits_its_cards_and_the_toolbar_leaves_the_legend_readable(
     browser: BrowserContext, server: Server, width: int
 ) -> None:
