@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
@@ -172,11 +173,31 @@ def compressor(coding: str, settings: Settings) -> Compressor:
     return zlib.compressobj(settings.gzip_level, zlib.DEFLATED, gzip_window)
 
 
-def compressed(chunks: Iterator[bytes], coder: Compressor) -> Iterator[bytes]:
-    for chunk in chunks:
-        if out := coder.compress(chunk):
+def compressed(chunks: Iterator[bytes], coding: str, coder: Compressor) -> Iterator[bytes]:
+    """`chunks` compressed, as they come; with zstd and gzip, each in a helper thread while
+    the next is written: they release the GIL, so the JSON of chunk i + 1 is encoded
+    meanwhile (the 96 MB field, encoded and gzipped: 525 ms in turn, 364 ms overlapped).
+    Brotli keeps the GIL for part of its work and only slows the encoder down: in turn."""
+    if coding not in ALONGSIDE:
+        for chunk in chunks:
+            if out := coder.compress(chunk):
+                yield out
+        yield coder.flush()
+        return
+    # One helper per answer keeps the calls on `coder` in order; at most two chunks wait.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compress") as helper:
+        pending: Future[bytes] | None = None
+        for chunk in chunks:
+            following = helper.submit(coder.compress, chunk)
+            if pending is not None and (out := pending.result()):
+                yield out
+            pending = following
+        if pending is not None and (out := pending.result()):
             yield out
     yield coder.flush()
+
+
+ALONGSIDE = ("zstd", "gzip")  # compressed in a helper thread, alongside the encoding
 
 
 # ---------------------------------------------------------------- answers
@@ -200,7 +221,9 @@ def answer_as(request: Request) -> Callable[[Mapping[str, Any]], Response]:
             return StreamingResponse(chunks, media_type=JSON, headers={"Vary": "Accept"})
         headers = {"Content-Encoding": coding, "Vary": "Accept, Accept-Encoding"}
         return StreamingResponse(
-            compressed(chunks, compressor(coding, settings)), media_type=JSON, headers=headers
+            compressed(chunks, coding, compressor(coding, settings)),
+            media_type=JSON,
+            headers=headers,
         )
 
     return json_answer

@@ -363,3 +363,26 @@ def test_the_fast_arrays_example_gets_the_same_arrays_both_ways(server: Server) 
     assert done.returncode == 0, done.stderr
     assert "(2, 40000) gradient" in done.stdout
     assert "the same arrays" in done.stdout
+
+
+@pytest.mark.parametrize("coding", ["zstd", "gzip", "br"])
+def test_a_client_leaving_mid_answer_leaves_no_error_and_a_healthy_server(coding: str) -> None:
+    running = Server()
+    try:
+        big = {"expression": "x0**2 + x1**2", "grid": [{"start": -2, "stop": 2, "num": 1000}] * 2}
+        with (
+            httpx.Client(timeout=60) as client,
+            client.stream(
+                "POST", f"{running.url}/gradient-field", json=big,
+                headers={"accept-encoding": coding},
+            ) as r,
+        ):  # fmt: skip
+            assert r.headers["content-encoding"] == coding
+            next(r.iter_raw())  # one piece, then hang up
+        assert httpx.get(f"{running.url}/health", timeout=5).status_code == 200
+        r = raw_answer(running, "/derivative", POINTS, {"accept-encoding": coding})
+        assert r.status_code == 200
+    finally:
+        log = running.output()
+    assert "Traceback" not in log
+    assert '"level": "error"' not in log
