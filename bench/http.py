@@ -66,7 +66,7 @@ def server(workers: int = 1) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
-    command += ["--http", "app.protocol:HttpProtocol"]  # as the Dockerfile's CMD
+    command += ["--http", "app.protocol:HttpProtocol", "--loop", "asyncio"]  # as `python -m app`
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -1,13 +1,16 @@
 """The attack table of docs/reliability.md (section 8), measured: each attack on a fresh
-`uvicorn app.main:app` process, with its peak RSS (VmHWM), the slowest /health answer while
-it ran, and a normal request checked afterwards. Prints Markdown table rows.
+`python -m app` process (1 worker, or `--workers`), with its peak RSS (VmHWM, the highest
+of its processes), the slowest /health answer while it ran, and a normal request checked
+afterwards. Prints Markdown table rows.
 
     .venv/bin/python scripts/attacks.py            # every row
     .venv/bin/python scripts/attacks.py 2 6        # rows whose name starts with 2 or 6
+    .venv/bin/python scripts/attacks.py --workers 2  # python -m app with 2 worker processes
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -73,8 +76,8 @@ ROWS = {
 }
 
 
-def measure(name: str, path: str, body: bytes) -> str:
-    server = Server()
+def measure(name: str, path: str, body: bytes, workers: int) -> str:
+    server = Server(launcher=True, env={"NABLA_WORKERS": str(workers)})
     try:
         base = peak_rss_kib(server.process.pid)
         with HealthWatch(server.url) as health:
@@ -99,12 +102,16 @@ def measure(name: str, path: str, body: bytes) -> str:
 
 
 def main() -> None:
-    wanted = sys.argv[1:]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="*", help="rows whose name starts so (default: all)")
+    parser.add_argument("--workers", type=int, default=1, help="NABLA_WORKERS")
+    args = parser.parse_args()
+    wanted = args.rows
     print("| attack | body | answer | time | peak RSS | /health worst | d(x³)/dx at 2 after |")
     print("|---|---|---|---|---|---|---|")
     for name, (path, body) in ROWS.items():
         if not wanted or any(name.startswith(w) for w in wanted):
-            print(measure(name, path, body), flush=True)
+            print(measure(name, path, body, args.workers), flush=True)
 
 
 if __name__ == "__main__":

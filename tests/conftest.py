@@ -19,7 +19,7 @@ from app.config import Settings
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-HTTP_PROTOCOL = ["--http", "app.protocol:HttpProtocol"]  # as `python -m app` serves
+HTTP_PROTOCOL = ["--http", "app.protocol:HttpProtocol", "--loop", "asyncio"]  # as `python -m app`
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ git -C "$root" worktree add --quiet --detach "$other" "$1"
 trap 'git -C "$root" worktree remove --force "$other"' EXIT
 serve() {  # directory port -> requests per second
   (cd "$1" && exec "$root/.venv/bin/python" -m uvicorn app.main:app --no-access-log --port "$2" \
-      --http app.protocol:HttpProtocol --log-level warning) >/dev/null 2>&1 &
+      --http app.protocol:HttpProtocol --loop asyncio --log-level warning) >/dev/null 2>&1 &
   local pid=$!
   sleep 2
   wrk -t1 -c16 -d3s -s "$root/bench/ab/one_point.lua" "http://127.0.0.1:$2/derivative" >/dev/null
