@@ -61,6 +61,7 @@ class HessianPayload(TypedDict):
     values: NotRequired[Array]  # many `points`
     hessians: NotRequired[Array]
     unreliable: NotRequired[list[int]]
+    errors: NotRequired[Array]
 
 
 class DescentPayload(TypedDict):

@@ -627,11 +627,31 @@ class HessianRequest(PointsMixin):
     expression: str = Field(
         description="The function, as for /gradient.", examples=["x0**2*x1 + sin(x1)"]
     )
+    method: Literal["central", "complex"] = Field(
+        "central",
+        description="`central` differences, or `complex`: the complex step along one "
+        "coordinate, a central difference along the other (analytic expressions only; "
+        "about twice the digits).",
+        examples=["central"],
+    )
     step: Number | None = Field(
         None,
         gt=0,
-        description="Step h; omit for h ≈ eps^(1/4)·max(|x|, 1).",
+        description="Step h; omit for h ≈ eps^(1/(p+2))·max(|x|, 1) (eps^(1/(p+1)) for the "
+        "central part of `complex`).",
         examples=[0.0001],
+    )
+    accuracy: Accuracy = Field(
+        2,
+        description="Order p of the truncation error O(h^p): 2, 4, 6 or 8. Central: p "
+        "evaluations per diagonal term and p² per mixed one (twice with the automatic step); "
+        "complex: p per term.",
+        examples=[2],
+    )
+    error_estimate: bool = Field(
+        False,
+        description="Also return `errors`: a bound on each term's absolute error.",
+        examples=[False],
     )
     parameters: Parameters = Field(
         default_factory=dict, description="Values of constant names.", examples=[{}]
@@ -656,6 +676,12 @@ class HessianResponse(BaseModel):
     )
     unreliable: list[int] | None = Field(
         None, description=UNRELIABLE + " `point` is index 0.", examples=[[0]]
+    )
+    errors: list[Any] | None = Field(
+        None,
+        description="Bounds on each term's absolute error, shaped like `hessian` or "
+        "`hessians` (only with `error_estimate`).",
+        examples=[[[1e-9, 1e-9], [1e-9, 1e-9]]],
     )
 
 

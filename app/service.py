@@ -622,11 +622,18 @@ def _check_single_precision(axes: list[Array]) -> None:
 
 
 def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
-    expression = parse_counted(request.expression, settings)
+    expression = load_expression(request, settings)  # type: ignore[arg-type]
     points, names = _points_and_names(request, expression, settings)
     n, d = points.shape
     per_point = _per_point(expression, d)
-    work = work_estimate(numerics.hessian_evaluations(d), n, per_point, d)
+    plan = numerics.hessian_evaluations(
+        d,
+        method=request.method,
+        accuracy=request.accuracy,
+        error_estimate=request.error_estimate,
+        automatic_step=request.step is None,
+    )
+    work = work_estimate(plan, n, per_point, d)
     _check_budget(work, settings)
     # Each evaluation of f runs on all points at once: a temporary per level of f.
     levels = min(expression.node_count, settings.max_expression_depth)
@@ -636,14 +643,22 @@ def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
         result = numerics.hessian(
             bind(expression, names, request.parameters),
             points,
+            method=request.method,
             step=request.step,
-            refine_limit=_ladder_points(per_point, 2, work, settings),  # f(x ± h) per level
+            accuracy=request.accuracy,
+            error_estimate=request.error_estimate,
+            # a ladder level costs the diagonal stencil's p evaluations (2: f(x ± h))
+            refine_limit=_ladder_points(per_point, request.accuracy, work, settings),
         )
     payload: HessianPayload = {"variables": names}
     if request.point is not None:
         payload |= {"value": float(result.values[0]), "hessian": result.hessians[0]}
+        if result.errors is not None:
+            payload["errors"] = result.errors[0]
     else:
         payload |= {"values": result.values, "hessians": result.hessians}
+        if result.errors is not None:
+            payload["errors"] = result.errors
     if flagged := unreliable(result.unreliable):
         payload["unreliable"] = flagged
     return payload

@@ -1168,3 +1168,43 @@ def test_a_tolerance_with_a_fixed_step_is_refused(client: TestClient) -> None:
     request = {"expression": "sin(x)", "points": [1], "step": 1e-3, "tolerance": {"rtol": 1e-9}}
     body = assert_error(client.post("/derivative", json=request), 422, "automatic step")
     assert body["field"] == "tolerance"
+
+
+# ---------------------------------------------------------------- /hessian options
+
+
+def test_a_hessian_by_the_complex_step_with_its_error_bounds(client: TestClient) -> None:
+    request = {
+        "expression": "x0**2*x1 + sin(x1)",
+        "point": [1, 2],
+        "method": "complex",
+        "accuracy": 4,
+        "error_estimate": True,
+    }
+    r = client.post("/hessian", json=request)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    exact = np.array([[4, 2], [2, -math.sin(2)]])
+    np.testing.assert_allclose(body["hessian"], exact, rtol=1e-12, atol=1e-12)
+    assert np.all(np.abs(np.array(body["hessian"]) - exact) <= np.array(body["errors"]))
+
+
+def test_a_complex_step_hessian_of_a_non_analytic_expression_is_refused(
+    client: TestClient,
+) -> None:
+    request = {"expression": "abs(x0)*x1", "point": [1, 2], "method": "complex"}
+    body = assert_error(client.post("/hessian", json=request), 422, "`abs`")
+    assert body["field"] == "method"
+
+
+def test_a_higher_accuracy_hessian_has_more_digits(client: TestClient) -> None:
+    request = {"expression": "exp(x0)*cos(x1)", "points": [[0.5, 0.3]]}
+    exact = math.exp(0.5) * np.array(
+        [[math.cos(0.3), -math.sin(0.3)], [-math.sin(0.3), -math.cos(0.3)]]
+    )
+    low = client.post("/hessian", json=request)
+    high = client.post("/hessian", json=request | {"accuracy": 8})
+    assert low.status_code == high.status_code == 200, (low.text, high.text)
+    error_low = np.abs(np.array(low.json()["hessians"][0]) - exact).max()
+    error_high = np.abs(np.array(high.json()["hessians"][0]) - exact).max()
+    assert error_high < 1e-10 < error_low

@@ -1752,3 +1752,67 @@ def test_a_tolerance_it_cannot_work_to_is_refused(options: dict[str, Any], fragm
     with pytest.raises(OptionError, match=re.escape(fragment)) as caught:
         derivative(np.sin, [1.0], **options)
     assert caught.value.field == "tolerance"
+
+
+# ---------------------------------------------------------------- Hessian options
+
+
+def _hessian_case(rows: Sequence[Array]) -> Array:
+    return np.asarray(rows[0] ** 2 * rows[1] + np.sin(rows[1]) * np.exp(rows[0]))
+
+
+def _hessian_exact(x0: float, x1: float) -> Array:
+    e, s, c = math.exp(x0), math.sin(x1), math.cos(x1)
+    return np.array([[2 * x1 + s * e, 2 * x0 + c * e], [2 * x0 + c * e, -s * e]])
+
+
+@pytest.mark.parametrize(
+    ("method", "accuracy", "rtol"),
+    [
+        pytest.param("central", 2, 1e-7, id="central-2"),
+        pytest.param("central", 4, 1e-9, id="central-4"),
+        pytest.param("central", 8, 1e-11, id="central-8"),
+        pytest.param("complex", 2, 1e-9, id="complex-2"),
+        pytest.param("complex", 8, 1e-12, id="complex-8"),
+    ],
+)
+def test_hessian_methods_and_accuracies_match_the_closed_form_within_their_bounds(
+    method: str, accuracy: int, rtol: float
+) -> None:
+    points = [[0.7, 1.3], [-0.4, 2.5]]
+    result = hessian(_hessian_case, points, method=method, accuracy=accuracy, error_estimate=True)
+    exact = np.stack([_hessian_exact(*p) for p in points])
+    np.testing.assert_allclose(result.hessians, exact, rtol=rtol)
+    assert result.errors is not None
+    assert np.all(np.abs(result.hessians - exact) <= result.errors)
+
+
+@pytest.mark.parametrize("method", ["central", "complex"])
+@pytest.mark.parametrize("accuracy", [2, 4, 8])
+@pytest.mark.parametrize("error_estimate", [False, True])
+@pytest.mark.parametrize("step", [None, 1e-2])
+def test_hessian_evaluations_is_the_evaluations_a_hessian_makes(
+    method: str, accuracy: int, error_estimate: bool, step: float | None
+) -> None:
+    counted = [0]
+
+    def f(rows: Sequence[Array]) -> Array:
+        counted[0] += math.prod(np.broadcast_shapes(*(np.shape(r) for r in rows)))
+        return _hessian_case(rows) + rows[2]
+
+    points = np.random.default_rng(RNG_SEED).random((4, 3)) + 0.5
+    hessian(f, points, method=method, step=step, accuracy=accuracy, error_estimate=error_estimate)
+    plan = numerics.hessian_evaluations(
+        3,
+        method=method,
+        accuracy=accuracy,
+        error_estimate=error_estimate,
+        automatic_step=step is None,
+    )
+    assert counted[0] / 4 == plan  # smooth f: no ladder
+
+
+def test_a_hessian_refuses_one_sided_methods() -> None:
+    with pytest.raises(OptionError, match="central or complex") as caught:
+        hessian(_hessian_case, [[1.0, 1.0]], method="forward")
+    assert caught.value.field == "method"

@@ -66,17 +66,26 @@ def error_bound(
     at = _remembered(lambda offset: _at(f, rows, j, h, offset))
     other = stencil_sum(at, h, higher, center=values)
     slope = d if rule.order == 1 else stencil_sum(at, h, _first(higher), center=values)
-    rounding = rounding_bound(rows[j], h, values, slope, rule)
+    rounding = rounding_bound(rows[j], h, values, slope, rule, d)
     truncation = TRUNCATION_SAFETY * np.abs(d - other)
     bound = np.asarray(truncation + rounding)
     smaller = _smaller_steps(f, rows, j, h, rule, values, d)
     return np.asarray(np.fmax(bound, smaller) if smaller is not None else bound)
 
 
-def rounding_bound(x: Array, h: Array, values: Array, slope: Array, rule: Stencil) -> Array:
-    """ROUNDING_SAFETY·eps·(|f| + |x·f'|)·Σ|w|/h^m: what rounding in and of f may add."""
+def rounding_bound(
+    x: Array, h: Array, values: Array, slope: Array, rule: Stencil, bend: Array | None = None
+) -> Array:
+    """ROUNDING_SAFETY·eps·(|f| + |x·f'|)·Σ|w|/h^m: what rounding in and of f may add.
+
+    For a second derivative, f' at the stencil's outer points, |f'| + k·h·|f''|, counts
+    (`bend` is f''): at a minimum of (c0 + c1·exp(0.6·c2) − 4.14)², f' = 0 at x, but the
+    residual's own rounding, eps·4, times f' at x ± h moves a second difference by 1e-11.
+    """
     weight = sum(abs(w) for w in rule.weights)
     size = np.abs(values) + np.abs(x * slope)
+    if rule.order == 2 and bend is not None:
+        size = size + np.abs(x * bend) * (h * max(rule.offsets))
     return np.asarray(ROUNDING_SAFETY * EPS * weight * size / h**rule.order)
 
 
@@ -109,7 +118,7 @@ def _smaller_steps(
     slope = trials
     if rule.order == 2:  # on the rule's own offsets
         slope = stencil_sum(at, trial_h, _first(rule), center=center[None, ...])
-    rounding = rounding_bound(trial_rows[j], trial_h, center[None, ...], slope, rule)
+    rounding = rounding_bound(trial_rows[j], trial_h, center[None, ...], slope, rule, trials)
     difference = np.abs(trials - d)
     counted = np.where(difference > NOISE * rounding, 2.0 * difference + rounding, 0.0)
     return np.asarray(np.max(np.where(np.isfinite(counted), counted, 0.0), axis=0))
@@ -146,18 +155,18 @@ def rounding_constant(rule: Stencil) -> float:
 def rounding_swamps(
     x: Array, h: Array, limit: Array, estimates: Array, rule: Stencil, out: Array | None = None
 ) -> Array:
-    """Where the rounding of f alone (`rounding_bound`) is over FLAG of the estimate: the
-    flag every answer carries, so three passes over a block of points and no evaluation.
-    `limit` is C·|f(x)| (`rounding_constant`), shared by a block's coordinates.
+    """Where the rounding of f's values, C·|f|/h^m (C = `rounding_constant`), is over FLAG
+    of the estimate: the flag every answer carries, so three passes over a block of points
+    and no evaluation. `limit` is C·|f(x)|, shared by a block's coordinates; FLAG·h^m lives
+    on x's own shape (a grid's axis).
 
-    For a first derivative C·(|f| + |x·D|)/h > FLAG·|D| is C·|f| > |D|·(FLAG·h − C·|x|),
-    whose last factor lives on x's own shape (a grid's axis); a second derivative's is
-    C·|f| > |D|·FLAG·h² (without the smaller |x·f'| term). Not finite: not flagged (null
-    says so). An estimate of exactly 0 is flagged wherever f is not 0: `zeros_swamped`
-    keeps that only where the point's other components do not vouch for it.
+    Not `rounding_bound`'s |x·f'| term, the rounding of x inside f: as a bound it must
+    assume the worst, but next to a pole, on the ladder's steps of 1e-10, it would flag
+    1/(x − 1) at 1.0001, exact to 2e-11 (x ± h − 1 is exact there). Not finite: not
+    flagged (null says so). An estimate of exactly 0 is flagged wherever f is not 0:
+    `zeros_swamped` keeps that only where the point's other components do not vouch for it.
     """
-    c = rounding_constant(rule)
-    room = FLAG * h - c * np.abs(x) if rule.order == 1 else FLAG * (h * h)
+    room = FLAG * h if rule.order == 1 else FLAG * (h * h)
     threshold = np.abs(estimates)
     threshold *= room
     flags: Array = np.less(threshold, limit, out=out)
@@ -182,30 +191,28 @@ def zeros_swamped(
             flags[j] = np.where(zero[j], limit > scale * power, flags[j])
 
 
-def float_flags(
-    x: list[float], h: list[float], value: float, estimates: list[float], rule: Stencil
-) -> list[bool]:
+def float_flags(h: list[float], value: float, estimates: list[float], rule: Stencil) -> list[bool]:
     """`rounding_swamps` and `zeros_swamped` at one point, on Python floats."""
-    c = rounding_constant(rule)
-    limit = c * abs(value)
+    limit = rounding_constant(rule) * abs(value)
     largest = max(abs(e) for e in estimates)
     flags = []
-    for xj, hj, e in zip(x, h, estimates, strict=True):
+    for hj, e in zip(h, estimates, strict=True):
         power = hj if rule.order == 1 else hj * hj
-        if e == 0:
-            flags.append(limit > FLAG * largest * power)
-        else:
-            room = FLAG * hj - c * abs(xj) if rule.order == 1 else FLAG * power
-            flags.append(abs(e) * room < limit)
+        flags.append(limit > FLAG * (largest if e == 0 else abs(e)) * power)
     return flags
 
 
-def hessian_rounding_swamps(h: Array, values: Array, hessians: Array) -> Array:
-    """Points (N,) where a term's rounding, ROUNDING_SAFETY·eps·|f|·Σ|w|/(h_i·h_j) (Σ|w| = 4
-    on the diagonal, 1 for the 4-point mixed term), is over FLAG of the Hessian's largest
-    term: a mixed term that is 0 up to rounding is as good as its matrix, not as itself."""
-    weights = 1.0 + 3.0 * np.eye(h.shape[1])
-    rounding = ROUNDING_SAFETY * EPS * weights * (1.0 / (h[:, :, None] * h[:, None, :]))
+def hessian_rounding_swamps(
+    h: Array, values: Array, hessians: Array, rule: Stencil, first: Stencil
+) -> Array:
+    """Points (N,) where a term's rounding, C·|f|/(h_i·h_j) (C = `rounding_constant` of the
+    diagonal's `rule`, and of the product of two `first` stencils for the mixed terms), is
+    over FLAG of the Hessian's largest term: a mixed term that is 0 up to rounding is as
+    good as its matrix, not as itself."""
+    d = h.shape[1]
+    mixed = ROUNDING_SAFETY * EPS * sum(abs(w) for w in first.weights) ** 2
+    constants = np.where(np.eye(d, dtype=bool), rounding_constant(rule), mixed)
+    rounding = constants * (1.0 / (h[:, :, None] * h[:, None, :]))
     largest = np.max(np.abs(hessians), axis=(1, 2), initial=0.0)
     with np.errstate(all="ignore"):
         worst = np.max(rounding, axis=(1, 2)) * np.abs(values)

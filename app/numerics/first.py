@@ -348,7 +348,7 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
     for p in range(n):
         point = [g[p] for g in gradient]
         if not checks or 0.0 in point:
-            flags[:, p] = float_flags([r[p] for r in x], [s[p] for s in h], values[p], point, rule)
+            flags[:, p] = float_flags([s[p] for s in h], values[p], point, rule)
     return Gradient(np.array(values), np.array(gradient), np.array(h), None, flags)
 
 

@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .bounds import NOISE, ROUNDING_SAFETY, error_bound, rounding_constant, rounding_swamps
+from .bounds import (
+    FLAG,
+    NOISE,
+    ROUNDING_SAFETY,
+    error_bound,
+    rounding_constant,
+    rounding_swamps,
+)
 from .checks import ROUNDING_ERROR, STEP_ERROR, _tolerance, representable, steps_for
 from .core import Gradient, _at, _remembered, partial, stencil_sum
 from .stencils import EPS, Array, Function, Options, Stencil, stencil
@@ -116,7 +123,9 @@ def _ladder(
     if out.unreliable is not None:  # the rounding test again, at the steps now used
         limit = rounding_constant(rule) * np.abs(center)
         swamped = rounding_swamps(subset[j], used, limit, d[at], rule)
-        out.unreliable[j][at] = swamped | (doubt & found)
+        # Only a ladder of smaller steps has steps below the chosen one to disagree.
+        shrinking = levels[-1] < levels[0]
+        out.unreliable[j][at] = swamped | (doubt & found & shrinking)
     if out.steps is not None:
         out.steps[j][at] = used
     if out.errors is not None:
@@ -182,7 +191,8 @@ def _smaller_steps_disagree(trials: Array, chosen: Array, best: Array, rounding:
     at 1e9 with h ≈ 6000: every wide level says 3, steps near 0.01 say 3 + cos(x))."""
     below = np.arange(trials.shape[0])[:, None] > best[None, :]
     with np.errstate(all="ignore"):
-        apart = np.abs(trials - chosen[None, :]) > NOISE * rounding
+        beyond = np.maximum(NOISE * rounding, FLAG * np.abs(chosen)[None, :])  # what it flags
+        apart = np.abs(trials - chosen[None, :]) > beyond
     disagree: Array = (below & apart & np.isfinite(trials)).any(axis=0)
     return disagree
 

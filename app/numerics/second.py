@@ -4,64 +4,197 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from .bounds import hessian_rounding_swamps
+from .bounds import (
+    ROUNDING_SAFETY,
+    TRUNCATION_SAFETY,
+    error_bound,
+    hessian_rounding_swamps,
+    rounding_constant,
+    untrusted,
+)
 from .checks import STEP_ERROR, representable, steps_for
-from .core import _replace, partial
+from .core import _remembered, _replace, complex_partial, partial, stencil_sum
+from .exceptions import OptionError, ShapeError
 from .ladders import LADDER_CHUNK, SHRINKING, _best_level, _best_on_ladder, _quarter_step_change
-from .stencils import EPS, Array, Function, Stencil, check_options, stencil
+from .stencils import (
+    COMPLEX_STEP,
+    EPS,
+    Array,
+    Function,
+    Method,
+    Options,
+    Stencil,
+    check_options,
+    error_accuracy,
+    stencil,
+)
 
 
 class Hessian(NamedTuple):
     values: Array  # (N,)
     hessians: Array  # (N, d, d), symmetric
     steps: Array  # (N, d)
-    unreliable: Array | None = None  # (N,): a term's rounding over 1e-6 of it (`bounds`)
+    unreliable: Array | None = None  # (N,): a term may be off by over 1e-6 (`bounds`)
+    errors: Array | None = None  # (N, d, d): bounds on each term's error, when asked for
 
 
 def hessian(
     f: Function,
     points: npt.ArrayLike,
     *,
+    method: Method = "central",
     step: float | None = None,
+    accuracy: int = 2,
+    error_estimate: bool = False,
     refine_limit: int | None = None,
 ) -> Hessian:
     """Second partial derivatives at N points given as (N, d); symmetric by construction.
 
-    Diagonal: (f(x+h) − 2f(x) + f(x−h)) / h².  Mixed, the 4-point formula:
-    (f(+h_i,+h_j) − f(+h_i,−h_j) − f(−h_i,+h_j) + f(−h_i,−h_j)) / (4·h_i·h_j); both O(h²).
-    With the automatic step each diagonal estimate is checked against one at h/4, and
-    where the two disagree beyond rounding (1/x next to its pole) the ladder of smaller
-    steps picks h_i for that point. Each mixed term, on those steps, is checked the same
-    way against one at (h_i/4, h_j/4) and laddered where they disagree (`_refine_mixed`).
-    Costs 1 + 4d + 4d(d−1) evaluations of f on all N points, plus the ladders' on the
-    points that need them (at most `refine_limit` point-coordinates' worth).
+    Central, accuracy p: the diagonal by the central second-difference stencil of order p,
+    the mixed terms by the product of two central first-difference stencils of order p,
+    Σ_a Σ_b w_a·w_b·f(x + a·h_i·e_i + b·h_j·e_j) / (h_i·h_j) (p = 2: the 4-point formula
+    (f(+,+) − f(+,−) − f(−,+) + f(−,−)) / (4·h_i·h_j)); both O(h^p). With the automatic
+    step each estimate is checked against one at a quarter of the step, and where the two
+    disagree beyond rounding (1/x next to its pole) a ladder of smaller steps picks the
+    estimate (`_refine_second`, `_refine_mixed`).
+
+    Complex (f analytic): ∂f/∂x_i by the complex step, Im f(x + i·h·e_i)/h, differentiated
+    along x_j by the central first-difference stencil of order p: no subtraction of f
+    values for the inner derivative, so twice the digits of central at p = 2 for smooth f.
+
+    `error_estimate` adds `errors`: twice |H_p − H_q| (q the next accuracy) plus rounding.
+    Evaluations per point: `hessian_evaluations`, plus the ladders' on the points that need
+    them (at most `refine_limit` point-coordinates' worth).
     """
-    options = check_options("central", step, 2, 2, False)
+    options = _check_hessian(method, step, accuracy, error_estimate)
     array = np.asarray(points, dtype=np.float64)
+    if array.ndim != 2:
+        raise ShapeError(
+            "`points` must be a list of points, each a list of d numbers.", field="points"
+        )
     rows = list(np.ascontiguousarray(array.T))
-    n, d = array.shape
+    n = array.shape[0]
     values = np.broadcast_to(f(rows), (n,))
+    with np.errstate(all="ignore"):
+        if method == "complex":
+            return _complex_hessian(f, rows, values, options)
+        return _central_hessian(f, rows, values, options, refine_limit)
+
+
+def _check_hessian(method: str, step: float | None, accuracy: int, error_estimate: bool) -> Options:
+    if method not in ("central", "complex"):
+        raise OptionError(
+            f"`method` for a Hessian must be central or complex; got {method!r}.", field="method"
+        )
+    options = check_options("central", step, accuracy, 2, error_estimate)
+    return replace(options, method=method)  # type: ignore[arg-type]
+
+
+def _central_hessian(
+    f: Function, rows: Sequence[Array], values: Array, options: Options, refine_limit: int | None
+) -> Hessian:
+    n, d = values.shape[0], len(rows)
     h = np.stack([steps_for(r, options) for r in rows])
     out = np.empty((n, d, d))
-    rule = stencil("central", 2, 2)
+    errors = np.empty((n, d, d)) if options.error_estimate else None
+    rule = stencil("central", options.accuracy, 2)
+    first = stencil("central", options.accuracy, 1)
+    automatic = options.step is None
     budget = sys.maxsize if refine_limit is None else refine_limit
-    with np.errstate(all="ignore"):
-        for i in range(d):
-            out[:, i, i] = partial(f, rows, i, h[i], rule, center=values)
-            if step is None:
-                budget -= _refine_second(f, rows, i, h[i], rule, values, out[:, i, i], budget).size
-        for i in range(d):
-            for j in range(i + 1, d):
-                mixed = _mixed(f, rows, i, j, h[i], h[j])
-                if step is None:  # a ladder level costs 4 evaluations here, 2 on the diagonal
-                    budget -= 2 * _refine_mixed(f, rows, (i, j), h, values, mixed, budget // 2)
-                out[:, i, j] = out[:, j, i] = mixed
-    return Hessian(values, out, h.T, hessian_rounding_swamps(h.T, values, out))
+    for i in range(d):
+        out[:, i, i] = partial(f, rows, i, h[i], rule, center=values)
+        if automatic:
+            budget -= _refine_second(f, rows, i, h[i], rule, values, out[:, i, i], budget).size
+        if errors is not None:
+            errors[:, i, i] = error_bound(f, rows, i, h[i], options, values, out[:, i, i])
+    for i in range(d):
+        for j in range(i + 1, d):
+            mixed = _mixed(f, rows, i, j, h[i], h[j], first)
+            if automatic:  # a ladder level costs 4 evaluations here, 2 on the diagonal
+                budget -= 2 * _refine_mixed(f, rows, (i, j), h, values, mixed, budget // 2, first)
+            out[:, i, j] = out[:, j, i] = mixed
+            if errors is not None:
+                errors[:, i, j] = errors[:, j, i] = _mixed_bound(
+                    f, rows, (i, j), h, values, mixed, options
+                )
+    flags = hessian_rounding_swamps(h.T, values, out, rule, first)
+    if errors is not None:
+        flags |= untrusted(out, errors).reshape(n, -1).any(axis=1)
+    return Hessian(values, out, h.T, flags, errors)
+
+
+def _mixed_bound(
+    f: Function,
+    rows: Sequence[Array],
+    pair: tuple[int, int],
+    h: Array,
+    values: Array,
+    estimate: Array,
+    options: Options,
+) -> Array:
+    """Twice |H_p − H_q| (the product stencil of the next accuracy) plus the rounding of f,
+    ROUNDING_SAFETY·eps·|f|·(Σ|w|)²/(h_i·h_j)."""
+    i, j = pair
+    rule = stencil("central", options.accuracy, 1)
+    higher = stencil("central", error_accuracy(options.accuracy), 1)
+    other = _mixed(f, rows, i, j, h[i], h[j], higher)
+    weight = sum(abs(w) for w in rule.weights) ** 2
+    # f's rounding, and rounding x inside f times f' at the outer points (as `rounding_bound`)
+    reach = max(rule.offsets) * (np.abs(rows[i]) * h[i] + np.abs(rows[j]) * h[j])
+    size = np.abs(values) + reach * np.abs(estimate)
+    rounding = ROUNDING_SAFETY * EPS * weight * size / (h[i] * h[j])
+    return np.asarray(TRUNCATION_SAFETY * np.abs(estimate - other) + rounding)
+
+
+def _complex_hessian(
+    f: Function, rows: Sequence[Array], values: Array, options: Options
+) -> Hessian:
+    """H_ij = Σ_b w_b·Im f(x + b·h_j·e_j + i·η·e_i)/(η·h_j), for j ≥ i, mirrored."""
+    n, d = values.shape[0], len(rows)
+    first = replace(options, method="central", order=1)
+    h = np.stack([steps_for(r, first) for r in rows])
+    out = np.empty((n, d, d))
+    errors = np.empty((n, d, d)) if options.error_estimate else None
+    for i in range(d):
+        for j in range(i, d):
+            estimate, bound = _complex_term(f, rows, (i, j), h[j], options)
+            out[:, i, j] = out[:, j, i] = estimate
+            if errors is not None and bound is not None:
+                errors[:, i, j] = errors[:, j, i] = bound
+    flags = np.zeros(n, dtype=bool)
+    if errors is not None:
+        flags = np.asarray(untrusted(out, errors).reshape(n, -1).any(axis=1))
+    return Hessian(values, out, h.T, flags, errors)
+
+
+def _complex_term(
+    f: Function, rows: Sequence[Array], pair: tuple[int, int], h: Array, options: Options
+) -> tuple[Array, Array | None]:
+    """One term of `_complex_hessian`, and with `error_estimate` its bound: twice the change
+    to the next accuracy along x_j, plus the rounding of the complex-step slopes."""
+    i, j = pair
+    eta = COMPLEX_STEP * np.maximum(np.abs(rows[i]), 1.0)
+    slope = _remembered(lambda b: complex_partial(f, _moved(rows, j, b, h), i, eta))
+    rule = stencil("central", options.accuracy, 1)
+    estimate = stencil_sum(slope, h, rule)
+    if not options.error_estimate:
+        return estimate, None
+    other = stencil_sum(slope, h, stencil("central", error_accuracy(options.accuracy), 1))
+    # The slopes' rounding, relative to themselves and to x_j·H (as `rounding_bound`'s
+    # x·f' term: rounding x_j inside f' moves it by eps·|x_j·∂f'/∂x_j|).
+    size = np.max([np.abs(slope(b)) for b in rule.offsets], axis=0) + np.abs(rows[j] * estimate)
+    rounding = rounding_constant(rule) * size / h
+    return estimate, np.asarray(TRUNCATION_SAFETY * np.abs(estimate - other) + rounding)
+
+
+def _moved(rows: Sequence[Array], j: int, offset: int, h: Array) -> list[Array]:
+    return _replace(rows, j, rows[j] + offset * h)
 
 
 def _refine_second(
@@ -95,6 +228,7 @@ def _refine_mixed(
     values: Array,
     estimate: Array,
     limit: int,
+    rule: Stencil,
 ) -> int:
     """∂²f/∂x_i∂x_j checked at (h_i/4, h_j/4): where the two disagree beyond rounding, a
     ladder of both steps scaled by 4^-k (k = 0 … 24) picks the estimate, by the agreement
@@ -105,10 +239,10 @@ def _refine_mixed(
     term samples x·h_y = 0.12 radians and came out 0.9926 instead of 1.
     """
     i, j = pair
-    quarter = _mixed(
-        f, rows, i, j, representable(rows[i], h[i] / 4), representable(rows[j], h[j] / 4)
-    )
-    rounding = EPS * np.abs(values) * 16 / (h[i] * h[j])  # eps·|f|·Σ|w| at the quarter
+    hi, hj = representable(rows[i], h[i] / 4), representable(rows[j], h[j] / 4)
+    quarter = _mixed(f, rows, i, j, hi, hj, rule)
+    weight = sum(abs(w) for w in rule.weights) ** 2
+    rounding = EPS * np.abs(values) * weight / (hi * hj)  # eps·|f|·Σ|w| at the quarter
     change = np.abs(estimate - quarter)
     allowed = STEP_ERROR * np.abs(estimate) + rounding
     flagged = np.flatnonzero(np.isfinite(values) & ~(change <= allowed))[: max(limit, 0)]
@@ -118,19 +252,30 @@ def _refine_mixed(
         subset = [r[at][None, :] for r in rows]
         hi = representable(subset[i], h[i][at][None, :] * scales)
         hj = representable(subset[j], h[j][at][None, :] * scales)
-        trials = _mixed(f, subset, i, j, hi, hj)
-        best, change = _best_level(trials, EPS * np.abs(values[at])[None, :] / (hi * hj))
+        trials = _mixed(f, subset, i, j, hi, hj, rule)
+        rounded = EPS * weight * np.abs(values[at])[None, :] / (hi * hj)
+        best, change = _best_level(trials, rounded)
         found = np.isfinite(change.min(axis=0))
         chosen = trials[best, np.arange(at.size)]
         estimate[at] = np.where(found, chosen, estimate[at])
     return int(flagged.size)
 
 
-def _mixed(f: Function, rows: Sequence[Array], i: int, j: int, hi: Array, hj: Array) -> Array:
+def _mixed(
+    f: Function, rows: Sequence[Array], i: int, j: int, hi: Array, hj: Array, rule: Stencil
+) -> Array:
+    """Σ_a Σ_b w_a·w_b·f(x + a·h_i·e_i + b·h_j·e_j) / (h_i·h_j), w the first-derivative
+    `rule`; the terms in the order (+,+), (+,−), (−,+), (−,−) for p = 2, as before."""
+    terms = sorted(zip(rule.offsets, rule.weights, strict=True), reverse=True)
+    # Weights in units of the largest product (±1 for p = 2), so that the sum and the
+    # division round as (f(+,+) − f(+,−) − f(−,+) + f(−,−)) / (4·h_i·h_j) does, even for
+    # f values deep in the subnormals (h at its floor, 1e-154).
+    unit = max(abs(wa * wb) for _, wa in terms for _, wb in terms)
     total: Array | None = None
-    for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-        shifted = _replace(_replace(rows, i, rows[i] + si * hi), j, rows[j] + sj * hj)
-        term = si * sj * f(shifted)
-        total = term if total is None else total + term
+    for a, wa in terms:
+        for b, wb in terms:
+            shifted = _replace(_moved(rows, i, a, hi), j, rows[j] + b * hj)
+            term = (wa * wb / unit) * f(shifted)
+            total = term if total is None else total + term
     assert total is not None
-    return total / (4.0 * hi * hj)
+    return np.asarray(total / ((1.0 / unit) * hi * hj))

@@ -227,10 +227,33 @@ def smallest_step(method: Method, accuracy: int, order: int, error_estimate: boo
     return h
 
 
-def hessian_evaluations(dimension: int) -> int:
-    """Evaluations of f per point for a Hessian: f; f(x ± h) and f(x ± h/4) per axis; four
-    per mixed pair, at (h_i, h_j) and again at a quarter of both."""
-    return 1 + 4 * dimension + 4 * dimension * (dimension - 1)
+def hessian_evaluations(
+    dimension: int,
+    *,
+    method: str = "central",
+    accuracy: int = 2,
+    error_estimate: bool = False,
+    automatic_step: bool = True,
+) -> int:
+    """Evaluations of f per point for a Hessian (`second.hessian`), f itself included.
+
+    Central, accuracy p: p per axis on the diagonal and p² per mixed pair (the product of
+    two first-difference stencils), each twice with an automatic step (the check at a
+    quarter of it); an error estimate adds the next accuracy's (q per axis, q² per pair)
+    and the diagonal's smaller steps (`bounds`). Complex: p complex-step evaluations per
+    term of the upper triangle, and with an error estimate the q − p the next accuracy adds.
+    """
+    pairs = dimension * (dimension - 1) // 2
+    if method == "complex":
+        per_term = accuracy + (max(error_accuracy(accuracy) - accuracy, 0) if error_estimate else 0)
+        return 1 + (dimension + pairs) * per_term
+    checks = 2 if automatic_step else 1
+    diagonal, mixed = accuracy * checks, accuracy * accuracy * checks
+    if error_estimate:
+        higher = error_accuracy(accuracy)
+        diagonal += higher + PROBE_LEVELS * accuracy
+        mixed += higher * higher
+    return 1 + dimension * diagonal + pairs * mixed
 
 
 def evaluation_count(

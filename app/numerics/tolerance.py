@@ -114,7 +114,7 @@ def _level(
     estimate = stencil_sum(values, h, rule, center=center)
     slope = estimate if order == 1 else stencil_sum(values, h, stencil("central", ACCURACY, 1))
     truncation = _truncation(values, h, order, center, estimate)
-    rounding = rounding_bound(x, h, center, slope, rule)
+    rounding = rounding_bound(x, h, center, slope, rule, estimate)
     bound = truncation + rounding
     bound = np.where(np.isfinite(bound) & np.isfinite(estimate), bound, np.inf)
     index = chunk  # positions in `best`: the coordinate's flat indices

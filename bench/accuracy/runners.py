@@ -66,10 +66,10 @@ def quietly(compute: Callable[[], Result]) -> Result:
 
 
 def nabla_methods(case: Case) -> list[Method]:
-    """The methods each kind of request takes (`/hessian` has no `method`)."""
-    if case.kind == "hessian":
-        return ["central"]
-    methods: list[Method] = ["central", "forward", "backward"]
+    """The methods each kind of request takes (`/hessian`: central and complex)."""
+    methods: list[Method] = ["central"]
+    if case.kind != "hessian":
+        methods += ["forward", "backward"]
     if case.kind != "d2" and parse(case.expression).analytic:
         methods.append("complex")
     return methods
@@ -82,8 +82,6 @@ def nabla(case: Case, method: Method) -> Result:
     f = Counted(case)
     values, _, flagged = nabla_call(case, f, method, error_estimate=False)
     evaluations = f.points
-    if case.kind == "hessian":  # /hessian takes no `error_estimate`
-        return Result(values, None, evaluations, flagged=flagged)
     estimated, errors, _ = nabla_call(case, f, method, error_estimate=True)
     changed = sum(
         a != b and not (math.isnan(a) and math.isnan(b))
@@ -109,8 +107,9 @@ def nabla_call(
         g = numerics.gradient(f, point, method=method, error_estimate=error_estimate)
         errors = None if g.errors is None else pick(case, g.errors)
         return pick(case, g.gradient), errors, flags(case, g.unreliable)
-    r = numerics.hessian(f, point)
-    return pick(case, r.hessians[0]), None, flags(case, r.unreliable)
+    r = numerics.hessian(f, point, method=method, error_estimate=error_estimate)
+    errors = None if r.errors is None else pick(case, r.errors[0])
+    return pick(case, r.hessians[0]), errors, flags(case, r.unreliable)
 
 
 def flags(case: Case, unreliable: Array | None) -> list[bool] | None:
