@@ -36,6 +36,7 @@ class Client:
     name: str
     headers: dict[str, str]
     parse: Callable[[bytes], dict[str, np.ndarray]]
+    body: dict[str, Any] = field(default_factory=lambda: FIELD_BODY)
     to_bytes: list[float] = field(default_factory=list)
     to_arrays: list[float] = field(default_factory=list)
     floors: list[float] = field(default_factory=list)
@@ -56,7 +57,7 @@ class Client:
 
 
 def arrays_of_json(document: dict[str, Any]) -> dict[str, np.ndarray]:
-    arrays = {name: np.asarray(document[name], dtype=np.float64) for name in ARRAYS}
+    arrays = {n: np.asarray(document[n], dtype=np.float64) for n in ARRAYS if n in document}
     arrays |= {
         f"axes[{i}]": np.asarray(a, dtype=np.float64) for i, a in enumerate(document["axes"])
     }
@@ -85,12 +86,18 @@ def clients() -> list[Client]:
         Client("JSON, httpx[zstd]", {}, with_json),
         Client("JSON, httpx[zstd] + orjson.loads", {}, with_orjson),
         Client(".npz (Accept: application/x-npz)", {"accept": "application/x-npz"}, with_numpy),
+        Client(
+            '.npz without coordinates (include: ["axes", "values", "gradient"])',
+            {"accept": "application/x-npz"},
+            with_numpy,
+            body=FIELD_BODY | {"include": ["axes", "values", "gradient"]},
+        ),
     ]
 
 
 def one_request(http: httpx.Client, url: str, client: Client) -> None:
     start = time.perf_counter()
-    r = http.post(f"{url}/gradient-field", json=FIELD_BODY, headers=client.headers)
+    r = http.post(f"{url}/gradient-field", json=client.body, headers=client.headers)
     received = time.perf_counter()
     if r.status_code != 200:
         raise RuntimeError(f"/gradient-field answered {r.status_code}: {r.text[:300]}")
@@ -114,7 +121,7 @@ def run(*, quick: bool = False) -> list[Client]:
         for _ in range(3 if quick else REQUESTS):  # interleaved: each client, then a floor
             for client in kinds:
                 one_request(http, url, client)
-                compute, encode, _ = floor(axes, None)
+                compute, encode, _ = floor(axes, client.body.get("include"))
                 client.floors.append(compute + encode)
     return kinds
 

@@ -304,7 +304,8 @@ def clients_section(http: HttpResult) -> str:
             "decompression). *To arrays*: plus decoding it into float64 NumPy arrays "
             "(`json.loads` or `orjson.loads` then `numpy.asarray` per array, or `numpy.load` "
             "reading every array of the `.npz`). The floor is the in-process NumPy + orjson "
-            "floor above, measured between the requests.",
+            "floor above for the same arrays (the same `include`), measured between the "
+            "requests.",
             "",
             table(header, rows),
             "",
