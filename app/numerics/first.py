@@ -110,15 +110,20 @@ def derivative(
                 result.errors[0][changed] = error_bound(
                     on_rows, subset, 0, used, options, center, slopes[changed]
                 )
-    result = _to_tolerance(on_rows, [flat], options, result)
-    slopes = result.gradient[0]
-    assert result.steps is not None
+    if tolerance is not None:
+        result = _to_tolerance(on_rows, [flat], options, result)
+        slopes = result.gradient[0]
+    steps = result.steps
+    assert steps is not None
     intercepts = None
     if order == 1:
         with np.errstate(all="ignore"):
             intercepts = result.values - slopes * flat
     errors = None if result.errors is None else result.errors[0]
-    flags = _flags(result.unreliable, None if errors is None else untrusted(slopes, errors))[0]
+    assert result.unreliable is not None
+    flags = result.unreliable[0]
+    if errors is not None:
+        flags = flags | untrusted(slopes, errors)
 
     def shaped(array: Array) -> Array:  # a scalar x, or a grid of points, keeps its shape
         return array if points.ndim == 1 else array.reshape(points.shape)
@@ -127,7 +132,7 @@ def derivative(
         points,
         shaped(result.values),
         shaped(slopes),
-        shaped(result.steps[0]),
+        shaped(steps[0]),
         None if intercepts is None else shaped(intercepts),
         None if errors is None else shaped(errors),
         shaped(flags),
@@ -298,9 +303,8 @@ def _gradient_at_few_points(
         return None
     if check is not None and check.flags.any():
         return None
-    limit = rounding_constant(rule) * np.abs(values)
-    flags = rounding_swamps(x, h, limit, gradient, rule)
-    zeros_swamped(list(h), limit, gradient, rule, flags)
+    flags = rounding_swamps(x, h, rounding_constant(rule) * np.abs(values), gradient, rule)
+    zeros_swamped(list(h), values, gradient, rule, flags)
     return Gradient(values, gradient, h, None, flags)
 
 
@@ -345,9 +349,9 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
     # With a checked step, a point whose rounding swamps it went to the general path
     # (`_float_stencil_sum` returned None): only estimates of 0 may need a flag.
     flags = np.zeros((d, n), dtype=bool)
-    for p in range(n):
-        point = [g[p] for g in gradient]
-        if not checks or 0.0 in point:
+    if not checks or any(0.0 in row for row in gradient):
+        for p in range(n):
+            point = [g[p] for g in gradient]
             flags[:, p] = float_flags([s[p] for s in h], values[p], point, rule)
     return Gradient(np.array(values), np.array(gradient), np.array(h), None, flags)
 
@@ -405,10 +409,10 @@ def _gradient_block(
     complex_step = options.method == "complex"
     rule = None if complex_step else stencil(options.method, options.accuracy, options.order)
     steps = []
-    limit = None if rule is None else rounding_constant(rule) * np.abs(values)
     # A checked step flags every point `rounding_swamps` would (`step_too_wide`'s NARROW
     # is wider) for `_refine`, whose ladder flags what it cannot fix: no pass needed here.
     swamps = rule is not None and not _checks_step(options)
+    limit = rounding_constant(rule) * np.abs(values) if swamps and rule is not None else None
     for j in range(len(rows)):
         h = steps_for(rows[j], options)
         steps.append(h)
@@ -426,6 +430,6 @@ def _gradient_block(
             out.steps[j, block] = h
         if out.errors is not None:
             out.errors[j, block] = error_bound(f, rows, j, h, options, values, d)
-    if rule is not None and limit is not None and out.unreliable is not None:
+    if rule is not None and out.unreliable is not None:
         marks = out.unreliable[:, block]
-        zeros_swamped(steps, limit, out.gradient[:, block], rule, marks)
+        zeros_swamped(steps, values, out.gradient[:, block], rule, marks)

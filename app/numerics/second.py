@@ -123,7 +123,7 @@ def _central_hessian(
                 errors[:, i, j] = errors[:, j, i] = _mixed_bound(
                     f, rows, (i, j), h, values, mixed, options
                 )
-    flags = hessian_rounding_swamps(h.T, values, out, rule, first)
+    flags = hessian_rounding_swamps(h, values, out, rule, first)
     if errors is not None:
         flags |= untrusted(out, errors).reshape(n, -1).any(axis=1)
     return Hessian(values, out, h.T, flags, errors)
