@@ -62,6 +62,8 @@ class HessianPayload(TypedDict):
     hessians: NotRequired[Array]
     unreliable: NotRequired[list[int]]
     errors: NotRequired[Array]
+    converged: NotRequired[Array]
+    evaluations: NotRequired[Array]
 
 
 class DescentPayload(TypedDict):

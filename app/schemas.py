@@ -653,6 +653,14 @@ class HessianRequest(PointsMixin):
         description="Also return `errors`: a bound on each term's absolute error.",
         examples=[False],
     )
+    tolerance: ToleranceSpec | None = Field(
+        None,
+        description="Re-estimate each point by 8th-order stencils, at up to 3 steps, until "
+        "every term's error bound meets atol + rtol·max|H| (central method, automatic step "
+        "only). Adds `converged` and `evaluations` per point; costs up to 3·(8d + 64·d(d−1)/2) "
+        "more evaluations of f per point.",
+        examples=[None],
+    )
     parameters: Parameters = Field(
         default_factory=dict, description="Values of constant names.", examples=[{}]
     )
@@ -682,6 +690,12 @@ class HessianResponse(BaseModel):
         description="Bounds on each term's absolute error, shaped like `hessian` or "
         "`hessians` (only with `error_estimate`).",
         examples=[[[1e-9, 1e-9], [1e-9, 1e-9]]],
+    )
+    converged: list[bool] | None = Field(
+        None, description="Whether each point met `tolerance` (only with it).", examples=[[True]]
+    )
+    evaluations: list[int] | None = Field(
+        None, description="Evaluations of f per point (with `tolerance`).", examples=[[141]]
     )
 
 

@@ -250,7 +250,7 @@ def coordinate_names(
     return names
 
 
-def tolerance_of(request: DifferenceOptions) -> numerics.Tolerance | None:
+def tolerance_of(request: DifferenceOptions | HessianRequest) -> numerics.Tolerance | None:
     spec = request.tolerance
     return None if spec is None else numerics.Tolerance(rtol=spec.rtol, atol=spec.atol)
 
@@ -633,6 +633,8 @@ def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
         error_estimate=request.error_estimate,
         automatic_step=request.step is None,
     )
+    if request.tolerance is not None:  # every level it may try, at every point
+        plan += numerics.hessian_tolerance_evaluations(d)
     work = work_estimate(plan, n, per_point, d)
     _check_budget(work, settings)
     # Each evaluation of f runs on all points at once: a temporary per level of f.
@@ -647,6 +649,7 @@ def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
             step=request.step,
             accuracy=request.accuracy,
             error_estimate=request.error_estimate,
+            tolerance=tolerance_of(request),
             # a ladder level costs the diagonal stencil's p evaluations (2: f(x ± h))
             refine_limit=_ladder_points(per_point, request.accuracy, work, settings),
         )
@@ -659,6 +662,8 @@ def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
         payload |= {"values": result.values, "hessians": result.hessians}
         if result.errors is not None:
             payload["errors"] = result.errors
+    if result.converged is not None and result.evaluations is not None:
+        payload |= {"converged": result.converged, "evaluations": result.evaluations}
     if flagged := unreliable(result.unreliable):
         payload["unreliable"] = flagged
     return payload

@@ -236,6 +236,7 @@ def test_to_a_tolerance_the_median_errors_meet_the_issues_targets(
     assert by_kind["d1"]["nabla tolerance"]["median"] <= 1e-13
     assert by_kind["gradient"]["nabla tolerance"]["median"] <= 1e-13
     assert by_kind["d2"]["nabla tolerance"]["median"] <= 1e-11
+    assert by_kind["hessian"]["nabla tolerance"]["median"] <= 1e-11
     assert by_kind["d1"]["nabla tolerance"]["converged"] > 0.5
 
 

@@ -1208,3 +1208,14 @@ def test_a_higher_accuracy_hessian_has_more_digits(client: TestClient) -> None:
     error_low = np.abs(np.array(low.json()["hessians"][0]) - exact).max()
     error_high = np.abs(np.array(high.json()["hessians"][0]) - exact).max()
     assert error_high < 1e-10 < error_low
+
+
+def test_a_hessian_to_a_tolerance(client: TestClient) -> None:
+    request = {"expression": "exp(x0)*cos(x1)", "point": [0.5, 0.3], "tolerance": {"rtol": 1e-10}}
+    r = client.post("/hessian", json=request)
+    assert r.status_code == 200, r.text
+    exact = math.exp(0.5) * np.array(
+        [[math.cos(0.3), -math.sin(0.3)], [-math.sin(0.3), -math.cos(0.3)]]
+    )
+    np.testing.assert_allclose(r.json()["hessian"], exact, rtol=1e-10)
+    assert r.json()["converged"] == [True]

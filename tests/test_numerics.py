@@ -1816,3 +1816,22 @@ def test_a_hessian_refuses_one_sided_methods() -> None:
     with pytest.raises(OptionError, match="central or complex") as caught:
         hessian(_hessian_case, [[1.0, 1.0]], method="forward")
     assert caught.value.field == "method"
+
+
+def test_a_hessian_to_a_tolerance_converges_where_its_bound_meets_it() -> None:
+    points = [[0.7, 1.3], [-0.4, 2.5]]
+    result = hessian(_hessian_case, points, tolerance=numerics.Tolerance(rtol=1e-10))
+    exact = np.stack([_hessian_exact(*p) for p in points])
+    np.testing.assert_allclose(result.hessians, exact, rtol=1e-10)
+    assert result.converged is not None
+    assert result.evaluations is not None
+    assert result.converged.tolist() == [True, True]
+    first = numerics.hessian_evaluations(2)
+    assert first < result.evaluations.min()
+    assert result.evaluations.max() <= first + numerics.hessian_tolerance_evaluations(2)
+
+
+def test_a_hessian_tolerance_takes_the_central_method_only() -> None:
+    with pytest.raises(OptionError, match="`central`") as caught:
+        hessian(_hessian_case, [[1.0, 1.0]], method="complex", tolerance=TIGHT)
+    assert caught.value.field == "tolerance"

@@ -27,7 +27,7 @@ The modules, each importing only those above it:
 """
 
 from .checks import STEP_ERROR, automatic_step, representable, step_too_wide, steps_for
-from .core import Gradient, complex_partial, partial, stencil_sum
+from .core import Gradient, Hessian, complex_partial, partial, stencil_sum
 from .exceptions import MethodUnavailable, NumericsError, OptionError, ShapeError
 from .fields import (
     MAX_GRID_AXES,
@@ -40,7 +40,7 @@ from .fields import (
 from .first import BLOCK, FEW, FLOATS, Derivative, derivative, gradient
 from .ladders import GROW_LEVELS, SHRINK_FACTOR, SHRINK_LEVELS
 from .lessons import Descent, StepStudy, descent, step_study
-from .second import Hessian, hessian
+from .second import hessian
 from .stencils import (
     ACCURACIES,
     COMPLEX_STEP,
@@ -61,7 +61,7 @@ from .stencils import (
     smallest_step,
     stencil,
 )
-from .tolerance import tolerance_evaluations
+from .tolerance import hessian_tolerance_evaluations, tolerance_evaluations
 
 __all__ = [
     "ACCURACIES",
@@ -108,6 +108,7 @@ __all__ = [
     "grid_rows",
     "hessian",
     "hessian_evaluations",
+    "hessian_tolerance_evaluations",
     "partial",
     "representable",
     "smallest_step",

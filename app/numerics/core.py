@@ -150,3 +150,13 @@ def _estimate(
         return out
     rule = stencil(options.method, options.accuracy, options.order)
     return partial(f, rows, j, h, rule, center=values, out=out, unsure=unsure)
+
+
+class Hessian(NamedTuple):
+    values: Array  # (N,)
+    hessians: Array  # (N, d, d), symmetric
+    steps: Array  # (N, d)
+    unreliable: Array | None = None  # (N,): a term may be off by over 1e-6 (`bounds`)
+    errors: Array | None = None  # (N, d, d): bounds on each term's error, when asked for
+    converged: Array | None = None  # (N,), with a `tolerance`: where it was met
+    evaluations: Array | None = None  # (N,), with a `tolerance`: evaluations of f per point

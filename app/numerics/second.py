@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +18,7 @@ from .bounds import (
     untrusted,
 )
 from .checks import STEP_ERROR, representable, steps_for
-from .core import _remembered, _replace, complex_partial, partial, stencil_sum
+from .core import Hessian, _remembered, _replace, complex_partial, partial, stencil_sum
 from .exceptions import OptionError, ShapeError
 from .ladders import LADDER_CHUNK, SHRINKING, _best_level, _best_on_ladder, _quarter_step_change
 from .stencils import (
@@ -30,18 +29,13 @@ from .stencils import (
     Method,
     Options,
     Stencil,
+    Tolerance,
     check_options,
     error_accuracy,
+    hessian_evaluations,
     stencil,
 )
-
-
-class Hessian(NamedTuple):
-    values: Array  # (N,)
-    hessians: Array  # (N, d, d), symmetric
-    steps: Array  # (N, d)
-    unreliable: Array | None = None  # (N,): a term may be off by over 1e-6 (`bounds`)
-    errors: Array | None = None  # (N, d, d): bounds on each term's error, when asked for
+from .tolerance import hessian_to_tolerance
 
 
 def hessian(
@@ -53,6 +47,7 @@ def hessian(
     accuracy: int = 2,
     error_estimate: bool = False,
     refine_limit: int | None = None,
+    tolerance: Tolerance | None = None,
 ) -> Hessian:
     """Second partial derivatives at N points given as (N, d); symmetric by construction.
 
@@ -69,10 +64,12 @@ def hessian(
     values for the inner derivative, so twice the digits of central at p = 2 for smooth f.
 
     `error_estimate` adds `errors`: twice |H_p − H_q| (q the next accuracy) plus rounding.
+    `tolerance` (central only) re-estimates each point by 8th-order stencils until its
+    worst bound meets it (`tolerance.hessian_to_tolerance`), with `converged` per point.
     Evaluations per point: `hessian_evaluations`, plus the ladders' on the points that need
     them (at most `refine_limit` point-coordinates' worth).
     """
-    options = _check_hessian(method, step, accuracy, error_estimate)
+    options = _check_hessian(method, step, accuracy, error_estimate, tolerance)
     array = np.asarray(points, dtype=np.float64)
     if array.ndim != 2:
         raise ShapeError(
@@ -84,15 +81,35 @@ def hessian(
     with np.errstate(all="ignore"):
         if method == "complex":
             return _complex_hessian(f, rows, values, options)
-        return _central_hessian(f, rows, values, options, refine_limit)
+        result = _central_hessian(f, rows, values, options, refine_limit)
+        if tolerance is None:
+            return result
+        result = hessian_to_tolerance(f, rows, values, result, tolerance)
+        assert result.evaluations is not None
+        first = hessian_evaluations(
+            len(rows), accuracy=accuracy, error_estimate=error_estimate, automatic_step=True
+        )
+        return result._replace(evaluations=result.evaluations + first)
 
 
-def _check_hessian(method: str, step: float | None, accuracy: int, error_estimate: bool) -> Options:
+def _check_hessian(
+    method: str,
+    step: float | None,
+    accuracy: int,
+    error_estimate: bool,
+    tolerance: Tolerance | None,
+) -> Options:
     if method not in ("central", "complex"):
         raise OptionError(
             f"`method` for a Hessian must be central or complex; got {method!r}.", field="method"
         )
-    options = check_options("central", step, accuracy, 2, error_estimate)
+    if tolerance is not None and method == "complex":
+        raise OptionError(
+            "`tolerance` for a Hessian works with the `central` method; omit `method` or "
+            "`tolerance`.",
+            field="tolerance",
+        )
+    options = check_options("central", step, accuracy, 2, error_estimate, tolerance)
     return replace(options, method=method)  # type: ignore[arg-type]
 
 

@@ -19,12 +19,13 @@ level meets the tolerance, 24 at most (`tolerance_evaluations`, the budget's pla
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from .bounds import FLAG, TRUNCATION_SAFETY, rounding_bound
+from .bounds import FLAG, ROUNDING_SAFETY, TRUNCATION_SAFETY, _largest_term, rounding_bound
 from .checks import representable
-from .core import Gradient, _at, _remembered, stencil_sum
+from .core import Gradient, Hessian, _at, _remembered, _replace, stencil_sum
 from .ladders import LADDER_CHUNK, _pick
 from .stencils import EPS, Array, Function, Tolerance, stencil
 
@@ -78,12 +79,17 @@ def refine_to_tolerance(
 def _truncation(
     values: Callable[[int], Array], h: Array, order: int, center: Array, estimate: Array
 ) -> Array:
-    """D_8's truncation error from D_4 and D_6 on the same points: e_6 = |D_6 − D_8| is
-    D_6's, and while the orders converge (e_6 < e_4) D_8's is about e_6·(e_6/e_4), the next
-    term of the same geometric decrease (sin at 1: e_4 ≈ 1e-9, e_6 ≈ 3e-13, D_8's ≈ 1e-16);
-    counted TRUNCATION_SAFETY times. Where they do not converge, e_6 itself."""
+    """D_8's truncation error from D_4 and D_6 on the same points (`_geometric`)."""
     lower = [stencil_sum(values, h, stencil("central", p, order), center=center) for p in (4, 6)]
-    e4, e6 = np.abs(lower[0] - estimate), np.abs(lower[1] - estimate)
+    return _geometric(lower[0], lower[1], estimate)
+
+
+def _geometric(d4: Array, d6: Array, d8: Array) -> Array:
+    """e_6 = |D_6 − D_8| is D_6's error, and while the orders converge (e_6 < e_4) D_8's
+    is about e_6·(e_6/e_4), the next term of the same geometric decrease (sin at 1:
+    e_4 ≈ 1e-9, e_6 ≈ 3e-13, D_8's ≈ 1e-16); counted TRUNCATION_SAFETY times. Where they
+    do not converge, e_6 itself."""
+    e4, e6 = np.abs(d4 - d8), np.abs(d6 - d8)
     with np.errstate(all="ignore"):
         ratio = np.where(e6 < e4, e6 / e4, 1.0)
     return np.asarray(TRUNCATION_SAFETY * e6 * ratio)
@@ -131,3 +137,130 @@ def _level(
         out.errors[j][at] = np.where(better, bound, out.errors[j][at])
     met: Array = better & (bound <= goal)
     return met, rounding > truncation
+
+
+# ---------------------------------------------------------------- Hessians
+
+
+def hessian_tolerance_evaluations(dimension: int) -> int:
+    """Evaluations of f per point a Hessian's tolerance may add: 8 per diagonal term and
+    8² per mixed one (the product of two 8th-order stencils), at every level."""
+    pairs = dimension * (dimension - 1) // 2
+    return LEVELS * (dimension * PER_LEVEL + pairs * PER_LEVEL**2)
+
+
+class HessianTerms(NamedTuple):
+    terms: Array  # (m, d, d)
+    bounds: Array  # (m, d, d)
+    steps: Array  # (m, d)
+    rounded: Array  # (m,): rounding is the larger part of the worst term's bound
+
+
+def hessian_to_tolerance(
+    f: Function, rows: Sequence[Array], values: Array, out: Hessian, tolerance: Tolerance
+) -> Hessian:
+    """`out` re-estimated to `tolerance` as `refine_to_tolerance` does derivatives, a point
+    at a time: every term by 8th-order stencils at the level's steps, the point converged
+    when its worst bound meets atol + rtol·max|H|, the terms of the level of smallest worst
+    bound kept. Adds `converged` and `evaluations` (per point) to `out`."""
+    n, d = out.hessians.shape[0], len(rows)
+    scale = _largest_term(out.hessians)
+    best, factor = np.full(n, np.inf), np.ones(n)
+    converged, evaluations = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    errors = np.full(out.hessians.shape, np.inf) if out.errors is None else out.errors
+    flagged = np.zeros(n, dtype=bool) if out.unreliable is None else out.unreliable
+    pending = np.flatnonzero(~flagged)
+    per_level = hessian_tolerance_evaluations(d) // LEVELS
+    for _ in range(LEVELS):
+        for start in range(0, pending.size, LADDER_CHUNK):
+            at = pending[start : start + LADDER_CHUNK]
+            level = _hessian_level(f, [r[at] for r in rows], values[at], factor[at])
+            worst = _largest_term(level.bounds)
+            worst = np.where(
+                np.isfinite(level.terms.reshape(at.size, -1)).all(axis=1), worst, np.inf
+            )
+            goal = tolerance.atol + tolerance.rtol * scale[at]
+            usable = worst <= np.maximum(goal, FLAG * _largest_term(level.terms))
+            better = usable & (worst < best[at])
+            keep = better[:, None, None]
+            out.hessians[at] = np.where(keep, level.terms, out.hessians[at])
+            errors[at] = np.where(keep, level.bounds, errors[at])
+            out.steps[at] = np.where(better[:, None], level.steps, out.steps[at])
+            best[at] = np.where(better, worst, best[at])
+            converged[at[better & (worst <= goal)]] = True
+            evaluations[at] += per_level
+            factor[at] *= np.where(level.rounded, GROW, 1 / SHRINK)
+        pending = pending[~converged[pending]]
+    kept = errors if out.errors is not None else None
+    return out._replace(errors=kept, converged=converged, evaluations=evaluations)
+
+
+def _hessian_level(
+    f: Function, rows: Sequence[Array], values: Array, factor: Array
+) -> HessianTerms:
+    m, d = values.shape[0], len(rows)
+    h = np.stack(
+        [
+            representable(r, EPS ** (1 / (ACCURACY + 2)) * factor * np.maximum(np.abs(r), 1.0))
+            for r in rows
+        ]
+    )
+    terms, bounds = np.empty((m, d, d)), np.empty((m, d, d))
+    truncated, rounding = np.zeros(m), np.zeros(m)
+    for i in range(d):
+        at = _along(f, rows, i, h[i])
+        rule = stencil("central", ACCURACY, 2)
+        estimate = stencil_sum(at, h[i], rule, center=values)
+        slope = stencil_sum(at, h[i], stencil("central", ACCURACY, 1))
+        cut = _truncation(at, h[i], 2, values, estimate)
+        rounded = rounding_bound(rows[i], h[i], values, slope, rule, estimate)
+        terms[:, i, i], bounds[:, i, i] = estimate, cut + rounded
+        truncated, rounding = _worse(truncated, rounding, cut, rounded)
+    for i in range(d):
+        for j in range(i + 1, d):
+            estimate, cut, rounded = _mixed_term(f, rows, (i, j), h, values)
+            terms[:, i, j] = terms[:, j, i] = estimate
+            bounds[:, i, j] = bounds[:, j, i] = cut + rounded
+            truncated, rounding = _worse(truncated, rounding, cut, rounded)
+    return HessianTerms(terms, bounds, h.T, rounding > truncated)
+
+
+def _along(f: Function, rows: Sequence[Array], i: int, h: Array) -> Callable[[int], Array]:
+    return _remembered(lambda offset: _at(f, rows, i, h, offset))
+
+
+def _worse(truncated: Array, rounding: Array, cut: Array, rounded: Array) -> tuple[Array, Array]:
+    """The parts of whichever bound is the larger, term by term."""
+    larger = cut + rounded > truncated + rounding
+    return np.where(larger, cut, truncated), np.where(larger, rounded, rounding)
+
+
+def _mixed_term(
+    f: Function, rows: Sequence[Array], pair: tuple[int, int], h: Array, values: Array
+) -> tuple[Array, Array, Array]:
+    """H_ij by the product of two first-difference stencils of order 8 (and of 4 and 6 on
+    the same 64 points, for `_geometric`), with its rounding as `second._mixed_bound`'s."""
+    i, j = pair
+    reach = [k for k in range(-(ACCURACY // 2), ACCURACY // 2 + 1) if k]
+    grid: dict[tuple[int, int], Array] = {
+        (a, b): f(_replace(_replace(rows, i, rows[i] + a * h[i]), j, rows[j] + b * h[j]))
+        for a in reach
+        for b in reach
+    }
+    sums = []
+    for p in (4, 6, ACCURACY):
+        rule = stencil("central", p, 1)
+        weights = list(zip(rule.offsets, rule.weights, strict=True))
+        total = np.zeros(values.shape)
+        for a, wa in weights:
+            for b, wb in weights:
+                total = total + (wa * wb) * grid[(a, b)]
+        sums.append(total / (h[i] * h[j]))
+    cut = _geometric(*sums)
+    rule = stencil("central", ACCURACY, 1)
+    weight = sum(abs(w) for w in rule.weights) ** 2
+    size = np.abs(values) + max(rule.offsets) * (
+        np.abs(rows[i]) * h[i] + np.abs(rows[j]) * h[j]
+    ) * np.abs(sums[2])
+    rounded = ROUNDING_SAFETY * EPS * weight * size / (h[i] * h[j])
+    return sums[2], cut, np.asarray(rounded)
