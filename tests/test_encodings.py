@@ -18,10 +18,11 @@ import httpx
 import numpy as np
 import pytest
 import zstandard
-from conftest import ROOT, Server
+from conftest import ROOT, Server, make_client
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_config import start_with
 
 from app.config import Settings
 from app.encodings import NPZ, NotAcceptableError, choose_coding, choose_media, weights
@@ -386,3 +387,47 @@ def test_a_client_leaving_mid_answer_leaves_no_error_and_a_healthy_server(coding
         log = running.output()
     assert "Traceback" not in log
     assert '"level": "error"' not in log
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        pytest.param(
+            {"NABLA_ZSTD_LEVEL": "25"}, ["NABLA_ZSTD_LEVEL='25'", "from 0 to 19"], id="zstd"
+        ),
+        pytest.param(
+            {"NABLA_BROTLI_QUALITY": "best"},
+            ["NABLA_BROTLI_QUALITY='best'", "a whole number from 0 to 11", "brotli quality"],
+            id="brotli",
+        ),
+        pytest.param(
+            {"NABLA_COMPRESS_FROM_BYTES": "-1"},
+            ["NABLA_COMPRESS_FROM_BYTES='-1'", "≥ 0", "sent uncompressed"],
+            id="threshold",
+        ),
+    ],
+)
+def test_a_bad_compression_setting_stops_the_start_with_one_line(
+    env: dict[str, str], words: list[str]
+) -> None:
+    started = start_with(env)
+    assert started.returncode == 1
+    lines = started.stderr.strip().splitlines()
+    assert len(lines) == 1, started.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        pytest.param({"zstd_level": 0}, "br", id="zstd-off"),
+        pytest.param({"zstd_level": 0, "brotli_quality": 0}, "gzip", id="zstd-and-br-off"),
+        pytest.param({"compress_from_bytes": 10**8}, "identity", id="threshold"),
+    ],
+)
+def test_compression_settings_are_honoured(overrides: dict[str, int], expected: str) -> None:
+    with make_client(**overrides) as client:
+        r = client.get("/openapi.json", headers={"accept-encoding": "gzip, br, zstd"})
+    assert r.status_code == 200
+    assert r.headers.get("content-encoding", "identity") == expected
