@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import subprocess
 import sys
 import threading
 import time
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import brotli
@@ -431,3 +433,16 @@ def test_compression_settings_are_honoured(overrides: dict[str, int], expected: 
         r = client.get("/openapi.json", headers={"accept-encoding": "gzip, br, zstd"})
     assert r.status_code == 200
     assert r.headers.get("content-encoding", "identity") == expected
+
+
+def test_the_readme_npz_example_runs(server: Server, tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    (block,) = re.findall(r"```py\n(.*?)```", readme, flags=re.DOTALL)  # the .npz example
+    code = block.replace("http://127.0.0.1:8000", server.url)
+    script = tmp_path / "npz_example.py"  # its last line, shown as a value, printed
+    script.write_text(code.replace('field["gradient"].shape', 'print(field["gradient"].shape)'))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(2, 1000000)"
