@@ -1835,3 +1835,15 @@ def test_a_hessian_tolerance_takes_the_central_method_only() -> None:
     with pytest.raises(OptionError, match="`central`") as caught:
         hessian(_hessian_case, [[1.0, 1.0]], method="complex", tolerance=TIGHT)
     assert caught.value.field == "tolerance"
+
+
+def test_an_estimate_that_is_not_a_number_has_no_error_bound() -> None:
+    # log at −1 and at 0: null values, and no bound of 0 to claim they are exact.
+    result = derivative(one_variable("log(x)"), [-1.0, 0.0, 2.0], error_estimate=True)
+    assert result.errors is not None
+    assert np.isnan(result.errors[:2]).all()
+    assert 0 < result.errors[2] < 1e-9
+    log_times = parse("log(x0)*x1").bind()
+    terms = hessian(log_times, [[-1.0, 2.0]], error_estimate=True)
+    assert terms.errors is not None
+    assert np.isnan(terms.errors).all()

@@ -70,7 +70,10 @@ def error_bound(
     truncation = TRUNCATION_SAFETY * np.abs(d - other)
     bound = np.asarray(truncation + rounding)
     smaller = _smaller_steps(f, rows, j, h, rule, values, d)
-    return np.asarray(np.fmax(bound, smaller) if smaller is not None else bound)
+    if smaller is not None:  # fmax: a probe that found nothing (NaN) adds nothing
+        bound = np.fmax(bound, smaller)
+    # but an estimate that is not a number has no bound, not 0 (as its value, null in JSON)
+    return np.asarray(np.where(np.isfinite(d), bound, np.nan))
 
 
 def rounding_bound(
