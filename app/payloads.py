@@ -87,6 +87,43 @@ class StepStudyPayload(TypedDict):
     best_step: dict[str, float | None]
 
 
+class JacobianPayload(TypedDict):
+    variables: list[str]
+    values: NotRequired[Array]  # (m,) at one `point`, (N, m) at many
+    jacobian: NotRequired[Array]  # one `point`
+    jacobians: NotRequired[Array]  # many `points`
+    errors: NotRequired[Array]
+    unreliable: NotRequired[list[int]]
+    converged: NotRequired[Array]
+    evaluations: NotRequired[Array]
+
+
+class DirectionalPayload(TypedDict):
+    variables: list[str]
+    direction: Array
+    value: NotRequired[float]  # one `point`
+    derivative: NotRequired[float]
+    values: NotRequired[Array]  # many `points`
+    derivatives: NotRequired[Array]
+    steps: NotRequired[Array]
+    errors: NotRequired[Array]
+    unreliable: NotRequired[list[int]]
+    converged: NotRequired[Array]
+    evaluations: NotRequired[Array]
+
+
+class VectorFieldPayload(TypedDict, total=False):
+    variables: list[str]
+    operator: str
+    axes: list[Array]
+    shape: list[int]
+    coordinates: GridPoints
+    components: Array
+    result: Array
+    errors: Array
+    unreliable: list[int]
+
+
 Payload = (
     DerivativePayload
     | GradientPayload
@@ -94,4 +131,7 @@ Payload = (
     | HessianPayload
     | DescentPayload
     | StepStudyPayload
+    | JacobianPayload
+    | DirectionalPayload
+    | VectorFieldPayload
 )

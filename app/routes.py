@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app import service
+from app import service, vector_service
 from app.json_in import StrictJSONRoute
 from app.json_out import NumpyJSONResponse
 from app.lifecycle import Lifecycle
@@ -21,6 +21,8 @@ from app.schemas import (
     DerivativeResponse,
     DescentRequest,
     DescentResponse,
+    DirectionalRequest,
+    DirectionalResponse,
     ErrorResponse,
     GradientFieldRequest,
     GradientFieldResponse,
@@ -29,9 +31,13 @@ from app.schemas import (
     Health,
     HessianRequest,
     HessianResponse,
+    JacobianRequest,
+    JacobianResponse,
     Readiness,
     StepStudyRequest,
     StepStudyResponse,
+    VectorFieldRequest,
+    VectorFieldResponse,
 )
 
 router = APIRouter(route_class=StrictJSONRoute)
@@ -227,3 +233,36 @@ async def descent(body: DescentRequest, request: Request) -> Response:
 )
 async def step_study(body: StepStudyRequest, request: Request) -> Response:
     return await lifecycle(request).answer(request, body, service.STEP_STUDY)
+
+
+@router.post(
+    "/jacobian",
+    summary="J of m expressions at one point or many, sharing each stencil's evaluations",
+    response_model=JacobianResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
+async def jacobian(body: JacobianRequest, request: Request) -> Response:
+    return await lifecycle(request).answer(request, body, vector_service.JACOBIAN)
+
+
+@router.post(
+    "/directional-derivative",
+    summary="∇f·u along a direction, by one stencil along it",
+    response_model=DirectionalResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
+async def directional_derivative(body: DirectionalRequest, request: Request) -> Response:
+    return await lifecycle(request).answer(request, body, vector_service.DIRECTIONAL)
+
+
+@router.post(
+    "/vector-field",
+    summary="Divergence, curl or Laplacian on a grid: a heatmap under the arrows",
+    response_model=VectorFieldResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
+async def vector_field(body: VectorFieldRequest, request: Request) -> Response:
+    return await lifecycle(request).answer(request, body, vector_service.VECTOR_FIELD)

@@ -825,3 +825,263 @@ class ErrorResponse(BaseModel):
         description="All validation errors: field, message, type.",
         examples=[[{"field": "points[0]", "message": "Input should be a valid number"}]],
     )
+
+
+# ---------------------------------------------------------------- vector calculus
+
+
+MAX_EXPRESSIONS = 32  # functions per request: m evaluations share each stencil offset
+
+
+def _expression_count(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """At most MAX_EXPRESSIONS, counted before any is validated (as `_at_most`)."""
+    if isinstance(value, list) and len(value) > MAX_EXPRESSIONS:
+        raise TooLargeError(
+            f"`expressions` has {len(value)} expressions; the limit is {MAX_EXPRESSIONS}; "
+            "split them over several requests.",
+            reason="expressions",
+        )
+    return handler(value)
+
+
+Expressions = Annotated[
+    list[str], Field(min_length=1, fail_fast=True), WrapValidator(_expression_count)
+]
+
+
+def _field_of(model: type[BaseModel], name: str) -> Any:
+    """A field of another request, description and example included."""
+    return model.model_fields[name]
+
+
+class VectorOptions(ComputeRequest):
+    """How to difference several expressions: the options of /gradient, but `expressions`."""
+
+    method: Method = _field_of(FormulaOptions, "method")
+    step: Number | None = _field_of(FormulaOptions, "step")
+    accuracy: Accuracy = _field_of(FormulaOptions, "accuracy")
+    parameters: Parameters = _field_of(FormulaOptions, "parameters")
+    error_estimate: bool = _field_of(DifferenceOptions, "error_estimate")
+
+    @model_validator(mode="after")
+    def _accuracy_applies(self) -> Self:
+        if self.method == "complex" and self.accuracy != 2:
+            raise RequestError(
+                f"`accuracy` {self.accuracy} does not apply to `method` `complex`, which is "
+                "exact to rounding already; omit `accuracy`, or use `central`.",
+                field="accuracy",
+            )
+        return self
+
+
+class JacobianRequest(VectorOptions, PointsMixin):
+    """J_ij = ∂f_i/∂x_j of m expressions over the same variables, at one point or many."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"expressions": ["x0**2*x1", "5*x0 + sin(x1)"], "point": [1, 2]}]
+        }
+    )
+
+    expressions: Expressions = Field(
+        description="The m functions f_1 … f_m, each as /gradient's `expression`, over the "
+        "same variables (a variable one of them does not use has partial 0); at most 32.",
+        examples=[["x0**2*x1", "5*x0 + sin(x1)"]],
+    )
+    tolerance: ToleranceSpec | None = Field(
+        None,
+        description=TOLERANCE + " Each expression is re-estimated apart; `converged` means "
+        "every term of the point's Jacobian met it.",
+        examples=[None],
+    )
+
+    def size(self) -> Size:
+        points, dimension = PointsMixin.size(self)
+        return Size(points, dimension * len(self.expressions))
+
+
+class JacobianResponse(BaseModel):
+    variables: list[str] = Field(description="Column order of J.", examples=[["x0", "x1"]])
+    values: list[Any] = Field(
+        description="f_1 … f_m at `point` (m values), or at each of `points` (N × m).",
+        examples=[[2.0, 5.909]],
+    )
+    jacobian: list[list[Result]] | None = Field(
+        None,
+        description="m × d: row i is ∇f_i at `point` (single-point requests).",
+        examples=[[[4.0, 1.0], [5.0, -0.416]]],
+    )
+    jacobians: list[list[list[Result]]] | None = Field(
+        None, description="N × m × d: J at each of `points`.", examples=[[[[4.0, 1.0]]]]
+    )
+    errors: list[Any] | None = Field(
+        None,
+        description="Bounds on each term's absolute error, shaped like `jacobian` or "
+        "`jacobians` (only with `error_estimate`).",
+        examples=[[[1e-10, 1e-10], [1e-10, 1e-10]]],
+    )
+    unreliable: list[int] | None = Field(
+        None,
+        description=UNRELIABLE + " A term counts against its row's largest. `point` is index 0.",
+        examples=[[0]],
+    )
+    converged: list[bool] | None = Field(
+        None, description="Whether each point met `tolerance` (only with it).", examples=[[True]]
+    )
+    evaluations: list[int] | None = Field(
+        None,
+        description="Evaluations of each f per point (with `tolerance`).",
+        examples=[[41]],
+    )
+
+
+class DirectionalRequest(DifferenceOptions, PointsMixin):
+    """The derivative of f along a direction u: d/dt f(x + t·u) at t = 0."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"expression": "x0**2 + x1**2", "point": [3, 4], "direction": [3, 4]}]
+        }
+    )
+
+    direction: Coordinates = Field(
+        description="The direction: d numbers, one per coordinate.", examples=[[3.0, 4.0]]
+    )
+    normalize: bool = Field(
+        True,
+        description="`true` (default): divide `direction` by its length, so the answer is the "
+        "slope per unit length, ∇f·u/|u|. `false`: use it as given, ∇f·v (a Jacobian-vector "
+        "product, as JAX's `jvp`).",
+        examples=[True],
+    )
+
+    def may_run_inline(self) -> bool:
+        return True
+
+
+class DirectionalResponse(BaseModel):
+    variables: list[str] = Field(description="Coordinate order.", examples=[["x0", "x1"]])
+    direction: list[float] = Field(
+        description="The direction used: unit length unless `normalize` is false.",
+        examples=[[0.6, 0.8]],
+    )
+    value: Result = Field(None, description="f at `point`.", examples=[25.0])
+    derivative: Result = Field(
+        None, description="∇f·u at `point` (single-point requests).", examples=[10.0]
+    )
+    values: list[Result] | None = Field(
+        None, description="f at each of `points`.", examples=[[25.0, 4.0]]
+    )
+    derivatives: list[Result] | None = Field(
+        None, description="∇f·u at each of `points`.", examples=[[10.0, 3.2]]
+    )
+    steps: list[Result] = Field(
+        description="The step t along the direction at each point: f is evaluated at x ± t·u.",
+        examples=[[3.3e-5]],
+    )
+    errors: list[Result] | None = Field(
+        None,
+        description="Bound on each derivative's absolute error (only with `error_estimate`).",
+        examples=[[1e-10]],
+    )
+    unreliable: list[int] | None = Field(
+        None, description=UNRELIABLE + " `point` is index 0.", examples=[[0]]
+    )
+    converged: list[bool] | None = Field(
+        None, description="Whether each point met `tolerance` (only with it).", examples=[[True]]
+    )
+    evaluations: list[int] | None = Field(
+        None, description="Evaluations of f per point (with `tolerance`).", examples=[[11]]
+    )
+
+
+Operator = Literal["divergence", "curl", "laplacian"]
+VectorFieldName = Literal["axes", "shape", "coordinates", "components", "result", "errors"]
+
+
+class VectorFieldRequest(VectorOptions):
+    """div F, curl F (2-D, 3-D) or ∇²f on every point of a Cartesian grid."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "expressions": ["-x1", "x0"],
+                    "operator": "curl",
+                    "grid": [
+                        {"start": -2, "stop": 2.5, "step": 0.5},
+                        {"start": -2, "stop": 2.5, "step": 0.5},
+                    ],
+                }
+            ]
+        }
+    )
+
+    expressions: Expressions = Field(
+        description="The field: d components F_0 … F_{d−1}, one per grid axis (divergence, "
+        "curl), or one scalar f (Laplacian).",
+        examples=[["-x1", "x0"]],
+    )
+    operator: Operator = Field(
+        description="`divergence` Σ ∂F_j/∂x_j; `curl` (2-D: the scalar ∂F_1/∂x_0 − ∂F_0/∂x_1; "
+        "3-D: the vector); `laplacian` Σ ∂²f/∂x_j².",
+        examples=["curl"],
+    )
+    variables: Names | None = _field_of(GradientFieldRequest, "variables")
+    grid: list[Axis] = _field_of(GradientFieldRequest, "grid")
+    indexing: Literal["xy", "ij"] = _field_of(GradientFieldRequest, "indexing")
+    include: list[VectorFieldName] | None = Field(
+        None,
+        min_length=1,
+        max_length=12,
+        fail_fast=True,
+        description="Which arrays to return (`variables` and `operator` always come): default "
+        "all. A heatmap under arrows needs `axes`, `shape`, `components` and `result`.",
+        examples=[["axes", "shape", "components", "result"]],
+    )
+    precision: Literal["float64", "float32"] = _field_of(GradientFieldRequest, "precision")
+
+    def size(self) -> Size:
+        counts = [spec.count(f"grid[{i}]") for i, spec in enumerate(self.grid)]
+        return Size(math.prod(counts), len(counts) * len(self.expressions))
+
+
+class VectorFieldResponse(BaseModel):
+    variables: list[str] = Field(description="Axis order.", examples=[["x0", "x1"]])
+    operator: Operator = Field(description="The operator applied.", examples=["curl"])
+    axes: list[list[float]] | None = Field(
+        None, description="The 1-D axis values.", examples=[[[-1.0, 0.0, 1.0], [0.0, 1.0]]]
+    )
+    shape: list[int] | None = Field(
+        None, description="Grid shape, as `numpy.meshgrid` returns it.", examples=[[2, 3]]
+    )
+    coordinates: list[list[float]] | None = Field(
+        None,
+        description="d flat arrays: the grid points, meshgrid order flattened.",
+        examples=[[[-1.0, 0.0, 1.0, -1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]]],
+    )
+    components: list[list[Result]] | None = Field(
+        None,
+        description="The field at every grid point (flat), one array per expression: with "
+        "matplotlib, `quiver(c[0], c[1], F[0], F[1])` (a Laplacian's: f itself).",
+        examples=[[[-0.0, -0.0, -0.0, -1.0, -1.0, -1.0], [-1.0, 0.0, 1.0, -1.0, 0.0, 1.0]]],
+    )
+    result: list[Any] | None = Field(
+        None,
+        description="The operator at every grid point (flat): one array, or three for the "
+        "curl of a 3-D field. With matplotlib, `pcolormesh(a[0], a[1], "
+        "np.reshape(r, shape))` under the arrows.",
+        examples=[[2.0, 2.0, 2.0, 2.0, 2.0, 2.0]],
+    )
+    errors: list[Any] | None = Field(
+        None,
+        description="Bounds on `result`'s absolute error, shaped like it (only with "
+        "`error_estimate`): the sum of its partials' bounds.",
+        examples=[[1e-10, 1e-10, 1e-10, 1e-10, 1e-10, 1e-10]],
+    )
+    unreliable: list[int] | None = Field(
+        None,
+        description=UNRELIABLE + " Relative to the point's largest partial. Indices of the "
+        "flat grid.",
+        examples=[[4]],
+    )

@@ -72,6 +72,31 @@ REQUESTS: dict[str, tuple[str, dict[str, object]]] = {
         "/step-study",
         {"expression": "exp(sin(x))", "point": 1.0, "steps": [10.0**-k for k in range(200)]},
     ),
+    "jacobian, 2·10⁴ points × 10 of 32 expressions": (
+        "/jacobian",
+        {
+            "expressions": [
+                f"x{i % 10}**2*x{(i + 1) % 10} + sin(x{(i + 3) % 10})" for i in range(32)
+            ],
+            "points": [[0.1 * (i % 7) + 0.01 * j for j in range(10)] for i in range(20_000)],
+        },
+    ),
+    "directional-derivative, 10⁶ points × 2": (
+        "/directional-derivative",
+        {
+            "expression": "sin(x0)*exp(-x1)",
+            "points": [[0.1 * (i % 7), 0.01 * (i % 13)] for i in range(1_000_000)],
+            "direction": [1.0, 2.0],
+        },
+    ),
+    "vector-field, 3-D curl 100³": (
+        "/vector-field",
+        {
+            "expressions": ["x1*x2**2", "sin(x0)*x2", "x0*exp(x1)"],
+            "operator": "curl",
+            "grid": [grid(100), grid(100), grid(100)],
+        },
+    ),
 }
 
 

@@ -46,6 +46,9 @@ VECTOR = ["sum(x**2)", "sum(sin(x)) + x[0]", "exp(-sum(x**2))", "sum(abs(x))"]
 # Fields of which a request takes exactly one; the schema cannot say so.
 ONE_OF = {"/derivative": ("points", "range"), "/gradient": ("point", "points")}
 ONE_OF["/hessian"] = ONE_OF["/gradient"]
+ONE_OF["/directional-derivative"] = ONE_OF["/jacobian"] = ONE_OF["/gradient"]
+# /jacobian and /vector-field take several expressions over named coordinates.
+SEVERAL = ["x0**2*x1", "sin(x0) + x1", "exp(x0 - x1)", "x0/(1 + x1**2)"]
 EXPRESSIONS = {
     "/derivative": ONE_VARIABLE,
     "/step-study": ONE_VARIABLE,
@@ -53,6 +56,9 @@ EXPRESSIONS = {
     "/gradient-field": VECTOR,
     "/hessian": VECTOR,
     "/descent": VECTOR,
+    "/directional-derivative": VECTOR,
+    "/jacobian": SEVERAL,
+    "/vector-field": SEVERAL,
 }
 
 
@@ -70,7 +76,11 @@ def test_schema_valid_bodies_with_real_expressions_answer_within_the_schema(
 ) -> None:
     case = data.draw(schema[path]["POST"].as_strategy())
     assert isinstance(case.body, dict), case.body
-    case.body["expression"] = data.draw(st.sampled_from(EXPRESSIONS[path]))
+    expression = data.draw(st.sampled_from(EXPRESSIONS[path]))
+    if EXPRESSIONS[path] is SEVERAL:
+        case.body["expressions"] = [expression] * data.draw(st.integers(1, 3))
+    else:
+        case.body["expression"] = expression
     for name in ("variable", "variables", "parameters"):
         case.body.pop(name, None)
     pair = ONE_OF.get(path, ())

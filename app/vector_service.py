@@ -1,0 +1,405 @@
+"""The vector-calculus endpoints between HTTP and the engine: /jacobian,
+/directional-derivative and /vector-field (app.numerics.vector).
+
+As app.service's endpoints: each is an `Endpoint` whose `limits` are what the request's size
+decides (points, dimensions, expressions, memory from the engine's arrays, the work at one
+operation per evaluation), checked before it is scheduled, and whose compute parses, counts
+the work of the expressions' own nodes against the budget from the engine's plan
+(`numerics.vector.*_evaluations`), and answers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from app.config import Settings
+from app.errors import MethodError, NablaError, RequestError, TooLargeError
+from app.expressions import Expression
+from app.numerics import Function, GridPoints
+from app.numerics import vector as engine
+from app.payloads import DirectionalPayload, JacobianPayload, VectorFieldPayload
+from app.schemas import DirectionalRequest, JacobianRequest, VectorFieldRequest
+from app.service import (
+    CALL_OVERHEAD,
+    Endpoint,
+    _check_dimension,
+    _check_grid,
+    _check_single_precision,
+    _point_array,
+    axis_values,
+    bind,
+    check_memory,
+    check_points,
+    coordinate_names,
+    engine_errors,
+    listed_bytes,
+    listing,
+    load_expression,
+    parse_counted,
+    tolerance_of,
+    unreliable,
+)
+
+
+def vector_work(calls: int, points: int, nodes: Sequence[int], dimension: int) -> int:
+    """Budget units for `calls` evaluations of the expressions together (`nodes` each) on
+    `points` points: their arithmetic, and each call's Python overhead."""
+    overhead = len(nodes) * CALL_OVERHEAD * (dimension + 1)
+    return calls * (points * sum(nodes) + overhead)
+
+
+def check_vector_work(work: int, what: str, settings: Settings) -> None:
+    if work > settings.max_work:
+        raise TooLargeError(
+            f"the request needs about {work:.3g} operations ({what}); the budget is "
+            f"{settings.max_work:.3g}; use fewer points, expressions or coordinates, a lower "
+            "`accuracy`, or simpler expressions.",
+            reason="work",
+        )
+
+
+def load_expressions(
+    texts: list[str], method: str, parameters: dict[str, float], settings: Settings
+) -> list[Expression]:
+    """Each expression parsed and checked as /gradient checks its one (`expressions[i]`
+    named in errors); every parameter must appear in one of them."""
+    expressions = []
+    for i, text in enumerate(texts):
+        try:
+            expression = parse_counted(text, settings)
+        except NablaError as error:  # the parse's own errors name `expression`
+            error.field = f"expressions[{i}]"
+            raise
+        if expression.vector_variable is not None:
+            raise RequestError(
+                f"`expressions[{i}]` has the vector variable `{expression.vector_variable}`; "
+                "write each coordinate as its own name (`x0`, `x1`, ...).",
+                field=f"expressions[{i}]",
+            )
+        if method == "complex" and not expression.analytic:
+            raise MethodError(
+                f"`method` `complex` cannot differentiate `expressions[{i}]` through "
+                f"`{expression.blocker}`, which is not analytic; use `central`.",
+                field="method",
+            )
+        expressions.append(expression)
+    used = {name for e in expressions for name in e.variables}
+    if unknown := sorted(set(parameters) - used):
+        raise RequestError(
+            f"parameter `{unknown[0]}` does not appear in any expression.", field="parameters"
+        )
+    return expressions
+
+
+def shared_names(
+    expressions: list[Expression],
+    requested: list[str] | None,
+    dimension: int,
+    parameters: dict[str, float],
+) -> list[str]:
+    """The variables of all the expressions, in natural order (or as `variables` says)."""
+    if requested is not None:
+        names = requested
+    else:
+        seen: dict[str, int] = {}
+        for e in expressions:  # each expression's own are in natural order already
+            for k, name in enumerate(e.variables):
+                seen.setdefault(name, k)
+        free = {n for n in seen if n not in parameters}
+        names = sorted(free, key=_natural)
+    if len(names) != dimension:
+        raise RequestError(
+            f"each point has {dimension} coordinates but the expressions have {len(names)} "
+            f"variables ({listing(names)}); make them match or set `variables`.",
+            field="variables",
+        )
+    return names
+
+
+def _natural(name: str) -> list[object]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def bind_all(
+    expressions: list[Expression], names: list[str], parameters: dict[str, float]
+) -> list[Function]:
+    """Each expression bound to `names`, with the parameters it uses."""
+    functions = []
+    for i, e in enumerate(expressions):
+        own = {k: v for k, v in parameters.items() if k in e.variables}
+        missing = [v for v in e.variables if v not in own and v not in names]
+        if missing:
+            raise RequestError(
+                f"`expressions[{i}]` uses `{missing[0]}`, which is neither in `variables` nor "
+                "in `parameters`; add it to one of them.",
+                field="variables",
+            )
+        functions.append(e.bind(names, own))
+    return functions
+
+
+# ---------------------------------------------------------------- /jacobian
+
+
+def jacobian_limits(request: JacobianRequest, settings: Settings) -> None:
+    n, d, m = _jacobian_size(request, settings)
+    _jacobian_work(request, n, d, [1] * m, settings)
+    arrays = engine.jacobian_arrays(m, d, error_estimate=request.error_estimate)
+    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
+
+
+def _jacobian_size(request: JacobianRequest, settings: Settings) -> tuple[int, int, int]:
+    rows = [request.point] if request.point is not None else request.points or [[]]
+    check_points(len(rows), settings, field="points")
+    _check_dimension(len(rows[0]), settings)
+    return len(rows), len(rows[0]), len(request.expressions)
+
+
+def _jacobian_work(
+    request: JacobianRequest, n: int, d: int, nodes: list[int], settings: Settings
+) -> None:
+    plan = engine.jacobian_evaluations(
+        d,
+        method=request.method,
+        accuracy=request.accuracy,
+        error_estimate=request.error_estimate,
+        automatic_step=request.step is None,
+        tolerance=request.tolerance is not None,
+    )
+    what = f"{plan} evaluations of {len(nodes)} expressions of {sum(nodes)} nodes on {n} points"
+    check_vector_work(vector_work(plan, n, nodes, d), what, settings)
+
+
+def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
+    expressions = load_expressions(
+        request.expressions, request.method, request.parameters, settings
+    )
+    rows = [request.point] if request.point is not None else request.points
+    assert rows is not None
+    n, d, _ = _jacobian_size(request, settings)
+    _jacobian_work(request, n, d, [e.node_count for e in expressions], settings)
+    points = _point_array(rows, settings)
+    names = shared_names(expressions, request.variables, d, request.parameters)
+    functions = bind_all(expressions, names, request.parameters)
+    with engine_errors():
+        result = engine.jacobian(
+            functions,
+            points,
+            method=request.method,
+            step=request.step,
+            accuracy=request.accuracy,
+            error_estimate=request.error_estimate,
+            tolerance=tolerance_of(request),  # type: ignore[arg-type]
+        )
+    payload: JacobianPayload = {"variables": names}
+    errors = result.errors
+    if request.point is not None:
+        payload |= {"values": result.values[0], "jacobian": result.jacobian[0]}
+        errors = None if errors is None else errors[0]
+    else:
+        payload |= {"values": result.values, "jacobians": result.jacobian}
+    if errors is not None:
+        payload["errors"] = np.ascontiguousarray(errors)
+    if flagged := unreliable(result.unreliable):
+        payload["unreliable"] = flagged
+    if result.converged is not None and result.evaluations is not None:
+        payload |= {"converged": result.converged, "evaluations": result.evaluations}
+    return payload
+
+
+# ---------------------------------------------------------------- /directional-derivative
+
+
+def directional_limits(request: DirectionalRequest, settings: Settings) -> None:
+    n, d = _directional_size(request, settings)
+    _directional_work(request, n, d, 1, settings)
+    # the points (the caller's and the engine's), t, f, the estimate, its step (and bound),
+    # and the d moved coordinates of one evaluation
+    arrays = 2 * d + 4 + (1 if request.error_estimate else 0) + d
+    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
+
+
+def _directional_size(request: DirectionalRequest, settings: Settings) -> tuple[int, int]:
+    rows = [request.point] if request.point is not None else request.points or [[]]
+    check_points(len(rows), settings, field="points")
+    _check_dimension(len(rows[0]), settings)
+    return len(rows), len(rows[0])
+
+
+def _directional_work(
+    request: DirectionalRequest, n: int, d: int, nodes: int, settings: Settings
+) -> None:
+    plan = engine.directional_evaluations(
+        method=request.method,
+        accuracy=request.accuracy,
+        error_estimate=request.error_estimate,
+        automatic_step=request.step is None,
+        tolerance=request.tolerance is not None,
+    )
+    # each evaluation moves the d coordinates along u, then evaluates f
+    what = f"{plan} evaluations of f ({nodes} nodes) on {n} points of {d} coordinates"
+    check_vector_work(vector_work(plan, n, [nodes + 2 * d], d), what, settings)
+
+
+def directional_derivative(request: DirectionalRequest, settings: Settings) -> DirectionalPayload:
+    expression = load_expression(request, settings)
+    rows = [request.point] if request.point is not None else request.points
+    assert rows is not None
+    n, d = _directional_size(request, settings)
+    _directional_work(request, n, d, expression.node_count, settings)
+    points = _point_array(rows, settings)
+    names = coordinate_names(expression, request.variables, d, request.parameters)
+    if len(request.direction) != d:
+        raise RequestError(
+            f"`direction` has {len(request.direction)} components but each point has {d} "
+            "coordinates; give one component per coordinate.",
+            field="direction",
+        )
+    with engine_errors():
+        result = engine.directional_derivative(
+            bind(expression, names, request.parameters),
+            points,
+            request.direction,
+            normalize=request.normalize,
+            method=request.method,
+            step=request.step,
+            accuracy=request.accuracy,
+            error_estimate=request.error_estimate,
+            tolerance=tolerance_of(request),
+        )
+    payload: DirectionalPayload = {"variables": names, "direction": result.direction}
+    if request.point is not None:
+        payload |= {"value": float(result.values[0]), "derivative": float(result.derivatives[0])}
+    else:
+        payload |= {"values": result.values, "derivatives": result.derivatives}
+    payload["steps"] = result.steps
+    if result.errors is not None:
+        payload["errors"] = result.errors
+    if flagged := unreliable(result.unreliable):
+        payload["unreliable"] = flagged
+    if result.converged is not None and result.evaluations is not None:
+        payload |= {"converged": result.converged, "evaluations": result.evaluations}
+    return payload
+
+
+# ---------------------------------------------------------------- /vector-field
+
+
+def vector_field_limits(request: VectorFieldRequest, settings: Settings) -> None:
+    size, d = _field_size(request, settings)
+    _field_work(request, size, d, [1] * len(request.expressions), settings)
+    _field_memory(request, size, d, settings)
+
+
+def _field_size(request: VectorFieldRequest, settings: Settings) -> tuple[int, int]:
+    size = _check_grid(request, settings)  # type: ignore[arg-type]
+    d = len(request.grid)
+    m = len(request.expressions)
+    want = 1 if request.operator == "laplacian" else d
+    if m != want:
+        what = "one scalar expression" if want == 1 else f"{d} expressions, one per axis"
+        raise RequestError(
+            f"the {request.operator} on a grid of {d} axes takes {what}; got {m}.",
+            field="expressions",
+        )
+    if request.operator == "curl" and d not in (2, 3):
+        raise RequestError(
+            f"the curl needs a grid of 2 or 3 axes; `grid` has {d}; use `divergence` or "
+            "`laplacian` in other dimensions.",
+            field="operator",
+        )
+    return size, d
+
+
+def _field_work(
+    request: VectorFieldRequest, size: int, d: int, nodes: list[int], settings: Settings
+) -> None:
+    plan = engine.field_evaluations(
+        request.operator,
+        d,
+        method=request.method,
+        accuracy=request.accuracy,
+        error_estimate=request.error_estimate,
+        automatic_step=request.step is None,
+    )
+    work = sum(vector_work(calls, size, [k], d) for calls, k in zip(plan, nodes, strict=True))
+    what = f"{max(plan)} evaluations of each expression on {size} grid points"
+    check_vector_work(work, what, settings)
+
+
+def _field_memory(request: VectorFieldRequest, size: int, d: int, settings: Settings) -> None:
+    arrays = engine.field_arrays(request.operator, d, error_estimate=request.error_estimate)
+    components = len(request.expressions)
+    float32 = components + 3 if request.precision == "float32" else 0  # the answer's copies
+    check_memory(size, arrays + float32, settings)
+
+
+def vector_field(request: VectorFieldRequest, settings: Settings) -> VectorFieldPayload:
+    expressions = load_expressions(
+        request.expressions, request.method, request.parameters, settings
+    )
+    size, d = _field_size(request, settings)
+    _field_work(request, size, d, [e.node_count for e in expressions], settings)
+    names = shared_names(expressions, request.variables, d, request.parameters)
+    functions = bind_all(expressions, names, request.parameters)
+    axes = [axis_values(spec) for spec in request.grid]
+    if request.precision == "float32":
+        _check_single_precision(axes)
+    if request.operator == "laplacian" and request.method == "complex":
+        raise MethodError(
+            "the Laplacian is a second derivative, which the `complex` method does not "
+            "compute; use `central`.",
+            field="method",
+        )
+    with engine_errors():
+        result = engine.vector_field(
+            functions,
+            axes,
+            operator=request.operator,
+            indexing=request.indexing,
+            method=request.method,
+            step=request.step,
+            accuracy=request.accuracy,
+            error_estimate=request.error_estimate,
+        )
+    payload: VectorFieldPayload = {"variables": names, "operator": request.operator}
+    payload |= _field_arrays(result, request)
+    if flagged := unreliable(result.unreliable):
+        payload["unreliable"] = flagged
+    return payload
+
+
+def _field_arrays(result: engine.VectorField, request: VectorFieldRequest) -> VectorFieldPayload:
+    """The arrays the client asked for (`include`), in the precision it asked for."""
+    default = ("axes", "shape", "coordinates", "components", "result")
+    include = set(request.include or default)
+    if result.errors is not None and request.include is None:
+        include.add("errors")
+    dtype = np.float32 if request.precision == "float32" else np.float64
+    axes = [axis.astype(dtype, copy=False) for axis in result.axes]
+    arrays: dict[str, object] = {
+        "axes": axes,
+        "shape": list(result.shape),
+        "coordinates": GridPoints.of(axes, request.indexing),
+        "components": result.components,
+        "result": result.result,
+        "errors": result.errors,
+    }
+    if dtype is np.float32:
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, written as null
+            for key in ("components", "result", "errors"):
+                value = arrays[key]
+                if isinstance(value, np.ndarray) and key in include:
+                    arrays[key] = value.astype(np.float32)
+    chosen = {k: v for k, v in arrays.items() if k in include and v is not None}
+    return chosen  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- the endpoints
+
+JACOBIAN = Endpoint(jacobian_limits, jacobian)
+DIRECTIONAL = Endpoint(directional_limits, directional_derivative)
+VECTOR_FIELD = Endpoint(vector_field_limits, vector_field)
