@@ -372,6 +372,52 @@ function descentSummary(descent, arrows) {
   return `${arrows} arrows. Descent ${where}; ${verdict} after ${descent.iterations} steps.`;
 }
 
+// ---------------------------------------------------------------- (d) curl and divergence
+
+async function flowView(plot, note) {
+  const expressions = [text("flow-f0"), text("flow-f1")];
+  const operator = document.getElementById("flow-operator").value;
+  const grid = [arange("flow-x0", "grid[0]", "x0", 100), arange("flow-x1", "grid[1]", "x1", 100)];
+  const field = await post("/vector-field", { expressions, operator, grid });
+  const spacing = Math.min(Math.abs(grid[0].step), Math.abs(grid[1].step));
+  // arrowTrace draws −∇f: given −F, it draws F.
+  const [f0, f1] = field.components;
+  const negated = { coordinates: field.coordinates, gradient: [f0.map((v) => -v), f1.map((v) => -v)] };
+  const arrows = { ...arrowTrace(negated, spacing), name: "F", line: { color: INK, width: 1.2 } };
+  const [rows, columns] = field.shape; // meshgrid "xy": a row per x1 value
+  const z = Array.from({ length: rows }, (_, r) => field.result.slice(r * columns, (r + 1) * columns));
+  const heat = {
+    type: "heatmap",
+    x: field.axes[0],
+    y: field.axes[1],
+    z,
+    name: operator,
+    colorscale: "RdBu",
+    zmid: 0,
+    colorbar: { title: { text: operator }, thickness: 12 },
+    hovertemplate: `${operator} %{z:.4g} at (%{x}, %{y})<extra></extra>`,
+  };
+  const [x0min, x0max] = span(field.axes[0]);
+  const [x1min, x1max] = span(field.axes[1]);
+  const margin = spacing / 2;
+  await draw(plot, [heat, arrows], {
+    xaxis: { title: { text: field.variables[0] }, range: [x0min - margin, x0max + margin], constrain: "domain" },
+    yaxis: {
+      title: { text: field.variables[1] },
+      range: [x1min - margin, x1max + margin],
+      scaleanchor: "x",
+      scaleratio: 1,
+      constrain: "domain",
+    },
+  });
+  plot.dataset.points = String(arrows.meta.arrows);
+  plot.dataset.cells = String(field.result.length);
+  const values = finite(field.result);
+  note.textContent =
+    `${arrows.meta.arrows} arrows over ${values.length} cells; ${operator} from ` +
+    `${fmt(Math.min(...values))} to ${fmt(Math.max(...values))}.`;
+}
+
 // ---------------------------------------------------------------- errors next to inputs
 
 // Which error slot an API field belongs to, per view; the first matching prefix wins.
@@ -399,6 +445,16 @@ const SLOTS = {
     ["init", "init"],
     ["learning_rate", "rate"],
     ["steps", "iterations"],
+  ],
+  flow: [
+    ["expressions[0]", "f0"],
+    ["expressions[1]", "f1"],
+    ["expressions", "f0"],
+    ["variables", "f0"],
+    ["parameters", "f0"],
+    ["grid[0]", "x0"],
+    ["grid[1]", "x1"],
+    ["grid", "x0"],
   ],
 };
 
@@ -437,6 +493,15 @@ const LABELS = {
     learning_rate: "learning rate η",
     steps: "steps",
   },
+  flow: {
+    "expressions[0]": "F₀(x0, x1)",
+    "expressions[1]": "F₁(x0, x1)",
+    "grid[0].step": "x0 step",
+    "grid[1].step": "x1 step",
+    "grid[0]": "x0 grid",
+    "grid[1]": "x1 grid",
+    grid: "grid",
+  },
 };
 
 // Advice about request fields the form does not have (`variable`, `parameters`): said in
@@ -445,6 +510,7 @@ const API_ONLY = {
   tangents: "f(x) must be a function of x alone: write every other name as a number.",
   steps: "f(x) must be a function of x alone: write every other name as a number.",
   field: "f(x0, x1) must be a function of two variables, such as x0 and x1: write any other name as a number.",
+  flow: "F₀ and F₁ must be functions of x0 and x1: write any other name as a number.",
 };
 
 function formMessage(view, error) {
@@ -488,7 +554,7 @@ function clearErrors(form) {
 
 // ---------------------------------------------------------------- wiring
 
-const VIEWS = { tangents: tangentsView, steps: stepsView, field: fieldView };
+const VIEWS = { tangents: tangentsView, steps: stepsView, field: fieldView, flow: flowView };
 
 async function run(form) {
   const view = form.dataset.view;
