@@ -645,7 +645,7 @@ class HessianRequest(PointsMixin):
         2,
         description="Order p of the truncation error O(h^p): 2, 4, 6 or 8. Central: p "
         "evaluations per diagonal term and p² per mixed one (twice with the automatic step); "
-        "complex: p per term.",
+        "complex: p + 2 per term (8 at p = 8), its bound's included.",
         examples=[2],
     )
     error_estimate: bool = Field(

@@ -1847,3 +1847,14 @@ def test_an_estimate_that_is_not_a_number_has_no_error_bound() -> None:
     terms = hessian(log_times, [[-1.0, 2.0]], error_estimate=True)
     assert terms.errors is not None
     assert np.isnan(terms.errors).all()
+
+
+def test_a_complex_step_hessian_flags_a_step_too_wide_for_f() -> None:
+    # sqrt(x0·x1) at (1e-6, 2): ∂²/∂x0² = −sqrt(2)/4·x0^-1.5 ≈ −3.5e8, but the central
+    # step along x0 is 6e-6, six times x0; the bound sees it and the answer says so.
+    f = parse("sqrt(x0*x1)").bind()
+    result = hessian(f, [[1e-6, 2.0], [1.0, 2.0]], method="complex")
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [True, False]
+    exact = -math.sqrt(2) / 4 * 1e-6**-1.5
+    assert not abs(result.hessians[0, 0, 0] - exact) <= 1e-6 * abs(exact)

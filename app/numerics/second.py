@@ -172,36 +172,34 @@ def _mixed_bound(
 def _complex_hessian(
     f: Function, rows: Sequence[Array], values: Array, options: Options
 ) -> Hessian:
-    """H_ij = Σ_b w_b·Im f(x + b·h_j·e_j + i·η·e_i)/(η·h_j), for j ≥ i, mirrored."""
+    """H_ij = Σ_b w_b·Im f(x + b·h_j·e_j + i·η·e_i)/(η·h_j), for j ≥ i, mirrored.
+
+    Every term's bound is computed, asked for or not: the next accuracy's stencil along x_j
+    adds q − p complex steps (2 at p = 2), and the flags (`unreliable`) come from it, there
+    being no ladder here to say where a step is too wide (sqrt(x0·x1) at (1e-6, 2))."""
     n, d = values.shape[0], len(rows)
     first = replace(options, method="central", order=1)
     h = np.stack([steps_for(r, first) for r in rows])
-    out = np.empty((n, d, d))
-    errors = np.empty((n, d, d)) if options.error_estimate else None
+    out, bounds = np.empty((n, d, d)), np.empty((n, d, d))
     for i in range(d):
         for j in range(i, d):
             estimate, bound = _complex_term(f, rows, (i, j), h[j], options)
             out[:, i, j] = out[:, j, i] = estimate
-            if errors is not None and bound is not None:
-                errors[:, i, j] = errors[:, j, i] = bound
-    flags = np.zeros(n, dtype=bool)
-    if errors is not None:
-        flags = np.asarray(untrusted(out, errors).reshape(n, -1).any(axis=1))
-    return Hessian(values, out, h.T, flags, errors)
+            bounds[:, i, j] = bounds[:, j, i] = bound
+    flags = np.asarray(untrusted(out, bounds).reshape(n, -1).any(axis=1))
+    return Hessian(values, out, h.T, flags, bounds if options.error_estimate else None)
 
 
 def _complex_term(
     f: Function, rows: Sequence[Array], pair: tuple[int, int], h: Array, options: Options
-) -> tuple[Array, Array | None]:
-    """One term of `_complex_hessian`, and with `error_estimate` its bound: twice the change
-    to the next accuracy along x_j, plus the rounding of the complex-step slopes."""
+) -> tuple[Array, Array]:
+    """One term of `_complex_hessian` and its bound: twice the change to the next accuracy
+    along x_j, plus the rounding of the complex-step slopes."""
     i, j = pair
     eta = COMPLEX_STEP * np.maximum(np.abs(rows[i]), 1.0)
     slope = _remembered(lambda b: complex_partial(f, _moved(rows, j, b, h), i, eta))
     rule = stencil("central", options.accuracy, 1)
     estimate = stencil_sum(slope, h, rule)
-    if not options.error_estimate:
-        return estimate, None
     other = stencil_sum(slope, h, stencil("central", error_accuracy(options.accuracy), 1))
     # The slopes' rounding, relative to themselves and to x_j·H (as `rounding_bound`'s
     # x·f' term: rounding x_j inside f' moves it by eps·|x_j·∂f'/∂x_j|).

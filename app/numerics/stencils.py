@@ -241,11 +241,11 @@ def hessian_evaluations(
     two first-difference stencils), each twice with an automatic step (the check at a
     quarter of it); an error estimate adds the next accuracy's (q per axis, q² per pair)
     and the diagonal's smaller steps (`bounds`). Complex: p complex-step evaluations per
-    term of the upper triangle, and with an error estimate the q − p the next accuracy adds.
+    term of the upper triangle, and the q − p the next accuracy adds (its bound, always).
     """
     pairs = dimension * (dimension - 1) // 2
-    if method == "complex":
-        per_term = accuracy + (max(error_accuracy(accuracy) - accuracy, 0) if error_estimate else 0)
+    if method == "complex":  # its bound is computed anyway, for the flags
+        per_term = max(accuracy, error_accuracy(accuracy))
         return 1 + (dimension + pairs) * per_term
     checks = 2 if automatic_step else 1
     diagonal, mixed = accuracy * checks, accuracy * accuracy * checks
