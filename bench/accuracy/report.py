@@ -235,8 +235,9 @@ METHOD = """## How it is measured
 - **Nabla** runs in-process as `app/service.py` calls it: `parse(text).bind(variables)`, then
   `app.numerics.derivative`, `gradient` or `hessian` with the defaults (automatic step,
   accuracy 2), once as is and once with `error_estimate=True` for `errors`. Methods central,
-  forward and backward; complex for first derivatives and gradients of analytic expressions;
-  Hessians central only (`/hessian` takes no method).
+  forward and backward (Hessians: central only); complex for first derivatives, gradients and
+  Hessians of analytic expressions. *nabla tolerance* is central with `tolerance` rtol = 1e-12
+  (no error estimate), on every kind of case.
 - **Peers**, with their defaults, on the same compiled function: numdifftools {numdifftools}
   (`Derivative` with n = 1 or 2, `Gradient`, `Hessian`; `full_output` for its error estimate),
   scipy {scipy} (`differentiate.derivative` for f', `jacobian` for gradients, `hessian` for
@@ -244,7 +245,9 @@ METHOD = """## How it is measured
   four-point mixed difference. Python {python}, NumPy {numpy}, sympy {sympy}, mpmath {mpmath}.
 - **Columns.** A component is one number: f', f'', a gradient entry or an entry of a Hessian's
   upper triangle. Its error is relative, or absolute where the exact value is 0; a NaN or
-  infinite answer is an infinite error. *Estimate exceeded*: the share of components given
-  with an error estimate (and a finite value) whose true absolute error is larger than the
-  estimate; Nabla's Hessians have none. *Evaluations per point*: points at which f was
-  evaluated for one case, averaged over the cases (a case is one point)."""
+  infinite answer is an infinite error. *> 1e-6 unflagged*: more than 1e-6 off in the default
+  answer (the one without `errors`) and neither flagged `unreliable` (its point is) nor null.
+  *Estimate exceeded*: the share of components given with an error estimate (and a finite
+  value) whose true absolute error is larger than the estimate. *Evaluations per point*:
+  points at which f was evaluated for one case (the default answer; with `tolerance`, all
+  of it), averaged over the cases (a case is one point)."""
