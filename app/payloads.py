@@ -96,6 +96,8 @@ class JacobianPayload(TypedDict):
     unreliable: NotRequired[list[int]]
     converged: NotRequired[Array]
     evaluations: NotRequired[Array]
+    exact: NotRequired[Array]
+    errors_vs_exact: NotRequired[Array]
 
 
 class DirectionalPayload(TypedDict):
@@ -110,6 +112,8 @@ class DirectionalPayload(TypedDict):
     unreliable: NotRequired[list[int]]
     converged: NotRequired[Array]
     evaluations: NotRequired[Array]
+    exact: NotRequired[Array | float]  # a float at one `point`
+    errors_vs_exact: NotRequired[Array | float]
 
 
 class VectorFieldPayload(TypedDict, total=False):
@@ -122,6 +126,8 @@ class VectorFieldPayload(TypedDict, total=False):
     result: Array
     errors: Array
     unreliable: list[int]
+    exact: Array
+    errors_vs_exact: Array
 
 
 Payload = (

@@ -894,6 +894,12 @@ class JacobianRequest(VectorOptions, PointsMixin):
         "every term of the point's Jacobian met it.",
         examples=[None],
     )
+    exact: bool = Field(
+        False,
+        description="Also return `exact` (the symbolic derivatives, evaluated; shaped like "
+        "the answer) and `errors_vs_exact`; at most 256 symbolic partial derivatives.",
+        examples=[False],
+    )
 
     def size(self) -> Size:
         points, dimension = PointsMixin.size(self)
@@ -933,6 +939,17 @@ class JacobianResponse(BaseModel):
         description="Evaluations of each f per point (with `tolerance`).",
         examples=[[41]],
     )
+    exact: list[Any] | None = Field(
+        None,
+        description="The symbolic derivatives evaluated, shaped like `jacobian` or "
+        "`jacobians` (only with `exact`).",
+        examples=[[[4.0, 1.0], [5.0, -0.416]]],
+    )
+    errors_vs_exact: list[Any] | None = Field(
+        None,
+        description="|J − exact| (only with `exact`).",
+        examples=[[[1.8e-11, 0.0], [3.7e-11, 1.3e-11]]],
+    )
 
 
 class DirectionalRequest(DifferenceOptions, PointsMixin):
@@ -954,9 +971,15 @@ class DirectionalRequest(DifferenceOptions, PointsMixin):
         "product, as JAX's `jvp`).",
         examples=[True],
     )
+    exact: bool = Field(
+        False,
+        description="Also return `exact` (the symbolic derivatives, evaluated; shaped like "
+        "the answer) and `errors_vs_exact`; at most 256 symbolic partial derivatives.",
+        examples=[False],
+    )
 
     def may_run_inline(self) -> bool:
-        return True
+        return not self.exact
 
 
 class DirectionalResponse(BaseModel):
@@ -992,6 +1015,17 @@ class DirectionalResponse(BaseModel):
     )
     evaluations: list[int] | None = Field(
         None, description="Evaluations of f per point (with `tolerance`).", examples=[[11]]
+    )
+    exact: Result | list[Result] = Field(
+        None,
+        description="The symbolic derivatives evaluated, shaped like `derivative` or "
+        "`derivatives` (only with `exact`).",
+        examples=[[10.0]],
+    )
+    errors_vs_exact: Result | list[Result] = Field(
+        None,
+        description="|derivative − exact| (only with `exact`).",
+        examples=[[0.0]],
     )
 
 
@@ -1040,6 +1074,12 @@ class VectorFieldRequest(VectorOptions):
         examples=[["axes", "shape", "components", "result"]],
     )
     precision: Literal["float64", "float32"] = _field_of(GradientFieldRequest, "precision")
+    exact: bool = Field(
+        False,
+        description="Also return `exact` (the symbolic derivatives, evaluated; shaped like "
+        "the answer) and `errors_vs_exact`; at most 256 symbolic partial derivatives.",
+        examples=[False],
+    )
 
     def size(self) -> Size:
         counts = [spec.count(f"grid[{i}]") for i, spec in enumerate(self.grid)]
@@ -1084,4 +1124,14 @@ class VectorFieldResponse(BaseModel):
         description=UNRELIABLE + " Relative to the point's largest partial. Indices of the "
         "flat grid.",
         examples=[[4]],
+    )
+    exact: list[Any] | None = Field(
+        None,
+        description="The symbolic derivatives evaluated, shaped like `result` (only with `exact`).",
+        examples=[[2.0, 2.0]],
+    )
+    errors_vs_exact: list[Any] | None = Field(
+        None,
+        description="|result − exact| (only with `exact`).",
+        examples=[[0.0, 0.0]],
     )

@@ -10,15 +10,17 @@ the work of the expressions' own nodes against the budget from the engine's plan
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from app import numerics
 from app.config import Settings
 from app.errors import MethodError, NablaError, RequestError, TooLargeError
 from app.expressions import Expression
-from app.numerics import Function, GridPoints
+from app.numerics import Array, Function, GridPoints
 from app.numerics import vector as engine
 from app.payloads import DirectionalPayload, JacobianPayload, VectorFieldPayload
 from app.schemas import DirectionalRequest, JacobianRequest, VectorFieldRequest
@@ -42,6 +44,7 @@ from app.service import (
     tolerance_of,
     unreliable,
 )
+from app.symbolic import derivative_expression
 
 
 def vector_work(calls: int, points: int, nodes: Sequence[int], dimension: int) -> int:
@@ -141,6 +144,62 @@ def bind_all(
     return functions
 
 
+# ---------------------------------------------------------------- exact: true
+
+MAX_EXACT_TERMS = 256  # symbolic partial derivatives per request: each is Python work
+
+
+def symbolic_terms(
+    expressions: list[Expression], terms: list[tuple[int, int, int]], names: list[str]
+) -> list[Expression]:
+    """The symbolic ∂^k f_i/∂x_j^k of each (i, j, k) in `terms` (bounded: app.symbolic)."""
+    if len(terms) > MAX_EXACT_TERMS:
+        raise TooLargeError(
+            f"`exact` needs {len(terms)} symbolic partial derivatives; the limit is "
+            f"{MAX_EXACT_TERMS}; send fewer expressions or coordinates, or drop `exact`.",
+            reason="exact",
+        )
+    derivatives = []
+    for i, j, order in terms:
+        try:
+            exact = derivative_expression(expressions[i], names[j])
+            if order == 2:
+                exact = derivative_expression(exact, names[j])
+        except NablaError as error:
+            error.field = "exact" if error.field is None else f"expressions[{i}]"
+            raise
+        derivatives.append(exact)
+    return derivatives
+
+
+def exact_work(derivatives: list[Expression], points: int, dimension: int) -> int:
+    return vector_work(1, points, [e.node_count for e in derivatives], dimension)
+
+
+def evaluated(f: Function, rows: Sequence[Array], shape: tuple[int, ...]) -> Array:
+    """f on rows broadcast to `shape`, in blocks along its first axis: a derivative tree of
+    thousands of nodes holds a temporary per level (as service._evaluated)."""
+    out = np.empty(shape)
+    per_row = math.prod(shape[1:])
+    step = max(1, numerics.BLOCK // max(per_row, 1))
+    for start in range(0, shape[0], step):
+        block = slice(start, start + step)
+        part = [r[block] if np.shape(r)[0] != 1 else r for r in rows]
+        out[block] = np.broadcast_to(f(part), out[block].shape)
+    return out
+
+
+def bind_derivatives(
+    derivatives: list[Expression], names: list[str], parameters: dict[str, float]
+) -> list[Function]:
+    """Each derivative bound to `names`, with the parameters it uses."""
+    functions = []
+    for exact in derivatives:
+        own = {k: v for k, v in parameters.items() if k in exact.variables}
+        functions.append(exact.bind(names, own))
+    return functions
+
+
 # ---------------------------------------------------------------- /jacobian
 
 
@@ -159,7 +218,7 @@ def _jacobian_size(request: JacobianRequest, settings: Settings) -> tuple[int, i
 
 
 def _jacobian_work(
-    request: JacobianRequest, n: int, d: int, nodes: list[int], settings: Settings
+    request: JacobianRequest, n: int, d: int, nodes: list[int], settings: Settings, extra: int = 0
 ) -> None:
     plan = engine.jacobian_evaluations(
         d,
@@ -170,7 +229,8 @@ def _jacobian_work(
         tolerance=request.tolerance is not None,
     )
     what = f"{plan} evaluations of {len(nodes)} expressions of {sum(nodes)} nodes on {n} points"
-    check_vector_work(vector_work(plan, n, nodes, d), what, settings)
+    work = vector_work(plan, n, nodes, d) + extra
+    check_vector_work(work, what + (" and their exact derivatives" if extra else ""), settings)
 
 
 def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
@@ -184,6 +244,12 @@ def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
     points = _point_array(rows, settings)
     names = shared_names(expressions, request.variables, d, request.parameters)
     functions = bind_all(expressions, names, request.parameters)
+    derivatives = []
+    if request.exact:
+        terms = [(i, j, 1) for i in range(len(expressions)) for j in range(d)]
+        derivatives = symbolic_terms(expressions, terms, names)
+        extra = exact_work(derivatives, n, d)
+        _jacobian_work(request, n, d, [e.node_count for e in expressions], settings, extra)
     with engine_errors():
         result = engine.jacobian(
             functions,
@@ -207,6 +273,16 @@ def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
         payload["unreliable"] = flagged
     if result.converged is not None and result.evaluations is not None:
         payload |= {"converged": result.converged, "evaluations": result.evaluations}
+    if derivatives:
+        bound = bind_derivatives(derivatives, names, request.parameters)
+        columns = [points[:, j] for j in range(d)]
+        values = np.stack([evaluated(g, columns, (n,)) for g in bound], axis=1)
+        exact = values.reshape(n, len(expressions), d)
+        with np.errstate(all="ignore"):
+            differences = np.abs(result.jacobian - exact)
+        single = request.point is not None
+        payload["exact"] = exact[0] if single else exact
+        payload["errors_vs_exact"] = differences[0] if single else differences
     return payload
 
 
@@ -230,7 +306,7 @@ def _directional_size(request: DirectionalRequest, settings: Settings) -> tuple[
 
 
 def _directional_work(
-    request: DirectionalRequest, n: int, d: int, nodes: int, settings: Settings
+    request: DirectionalRequest, n: int, d: int, nodes: int, settings: Settings, extra: int = 0
 ) -> None:
     plan = engine.directional_evaluations(
         method=request.method,
@@ -241,7 +317,8 @@ def _directional_work(
     )
     # each evaluation moves the d coordinates along u, then evaluates f
     what = f"{plan} evaluations of f ({nodes} nodes) on {n} points of {d} coordinates"
-    check_vector_work(vector_work(plan, n, [nodes + 2 * d], d), what, settings)
+    work = vector_work(plan, n, [nodes + 2 * d], d) + extra
+    check_vector_work(work, what + (" and its exact gradient" if extra else ""), settings)
 
 
 def directional_derivative(request: DirectionalRequest, settings: Settings) -> DirectionalPayload:
@@ -258,6 +335,11 @@ def directional_derivative(request: DirectionalRequest, settings: Settings) -> D
             "coordinates; give one component per coordinate.",
             field="direction",
         )
+    derivatives = []
+    if request.exact:
+        derivatives = symbolic_terms([expression], [(0, j, 1) for j in range(d)], names)
+        extra = exact_work(derivatives, n, d)
+        _directional_work(request, n, d, expression.node_count, settings, extra)
     with engine_errors():
         result = engine.directional_derivative(
             bind(expression, names, request.parameters),
@@ -282,6 +364,18 @@ def directional_derivative(request: DirectionalRequest, settings: Settings) -> D
         payload["unreliable"] = flagged
     if result.converged is not None and result.evaluations is not None:
         payload |= {"converged": result.converged, "evaluations": result.evaluations}
+    if derivatives:
+        bound = bind_derivatives(derivatives, names, request.parameters)
+        columns = [points[:, j] for j in range(d)]
+        exact = np.zeros(n)
+        with np.errstate(all="ignore"):
+            for g, u in zip(bound, result.direction, strict=True):
+                exact += float(u) * evaluated(g, columns, (n,)) if u else 0.0
+            differences = np.abs(result.derivatives - exact)
+        if request.point is not None:
+            payload |= {"exact": float(exact[0]), "errors_vs_exact": float(differences[0])}
+        else:
+            payload |= {"exact": exact, "errors_vs_exact": differences}
     return payload
 
 
@@ -315,7 +409,12 @@ def _field_size(request: VectorFieldRequest, settings: Settings) -> tuple[int, i
 
 
 def _field_work(
-    request: VectorFieldRequest, size: int, d: int, nodes: list[int], settings: Settings
+    request: VectorFieldRequest,
+    size: int,
+    d: int,
+    nodes: list[int],
+    settings: Settings,
+    extra: int = 0,
 ) -> None:
     plan = engine.field_evaluations(
         request.operator,
@@ -327,7 +426,8 @@ def _field_work(
     )
     work = sum(vector_work(calls, size, [k], d) for calls, k in zip(plan, nodes, strict=True))
     what = f"{max(plan)} evaluations of each expression on {size} grid points"
-    check_vector_work(work, what, settings)
+    what += " and the exact derivatives" if extra else ""
+    check_vector_work(work + extra, what, settings)
 
 
 def _field_memory(request: VectorFieldRequest, size: int, d: int, settings: Settings) -> None:
@@ -354,6 +454,14 @@ def vector_field(request: VectorFieldRequest, settings: Settings) -> VectorField
             "compute; use `central`.",
             field="method",
         )
+    terms = engine.field_terms(request.operator, d)
+    derivatives = []
+    if request.exact:
+        order = 2 if request.operator == "laplacian" else 1
+        wanted = [(component, coordinate, order) for _, component, coordinate, _ in terms]
+        derivatives = symbolic_terms(expressions, wanted, names)
+        extra = exact_work(derivatives, size, d)
+        _field_work(request, size, d, [e.node_count for e in expressions], settings, extra)
     with engine_errors():
         result = engine.vector_field(
             functions,
@@ -367,6 +475,17 @@ def vector_field(request: VectorFieldRequest, settings: Settings) -> VectorField
         )
     payload: VectorFieldPayload = {"variables": names, "operator": request.operator}
     payload |= _field_arrays(result, request)
+    if derivatives:
+        bound = bind_derivatives(derivatives, names, request.parameters)
+        rows = numerics.grid_rows(result.axes, request.indexing)
+        outputs = 3 if result.result.ndim == 2 else 1
+        exact = np.zeros((outputs, *result.shape))
+        with np.errstate(all="ignore"):
+            for g, (output, _, _, sign) in zip(bound, terms, strict=True):
+                exact[output] += sign * evaluated(g, rows, result.shape)
+            flat = exact.reshape(result.result.shape)
+            payload["exact"] = flat
+            payload["errors_vs_exact"] = np.abs(result.result - flat)
     if flagged := unreliable(result.unreliable):
         payload["unreliable"] = flagged
     return payload

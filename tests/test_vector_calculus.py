@@ -82,10 +82,22 @@ def test_jacobian_evaluates_the_functions_together_once_per_stencil_point() -> N
         f = function_of(expression, 2)
         return lambda rows: calls.append(1) or f(rows)  # type: ignore[func-returns-value]
 
-    engine.jacobian([counted(e) for e in FIELD], POINTS, step=1e-4)
+    many = np.tile(POINTS, (20, 1))  # past engine.FEW: one call of each f per offset
+    engine.jacobian([counted(e) for e in FIELD], many, step=1e-4)
     # 1 + 2·d evaluations of each of the m functions: the plan, not m separate gradients
     assert len(calls) == len(FIELD) * (1 + 2 * 2)
     assert engine.jacobian_evaluations(2, automatic_step=False) == 1 + 2 * 2
+    calls.clear()
+    engine.jacobian([counted(e) for e in FIELD], POINTS)
+    assert len(calls) == len(FIELD)  # a few points: every stencil point in one call of each
+
+
+def test_jacobian_at_a_few_points_gives_the_same_bits_as_at_many() -> None:
+    functions = [function_of(e, 2) for e in FIELD]
+    many = np.tile(POINTS, (20, 1))
+    np.testing.assert_array_equal(
+        engine.jacobian(functions, POINTS).jacobian, engine.jacobian(functions, many).jacobian[:4]
+    )
 
 
 def test_jacobian_with_a_tolerance_meets_it_against_the_symbolic_derivative() -> None:
@@ -605,3 +617,83 @@ def test_requests_over_the_memory_budget_get_a_413(path: str, body: dict[str, An
         r = limited.post(path, json=body)
     assert r.status_code == 413, r.text
     assert r.json()["reason"] == "memory"
+
+
+# ---------------------------------------------------------------- exact: true
+
+
+def test_jacobian_exact_is_the_symbolic_jacobian(client: TestClient) -> None:
+    body = post(
+        client,
+        "/jacobian",
+        {
+            "expressions": ["a*x0**2*x1", "5*x0 + sin(x1)"],
+            "points": [[1, 2], [-0.7, 0.3]],
+            "parameters": {"a": 2},
+            "exact": True,
+        },
+    )
+    field = [2 * X0**2 * X1, 5 * X0 + sp.sin(X1)]
+    want = np.array([exact_jacobian(field, p) for p in ([1, 2], [-0.7, 0.3])])
+    np.testing.assert_allclose(body["exact"], want, rtol=1e-15)
+    np.testing.assert_allclose(
+        body["errors_vs_exact"], np.abs(np.array(body["jacobians"]) - want), atol=1e-15
+    )
+    assert np.max(body["errors_vs_exact"]) < 1e-9
+
+
+def test_directional_derivative_exact_is_the_symbolic_gradient_along_u(
+    client: TestClient,
+) -> None:
+    body = post(
+        client,
+        "/directional-derivative",
+        {"expression": "x0**2 + sin(x1)", "point": [3, 4], "direction": [3, 4], "exact": True},
+    )
+    want = 0.6 * 6 + 0.8 * np.cos(4.0)
+    assert body["exact"] == pytest.approx(want, rel=1e-15)
+    assert body["errors_vs_exact"] == pytest.approx(abs(body["derivative"] - want), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("operator", "expressions", "result"),
+    [
+        pytest.param("curl", [-X1 * X0, X0**2], 2 * X0 + X0, id="curl"),
+        pytest.param(
+            "divergence", [sp.sin(X0) * X1, X1**3], sp.cos(X0) * X1 + 3 * X1**2, id="divergence"
+        ),
+        pytest.param(
+            "laplacian",
+            [sp.sin(X0) * X1**3],
+            -sp.sin(X0) * X1**3 + 6 * sp.sin(X0) * X1,
+            id="laplacian",
+        ),
+    ],
+)
+def test_vector_field_exact_is_the_symbolic_operator(
+    client: TestClient, operator: str, expressions: list[sp.Expr], result: sp.Expr
+) -> None:
+    axes = [{"start": -1, "stop": 1, "num": 4}, {"start": 0, "stop": 2, "num": 3}]
+    body = post(
+        client,
+        "/vector-field",
+        {
+            "expressions": [str(e) for e in expressions],
+            "operator": operator,
+            "grid": axes,
+            "exact": True,
+            "include": ["result"],
+        },
+    )
+    want = on_grid(result, [np.linspace(-1, 1, 4), np.linspace(0, 2, 3)])
+    np.testing.assert_allclose(body["exact"], want, rtol=1e-14, atol=1e-15)
+    assert np.max(body["errors_vs_exact"]) < 1e-6
+
+
+def test_exact_of_too_many_terms_is_refused_with_its_reason(client: TestClient) -> None:
+    names = " + ".join(f"x{j}" for j in range(10))
+    r = client.post(
+        "/jacobian", json={"expressions": [names] * 30, "point": [1] * 10, "exact": True}
+    )
+    assert r.status_code == 413, r.text
+    assert r.json()["reason"] == "exact"

@@ -22,15 +22,15 @@ truncation, rounding and smaller steps) flags the rest.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from .bounds import FLAG, TRUNCATION_SAFETY, error_bound, rounding_constant
 from .checks import steps_for
-from .core import Gradient, _at, _remembered, complex_partial, stencil_sum
+from .core import Gradient, _at, _remembered, _shift, complex_partial, stencil_sum
 from .exceptions import OptionError, ShapeError
 from .fields import MAX_GRID_AXES, grid_rows
 from .first import BLOCK
@@ -79,16 +79,22 @@ class Partials(NamedTuple):
 
 
 def _partials(
-    f: Stacked, rows: Sequence[Array], j: int, options: Options, values: Array
+    f: Stacked,
+    rows: Sequence[Array],
+    j: int,
+    options: Options,
+    values: Array,
+    evaluated: Callable[[int], Array] | None = None,
 ) -> Partials:
-    """The stencil (or complex step) of `options` along coordinate j, and its bound."""
+    """The stencil (or complex step) of `options` along coordinate j, and its bound;
+    `evaluated(o)`, if given, is f at the stencil's offset o already (`_all_at_once`)."""
     h = steps_for(rows[j], options)
     if options.method == "complex":
         estimates = complex_partial(f, rows, j, h)
         rounding = np.asarray(4 * EPS * np.abs(estimates))
     else:
         rule = stencil(options.method, options.accuracy, options.order)
-        at = _remembered(lambda offset: _at(f, rows, j, h, offset))
+        at = evaluated or _remembered(lambda offset: _at(f, rows, j, h, offset))
         estimates = stencil_sum(at, h, rule, center=values)
         power = h if rule.order == 1 else h * h
         rounding = np.asarray(rounding_constant(rule) * np.abs(values) / power)
@@ -118,6 +124,47 @@ def _flagged(estimates: Array, rounding: Array, errors: Array | None, scale: Arr
 def _blocks(length: int, per_row: int) -> list[slice]:
     rows = max(1, BLOCK // max(per_row, 1))
     return [slice(start, start + rows) for start in range(0, max(length, 1), rows)]
+
+
+FEW = 64  # points × coordinates up to which every stencil point goes into one call of f
+
+
+def _offsets(options: Options) -> tuple[int, ...]:
+    """The off-center offsets `_partials` evaluates: the stencil's, and its check's."""
+    rule = stencil(options.method, options.accuracy, options.order)
+    offsets = set(_off_center(rule))
+    if options.step is None:
+        higher = stencil(options.method, error_accuracy(options.accuracy), options.order)
+        offsets |= set(_off_center(higher))
+    return tuple(sorted(offsets))
+
+
+def _all_at_once(f: Stacked, rows: Sequence[Array], options: Options) -> tuple[Array, list[Any]]:
+    """f at the points and at every stencil point of every coordinate, in one call of each
+    function: at a handful of points a call costs its overhead, not its arithmetic (as
+    `first._gradient_at_few_points`). The same moved points (`core._shift`), so the same
+    bits. Returns f at the points and, per coordinate, offset → f there."""
+    x = np.concatenate(rows, axis=0)  # (d, n): each row is (1, n)
+    d, n = x.shape
+    offsets = _offsets(options)
+    columns = [x]
+    for j in range(d):
+        h = steps_for(rows[j], options)[0]
+        for offset in offsets:
+            moved = x.copy()
+            moved[j] = _shift(x[j], offset, h)
+            columns.append(moved)
+    evaluated = f([row[None, :] for row in np.concatenate(columns, axis=1)])
+
+    def column(j: int, offset: int) -> Array:
+        start = n * (1 + j * len(offsets) + offsets.index(offset))
+        return evaluated[:, start : start + n]
+
+    return evaluated[:, :n], [partial_of(column, j) for j in range(d)]
+
+
+def partial_of(column: Callable[[int, int], Array], j: int) -> Callable[[int], Array]:
+    return lambda offset: column(j, offset)
 
 
 # ---------------------------------------------------------------- Jacobian
@@ -204,12 +251,15 @@ def jacobian(
     steps = np.empty((d, n))
     errors = np.empty((m, d, n)) if error_estimate else None
     rounding = np.empty((m, d, n))
+    few = n * d <= FEW and method != "complex" and not error_estimate
     with np.errstate(all="ignore"):
-        for block in _blocks(n, m):
+        # Blocks of points whose m stacked temporaries stay near BLOCK values each.
+        for block in _blocks(n, max(1, m // 4)):
             part = [r[:, block] for r in rows]
-            values[:, block] = center = f(part)
+            center, at = _all_at_once(f, part, options) if few else (f(part), [None] * d)
+            values[:, block] = center
             for j in range(d):
-                result = _partials(f, part, j, options, center)
+                result = _partials(f, part, j, options, center, at[j])
                 terms[:, j, block] = result.estimates
                 rounding[:, j, block] = result.rounding
                 steps[j, block] = result.steps[0]
@@ -575,7 +625,9 @@ _CURL_3D = (
 )
 
 
-def _terms(operator: Operator, d: int) -> tuple[tuple[int, int, int, float], ...]:
+def field_terms(operator: Operator, d: int) -> tuple[tuple[int, int, int, float], ...]:
+    """(output, component, coordinate, sign): the result `output` sums sign·∂F_component
+    along `coordinate` (twice along it for a Laplacian)."""
     if operator == "curl":
         return _CURL_2D if d == 2 else _CURL_3D
     if operator == "divergence":
@@ -597,7 +649,7 @@ def _field_block(
     values = np.stack([np.broadcast_to(f(rows), shape)[0] for f in functions])
     rounding = np.zeros_like(result)
     scale = np.zeros(shape[1:])
-    terms = _terms(operator, d)
+    terms = field_terms(operator, d)
     for j, used in enumerate(field_plan(operator, d)):
         stacked = Stacked([functions[i] for i in used], core=d)
         partials = _partials(stacked, rows, j, options, values[used])
