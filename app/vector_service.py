@@ -292,9 +292,9 @@ def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
 def directional_limits(request: DirectionalRequest, settings: Settings) -> None:
     n, d = _directional_size(request, settings)
     _directional_work(request, n, d, 1, settings)
-    # the points (the caller's and the engine's), t, f, the estimate, its step (and bound),
-    # and the d moved coordinates of one evaluation
-    arrays = 2 * d + 4 + (1 if request.error_estimate else 0) + d
+    # the points (the caller's and the engine's), the centre, f, the estimate, its step (and
+    # bound) and the flags; an evaluation's moved coordinates live on a block of points
+    arrays = 2 * d + 5 + (1 if request.error_estimate else 0)
     check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
 
 

@@ -175,6 +175,26 @@ def test_directional_derivative_is_the_gradient_dotted_with_the_unit_direction(
     np.testing.assert_allclose(result.derivatives, want, rtol=1e-9, atol=1e-10)
 
 
+def test_directional_derivative_with_a_tolerance_meets_it() -> None:
+    expression = sp.sin(X0) * sp.exp(X1) + X0 * X1**3
+    points = np.array([[0.5, -1.2], [3.0, 0.4], [-20.0, 1.5]])
+    result = engine.directional_derivative(
+        function_of(expression, 2),
+        points,
+        [1.0, -2.0],
+        tolerance=Tolerance(rtol=1e-12),
+        error_estimate=True,
+    )
+    u = np.array([1.0, -2.0]) / np.sqrt(5.0)
+    want = np.array([exact_jacobian([expression], p)[0] @ u for p in points])
+    assert result.converged is not None
+    assert result.errors is not None
+    # At x0 = −20 the bound (rounding inside f at |x| = 20) stays over 1e-12·|D|: said so.
+    assert result.converged.tolist() == [True, True, False]
+    assert np.all(np.abs(result.derivatives - want) <= result.errors)
+    np.testing.assert_allclose(result.derivatives, want, rtol=1e-11)
+
+
 def test_directional_derivative_unnormalized_is_a_jacobian_vector_product() -> None:
     v = np.array([3.0, 4.0])
     result = engine.directional_derivative(
