@@ -88,6 +88,9 @@ def test_jacobian_evaluates_the_functions_together_once_per_stencil_point() -> N
     assert len(calls) == len(FIELD) * (1 + 2 * 2)
     assert engine.jacobian_evaluations(2, automatic_step=False) == 1 + 2 * 2
     calls.clear()
+    engine.jacobian([counted(e) for e in FIELD], many)  # the automatic step and its check
+    assert len(calls) == len(FIELD) * engine.jacobian_evaluations(2) == len(FIELD) * (1 + 3 * 2)
+    calls.clear()
     engine.jacobian([counted(e) for e in FIELD], POINTS)
     assert len(calls) == len(FIELD)  # a few points: every stencil point in one call of each
 
