@@ -8,7 +8,9 @@ agreement with them is never the only evidence.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numdifftools as nd
@@ -720,3 +722,29 @@ def test_exact_of_too_many_terms_is_refused_with_its_reason(client: TestClient) 
     )
     assert r.status_code == 413, r.text
     assert r.json()["reason"] == "exact"
+
+
+# ---------------------------------------------------------------- docs/vector-calculus.md
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "vector-calculus.md"
+
+
+def doc_examples() -> list[Any]:
+    """(path, request, response) of every `curl` in the document that shows its output."""
+    examples = []
+    for block in DOC.read_text().split("curl -s localhost:8000")[1:]:
+        path = block.split(" ", 1)[0]
+        data = block.split("-d '", 1)[1].split("'", 1)[0]
+        lines = block.split("```", 1)[0].splitlines()
+        shown = [line[1:].strip() for line in lines if line.startswith("#")]
+        examples.append(pytest.param(path, json.loads(data), json.loads("".join(shown)), id=path))
+    return examples
+
+
+@pytest.mark.parametrize(("path", "request_body", "response"), doc_examples())
+def test_the_documents_examples_show_what_the_service_answers(
+    client: TestClient, path: str, request_body: dict[str, Any], response: dict[str, Any]
+) -> None:
+    r = client.post(path, json=request_body)
+    assert r.status_code == 200, r.text
+    assert r.json() == response

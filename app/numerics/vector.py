@@ -13,10 +13,12 @@ at t = c = max(|x|∞, 1) so that the engine's automatic step, eps^(1/(p+1))·ma
 scales with the point and (c + h) − c is h exactly; one stencil, 2 evaluations of f for
 central accuracy 2 (1 + 2 with f itself), not the 2·d of ∇f·u.
 
-Unlike `first.gradient`, the automatic step is not checked for being too wide and has no
-ladder of smaller steps: a result whose rounding may exceed FLAG of the point's largest
-partial is flagged, and with `error_estimate` the engine's bound (`bounds.error_bound`:
-truncation, rounding and smaller steps) flags the rest.
+The automatic step is checked as the engine checks it (`_truncation`: the third difference
+on f(x + 2h), or the next accuracy's stencil), but where the check fails the point is
+flagged, not re-estimated on a ladder of smaller steps as `first.gradient` does: a result
+whose truncation or rounding may exceed FLAG of the point's largest partial is flagged, and
+with `error_estimate` the engine's bound (`bounds.error_bound`: truncation, rounding and
+smaller steps) decides. A stencil that leaves f's domain gives null.
 """
 
 from __future__ import annotations
@@ -247,7 +249,8 @@ def jacobian(
     """J(x) of f_1 … f_m (each a function of d rows) at N points given as an (N, d) array.
 
     Costs `jacobian_evaluations` evaluations of the m functions per point, evaluated
-    together at each stencil offset: 1 + 2·d for central accuracy 2 (O(h²)), whatever m.
+    together at each stencil offset: 1 + 2·d for central accuracy 2 (O(h²)) with a given
+    step, 1 + 3·d with the automatic one (its check's f(x + 2h)), whatever m.
     With a `tolerance` each function is then re-estimated apart to it
     (`tolerance.refine_to_tolerance`: the 8th-order stencil at up to 3 steps).
     """
@@ -427,7 +430,7 @@ def directional_derivative(
 
     Equals ∇f(x)·u for differentiable f (u unit length when `normalize`, else the Jacobian-
     vector product ∇f·v of JAX's `jvp`), at the cost of one first derivative: 1 + 2
-    evaluations for central accuracy 2 with a given step instead of 1 + 2·d (1 + 4 with the
+    evaluations for central accuracy 2 with a given step instead of 1 + 2·d (1 + 3 with the
     automatic step and its check). The step is along u, so its length in x is h·|u|.
     """
     options = check_options(method, step, accuracy, 1, error_estimate, tolerance)
