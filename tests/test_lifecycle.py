@@ -550,12 +550,12 @@ def test_size_counts_point_coordinates(model: Any, body: dict[str, Any], expecte
     assert model.model_validate(body).size().coordinates == expected
 
 
-def test_an_invalid_range_is_not_light_and_counts_no_points() -> None:
-    request = DerivativeRequest.model_validate(
-        {"expression": "x", "range": {"start": 1, "stop": 0, "step": 1}}
-    )
-    assert lifecycle.asked_size(request) == (0, 0)
-    assert not lifecycle.runs_inline(request, lifecycle.asked_size(request))
+def test_an_invalid_range_is_refused_before_it_is_scheduled() -> None:
+    # Its size cannot be counted: the endpoint's limits say why, before any thread is asked.
+    client = make_client(compute_threads=1, max_queued=0)
+    r = client.post("/derivative", json={"expression": "x", "range": {"start": 1, "stop": 0}})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"].startswith("range")
 
 
 def test_the_event_loop_computes_at_most_its_share_of_tiny_requests() -> None:
