@@ -328,7 +328,8 @@ def derivative(request: DerivativeRequest, settings: Settings) -> DerivativePayl
         x = np.asarray(request.points, dtype=np.float64)
     f = expression.bind([name], request.parameters)
     with engine_errors():
-        result = numerics.derivative(
+        differentiate = numerics.derivative if request.order <= 2 else numerics.higher_derivative
+        result = differentiate(
             lambda t: f([t]),
             x,
             method=request.method,
@@ -386,7 +387,9 @@ def _checked_count(request: DerivativeRequest, settings: Settings) -> int:
 def _exact_expression(expression: Expression, name: str, order: int) -> Expression:
     """The symbolic derivative of the order asked for (bounded in size: app.symbolic)."""
     exact = derivative_expression(expression, name)
-    return derivative_expression(exact, name) if order == 2 else exact
+    for _ in range(order - 1):
+        exact = derivative_expression(exact, name)
+    return exact
 
 
 def _evaluated(exact: Expression, name: str, request: DerivativeRequest, x: Array) -> Array:

@@ -38,6 +38,7 @@ from .fields import (
     grid_rows,
 )
 from .first import BLOCK, FEW, FLOATS, Derivative, derivative, gradient
+from .higher import higher_derivative
 from .ladders import GROW_LEVELS, SHRINK_FACTOR, SHRINK_LEVELS
 from .lessons import Descent, StepStudy, descent, step_study
 from .second import hessian
@@ -109,6 +110,7 @@ __all__ = [
     "hessian",
     "hessian_evaluations",
     "hessian_tolerance_evaluations",
+    "higher_derivative",
     "partial",
     "representable",
     "smallest_step",
