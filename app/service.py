@@ -256,7 +256,7 @@ def tolerance_of(request: DifferenceOptions | HessianRequest) -> numerics.Tolera
 
 
 def tolerance_work(
-    expression: Expression,
+    expression: Expression | None,
     points: int,
     dimension: int,
     request: DifferenceOptions,
@@ -264,11 +264,13 @@ def tolerance_work(
     settings: Settings,
 ) -> int:
     """`work` plus what a `tolerance` may add (`numerics.tolerance_evaluations`: every step it
-    may try, at every point), checked against the budget as `check_work` checks the rest."""
+    may try, at every point), checked against the budget as `check_work` checks the rest
+    (without an `expression`: at one node)."""
     if request.tolerance is None:
         return work
     evaluations = numerics.tolerance_evaluations(dimension)
-    work += work_estimate(evaluations, points, _per_point(expression, dimension), dimension)
+    per_point = 1 if expression is None else _per_point(expression, dimension)
+    work += work_estimate(evaluations, points, per_point, dimension)
     if work > settings.max_work:
         raise TooLargeError(
             f"the request needs about {work:.3g} operations with its `tolerance` (up to "
@@ -366,7 +368,8 @@ def derivative(request: DerivativeRequest, settings: Settings) -> DerivativePayl
 
 def derivative_limits(request: DerivativeRequest, settings: Settings) -> None:
     count = _checked_count(request, settings)
-    check_work(None, count, 1, request, request.order, settings)
+    work = check_work(None, count, 1, request, request.order, settings)
+    tolerance_work(None, count, 1, request, work, settings)
     answer = 2 + (2 if request.exact else 0)  # points, intercepts; exact, its errors
     arrays = numerics.arrays_alive(1, error_estimate=request.error_estimate) + answer
     inputs = 0 if request.points is None else len(request.points) * FLOAT_IN_LIST
@@ -460,7 +463,7 @@ def gradient(request: GradientRequest, settings: Settings) -> GradientPayload:
 
 def gradient_limits(request: GradientRequest, settings: Settings) -> None:
     n, d = _checked_size(request, settings)
-    check_work(None, n, d, request, 1, settings)
+    tolerance_work(None, n, d, request, check_work(None, n, d, request, 1, settings), settings)
     arrays = numerics.arrays_alive(d, error_estimate=request.error_estimate)
     check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
 
@@ -548,7 +551,8 @@ def gradient_field(request: GradientFieldRequest, settings: Settings) -> FieldPa
 def gradient_field_limits(request: GradientFieldRequest, settings: Settings) -> None:
     d = len(request.grid)
     size = _check_grid(request, settings)
-    check_work(None, size, d, request, 1, settings)
+    work = check_work(None, size, d, request, 1, settings)
+    tolerance_work(None, size, d, request, work, settings)
     float32 = 1 + d if request.precision == "float32" else 0  # the answer's copies
     check_memory(
         size, numerics.arrays_alive(d, error_estimate=request.error_estimate) + float32, settings
@@ -629,21 +633,12 @@ def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
     points, names = _points_and_names(request, expression, settings)
     n, d = points.shape
     per_point = _per_point(expression, d)
-    plan = numerics.hessian_evaluations(
-        d,
-        method=request.method,
-        accuracy=request.accuracy,
-        error_estimate=request.error_estimate,
-        automatic_step=request.step is None,
-    )
-    if request.tolerance is not None:  # every level it may try, at every point
-        plan += numerics.hessian_tolerance_evaluations(d)
-    work = work_estimate(plan, n, per_point, d)
+    work = work_estimate(_hessian_plan(request, d), n, per_point, d)
     _check_budget(work, settings)
     # Each evaluation of f runs on all points at once: a temporary per level of f.
     levels = min(expression.node_count, settings.max_expression_depth)
-    arrays = numerics.arrays_alive(d, hessian=True) + levels
-    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
+    arrays = numerics.arrays_alive(d, hessian=True, error_estimate=request.error_estimate)
+    check_memory(n, arrays + levels, settings, inputs=listed_bytes(n, d))
     with engine_errors():
         result = numerics.hessian(
             bind(expression, names, request.parameters),
@@ -674,9 +669,24 @@ def hessian(request: HessianRequest, settings: Settings) -> HessianPayload:
 
 def hessian_limits(request: HessianRequest, settings: Settings) -> None:
     n, d = _checked_size(request, settings)
-    _check_budget(work_estimate(numerics.hessian_evaluations(d), n, 1, d), settings)
-    arrays = numerics.arrays_alive(d, hessian=True) + 1  # and a level of f, at least
-    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
+    _check_budget(work_estimate(_hessian_plan(request, d), n, 1, d), settings)
+    arrays = numerics.arrays_alive(d, hessian=True, error_estimate=request.error_estimate)
+    check_memory(n, arrays + 1, settings, inputs=listed_bytes(n, d))  # a level of f, at least
+
+
+def _hessian_plan(request: HessianRequest, d: int) -> int:
+    """Evaluations of f per point: the engine's plan for the options, and with a
+    `tolerance` every level it may try."""
+    plan = numerics.hessian_evaluations(
+        d,
+        method=request.method,
+        accuracy=request.accuracy,
+        error_estimate=request.error_estimate,
+        automatic_step=request.step is None,
+    )
+    if request.tolerance is not None:
+        plan += numerics.hessian_tolerance_evaluations(d)
+    return plan
 
 
 def _check_budget(work: int, settings: Settings) -> None:
