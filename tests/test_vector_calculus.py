@@ -9,6 +9,7 @@ agreement with them is never the only evidence.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -748,3 +749,59 @@ def test_the_documents_examples_show_what_the_service_answers(
     r = client.post(path, json=request_body)
     assert r.status_code == 200, r.text
     assert r.json() == response
+
+
+# ---------------------------------------------------------------- options at their extremes
+
+EXTREME_STEPS = [None, 5e-324, 1e-200, 1e-160, 1.1e-154, 1e-8, 1.0, 1e300, 1.7976931348623157e308]
+EXTREME_X = [0.0, 1.0, -2.5, 5e-324, 1e-300, 1e300, -1.7976931348623157e308]
+
+
+def numbers(value: Any) -> list[float]:
+    if isinstance(value, dict):
+        return [n for item in value.values() for n in numbers(item)]
+    if isinstance(value, list):
+        return [n for item in value for n in numbers(item)]
+    return [float(value)] if isinstance(value, int | float) and not isinstance(value, bool) else []
+
+
+def refuse_constant(name: str) -> float:
+    raise AssertionError(f"{name} is not JSON")
+
+
+def assert_sound(r: Any) -> None:
+    """No 5xx; JSON without NaN or Infinity; a 200 holds finite numbers (non-finite ones are
+    null); a 4xx is a 413 or 422 with a detail."""
+    assert r.status_code < 500, r.text
+    body = json.loads(r.text, parse_constant=refuse_constant)
+    if r.status_code == 200:
+        assert all(math.isfinite(n) for n in numbers(body)), r.text
+    else:
+        assert r.status_code in (413, 422), r.text
+        assert body["detail"], body
+
+
+@pytest.mark.parametrize("step", EXTREME_STEPS, ids=str)
+@pytest.mark.parametrize("method", ["central", "forward", "backward", "complex"])
+@pytest.mark.parametrize("accuracy", [1, 2, 8])
+@pytest.mark.parametrize("error_estimate", [False, True])
+def test_new_endpoints_never_answer_5xx_at_extreme_options(
+    client: TestClient, step: float | None, method: str, accuracy: int, error_estimate: bool
+) -> None:
+    options: dict[str, Any] = {"method": method, "accuracy": accuracy}
+    options |= {"error_estimate": error_estimate} | ({} if step is None else {"step": step})
+    points = [[x, -x] for x in EXTREME_X] + [[1.0, 2.0]] * 40  # a few, and past FEW
+    grid = [{"start": -1e300, "stop": 1e300, "num": 3}, {"start": 0, "stop": 1, "num": 2}]
+    requests = [
+        ("/jacobian", {"expressions": ["sin(x0)*x1", "exp(x0) + x1**3"], "points": points}),
+        ("/jacobian", {"expressions": ["x0*x1"], "point": [1e300, 5e-324], "exact": True}),
+        (
+            "/directional-derivative",
+            {"expression": "sin(x0)*x1", "points": points, "direction": [1.0, -1e-300]},
+        ),
+        ("/vector-field", {"expressions": ["-x1", "x0**2"], "operator": "curl", "grid": grid}),
+        ("/vector-field", {"expressions": ["x0**2*x1"], "operator": "laplacian", "grid": grid}),
+        ("/derivative", {"expression": "exp(x)", "points": EXTREME_X, "order": 5}),
+    ]
+    for path, body in requests:
+        assert_sound(client.post(path, json=body | options))
