@@ -251,10 +251,11 @@ def test_an_exact_derivative_within_the_budget_is_evaluated_in_blocks(
     assert health.worst < 1.0
 
 
-def hessian_body(n: int, d: int) -> bytes:
+def hessian_body(n: int, d: int, *, error_estimate: bool = False) -> bytes:
     points = b"[" + b",".join([b"[" + b",".join([b"0.5"] * d) + b"]"] * n) + b"]"
     variables = json.dumps([f"x{i}" for i in range(d)]).encode()
-    return b'{"expression": "x0*x1 + x2", "variables": %s, "points": %s}' % (variables, points)
+    body = b'{"expression": "x0*x1 + x2", "variables": %s, "points": %s' % (variables, points)
+    return body + (b', "error_estimate": true}' if error_estimate else b"}")
 
 
 def test_a_hessian_whose_answer_would_not_fit_is_refused_before_it_is_computed(
@@ -270,13 +271,33 @@ def test_a_hessian_whose_answer_would_not_fit_is_refused_before_it_is_computed(
     assert_still_correct(fresh_server)
 
 
-def test_a_hessian_that_fits_stays_within_the_memory_a_request_may_hold(
+def test_a_hessian_whose_error_bounds_would_not_fit_is_refused_before_it_is_computed(
     fresh_server: Server,
 ) -> None:
-    r, grown, health = attack(fresh_server, "/hessian", hessian_body(40_000, 20))
+    # 30,000 points × 20 with error bounds: counted 175 MiB without the bounds (accepted),
+    # it would hold about 400 MiB; counted with them, 450 MiB: over the 320 a request may hold.
+    body = hessian_body(30_000, 20, error_estimate=True)
+    r, grown, _ = attack(fresh_server, "/hessian", body)
+    assert r.status_code == 413, r.text
+    assert r.json()["reason"] == "memory"
+    assert grown < 160 * MiB, f"peak RSS grew by {grown // MiB} MiB"  # the parse only
+    assert_still_correct(fresh_server)
+
+
+@pytest.mark.parametrize(
+    ("points", "error_estimate"),
+    [pytest.param(40_000, False, id="values"), pytest.param(15_000, True, id="error-bounds")],
+)
+def test_a_hessian_that_fits_stays_within_the_memory_a_request_may_hold(
+    fresh_server: Server, points: int, error_estimate: bool
+) -> None:
+    # With its error bounds a Hessian holds four d×d arrays per point, not one: 20,000
+    # points of 20 variables took 264 MiB where 117 were counted.
+    body = hessian_body(points, 20, error_estimate=error_estimate)
+    r, grown, health = attack(fresh_server, "/hessian", body)
     assert r.status_code == 200, r.text
     hessians = r.json()["hessians"]
-    assert len(hessians) == 40_000
+    assert len(hessians) == points
     expected = np.zeros((20, 20))
     expected[0, 1] = expected[1, 0] = 1.0  # ∂²(x0·x1 + x2)
     np.testing.assert_allclose(hessians[-1], expected, atol=1e-6)
