@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -449,3 +451,22 @@ def test_the_readme_npz_example_runs(server: Server, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(2, 1000000)"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_compressed_gets_zstd_and_the_same_json(server: Server, tmp_path: Path) -> None:
+    body = tmp_path / "field.json"
+    body.write_text(json.dumps(FIELD))
+    command = ["curl", "--compressed", "-s", "-D", str(tmp_path / "headers"), "-o", "-"]
+    command += ["-H", "Content-Type: application/json", "--data-binary", f"@{body}"]
+    done = subprocess.run(
+        [*command, f"{server.url}/gradient-field"], capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    headers = (tmp_path / "headers").read_text().lower()
+    features = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout
+    best = next(c for c in ("zstd", "brotli", "libz") if c in features.lower())
+    coding = {"zstd": "zstd", "brotli": "br", "libz": "gzip"}[best]
+    assert f"content-encoding: {coding}" in headers
+    plain = raw_answer(server, "/gradient-field", FIELD, {"accept-encoding": "identity"})
+    assert done.stdout == plain.content
