@@ -69,19 +69,14 @@ def load_expressions(
 ) -> list[Expression]:
     """Each expression parsed and checked as /gradient checks its one (`expressions[i]`
     named in errors); every parameter must appear in one of them."""
-    expressions = []
+    expressions: list[Expression] = []
     for i, text in enumerate(texts):
         try:
             expression = parse_counted(text, settings)
         except NablaError as error:  # the parse's own errors name `expression`
             error.field = f"expressions[{i}]"
             raise
-        if expression.vector_variable is not None:
-            raise RequestError(
-                f"`expressions[{i}]` has the vector variable `{expression.vector_variable}`; "
-                "write each coordinate as its own name (`x0`, `x1`, ...).",
-                field=f"expressions[{i}]",
-            )
+        _same_kind(expression, expressions[0] if expressions else expression, i)
         if method == "complex" and not expression.analytic:
             raise MethodError(
                 f"`method` `complex` cannot differentiate `expressions[{i}]` through "
@@ -97,21 +92,36 @@ def load_expressions(
     return expressions
 
 
+def _same_kind(expression: Expression, first: Expression, i: int) -> None:
+    """All the expressions over one vector variable (`x[0]`, `sum(x**2)`), or all over
+    names: a point's coordinates cannot be both."""
+    if expression.vector_variable != first.vector_variable:
+        kinds = [
+            f"the vector `{e.vector_variable}`" if e.vector_variable else "names"
+            for e in (first, expression)
+        ]
+        raise RequestError(
+            f"`expressions[{i}]` is written with {kinds[1]} and `expressions[0]` with "
+            f"{kinds[0]}; write them all with one vector variable or all with names.",
+            field=f"expressions[{i}]",
+        )
+
+
 def shared_names(
     expressions: list[Expression],
     requested: list[str] | None,
     dimension: int,
     parameters: dict[str, float],
 ) -> list[str]:
-    """The variables of all the expressions, in natural order (or as `variables` says)."""
+    """The variables of all the expressions, in natural order (or as `variables` says);
+    `x[0]` … `x[d-1]` for a vector variable."""
+    if expressions[0].vector_variable is not None:
+        # coordinate_names checks `variables` against the vector's own names
+        return coordinate_names(expressions[0], requested, dimension, parameters)
     if requested is not None:
         names = requested
     else:
-        seen: dict[str, int] = {}
-        for e in expressions:  # each expression's own are in natural order already
-            for k, name in enumerate(e.variables):
-                seen.setdefault(name, k)
-        free = {n for n in seen if n not in parameters}
+        free = {n for e in expressions for n in e.variables if n not in parameters}
         names = sorted(free, key=_natural)
     if len(names) != dimension:
         raise RequestError(
@@ -140,8 +150,13 @@ def bind_all(
                 "in `parameters`; add it to one of them.",
                 field="variables",
             )
-        functions.append(e.bind(names, own))
+        functions.append(bind(e, names, own))
     return functions
+
+
+def node_counts(expressions: list[Expression], dimension: int) -> list[int]:
+    """Operations per point and evaluation: a vector expression works on every coordinate."""
+    return [e.node_count * (dimension if e.vector_variable else 1) for e in expressions]
 
 
 # ---------------------------------------------------------------- exact: true
@@ -240,7 +255,7 @@ def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
     rows = [request.point] if request.point is not None else request.points
     assert rows is not None
     n, d, _ = _jacobian_size(request, settings)
-    _jacobian_work(request, n, d, [e.node_count for e in expressions], settings)
+    _jacobian_work(request, n, d, node_counts(expressions, d), settings)
     points = _point_array(rows, settings)
     names = shared_names(expressions, request.variables, d, request.parameters)
     functions = bind_all(expressions, names, request.parameters)
@@ -249,7 +264,7 @@ def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
         terms = [(i, j, 1) for i in range(len(expressions)) for j in range(d)]
         derivatives = symbolic_terms(expressions, terms, names)
         extra = exact_work(derivatives, n, d)
-        _jacobian_work(request, n, d, [e.node_count for e in expressions], settings, extra)
+        _jacobian_work(request, n, d, node_counts(expressions, d), settings, extra)
     with engine_errors():
         result = engine.jacobian(
             functions,
@@ -442,7 +457,7 @@ def vector_field(request: VectorFieldRequest, settings: Settings) -> VectorField
         request.expressions, request.method, request.parameters, settings
     )
     size, d = _field_size(request, settings)
-    _field_work(request, size, d, [e.node_count for e in expressions], settings)
+    _field_work(request, size, d, node_counts(expressions, d), settings)
     names = shared_names(expressions, request.variables, d, request.parameters)
     functions = bind_all(expressions, names, request.parameters)
     axes = [axis_values(spec) for spec in request.grid]
@@ -461,7 +476,7 @@ def vector_field(request: VectorFieldRequest, settings: Settings) -> VectorField
         wanted = [(component, coordinate, order) for _, component, coordinate, _ in terms]
         derivatives = symbolic_terms(expressions, wanted, names)
         extra = exact_work(derivatives, size, d)
-        _field_work(request, size, d, [e.node_count for e in expressions], settings, extra)
+        _field_work(request, size, d, node_counts(expressions, d), settings, extra)
     with engine_errors():
         result = engine.vector_field(
             functions,

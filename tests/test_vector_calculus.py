@@ -387,6 +387,33 @@ def test_jacobian_parameters_may_appear_in_some_expressions_only(client: TestCli
     np.testing.assert_allclose(body["jacobian"], [[6.0, 4.0], [1.0, 1.0]], rtol=1e-9)
 
 
+def test_a_vector_variable_gives_the_jacobian_of_its_names(client: TestClient) -> None:
+    vector = post(
+        client, "/jacobian", {"expressions": ["sum(x**2)", "x[0]*x[2]"], "point": [1, 2, 3]}
+    )
+    named = post(
+        client, "/jacobian", {"expressions": ["x0**2 + x1**2 + x2**2", "x0*x2"], "point": [1, 2, 3]}
+    )
+    assert vector["variables"] == ["x[0]", "x[1]", "x[2]"]
+    np.testing.assert_allclose(vector["jacobian"], [[2, 4, 6], [3, 0, 1]], rtol=1e-9)
+    np.testing.assert_allclose(vector["jacobian"], named["jacobian"], rtol=1e-12)
+
+
+def test_the_laplacian_of_a_vector_expression_on_a_3d_grid(client: TestClient) -> None:
+    body = post(
+        client,
+        "/vector-field",
+        {
+            "expressions": ["sum(x**2)"],
+            "operator": "laplacian",
+            "grid": [{"start": -1, "stop": 1, "num": 3}] * 3,
+            "include": ["shape", "result"],
+        },
+    )
+    assert body["shape"] == [3, 3, 3]
+    np.testing.assert_allclose(body["result"], [6.0] * 27, rtol=1e-6)
+
+
 def test_directional_derivative_answers_the_notebook_bowl(client: TestClient) -> None:
     body = post(
         client,
@@ -449,6 +476,12 @@ BAD = [
     ),
     pytest.param(
         "/jacobian", {"expressions": ["x0", "x[0]"], "point": [1]}, "expressions[1]", id="vector"
+    ),
+    pytest.param(
+        "/jacobian",
+        {"expressions": ["sum(x**2)"], "point": [1, 2], "exact": True},
+        "expressions[0]",
+        id="exact-of-a-vector",
     ),
     pytest.param(
         "/jacobian",
