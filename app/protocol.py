@@ -308,7 +308,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.refuse(
             MalformedHTTPError(
                 f"the request asks to switch to `{upgrade}` and has a body; Nabla speaks "
-                "HTTP/1.1 only. Send it without `Upgrade` (curl: `--http1.1` instead of "
+                "HTTP/1.1 only: send it without `Upgrade` (curl: `--http1.1` instead of "
                 "`--http2`)."
             )
         )

@@ -576,13 +576,22 @@ def _check_grid(request: GradientFieldRequest, settings: Settings) -> int:
     counts = axis_lengths(request)
     size = math.prod(counts)
     if size > settings.max_grid_points:
-        shape = " × ".join(str(c) for c in counts)
+        shape = " × ".join(_written(c) for c in counts[:8]) + (" × …" if d > 8 else "")
         raise TooLargeError(
-            f"the grid has {shape} = {size} points; the limit is {settings.max_grid_points}. "
-            "Use fewer values per axis.",
+            f"the grid has {shape} = {_written(size)} points; the limit is "
+            f"{settings.max_grid_points}; use fewer values per axis.",
             reason="grid",
         )
     return size
+
+
+def _written(count: int) -> str:
+    """A count as people read it: digits up to a trillion, then 1.23e45 (a grid of 32 axes
+    of 10⁶ values has 193 digits; a float would overflow past 1e308, the text does not)."""
+    digits = str(count)
+    if len(digits) <= 13:
+        return digits
+    return f"{digits[0]}.{digits[1:3]}e{len(digits) - 1}"
 
 
 def _field_arrays(result: numerics.GradientField, request: GradientFieldRequest) -> FieldPayload:

@@ -130,8 +130,8 @@ def check_options(
         )
     if method == "central" and accuracy % 2:
         raise OptionError(
-            "`accuracy` must be even for the central method (2, 4, 6 or 8); "
-            f"got {accuracy}. Odd orders exist only for `forward` and `backward`.",
+            "`accuracy` must be even for the central method (2, 4, 6 or 8), "
+            f"not {accuracy}; odd orders exist only for `forward` and `backward`.",
             field="accuracy",
         )
     if order not in (1, 2):
