@@ -1,5 +1,9 @@
-"""A request's life in one place: its admission (memory), its turn on the compute threads,
-its refusal when the server is full (503), and the release of all it held.
+"""A request's life in one place: its limits, its admission (memory), its turn on the
+compute threads, its refusal when the server is full (503), and the release of all it held.
+
+**Limits first.** `Lifecycle.answer` checks the endpoint's `limits` (app.service: what the
+request's size decides, from its model and the engine's plan) before anything else, so a
+request over them gets its 413 at once, not after a wait for a slot or a thread.
 
 **Admission.** At most `max_heavy_requests` big requests in memory at once, per process;
 others wait. Each request is bounded by the limits (body, points, work). Concurrency
@@ -24,7 +28,8 @@ threads holding the GIL in turn, the event loop waited behind all of them and /h
 for a thread, none longer than `max_queue_wait` seconds so far; one more is answered 503
 with `Retry-After` at once (load shedding), and
 readiness (`/ready`) turns false for a second, so that a load balancer sends new requests
-to other replicas, while liveness (`/health`, on the event loop) keeps answering.
+to other replicas, while liveness (`/health`, on the event loop) keeps answering. Refusals
+keep a pace (`RefusalPace`): clients that retry at once cannot take the event loop.
 """
 
 from __future__ import annotations
