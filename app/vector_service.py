@@ -289,16 +289,28 @@ def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
     if result.converged is not None and result.evaluations is not None:
         payload |= {"converged": result.converged, "evaluations": result.evaluations}
     if derivatives:
-        bound = bind_derivatives(derivatives, names, request.parameters)
-        columns = [points[:, j] for j in range(d)]
-        values = np.stack([evaluated(g, columns, (n,)) for g in bound], axis=1)
-        exact = values.reshape(n, len(expressions), d)
-        with np.errstate(all="ignore"):
-            differences = np.abs(result.jacobian - exact)
-        single = request.point is not None
-        payload["exact"] = exact[0] if single else exact
-        payload["errors_vs_exact"] = differences[0] if single else differences
+        payload |= _jacobian_exact(derivatives, names, request, points, result.jacobian)
     return payload
+
+
+def _jacobian_exact(
+    derivatives: list[Expression],
+    names: list[str],
+    request: JacobianRequest,
+    points: Array,
+    estimates: Array,
+) -> JacobianPayload:
+    """`exact` and `errors_vs_exact` (N × m × d, or m × d at one `point`)."""
+    n, d = points.shape
+    bound = bind_derivatives(derivatives, names, request.parameters)
+    columns = [points[:, j] for j in range(d)]
+    values = np.stack([evaluated(g, columns, (n,)) for g in bound], axis=1)
+    exact = values.reshape(n, len(derivatives) // d, d)
+    with np.errstate(all="ignore"):
+        differences = np.abs(estimates - exact)
+    if request.point is not None:
+        return {"variables": names, "exact": exact[0], "errors_vs_exact": differences[0]}
+    return {"variables": names, "exact": exact, "errors_vs_exact": differences}
 
 
 # ---------------------------------------------------------------- /directional-derivative
@@ -380,17 +392,30 @@ def directional_derivative(request: DirectionalRequest, settings: Settings) -> D
     if result.converged is not None and result.evaluations is not None:
         payload |= {"converged": result.converged, "evaluations": result.evaluations}
     if derivatives:
-        bound = bind_derivatives(derivatives, names, request.parameters)
-        columns = [points[:, j] for j in range(d)]
-        exact = np.zeros(n)
-        with np.errstate(all="ignore"):
-            for g, u in zip(bound, result.direction, strict=True):
-                exact += float(u) * evaluated(g, columns, (n,)) if u else 0.0
-            differences = np.abs(result.derivatives - exact)
-        if request.point is not None:
-            payload |= {"exact": float(exact[0]), "errors_vs_exact": float(differences[0])}
-        else:
-            payload |= {"exact": exact, "errors_vs_exact": differences}
+        payload |= _directional_exact(derivatives, names, request, points, result)
+    return payload
+
+
+def _directional_exact(
+    derivatives: list[Expression],
+    names: list[str],
+    request: DirectionalRequest,
+    points: Array,
+    result: engine.Directional,
+) -> DirectionalPayload:
+    """`exact` = Σ u_j·∂f/∂x_j and `errors_vs_exact` (numbers at one `point`)."""
+    n, d = points.shape
+    bound = bind_derivatives(derivatives, names, request.parameters)
+    columns = [points[:, j] for j in range(d)]
+    exact = np.zeros(n)
+    with np.errstate(all="ignore"):
+        for g, u in zip(bound, result.direction, strict=True):
+            exact += float(u) * evaluated(g, columns, (n,)) if u else 0.0
+        differences = np.abs(result.derivatives - exact)
+    payload: DirectionalPayload = {"variables": names, "direction": result.direction}
+    single = request.point is not None
+    payload["exact"] = float(exact[0]) if single else exact
+    payload["errors_vs_exact"] = float(differences[0]) if single else differences
     return payload
 
 
@@ -491,19 +516,29 @@ def vector_field(request: VectorFieldRequest, settings: Settings) -> VectorField
     payload: VectorFieldPayload = {"variables": names, "operator": request.operator}
     payload |= _field_arrays(result, request)
     if derivatives:
-        bound = bind_derivatives(derivatives, names, request.parameters)
-        rows = numerics.grid_rows(result.axes, request.indexing)
-        outputs = 3 if result.result.ndim == 2 else 1
-        exact = np.zeros((outputs, *result.shape))
-        with np.errstate(all="ignore"):
-            for g, (output, _, _, sign) in zip(bound, terms, strict=True):
-                exact[output] += sign * evaluated(g, rows, result.shape)
-            flat = exact.reshape(result.result.shape)
-            payload["exact"] = flat
-            payload["errors_vs_exact"] = np.abs(result.result - flat)
+        payload |= _field_exact(derivatives, names, request, result)
     if flagged := unreliable(result.unreliable):
         payload["unreliable"] = flagged
     return payload
+
+
+def _field_exact(
+    derivatives: list[Expression],
+    names: list[str],
+    request: VectorFieldRequest,
+    result: engine.VectorField,
+) -> VectorFieldPayload:
+    """`exact`, the operator's signed sum of symbolic partials on the grid, and
+    `errors_vs_exact`, shaped like `result`."""
+    bound = bind_derivatives(derivatives, names, request.parameters)
+    terms = engine.field_terms(request.operator, len(names))
+    rows = numerics.grid_rows(result.axes, request.indexing)
+    exact = np.zeros((3 if result.result.ndim == 2 else 1, *result.shape))
+    with np.errstate(all="ignore"):
+        for g, (output, _, _, sign) in zip(bound, terms, strict=True):
+            exact[output] += sign * evaluated(g, rows, result.shape)
+        flat = exact.reshape(result.result.shape)
+        return {"exact": flat, "errors_vs_exact": np.abs(result.result - flat)}
 
 
 def _field_arrays(result: engine.VectorField, request: VectorFieldRequest) -> VectorFieldPayload:

@@ -255,37 +255,13 @@ def jacobian(
     (`tolerance.refine_to_tolerance`: the 8th-order stencil at up to 3 steps).
     """
     options = check_options(method, step, accuracy, 1, error_estimate, tolerance)
-    array = np.asarray(points, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] == 0:
-        raise ShapeError(
-            "`points` must be a list of points, each a list of d numbers.", field="points"
-        )
+    array = _point_array(points)
     if not functions:
         raise ShapeError("`functions` needs at least one function.", field="functions")
     n, d = array.shape
-    m = len(functions)
-    f = Stacked(functions, core=1)
     rows = [np.ascontiguousarray(array[:, j]).reshape(1, n) for j in range(d)]
-    values = np.empty((m, n))
-    terms = np.empty((m, d, n))
-    steps = np.empty((d, n))
-    errors = np.empty((m, d, n)) if error_estimate else None
-    rounding = np.empty((m, d, n))
-    few = n * d <= FEW and method != "complex" and not error_estimate
     with np.errstate(all="ignore"):
-        # Blocks of points whose m stacked temporaries stay near BLOCK values each.
-        for block in _blocks(n, max(1, m // 4)):
-            part = [r[:, block] for r in rows]
-            center, at = _all_at_once(f, part, options) if few else (f(part), [None] * d)
-            values[:, block] = center
-            for j in range(d):
-                result = _partials(f, part, j, options, center, at[j])
-                terms[:, j, block] = result.estimates
-                rounding[:, j, block] = result.rounding
-                steps[j, block] = result.steps[0]
-                if errors is not None and result.errors is not None:
-                    errors[:, j, block] = result.errors
-        terms[np.broadcast_to(~np.isfinite(values)[:, None, :], terms.shape)] = np.nan
+        values, terms, steps, errors, rounding = _jacobian_blocks(functions, rows, options)
         scale = np.max(np.abs(np.nan_to_num(terms)), axis=1, keepdims=True)
         flags = _flagged(terms, rounding, errors, scale)
         converged = counts = None
@@ -308,6 +284,41 @@ def jacobian(
         converged,
         None if counts is None else counts + first,
     )
+
+
+def _point_array(points: npt.ArrayLike) -> Array:
+    array = np.asarray(points, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise ShapeError(
+            "`points` must be a list of points, each a list of d numbers.", field="points"
+        )
+    return array
+
+
+def _jacobian_blocks(
+    functions: Sequence[Function], rows: Sequence[Array], options: Options
+) -> tuple[Array, Array, Array, Array | None, Array]:
+    """f (m, n), J (m, d, n), the steps (d, n), the bound and the rounding (m, d, n), in
+    blocks of points whose m stacked temporaries stay near BLOCK values each."""
+    m, d, n = len(functions), len(rows), rows[0].shape[1]
+    f = Stacked(functions, core=1)
+    values, terms, steps = np.empty((m, n)), np.empty((m, d, n)), np.empty((d, n))
+    errors = np.empty((m, d, n)) if options.error_estimate else None
+    rounding = np.empty((m, d, n))
+    few = n * d <= FEW and options.method != "complex" and not options.error_estimate
+    for block in _blocks(n, max(1, m // 4)):
+        part = [r[:, block] for r in rows]
+        center, at = _all_at_once(f, part, options) if few else (f(part), [None] * d)
+        values[:, block] = center
+        for j in range(d):
+            result = _partials(f, part, j, options, center, at[j])
+            terms[:, j, block] = result.estimates
+            rounding[:, j, block] = result.rounding
+            steps[j, block] = result.steps[0]
+            if errors is not None and result.errors is not None:
+                errors[:, j, block] = result.errors
+    terms[np.broadcast_to(~np.isfinite(values)[:, None, :], terms.shape)] = np.nan
+    return values, terms, steps, errors, rounding
 
 
 def _jacobian_to_tolerance(
@@ -434,13 +445,9 @@ def directional_derivative(
     automatic step and its check). The step is along u, so its length in x is h·|u|.
     """
     options = check_options(method, step, accuracy, 1, error_estimate, tolerance)
-    array = np.asarray(points, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] == 0:
-        raise ShapeError(
-            "`points` must be a list of points, each a list of d numbers.", field="points"
-        )
+    array = _point_array(points)
     u = unit_direction(direction, normalize=normalize)
-    n, d = array.shape
+    d = array.shape[1]
     if u.size != d:
         raise ShapeError(
             f"`direction` has {u.size} components but each point has {d}; make them match.",
@@ -450,25 +457,8 @@ def directional_derivative(
     x = [np.ascontiguousarray(array[:, j]) for j in range(d)]
     centre = _centre(x, centred=step is None)
     rows = [*x, centre, centre]
-    stacked = Stacked([g], core=1)
-    values, estimates, steps = np.empty(n), np.empty(n), np.empty(n)
-    errors = np.empty(n) if error_estimate else None
-    flags = np.empty(n, dtype=bool)
     with np.errstate(all="ignore"):
-        for block in _blocks(n, 1):
-            part = [r[block].reshape(1, -1) for r in rows]
-            center = stacked(part)
-            result = _partials(stacked, part, d, options, center)
-            estimate = result.estimates[0]
-            estimate[~np.isfinite(center[0])] = np.nan
-            values[block], estimates[block], steps[block] = center[0], estimate, result.steps[0]
-            if errors is not None and result.errors is not None:
-                errors[block] = result.errors[0]
-            bound = None if result.errors is None else result.errors[0]
-            flagged = _flagged(estimate, result.rounding[0], bound, np.abs(estimate))
-            # A lone 0 has no other partial to vouch for it: flagged where rounding could
-            # hide a slope (cos at 2e-14), as `bounds.zeros_swamped` does for f of one x.
-            flags[block] = flagged | ((estimate == 0) & (result.rounding[0] > 0))
+        values, estimates, steps, errors, flags = _along_blocks(g, rows, options)
         converged = counts = None
         if tolerance is not None:
             converged, counts = _directional_to_tolerance(
@@ -490,6 +480,33 @@ def directional_derivative(
         converged,
         None if counts is None else counts + first,
     )
+
+
+def _along_blocks(
+    g: _Along, rows: Sequence[Array], options: Options
+) -> tuple[Array, Array, Array, Array | None, Array]:
+    """f, the derivative along t (the row before last), its step, bound and flag, on
+    blocks of points."""
+    n, t = rows[0].size, len(rows) - 2
+    stacked = Stacked([g], core=1)
+    values, estimates, steps = np.empty(n), np.empty(n), np.empty(n)
+    errors = np.empty(n) if options.error_estimate else None
+    flags = np.empty(n, dtype=bool)
+    for block in _blocks(n, 1):
+        part = [r[block].reshape(1, -1) for r in rows]
+        center = stacked(part)
+        result = _partials(stacked, part, t, options, center)
+        estimate = result.estimates[0]
+        estimate[~np.isfinite(center[0])] = np.nan
+        values[block], estimates[block], steps[block] = center[0], estimate, result.steps[0]
+        bound = None if result.errors is None else result.errors[0]
+        if errors is not None and bound is not None:
+            errors[block] = bound
+        flagged = _flagged(estimate, result.rounding[0], bound, np.abs(estimate))
+        # A lone 0 has no other partial to vouch for it: flagged where rounding could hide
+        # a slope (cos at 2e-14), as `bounds.zeros_swamped` does for f of one x.
+        flags[block] = flagged | ((estimate == 0) & (result.rounding[0] > 0))
+    return values, estimates, steps, errors, flags
 
 
 def _directional_to_tolerance(
