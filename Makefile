@@ -64,9 +64,11 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	touch $@
 
 # Engine and HTTP workloads against their peers (about 5 minutes); writes docs/benchmarks.md.
+# Then the vector-calculus engine's times and accuracy (about 30 s; docs/vector-calculus.md).
 bench: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.vector
 
 # The accuracy suite against numdifftools, scipy.differentiate and h = 1e-4 (about 5 s); writes
 # bench/accuracy/summary.json and docs/accuracy.md (`make test` checks both against the engine).
