@@ -222,7 +222,8 @@ def jacobian_limits(request: JacobianRequest, settings: Settings) -> None:
     n, d, m = _jacobian_size(request, settings)
     _jacobian_work(request, n, d, [1] * m, settings)
     arrays = engine.jacobian_arrays(m, d, error_estimate=request.error_estimate)
-    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
+    exact = 3 * m * d if request.exact else 0  # the exact values, stacked, and the errors
+    check_memory(n, arrays + exact, settings, inputs=listed_bytes(n, d))
 
 
 def _jacobian_size(request: JacobianRequest, settings: Settings) -> tuple[int, int, int]:
@@ -322,7 +323,8 @@ def directional_limits(request: DirectionalRequest, settings: Settings) -> None:
     # the points (the caller's and the engine's), the centre, f, the estimate, its step (and
     # bound) and the flags; an evaluation's moved coordinates live on a block of points
     arrays = 2 * d + 5 + (1 if request.error_estimate else 0)
-    check_memory(n, arrays, settings, inputs=listed_bytes(n, d))
+    exact = 3 if request.exact else 0  # the exact value, a partial's, and the error
+    check_memory(n, arrays + exact, settings, inputs=listed_bytes(n, d))
 
 
 def _directional_size(request: DirectionalRequest, settings: Settings) -> tuple[int, int]:
@@ -474,7 +476,9 @@ def _field_memory(request: VectorFieldRequest, size: int, d: int, settings: Sett
     arrays = engine.field_arrays(request.operator, d, error_estimate=request.error_estimate)
     components = len(request.expressions)
     float32 = components + 3 if request.precision == "float32" else 0  # the answer's copies
-    check_memory(size, arrays + float32, settings)
+    outputs = 3 if request.operator == "curl" and d == 3 else 1
+    exact = 2 * outputs + 1 if request.exact else 0  # exact, its errors, and a partial
+    check_memory(size, arrays + float32 + exact, settings)
 
 
 def vector_field(request: VectorFieldRequest, settings: Settings) -> VectorFieldPayload:

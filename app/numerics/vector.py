@@ -231,9 +231,10 @@ def _check_offsets(
 
 def jacobian_arrays(functions: int, dimension: int, *, error_estimate: bool = False) -> int:
     """Float arrays of one value per point alive at once: the points (the caller's and the
-    transposed copy), the values, the steps, J (and its bound) and the answer's copies."""
-    terms = functions * dimension * (2 if error_estimate else 1)
-    return 2 * dimension + 2 * functions + dimension + 2 * terms
+    transposed copy), the steps, f and J (and J's bound) with the answer's transposed copies,
+    J's rounding, and the scale of each row."""
+    terms = functions * dimension
+    return 3 * dimension + 3 * functions + terms * (3 + (2 if error_estimate else 0))
 
 
 def jacobian(
