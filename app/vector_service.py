@@ -235,7 +235,7 @@ def _jacobian_size(request: JacobianRequest, settings: Settings) -> tuple[int, i
 
 def _jacobian_work(
     request: JacobianRequest, n: int, d: int, nodes: list[int], settings: Settings, extra: int = 0
-) -> None:
+) -> int:
     plan = engine.jacobian_evaluations(
         d,
         method=request.method,
@@ -247,6 +247,21 @@ def _jacobian_work(
     what = f"{plan} evaluations of {len(nodes)} expressions of {sum(nodes)} nodes on {n} points"
     work = vector_work(plan, n, nodes, d) + extra
     check_vector_work(work, what + (" and their exact derivatives" if extra else ""), settings)
+    return work
+
+
+def _regradient_limit(
+    request: JacobianRequest, d: int, nodes: list[int], work: int, settings: Settings
+) -> int:
+    """How many points the engine may re-estimate by gradients (`vector._by_gradient`) with
+    what the request left of the budget: each costs every function's gradient, its check
+    and its ladder of smaller steps (SHRINK_LEVELS + 1 levels of the stencil)."""
+    plan = numerics.evaluation_count(
+        request.method, request.accuracy, 1, d, request.error_estimate, automatic_step=True
+    )
+    ladder = (numerics.SHRINK_LEVELS + 1) * 2 * d
+    per_point = sum(nodes) * (plan + ladder)
+    return max(0, (settings.max_work - work) // max(per_point, 1))
 
 
 def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
@@ -256,7 +271,7 @@ def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
     rows = [request.point] if request.point is not None else request.points
     assert rows is not None
     n, d, _ = _jacobian_size(request, settings)
-    _jacobian_work(request, n, d, node_counts(expressions, d), settings)
+    work = _jacobian_work(request, n, d, node_counts(expressions, d), settings)
     points = _point_array(rows, settings)
     names = shared_names(expressions, request.variables, d, request.parameters)
     functions = bind_all(expressions, names, request.parameters)
@@ -265,7 +280,8 @@ def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
         terms = [(i, j, 1) for i in range(len(expressions)) for j in range(d)]
         derivatives = symbolic_terms(expressions, terms, names)
         extra = exact_work(derivatives, n, d)
-        _jacobian_work(request, n, d, node_counts(expressions, d), settings, extra)
+        work = _jacobian_work(request, n, d, node_counts(expressions, d), settings, extra)
+    limit = _regradient_limit(request, d, node_counts(expressions, d), work, settings)
     with engine_errors():
         result = engine.jacobian(
             functions,
@@ -275,6 +291,7 @@ def jacobian(request: JacobianRequest, settings: Settings) -> JacobianPayload:
             accuracy=request.accuracy,
             error_estimate=request.error_estimate,
             tolerance=tolerance_of(request),  # type: ignore[arg-type]
+            refine_limit=limit,
         )
     payload: JacobianPayload = {"variables": names}
     errors = result.errors

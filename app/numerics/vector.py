@@ -14,16 +14,18 @@ scales with the point and (c + h) − c is h exactly; one stencil, 2 evaluations
 central accuracy 2 (1 + 2 with f itself), not the 2·d of ∇f·u.
 
 The automatic step is checked as the engine checks it (`_truncation`: the third difference
-on f(x + 2h), or the next accuracy's stencil), but where the check fails the point is
-flagged, not re-estimated on a ladder of smaller steps as `first.gradient` does: a result
-whose truncation or rounding may exceed FLAG of the point's largest partial is flagged, and
-with `error_estimate` the engine's bound (`bounds.error_bound`: truncation, rounding and
-smaller steps) decides. A stencil that leaves f's domain gives null.
+on f(x + 2h), or the next accuracy's stencil): a result whose truncation or rounding may
+exceed FLAG of the point's largest partial is flagged, and with `error_estimate` the
+engine's bound (`bounds.error_bound`: truncation, rounding and smaller steps) decides. A
+Jacobian sends those points, and those whose stencil left f's domain, to `first.gradient`
+(its ladder of smaller steps), so that /jacobian answers them as /gradient does; directional
+derivatives and fields keep the flag, and null where the stencil left the domain.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -35,7 +37,7 @@ from .checks import steps_for
 from .core import Gradient, _at, _remembered, _shift, complex_partial, stencil_sum
 from .exceptions import OptionError, ShapeError
 from .fields import MAX_GRID_AXES, grid_rows
-from .first import BLOCK
+from .first import BLOCK, gradient
 from .stencils import (
     EPS,
     Array,
@@ -246,14 +248,17 @@ def jacobian(
     accuracy: int = 2,
     error_estimate: bool = False,
     tolerance: Tolerance | None = None,
+    refine_limit: int | None = None,
 ) -> Jacobian:
     """J(x) of f_1 … f_m (each a function of d rows) at N points given as an (N, d) array.
 
     Costs `jacobian_evaluations` evaluations of the m functions per point, evaluated
     together at each stencil offset: 1 + 2·d for central accuracy 2 (O(h²)) with a given
     step, 1 + 3·d with the automatic one (its check's f(x + 2h)), whatever m.
-    With a `tolerance` each function is then re-estimated apart to it
-    (`tolerance.refine_to_tolerance`: the 8th-order stencil at up to 3 steps).
+    Points whose automatic step fails its check, or whose stencil leaves f's domain, are
+    re-estimated by `first.gradient` one function at a time (its ladder of smaller steps),
+    at most `refine_limit` of them. With a `tolerance` each function is then re-estimated
+    apart to it (`tolerance.refine_to_tolerance`: the 8th-order stencil at up to 3 steps).
     """
     options = check_options(method, step, accuracy, 1, error_estimate, tolerance)
     array = _point_array(points)
@@ -265,6 +270,8 @@ def jacobian(
         values, terms, steps, errors, rounding = _jacobian_blocks(functions, rows, options)
         scale = np.max(np.abs(np.nan_to_num(terms)), axis=1, keepdims=True)
         flags = _flagged(terms, rounding, errors, scale)
+        limit = sys.maxsize if refine_limit is None else refine_limit
+        _by_gradient(functions, array, options, (values, terms, errors, flags), limit)
         converged = counts = None
         if tolerance is not None:
             converged, counts = _jacobian_to_tolerance(
@@ -285,6 +292,39 @@ def jacobian(
         converged,
         None if counts is None else counts + first,
     )
+
+
+def _by_gradient(
+    functions: Sequence[Function],
+    points: Array,
+    options: Options,
+    out: tuple[Array, Array, Array | None, Array],
+    limit: int,
+) -> None:
+    """The points flagged, or whose estimate is not finite where f is (a stencil across a
+    domain edge: d√x/dx at 1e-7), re-estimated in `out` by the engine's gradient, which
+    checks its step and climbs down a ladder of smaller ones, as /gradient answers them."""
+    values, terms, errors, flags = out
+    if options.step is not None or options.method == "complex" or limit <= 0:
+        return
+    broken = (~np.isfinite(terms)).any(axis=(0, 1)) & np.isfinite(values).all(axis=0)
+    chosen = np.flatnonzero(flags.any(axis=(0, 1)) | broken)[:limit]
+    if chosen.size == 0:
+        return
+    for i, f in enumerate(functions):
+        again = gradient(
+            f,
+            points[chosen],
+            method=options.method,
+            accuracy=options.accuracy,
+            error_estimate=options.error_estimate,
+            refine_limit=limit,
+        )
+        terms[i][:, chosen] = again.gradient.T
+        if errors is not None and again.errors is not None:
+            errors[i][:, chosen] = again.errors.T
+        assert again.unreliable is not None
+        flags[i][:, chosen] = again.unreliable[None, :]
 
 
 def _point_array(points: npt.ArrayLike) -> Array:
