@@ -251,9 +251,14 @@ def _jacobian_work(
 
 
 def _regradient_limit(
-    request: JacobianRequest, d: int, nodes: list[int], work: int, settings: Settings
+    request: JacobianRequest | DirectionalRequest,
+    d: int,
+    nodes: list[int],
+    work: int,
+    settings: Settings,
 ) -> int:
-    """How many points the engine may re-estimate by gradients (`vector._by_gradient`) with
+    """How many points the engine may re-estimate by gradients (`vector._by_gradient`,
+    `vector._dotted_gradient`) with
     what the request left of the budget: each costs every function's gradient, its check
     and its ladder of smaller steps (SHRINK_LEVELS + 1 levels of the stencil)."""
     plan = numerics.evaluation_count(
@@ -353,7 +358,7 @@ def _directional_size(request: DirectionalRequest, settings: Settings) -> tuple[
 
 def _directional_work(
     request: DirectionalRequest, n: int, d: int, nodes: int, settings: Settings, extra: int = 0
-) -> None:
+) -> int:
     plan = engine.directional_evaluations(
         method=request.method,
         accuracy=request.accuracy,
@@ -365,6 +370,7 @@ def _directional_work(
     what = f"{plan} evaluations of f ({nodes} nodes) on {n} points of {d} coordinates"
     work = vector_work(plan, n, [nodes + 2 * d], d) + extra
     check_vector_work(work, what + (" and its exact gradient" if extra else ""), settings)
+    return work
 
 
 def directional_derivative(request: DirectionalRequest, settings: Settings) -> DirectionalPayload:
@@ -372,7 +378,8 @@ def directional_derivative(request: DirectionalRequest, settings: Settings) -> D
     rows = [request.point] if request.point is not None else request.points
     assert rows is not None
     n, d = _directional_size(request, settings)
-    _directional_work(request, n, d, expression.node_count, settings)
+    nodes = node_counts([expression], d)
+    work = _directional_work(request, n, d, nodes[0], settings)
     points = _point_array(rows, settings)
     names = coordinate_names(expression, request.variables, d, request.parameters)
     if len(request.direction) != d:
@@ -385,7 +392,8 @@ def directional_derivative(request: DirectionalRequest, settings: Settings) -> D
     if request.exact:
         derivatives = symbolic_terms([expression], [(0, j, 1) for j in range(d)], names)
         extra = exact_work(derivatives, n, d)
-        _directional_work(request, n, d, expression.node_count, settings, extra)
+        work = _directional_work(request, n, d, nodes[0], settings, extra)
+    limit = _regradient_limit(request, d, nodes, work, settings)
     with engine_errors():
         result = engine.directional_derivative(
             bind(expression, names, request.parameters),
@@ -397,6 +405,7 @@ def directional_derivative(request: DirectionalRequest, settings: Settings) -> D
             accuracy=request.accuracy,
             error_estimate=request.error_estimate,
             tolerance=tolerance_of(request),
+            refine_limit=limit,
         )
     payload: DirectionalPayload = {"variables": names, "direction": result.direction}
     if request.point is not None:

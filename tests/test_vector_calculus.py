@@ -223,6 +223,30 @@ def test_directional_derivative_with_a_tolerance_meets_it() -> None:
     np.testing.assert_allclose(result.derivatives, want, rtol=1e-11)
 
 
+@pytest.mark.parametrize(
+    ("expression", "point"),
+    [
+        pytest.param(sp.sin(X0) + X1, [1e8, 1.0], id="step-too-wide"),
+        pytest.param(sp.sqrt(X0) * X1, [1e-7, 2.0], id="domain-edge"),
+    ],
+)
+def test_directional_derivative_falls_back_on_the_gradient_where_its_step_misses(
+    expression: sp.Expr, point: list[float]
+) -> None:
+    f = function_of(expression, 2)
+    points = np.array([point, [1.0, 1.0]])
+    u = np.array([0.6, 0.8])
+    result = engine.directional_derivative(f, points, u, error_estimate=True)
+    assert result.errors is not None
+    by_gradient = numerics.gradient(f, points[:1], error_estimate=True).gradient[0] @ u
+    assert result.derivatives[0] == pytest.approx(by_gradient, rel=1e-15)
+    want = exact_jacobian([expression], point)[0] @ u
+    assert abs(result.derivatives[0] - want) <= result.errors[0]
+    assert result.derivatives[0] == pytest.approx(want, rel=1e-6)
+    kept = engine.directional_derivative(f, points, u, refine_limit=0)
+    assert kept.unreliable[0] or not np.isfinite(kept.derivatives[0])
+
+
 def test_directional_derivative_unnormalized_is_a_jacobian_vector_product() -> None:
     v = np.array([3.0, 4.0])
     result = engine.directional_derivative(

@@ -18,8 +18,9 @@ on f(x + 2h), or the next accuracy's stencil): a result whose truncation or roun
 exceed FLAG of the point's largest partial is flagged, and with `error_estimate` the
 engine's bound (`bounds.error_bound`: truncation, rounding and smaller steps) decides. A
 Jacobian sends those points, and those whose stencil left f's domain, to `first.gradient`
-(its ladder of smaller steps), so that /jacobian answers them as /gradient does; directional
-derivatives and fields keep the flag, and null where the stencil left the domain.
+(its ladder of smaller steps), so that /jacobian answers them as /gradient does, and a
+directional derivative takes ∇f·u from it there; fields keep the flag, and null where the
+stencil left the domain.
 """
 
 from __future__ import annotations
@@ -477,13 +478,16 @@ def directional_derivative(
     accuracy: int = 2,
     error_estimate: bool = False,
     tolerance: Tolerance | None = None,
+    refine_limit: int | None = None,
 ) -> Directional:
     """d/dt f(x + t·u) at t = 0, at N points of d coordinates, by one stencil along u.
 
     Equals ∇f(x)·u for differentiable f (u unit length when `normalize`, else the Jacobian-
     vector product ∇f·v of JAX's `jvp`), at the cost of one first derivative: 1 + 2
     evaluations for central accuracy 2 with a given step instead of 1 + 2·d (1 + 3 with the
-    automatic step and its check). The step is along u, so its length in x is h·|u|.
+    automatic step and its check). The step is along u, so its length in x is h·|u|. Points
+    whose step fails its check, or whose stencil leaves f's domain, get ∇f·u from
+    `first.gradient` instead (its ladder of smaller steps), at most `refine_limit` of them.
     """
     options = check_options(method, step, accuracy, 1, error_estimate, tolerance)
     array = _point_array(points)
@@ -500,6 +504,8 @@ def directional_derivative(
     rows = [*x, centre, centre]
     with np.errstate(all="ignore"):
         values, estimates, steps, errors, flags = _along_blocks(g, rows, options)
+        limit = sys.maxsize if refine_limit is None else refine_limit
+        _dotted_gradient(f, array, u, options, (values, estimates, errors, flags), limit)
         converged = counts = None
         if tolerance is not None:
             converged, counts = _directional_to_tolerance(
@@ -521,6 +527,37 @@ def directional_derivative(
         converged,
         None if counts is None else counts + first,
     )
+
+
+def _dotted_gradient(
+    f: Function,
+    points: Array,
+    u: Array,
+    options: Options,
+    out: tuple[Array, Array, Array | None, Array],
+    limit: int,
+) -> None:
+    """∇f·u by the engine's gradient where the stencil along u is flagged or not finite
+    where f is: /gradient's answer there, dotted with u (its bound: Σ|u_j|·bound_j)."""
+    values, estimates, errors, flags = out
+    if options.step is not None or options.method == "complex" or limit <= 0:
+        return
+    chosen = np.flatnonzero(flags | (~np.isfinite(estimates) & np.isfinite(values)))[:limit]
+    if chosen.size == 0:
+        return
+    again = gradient(
+        f,
+        points[chosen],
+        method=options.method,
+        accuracy=options.accuracy,
+        error_estimate=options.error_estimate,
+        refine_limit=limit,
+    )
+    estimates[chosen] = again.gradient @ u
+    if errors is not None and again.errors is not None:
+        errors[chosen] = again.errors @ np.abs(u)
+    assert again.unreliable is not None
+    flags[chosen] = again.unreliable
 
 
 def _along_blocks(
