@@ -10,7 +10,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -412,3 +412,41 @@ def test_memory_is_given_back_once_the_big_requests_are_answered(fresh_server: S
     time.sleep(0.5)
     idle = rss_kib(fresh_server.process.pid)
     assert idle - baseline < 64 * MiB, f"{(idle - baseline) // MiB} MiB kept when idle"
+
+
+def _jacobian_body() -> dict[str, object]:
+    # 32 expressions at 20,000 points of 10 coordinates: a 6.4·10⁶-number answer.
+    expressions = [f"x{i % 10}**2*x{(i + 1) % 10} + sin(x{(i + 3) % 10})" for i in range(32)]
+    points = [[0.1 * (i % 7) + 0.01 * j for j in range(10)] for i in range(20_000)]
+    return {"expressions": expressions, "points": points}
+
+
+def _directional_body() -> dict[str, object]:
+    points = [[0.1 * (i % 7), 0.01 * (i % 13)] for i in range(1_000_000)]
+    return {"expression": "sin(x0)*exp(-x1)", "points": points, "direction": [1.0, 2.0]}
+
+
+def _curl_body() -> dict[str, object]:
+    axis = {"start": -2.0, "stop": 2.0, "num": 100}
+    expressions = ["x1*x2**2", "sin(x0)*x2", "x0*exp(x1)"]
+    return {"expressions": expressions, "operator": "curl", "grid": [axis] * 3}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("/jacobian", _jacobian_body, id="jacobian"),
+        pytest.param("/directional-derivative", _directional_body, id="directional"),
+        pytest.param("/vector-field", _curl_body, id="curl"),
+    ],
+)
+def test_the_vector_endpoints_largest_requests_stay_within_the_memory_a_request_may_hold(
+    fresh_server: Server, path: str, body: Callable[[], dict[str, object]]
+) -> None:
+    # The most expensive requests of scripts/stress.py for the endpoints of the vector
+    # calculus, one at a time: answered, within one request's share of the budget.
+    r, grown, health = attack(fresh_server, path, json.dumps(body()).encode())
+    assert r.status_code == 200, r.text[:300]
+    assert grown < Settings().request_memory // 1024, f"peak RSS grew by {grown // MiB} MiB"
+    assert health.worst < 1.0
+    assert_still_correct(fresh_server)
