@@ -9,12 +9,12 @@ container (the Kubernetes setup) the default in-process registry is used.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import time
 from typing import Any
 
+import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -178,11 +178,21 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 
 
 class JSONFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any `extra` fields."""
+    """One JSON object per line: time, level, logger, message and any `extra` fields.
+
+    With orjson and the time's text made once a second: the access line of every request
+    took 40 µs in the server with `json.dumps` and `strftime` each time, an eighth of a
+    1-point /derivative."""
+
+    _second = -1
+    _time_text = ""
 
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._time_text = second, self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
         line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": self._time_text,
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -190,7 +200,7 @@ class JSONFormatter(logging.Formatter):
         line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return orjson.dumps(line, default=str).decode()
 
 
 def configure_logging(level: str) -> None:
@@ -202,3 +212,6 @@ def configure_logging(level: str) -> None:
         logger.addHandler(handler)
     logger.setLevel(level.upper())
     logger.propagate = False
+    # Each record otherwise looks up its thread's, process's and multiprocessing process's
+    # names, which no line of Nabla's prints.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,6 +41,12 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def log_records(log: str) -> list[dict[str, Any]]:
+    """The JSON lines of a server's log (Nabla's own), parsed; uvicorn's plain lines are
+    left out."""
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
 
 
 def free_port() -> int:
