@@ -311,13 +311,20 @@ class Lifecycle:
         self.pace = RefusalPace()  # of all refusals for want of a thread or a slot
         self.admission = Admission(heavy_slots, WaitingLine(queue, max_wait, self.pace))
         self.scheduler = Scheduler(threads, WaitingLine(queue, max_wait, self.pace))
+        self.shed_at = -SHEDDING_SECONDS  # the last refusal made before the lines
         self.window = 0.0  # when the current INLINE_WINDOW began
         self.inline_seconds = 0.0  # computed on the event loop since
 
     @property
     def shedding(self) -> bool:
-        """A request was refused for want of a thread or a slot within the last second."""
-        return self.scheduler.line.shedding or self.admission.line.shedding
+        """A request was refused for want of a thread, a slot or a place among the requests
+        in progress (`app.protocol`) within the last second."""
+        recently = time.monotonic() - self.shed_at < SHEDDING_SECONDS
+        return recently or self.scheduler.line.shedding or self.admission.line.shedding
+
+    def shed(self) -> None:
+        """A request was refused before it reached a line (`NABLA_MAX_REQUESTS`)."""
+        self.shed_at = time.monotonic()
 
     def _inline_allowed(self) -> bool:
         now = time.monotonic()

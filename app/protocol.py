@@ -188,6 +188,8 @@ class HttpProtocol(HttpToolsProtocol):
         if _is_probe(self.url):
             return None
         if len(self.tasks) >= self.max_requests:
+            if self.lifecycle is not None:
+                self.lifecycle.shed()  # readiness says so, as for a full line
             return OverloadedError(
                 f"the server is answering {len(self.tasks)} requests; retry shortly.",
                 reason="requests",

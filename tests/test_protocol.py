@@ -400,7 +400,8 @@ def test_requests_over_the_cap_in_progress_get_a_503_before_their_body_is_read()
         "reason": "requests",
     }
     assert health.status_code == 200
-    assert ready.status_code == 200
+    assert ready.status_code == 503  # shedding: readiness says so (it said 200)
+    assert ready.json() == {"status": "shedding"}
     assert answered == [200, 200]
 
 
