@@ -114,6 +114,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.body_bytes = 0  # of the body being read, as received
         self.min_body_rate = settings.min_body_rate
         self.head_bytes = 0
+        self.head_began = 0.0  # loop time of the first byte of the head being read
         self.deadline: Deadline | None = None  # of the head, then of the body
         self.ws_protocol_class = None  # HTTP only (module docstring)
         self.upgrade_refused = False
@@ -145,15 +146,35 @@ class HttpProtocol(HttpToolsProtocol):
         waiting = cycle is None or cycle.response_complete
         return self.in_head and self.head_bytes == 0 and waiting and not self.pipeline
 
+    def trickling(self, now: float) -> bool:
+        """In a head that has been arriving for over `TRICKLE_SECONDS` with no answer
+        owed: a client sends its head in one write; one that sends it a byte at a time
+        (slowloris) is no more use to keep than an idle connection."""
+        cycle = self.cycle
+        waiting = cycle is None or cycle.response_complete
+        return (
+            self.in_head
+            and self.head_bytes > 0
+            and waiting
+            and not self.pipeline
+            and now - self.head_began > TRICKLE_SECONDS
+        )
+
     def _evict_an_idle_one(self) -> bool:
-        """Close the longest-idle connection to make room for this one: a flood of silent
-        connections then cannot keep a probe (or anyone) out; False if none is idle."""
-        others = (c for c in self.connections if c is not self)
-        idle = [c for c in others if isinstance(c, HttpProtocol) and c.idle]
-        if not idle:
-            return False
-        min(idle, key=lambda c: c.opened).transport.close()
-        return True
+        """Close the longest-idle connection to make room for this one, or else the one
+        whose head has been trickling in longest: a flood of silent or slowloris
+        connections then cannot keep a probe (or anyone) out; False if there is neither."""
+        others = [c for c in self.connections if c is not self and isinstance(c, HttpProtocol)]
+        idle = [c for c in others if c.idle]
+        if idle:
+            min(idle, key=lambda c: c.opened).transport.close()
+            return True
+        now = self.loop.time()
+        trickling = [c for c in others if c.trickling(now)]
+        if trickling:
+            min(trickling, key=lambda c: c.head_began).transport.close()
+            return True
+        return False
 
     def data_received(self, data: bytes) -> None:
         if self.stall is not None:  # the body moves: its idle clock starts again
@@ -161,6 +182,8 @@ class HttpProtocol(HttpToolsProtocol):
         if self.in_head:
             if self.deadline is not None and self.deadline.expire == self._silent_too_long:
                 self._stop_deadline()
+            if not self.head_bytes:
+                self.head_began = self.loop.time()
             self.head_bytes += len(data)
         super().data_received(data)
         # Checked after parsing, so that a chunk that ends the head is not held against
@@ -506,6 +529,9 @@ def connection_cap(configured: int) -> int:
 
 
 PROBES = (b"/health", b"/ready")
+# A head still arriving after this long may be closed to make room at the connection cap:
+# a client sends its request line and headers in one write (a few ms on a slow network).
+TRICKLE_SECONDS = 1.0
 
 
 def _is_probe(url: bytes) -> bool:

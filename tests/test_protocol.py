@@ -373,6 +373,29 @@ def test_connections_over_the_cap_get_a_json_503_when_none_is_idle() -> None:
     }
 
 
+def test_a_new_connection_over_the_cap_takes_the_place_of_a_head_trickling_in() -> None:
+    # 2,100 connections sending their heads a byte a second (slowloris) kept every new
+    # connection out at the cap, the kubelet's probes too (296 of 301 got a 503). A head
+    # still arriving after a second is now closed to make room, the oldest first.
+    server = Server(env={"NABLA_MAX_CONNECTIONS": "20"})
+    try:
+        socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+        try:
+            for sock in socks:
+                sock.sendall(b"GET /health HTTP/1.1\r\nX-a: ")
+            time.sleep(1.3)
+            health = httpx.get(f"{server.url}/health", timeout=5)
+            socks[0].settimeout(5)
+            first = socks[0].recv(1024)  # the longest-trickling, closed to make room
+        finally:
+            for sock in socks:
+                sock.close()
+    finally:
+        server.stop()
+    assert health.status_code == 200
+    assert first == b""
+
+
 def test_requests_over_the_cap_in_progress_get_a_503_before_their_body_is_read() -> None:
     # Two requests in progress (NABLA_MAX_REQUESTS=2): a third is refused by the protocol,
     # without the app reading its body; the probes still answer.
