@@ -8,6 +8,7 @@ container (the Kubernetes setup) the default in-process registry is used.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -102,15 +103,23 @@ class ObservabilityMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        started = False
 
         async def observe(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
             await send(message)
 
         try:
             await self.app(scope, receive, observe)
+        except asyncio.CancelledError:
+            # uvicorn cancels a request's task only when the graceful shutdown's 30 s have
+            # run out: the request was not the client's error nor the app's, and its answer
+            # is a 503 (if none has started) rather than a 500 and a traceback in the log.
+            if not started:
+                status = 503
+                await _send_shutdown_answer(send)
         finally:
             self.record(scope, status, time.perf_counter() - start)
 
@@ -139,6 +148,29 @@ class ObservabilityMiddleware:
                 "points": points,
             },
         )
+
+
+SHUTDOWN_ANSWER = orjson.dumps(
+    {
+        "detail": "the server is shutting down and could not finish this request; retry.",
+        "type": "overloaded",
+        "reason": "shutdown",
+    }
+)
+
+
+async def _send_shutdown_answer(send: Send) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(SHUTDOWN_ANSWER)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+    try:
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": SHUTDOWN_ANSWER})
+    except Exception:  # the connection may be gone already: nothing to answer
+        return
 
 
 def _route_label(scope: Scope) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Server, rss_kib
+from conftest import Server, log_records, rss_kib
 
 FIELD_640K = {
     "expression": "sin(x0)*cos(x1) + x0**2*x1",
@@ -88,6 +88,32 @@ def test_sigterm_lets_the_in_flight_request_finish(fresh_server: Server) -> None
     # uvicorn re-raises the signal after a clean shutdown, so the status is -SIGTERM.
     assert fresh_server.process.returncode in (0, -signal.SIGTERM)
     assert "Finished server process" in log
+
+
+def test_a_request_cut_short_by_the_end_of_the_graceful_shutdown_gets_a_503_not_a_500() -> None:
+    # When the graceful period ran out, uvicorn cancelled the requests still computing:
+    # each was a 500 in the log and the metrics, with an error-level traceback.
+    server = Server("--timeout-graceful-shutdown", "1")
+    body = {"expression": "x0**2 + sin(x1)*x0 + x1**2", "init": [3.0, 4.0], "steps": 10_000}
+    result: dict[str, httpx.Response] = {}
+
+    def ask() -> None:
+        result["descent"] = httpx.post(f"{server.url}/descent", json=body, timeout=60)
+
+    worker = threading.Thread(target=ask)
+    worker.start()
+    time.sleep(0.5)  # computing: the 10,000 steps take seconds
+    server.process.send_signal(signal.SIGTERM)
+    worker.join(60)
+    log = server.output()
+    r = result["descent"]
+    assert r.status_code == 503, r.text
+    assert r.json()["reason"] == "shutdown"
+    assert r.headers["retry-after"] == "1"
+    assert "Traceback" not in log
+    records = log_records(log)
+    assert [rec["status"] for rec in records if rec.get("path") == "/descent"] == [503]
+    assert not [rec for rec in records if rec["level"] == "error"]
 
 
 def test_clients_that_disconnect_mid_request_cost_nothing_lasting(fresh_server: Server) -> None:
