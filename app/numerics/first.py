@@ -255,7 +255,9 @@ def _to_tolerance(f: Function, rows: Sequence[Array], options: Options, out: Gra
         return out
     d = len(rows)
     with np.errstate(all="ignore"):
-        converged, counts = refine_to_tolerance(f, rows, options.order, options.tolerance, out)
+        converged, counts = refine_to_tolerance(
+            f, rows, options.order, options.tolerance, out, accuracy=options.accuracy
+        )
     first = evaluation_count(
         options.method,
         options.accuracy,

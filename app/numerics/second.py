@@ -84,7 +84,7 @@ def hessian(
         result = _central_hessian(f, rows, values, options, refine_limit)
         if tolerance is None:
             return result
-        result = hessian_to_tolerance(f, rows, values, result, tolerance)
+        result = hessian_to_tolerance(f, rows, values, result, tolerance, accuracy=accuracy)
         assert result.evaluations is not None
         first = hessian_evaluations(
             len(rows), accuracy=accuracy, error_estimate=error_estimate, automatic_step=True

@@ -1,19 +1,34 @@
-"""Derivatives to a tolerance: the 8th-order central stencil at up to three steps.
+"""Derivatives to a tolerance: high-order central stencils at steps fitted to f.
 
 Asked for |error| ≤ atol + rtol·|D| (scipy.differentiate's test), the engine first answers
 as it does without one (its step checks, ladders and flags), then re-estimates every point
-with the central stencil of accuracy 8 at h = eps^(1/(8+m))·max(|x|, 1) (0.018·max(|x|, 1)
-for f', where its truncation and rounding balance near eps^(8/9) ≈ 1e-14), and where that
-does not meet the tolerance, at h/4 and h/16. Each level's bound is |D_8 − D_6| (D_6 from
-the same evaluations, on offsets ±1…±3: the error of the *lower* order, so the bound is
-wide for D_8) plus its rounding (`bounds.rounding_bound`). A point converges at the first
-level whose bound meets the tolerance; otherwise it keeps the estimate of smallest bound,
-and `converged` says it did not meet it. A point the first answer flagged `unreliable` (its
-ladder saw smaller steps disagree: 3x + sin(x) at 1e12, where every stencil scaled to x
-agrees on 3) never counts as converged: agreement there proves nothing.
+by the central stencil of accuracy p (8 for f', 12 for f'': a second difference rounds as
+eps·|f|/h², so it needs a step near 0.1 of f's scale, where only a high order is exact
+enough) at steps fitted to f, up to LEVELS of them:
 
-Costs 8 evaluations of f per level tried, per point and coordinate: 8 where the first
-level meets the tolerance, 24 at most (`tolerance_evaluations`, the budget's plan).
+- f's scale s is read off the first answer's step: the automatic step is eps^(1/(a+m))·s,
+  with s = max(|x|, 1) unless its ladder had to shrink it (1/x at 1e-5: s ≈ 1e-5) or grow
+  it; the first level's step is eps^(1/(p+m))·s, where truncation and rounding balance.
+- Each level's bound is its truncation, from D_(p−4) and D_(p−2) on the same evaluations
+  (`_geometric`), plus its rounding (`bounds.rounding_bound`). A level counts only where
+  it agrees with the first answer, within its bound plus what the first answer may be off
+  by (FLAG of it, and its rounding): a stencil 0.02 wide across the pole of 1/x at 1e-8,
+  or sampling cos(1e4·x) every 180 radians, agrees with itself at every order, and
+  converges to something else.
+- The next step is the one where the truncation (∝ h^p) and the rounding (∝ h^−m) of this
+  level would balance, at most REACH times from it; where even that bound would miss the
+  tolerance, the point stops there (`converged: false`, no evaluations spent on hope).
+  Where the orders do not converge, or disagree with the first answer, the next step is
+  WIDE times smaller.
+
+A point converges at the first level whose bound meets the tolerance; otherwise it keeps
+the estimate of smallest bound, and `converged` says it did not meet it. A point the first
+answer flagged `unreliable` (its ladder saw smaller steps disagree: 3x + sin(x) at 1e12,
+where every stencil scaled to x agrees on 3) never counts as converged: agreement there
+proves nothing.
+
+Costs p evaluations of f per level tried, per point and coordinate (`tolerance_evaluations`,
+the budget's plan, counts every level).
 """
 
 from __future__ import annotations
@@ -23,31 +38,83 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .bounds import FLAG, ROUNDING_SAFETY, TRUNCATION_SAFETY, _largest_term, rounding_bound
+from .bounds import (
+    FLAG,
+    ROUNDING_SAFETY,
+    TRUNCATION_SAFETY,
+    _largest_term,
+    rounding_bound,
+    rounding_constant,
+)
 from .checks import representable
 from .core import Gradient, Hessian, _at, _remembered, _replace, stencil_sum
 from .ladders import LADDER_CHUNK, _pick
-from .stencils import EPS, Array, Function, Tolerance, stencil
+from .stencils import EPS, Array, Function, Stencil, Tolerance, stencil
 
-ACCURACY = 8  # the stencil's; its comparison is the order below on the same points
+ACCURACY = {1: 8, 2: 12}  # the stencil's, per derivative order; p − 2 and p − 4 bound it
 LEVELS = 3  # steps tried per point: a cap, so that a tolerance cannot exceed the budget
-SHRINK = 16.0  # where truncation dominates a level's bound, the next step is this smaller
-GROW = 4.0  # ... and where rounding does, this larger
-PER_LEVEL = ACCURACY  # off-center points of the central stencil of accuracy 8
+REACH = 16.0  # the next step is at most this many times larger or smaller
+WIDE = 8.0  # ... and this many times smaller where the level is not to be trusted
 
 
-def tolerance_evaluations(dimension: int) -> int:
-    """Evaluations of f per point a tolerance may add: every level, every coordinate."""
-    return dimension * LEVELS * PER_LEVEL
+def tolerance_evaluations(dimension: int, order: int | None = None) -> int:
+    """Evaluations of f per point a tolerance may add: every level, every coordinate (of
+    the larger stencil, f'''s, unless `order` says which)."""
+    per_level = ACCURACY[2] if order is None else ACCURACY[order]
+    return dimension * LEVELS * per_level
+
+
+def function_scale(x: Array, h: Array | None, accuracy: int, order: int) -> Array:
+    """f's scale as the first answer's step h = eps^(1/(a+m))·s tells it, else max(|x|, 1)."""
+    fallback = np.maximum(np.abs(x), 1.0)
+    if h is None:
+        return fallback
+    with np.errstate(all="ignore"):
+        s = np.asarray(h) / EPS ** (1.0 / (accuracy + order))
+    return np.where(np.isfinite(s) & (s > 0), s, fallback)
+
+
+GROW = 4.0  # where rounding is the larger part of a level's bound, the next step is larger
+SPREAD = 4.0  # ... unless f's values over the stencil are this many times its size at x
+
+
+class Level(NamedTuple):
+    """One stencil at one step: its estimate and the two parts of its bound."""
+
+    estimate: Array
+    truncation: Array
+    rounding: Array
+    slope: Array  # f' on the same points (the rounding inside f, the first answer's)
+    converging: Array  # the orders converge: e_(p−2) < e_(p−4), so truncation is measured
+    spread: Array  # the size f rounds at over the stencil, in units of |f(x)| + |x·f'|
+
+
+class Pending(NamedTuple):
+    """A chunk of one coordinate's points: where they are, and what the first answer said."""
+
+    flat: Array  # flat indices into the coordinate's (*shape)
+    rows: list[Array]
+    x: Array
+    center: Array  # f(x)
+    first: Array  # the first answer's estimate
+    first_step: Array  # ... and its step
+    goal: Array  # atol + rtol·scale
 
 
 def refine_to_tolerance(
-    f: Function, rows: Sequence[Array], order: int, tolerance: Tolerance, out: Gradient
+    f: Function,
+    rows: Sequence[Array],
+    order: int,
+    tolerance: Tolerance,
+    out: Gradient,
+    *,
+    accuracy: int = 2,
 ) -> tuple[Array, Array]:
-    """Re-estimates `out` (gradient, steps, errors, unreliable; (d, *shape)) to `tolerance`.
+    """Re-estimates `out` (gradient, steps, errors, unreliable; (d, *shape)) to `tolerance`;
+    `accuracy` is the first answer's (its step tells f's scale).
 
     Returns (converged, evaluations): per coordinate and point, whether the tolerance was
-    met, and how many evaluations of f this took there (levels tried × 8).
+    met, and how many evaluations of f this took there.
     """
     shape = out.gradient.shape
     # rtol is relative to the point's largest component, as the flags are (`zeros_swamped`):
@@ -57,210 +124,333 @@ def refine_to_tolerance(
     converged = np.zeros(shape, dtype=bool)
     evaluations = np.zeros(shape, dtype=np.int64)
     for j in range(len(rows)):
-        # A point the first answer flags is left as it is (`unreliable`, with its bound).
-        flagged = None if out.unreliable is None else out.unreliable[j].reshape(-1)
         pending = np.arange(int(np.prod(shape[1:])))
-        best = np.full(pending.size, np.inf)
-        if flagged is not None:
-            pending = pending[~flagged]
-        factor = np.ones(best.size)  # each point's step, in units of the first level's
-        for _ in range(LEVELS):
-            for start in range(0, pending.size, LADDER_CHUNK):
-                chunk = pending[start : start + LADDER_CHUNK]
-                goal = tolerance.atol + tolerance.rtol * scale[chunk]
-                met, rounded = _level(f, rows, j, order, goal, out, factor[chunk], chunk, best)
-                converged[j].flat[chunk[met]] = True
-                evaluations[j].flat[chunk] += PER_LEVEL
-                factor[chunk] *= np.where(rounded, GROW, 1 / SHRINK)
-            pending = pending[~converged[j].flat[pending]]
+        if out.unreliable is not None:  # left as they are (`unreliable`, with their bounds)
+            pending = pending[~out.unreliable[j].reshape(-1)]
+        for start in range(0, pending.size, LADDER_CHUNK):
+            chunk = _pending(rows, j, order, accuracy, out, pending[start : start + LADDER_CHUNK])
+            goal = np.maximum(tolerance.atol + tolerance.rtol * scale[chunk.flat], 0.0)
+            chunk = chunk._replace(goal=goal)
+            met, used = _to_goal(f, j, order, accuracy, chunk, out)
+            converged[j].flat[chunk.flat] = met
+            evaluations[j].flat[chunk.flat] = used
     return converged, evaluations
 
 
-def _truncation(
-    values: Callable[[int], Array], h: Array, order: int, center: Array, estimate: Array
-) -> Array:
-    """D_8's truncation error from D_4 and D_6 on the same points (`_geometric`)."""
-    lower = [stencil_sum(values, h, stencil("central", p, order), center=center) for p in (4, 6)]
-    return _geometric(lower[0], lower[1], estimate)
+def _pending(
+    rows: Sequence[Array], j: int, order: int, accuracy: int, out: Gradient, flat: Array
+) -> Pending:
+    at = np.unravel_index(flat, out.gradient.shape[1:])
+    subset = [_pick(r, at) for r in rows]
+    x = subset[j]
+    if out.steps is None:  # (a grid's): the automatic step, as `steps_for` takes it
+        h = representable(x, EPS ** (1.0 / (accuracy + order)) * np.maximum(np.abs(x), 1.0))
+    else:
+        h = np.array(out.steps[j][at])
+    first = np.array(out.gradient[j][at])
+    return Pending(flat, subset, x, _pick(out.values, at), first, h, np.zeros(flat.size))
 
 
-def _geometric(d4: Array, d6: Array, d8: Array) -> Array:
-    """e_6 = |D_6 − D_8| is D_6's error, and while the orders converge (e_6 < e_4) D_8's
-    is about e_6·(e_6/e_4), the next term of the same geometric decrease (sin at 1:
-    e_4 ≈ 1e-9, e_6 ≈ 3e-13, D_8's ≈ 1e-16); counted TRUNCATION_SAFETY times. Where they
-    do not converge, e_6 itself."""
-    e4, e6 = np.abs(d4 - d8), np.abs(d6 - d8)
+def _to_goal(
+    f: Function, j: int, order: int, accuracy: int, chunk: Pending, out: Gradient
+) -> tuple[Array, Array]:
+    """The levels at one chunk; where a level's bound is the smallest so far, its estimate
+    replaces the one in `out`. Returns where the goal was met, and the evaluations."""
+    p, n = ACCURACY[order], chunk.flat.size
+    scale = function_scale(chunk.x, chunk.first_step, accuracy, order)
+    h = representable(chunk.x, EPS ** (1.0 / (p + order)) * scale)
+    best, used = np.full(n, np.inf), np.zeros(n, dtype=np.int64)
+    met, live = np.zeros(n, dtype=bool), np.arange(n)
+    first = stencil("central", accuracy, order)
+    for _ in range(LEVELS):
+        rows = [r[live] for r in chunk.rows]
+        level = _level(f, rows, j, order, h[live], chunk.center[live])
+        bound = level.truncation + level.rounding
+        bound = np.where(np.isfinite(bound) & np.isfinite(level.estimate), bound, np.inf)
+        # What the first answer may be off by: FLAG of it (its step check), its rounding.
+        slack = FLAG * np.abs(chunk.first[live]) + rounding_bound(
+            chunk.x[live], chunk.first_step[live], chunk.center[live], level.slope, first
+        )
+        agrees = np.abs(level.estimate - chunk.first[live]) <= bound + slack
+        goal = chunk.goal[live]
+        usable = agrees & (bound <= np.maximum(goal, FLAG * np.abs(level.estimate)))
+        better = usable & (bound < best[live])
+        best[live] = np.where(better, bound, best[live])
+        _keep(
+            out, j, chunk.flat[live[better]], level.estimate[better], h[live][better], bound[better]
+        )
+        done = better & (bound <= goal)
+        met[live[done]] = True
+        used[live] += p
+        factor, hopeless = _next_step(level, agrees & np.isfinite(bound), goal, p, order)
+        h[live] = representable(chunk.x[live], h[live] * factor)
+        live = live[~(done | hopeless)]
+        if live.size == 0:
+            break
+    return met, used
+
+
+def _keep(out: Gradient, j: int, flat: Array, estimate: Array, h: Array, bound: Array) -> None:
+    at = np.unravel_index(flat, out.gradient.shape[1:])
+    out.gradient[j][at] = estimate
+    if out.steps is not None:
+        out.steps[j][at] = h
+    if out.errors is not None:
+        out.errors[j][at] = bound
+
+
+def _next_step(level: Level, trusted: Array, goal: Array, p: int, m: int) -> tuple[Array, Array]:
+    """The factor to the next level's step, and where no step can meet the goal.
+
+    Where truncation is measured (it is over the rounding and the orders converge), it
+    scales as h^p and the rounding as h^−m: their sum is least at the ratio
+    (m·R/(p·T))^(1/(p+m)); where even that sum would miss the goal, no step meets it.
+    Where rounding dominates, truncation is buried in its noise: a larger step, hopeless
+    only if rounding alone REACH times larger would still miss. Untrusted: WIDE smaller.
+    """
+    t, r = level.truncation, level.rounding
+    measured = trusted & level.converging & (t >= r)
     with np.errstate(all="ignore"):
-        ratio = np.where(e6 < e4, e6 / e4, 1.0)
-    return np.asarray(TRUNCATION_SAFETY * e6 * ratio)
+        ratio = np.clip(
+            np.nan_to_num((m * r / (p * t)) ** (1.0 / (p + m)), nan=1.0), 1 / REACH, 1.0
+        )
+        predicted = t * ratio**p + r * ratio ** (-m)
+    # Rounding that grows with the step (f's values at the stencil's ends far above f(x):
+    # x² at 1e-8) falls with it, to about the size at x where the spread is gone.
+    spread = trusted & ~measured & (level.spread > SPREAD)
+    rounded = trusted & ~measured & ~spread
+    with np.errstate(all="ignore"):
+        narrower = np.clip(np.nan_to_num(level.spread**-0.5, nan=1.0), 1e-8, 1.0)
+    factor = np.where(measured, ratio, np.where(rounded, GROW, 1 / WIDE))
+    factor = np.where(spread, narrower, factor)
+    hopeless = (measured & (predicted > goal)) | (rounded & (r / REACH**m > goal))
+    return factor, hopeless
 
 
 def _level(
-    f: Function,
-    rows: Sequence[Array],
-    j: int,
-    order: int,
-    goal: Array,
-    out: Gradient,
-    factor: Array,
-    chunk: Array,
-    best: Array,
-) -> tuple[Array, Array]:
-    """One level at the flat indices `chunk`: where its bound is the smallest so far, its
-    estimate replaces the one in `out`. Returns where it meets the tolerance, and where
-    rounding is the larger part of its bound (masks)."""
-    d = out.gradient[j]
-    at = np.unravel_index(chunk, d.shape)
-    subset = [_pick(r, at) for r in rows]
-    x, center = subset[j], _pick(out.values, at)
-    scale = EPS ** (1.0 / (ACCURACY + order)) * factor
-    h = representable(x, scale * np.maximum(np.abs(x), 1.0))
-    values = _remembered(lambda offset: _at(f, subset, j, h, offset))
-    rule = stencil("central", ACCURACY, order)
+    f: Function, rows: Sequence[Array], j: int, order: int, h: Array, center: Array
+) -> Level:
+    values = _remembered(lambda offset: _at(f, rows, j, h, offset))
+    return _stencils(values, rows[j], h, order, center)
+
+
+def _stencils(
+    values: Callable[[int], Array], x: Array, h: Array, order: int, center: Array
+) -> Level:
+    """The stencil of accuracy p on `values` (f at x + k·h), its truncation from p − 2 and
+    p − 4 on the same points, and its rounding."""
+    p = ACCURACY[order]
+    rule = stencil("central", p, order)
     estimate = stencil_sum(values, h, rule, center=center)
-    slope = estimate if order == 1 else stencil_sum(values, h, stencil("central", ACCURACY, 1))
-    truncation = _truncation(values, h, order, center, estimate)
-    rounding = rounding_bound(x, h, center, slope, rule, estimate)
-    bound = truncation + rounding
-    bound = np.where(np.isfinite(bound) & np.isfinite(estimate), bound, np.inf)
-    index = chunk  # positions in `best`: the coordinate's flat indices
-    goal = np.maximum(goal, 0.0)
-    # Replaces the first answer only with a bound that is good for something: the tolerance
-    # or FLAG (a stencil 0.018·|x| wide across a pole is finite garbage with a large bound).
-    usable = (bound <= np.maximum(goal, FLAG * np.abs(estimate))) | ~np.isfinite(d[at])
-    better = usable & (bound < best[index])
-    best[index] = np.where(better, bound, best[index])
-    d[at] = np.where(better, estimate, d[at])
-    if out.steps is not None:
-        out.steps[j][at] = np.where(better, h, out.steps[j][at])
-    if out.errors is not None:
-        out.errors[j][at] = np.where(better, bound, out.errors[j][at])
-    met: Array = better & (bound <= goal)
-    return met, rounding > truncation
+    slope = estimate if order == 1 else stencil_sum(values, h, stencil("central", p, 1))
+    lower = [
+        stencil_sum(values, h, stencil("central", q, order), center=center) for q in (p - 4, p - 2)
+    ]
+    e_far, e_near = np.abs(lower[0] - estimate), np.abs(lower[1] - estimate)
+    truncation = _geometric(lower[0], lower[1], estimate)
+    # Each f(x + k·h) rounds to eps of its own size, which at steps this wide can be far
+    # above |f(x)|: x² at 1e-8 is 1e-16 there and 5e-3 four steps of 0.018 away. So the
+    # size is Σ|w_k|·|f(x + k·h)| / Σ|w_k|.
+    weighted = sum(abs(w) * np.abs(center if k == 0 else values(k)) for k, w in _terms(rule))
+    size = np.asarray(weighted / sum(abs(w) for w in rule.weights))
+    rounding = rounding_bound(x, h, size, slope, rule, estimate)
+    with np.errstate(all="ignore"):
+        spread = size / (np.abs(center) + np.abs(x * slope))
+    return Level(estimate, truncation, rounding, slope, e_near < e_far, spread)
+
+
+def _terms(rule: Stencil) -> list[tuple[int, float]]:
+    return list(zip(rule.offsets, rule.weights, strict=True))
+
+
+def _geometric(d_far: Array, d_near: Array, d: Array) -> Array:
+    """e = |D_(p−2) − D_p| is D_(p−2)'s error, and while the orders converge (e below
+    |D_(p−4) − D_p|) D_p's is about e·(e/e_(p−4)), the next term of the same geometric
+    decrease (sin at 1, p = 8: e_4 ≈ 1e-9, e_6 ≈ 3e-13, D_8's ≈ 1e-16); counted
+    TRUNCATION_SAFETY times. Where they do not converge, e itself."""
+    e_far, e_near = np.abs(d_far - d), np.abs(d_near - d)
+    with np.errstate(all="ignore"):
+        ratio = np.where(e_near < e_far, e_near / e_far, 1.0)
+    return np.asarray(TRUNCATION_SAFETY * e_near * ratio)
 
 
 # ---------------------------------------------------------------- Hessians
 
 
 def hessian_tolerance_evaluations(dimension: int) -> int:
-    """Evaluations of f per point a Hessian's tolerance may add: 8 per diagonal term and
-    8² per mixed one (the product of two 8th-order stencils), at every level."""
-    pairs = dimension * (dimension - 1) // 2
-    return LEVELS * (dimension * PER_LEVEL + pairs * PER_LEVEL**2)
+    """Evaluations of f per point a Hessian's tolerance may add: p per term of the upper
+    triangle (a mixed one along e_i + e_j), at every level."""
+    return LEVELS * ACCURACY[2] * (dimension * (dimension + 1) // 2)
 
 
-class HessianTerms(NamedTuple):
+class HessianLevel(NamedTuple):
     terms: Array  # (m, d, d)
-    bounds: Array  # (m, d, d)
-    steps: Array  # (m, d)
-    rounded: Array  # (m,): rounding is the larger part of the worst term's bound
+    truncation: Array  # (m, d, d)
+    rounding: Array  # (m, d, d)
+    converging: Array  # (m, d, d)
+    spread: Array  # (m, d, d)
+    slopes: Array  # (m, d): ∂f/∂x_i, for the rounding inside f
 
 
 def hessian_to_tolerance(
-    f: Function, rows: Sequence[Array], values: Array, out: Hessian, tolerance: Tolerance
+    f: Function,
+    rows: Sequence[Array],
+    values: Array,
+    out: Hessian,
+    tolerance: Tolerance,
+    *,
+    accuracy: int = 2,
 ) -> Hessian:
     """`out` re-estimated to `tolerance` as `refine_to_tolerance` does derivatives, a point
-    at a time: every term by 8th-order stencils at the level's steps, the point converged
-    when its worst bound meets atol + rtol·max|H|, the terms of the level of smallest worst
-    bound kept. Adds `converged` and `evaluations` (per point) to `out`."""
-    n, d = out.hessians.shape[0], len(rows)
-    scale = _largest_term(out.hessians)
-    best, factor = np.full(n, np.inf), np.ones(n)
+    at a time: every term of a level from the 12th-order second-difference stencil (the
+    mixed ones along e_i + e_j, less the diagonal's), the point converged when its worst
+    bound meets atol + rtol·max|H|, the terms of the level of smallest worst bound kept.
+    Adds `converged` and `evaluations` (per point) to `out`."""
+    n = out.hessians.shape[0]
     converged, evaluations = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
     errors = np.full(out.hessians.shape, np.inf) if out.errors is None else out.errors
     flagged = np.zeros(n, dtype=bool) if out.unreliable is None else out.unreliable
     pending = np.flatnonzero(~flagged)
-    per_level = hessian_tolerance_evaluations(d) // LEVELS
-    for _ in range(LEVELS):
-        for start in range(0, pending.size, LADDER_CHUNK):
-            at = pending[start : start + LADDER_CHUNK]
-            level = _hessian_level(f, [r[at] for r in rows], values[at], factor[at])
-            worst = _largest_term(level.bounds)
-            worst = np.where(
-                np.isfinite(level.terms.reshape(at.size, -1)).all(axis=1), worst, np.inf
-            )
-            goal = tolerance.atol + tolerance.rtol * scale[at]
-            usable = worst <= np.maximum(goal, FLAG * _largest_term(level.terms))
-            better = usable & (worst < best[at])
-            keep = better[:, None, None]
-            out.hessians[at] = np.where(keep, level.terms, out.hessians[at])
-            errors[at] = np.where(keep, level.bounds, errors[at])
-            out.steps[at] = np.where(better[:, None], level.steps, out.steps[at])
-            best[at] = np.where(better, worst, best[at])
-            converged[at[better & (worst <= goal)]] = True
-            evaluations[at] += per_level
-            factor[at] *= np.where(level.rounded, GROW, 1 / SHRINK)
-        pending = pending[~converged[pending]]
+    for start in range(0, pending.size, LADDER_CHUNK):
+        at = pending[start : start + LADDER_CHUNK]
+        met, used = _hessian_to_goal(f, rows, values, out, errors, tolerance, accuracy, at)
+        converged[at], evaluations[at] = met, used
     kept = errors if out.errors is not None else None
     return out._replace(errors=kept, converged=converged, evaluations=evaluations)
 
 
-def _hessian_level(
-    f: Function, rows: Sequence[Array], values: Array, factor: Array
-) -> HessianTerms:
-    m, d = values.shape[0], len(rows)
+def _hessian_to_goal(
+    f: Function,
+    rows: Sequence[Array],
+    values: Array,
+    out: Hessian,
+    errors: Array,
+    tolerance: Tolerance,
+    accuracy: int,
+    at: Array,
+) -> tuple[Array, Array]:
+    """The levels at the points `at`, in place in `out` and `errors`."""
+    p, d = ACCURACY[2], len(rows)
+    first, first_steps = out.hessians[at].copy(), out.steps[at].T.copy()  # (m, d, d), (d, m)
+    subset, center = [r[at] for r in rows], values[at]
+    scale = _largest_term(first)
+    goal = np.maximum(tolerance.atol + tolerance.rtol * scale, 0.0)
     h = np.stack(
         [
-            representable(r, EPS ** (1 / (ACCURACY + 2)) * factor * np.maximum(np.abs(r), 1.0))
-            for r in rows
+            representable(r, EPS ** (1.0 / (p + 2)) * function_scale(r, s, accuracy, 2))
+            for r, s in zip(subset, first_steps, strict=True)
         ]
     )
-    terms, bounds = np.empty((m, d, d)), np.empty((m, d, d))
-    truncated, rounding = np.zeros(m), np.zeros(m)
+    best, used = np.full(at.size, np.inf), np.zeros(at.size, dtype=np.int64)
+    met, live = np.zeros(at.size, dtype=bool), np.arange(at.size)
+    for _ in range(LEVELS):
+        x = [r[live] for r in subset]
+        level = _hessian_level(f, x, center[live], h[:, live])
+        bounds = level.truncation + level.rounding
+        finite = np.isfinite(bounds) & np.isfinite(level.terms)
+        bounds = np.where(finite, bounds, np.inf)
+        slack = _first_slack(x, center[live], first_steps[:, live], level.slopes, scale[live])
+        agrees = (np.abs(level.terms - first[live]) <= bounds + slack).all(axis=(1, 2))
+        worst = _largest_term(bounds)
+        usable = agrees & (worst <= np.maximum(goal[live], FLAG * _largest_term(level.terms)))
+        better = usable & (worst < best[live])
+        best[live] = np.where(better, worst, best[live])
+        keep = at[live[better]]
+        out.hessians[keep], errors[keep] = level.terms[better], bounds[better]
+        out.steps[keep] = h[:, live[better]].T
+        done = better & (worst <= goal[live])
+        met[live[done]] = True
+        used[live] += p * (d * (d + 1) // 2)
+        factor, hopeless = _next_step(_worst(level, bounds), agrees, goal[live], p, 2)
+        h[:, live] = np.stack(
+            [representable(r, hi * factor) for r, hi in zip(x, h[:, live], strict=True)]
+        )
+        live = live[~(done | hopeless)]
+        if live.size == 0:
+            break
+    return met, used
+
+
+def _worst(level: HessianLevel, bounds: Array) -> Level:
+    """The parts of each point's largest bound, as a `Level` for `_next_step`."""
+    m = bounds.shape[0]
+    k = np.argmax(np.nan_to_num(bounds.reshape(m, -1), nan=np.inf), axis=1)
+
+    def pick(a: Array) -> Array:
+        return np.asarray(np.take_along_axis(a.reshape(m, -1), k[:, None], axis=1)[:, 0])
+
+    return Level(
+        pick(level.terms),
+        pick(level.truncation),
+        pick(level.rounding),
+        level.slopes[:, 0],
+        pick(level.converging),
+        pick(level.spread),
+    )
+
+
+def _first_slack(
+    rows: Sequence[Array], center: Array, h: Array, slopes: Array, scale: Array
+) -> Array:
+    """What the first answer's terms may be off by (m, d, d): FLAG of its largest term, and
+    the rounding of its stencils (the mixed product's, the larger) at its steps."""
+    first = stencil("central", 2, 1)
+    constant = max(
+        rounding_constant(stencil("central", 2, 2)),
+        ROUNDING_SAFETY * EPS * sum(abs(w) for w in first.weights) ** 2,
+    )
+    size = np.abs(center) + sum(np.abs(r * s) for r, s in zip(rows, slopes.T, strict=True))
+    steps = h.T  # (m, d)
+    return np.asarray(
+        FLAG * scale[:, None, None]
+        + constant * size[:, None, None] / (steps[:, :, None] * steps[:, None, :])
+    )
+
+
+def _hessian_level(f: Function, rows: Sequence[Array], center: Array, h: Array) -> HessianLevel:
+    """Every term at steps h (d, m): H_ii by the stencil along e_i, H_ij from the second
+    difference S along v = h_i·e_i + h_j·e_j (S ≈ vᵀHv), less the diagonal's part:
+    H_ij = (S − h_i²·H_ii − h_j²·H_jj) / (2·h_i·h_j), whose bound gathers the three."""
+    m, d = center.shape[0], len(rows)
+    shape = (m, d, d)
+    terms, truncation, rounding = np.empty(shape), np.empty(shape), np.empty(shape)
+    converging, slopes, spread = np.empty(shape, dtype=bool), np.empty((m, d)), np.empty(shape)
     for i in range(d):
-        at = _along(f, rows, i, h[i])
-        rule = stencil("central", ACCURACY, 2)
-        estimate = stencil_sum(at, h[i], rule, center=values)
-        slope = stencil_sum(at, h[i], stencil("central", ACCURACY, 1))
-        cut = _truncation(at, h[i], 2, values, estimate)
-        rounded = rounding_bound(rows[i], h[i], values, slope, rule, estimate)
-        terms[:, i, i], bounds[:, i, i] = estimate, cut + rounded
-        truncated, rounding = _worse(truncated, rounding, cut, rounded)
+        level = _level(f, rows, i, 2, h[i], center)
+        terms[:, i, i], truncation[:, i, i] = level.estimate, level.truncation
+        rounding[:, i, i], converging[:, i, i] = level.rounding, level.converging
+        slopes[:, i], spread[:, i, i] = level.slope, level.spread
     for i in range(d):
         for j in range(i + 1, d):
-            estimate, cut, rounded = _mixed_term(f, rows, (i, j), h, values)
-            terms[:, i, j] = terms[:, j, i] = estimate
-            bounds[:, i, j] = bounds[:, j, i] = cut + rounded
-            truncated, rounding = _worse(truncated, rounding, cut, rounded)
-    return HessianTerms(terms, bounds, h.T, rounding > truncated)
+            # Half steps: v moves f along both coordinates, about twice as fast as e_i.
+            v = h[i] / 2, h[j] / 2
+            mixed = _mixed_level(f, rows, (i, j), v, center)
+            parts = [mixed.estimate, mixed.truncation, mixed.rounding]
+            diagonal = [terms, truncation, rounding]
+            for k, (part, whole) in enumerate(zip(parts, diagonal, strict=True)):
+                sign = -1.0 if k == 0 else 1.0
+                value = part + sign * (v[0] ** 2 * whole[:, i, i] + v[1] ** 2 * whole[:, j, j])
+                whole[:, i, j] = whole[:, j, i] = value / (2 * v[0] * v[1])
+            both = mixed.converging & converging[:, i, i] & converging[:, j, j]
+            converging[:, i, j] = converging[:, j, i] = both
+            spread[:, i, j] = spread[:, j, i] = mixed.spread
+    return HessianLevel(terms, truncation, rounding, converging, spread, slopes)
 
 
-def _along(f: Function, rows: Sequence[Array], i: int, h: Array) -> Callable[[int], Array]:
-    return _remembered(lambda offset: _at(f, rows, i, h, offset))
+def _mixed_level(
+    f: Function,
+    rows: Sequence[Array],
+    pair: tuple[int, int],
+    h: tuple[Array, Array],
+    center: Array,
+) -> Level:
+    """The second-difference stencil along v = h_i·e_i + h_j·e_j (`h`), in units of v: its
+    rounding inside f counts |x_i|/h_i + |x_j|/h_j as the argument, in those units."""
+    (i, j), (h_i, h_j) = pair, h
 
+    def at(offset: int) -> Array:
+        moved = _replace(rows, i, rows[i] + offset * h_i)
+        return f(_replace(moved, j, rows[j] + offset * h_j))
 
-def _worse(truncated: Array, rounding: Array, cut: Array, rounded: Array) -> tuple[Array, Array]:
-    """The parts of whichever bound is the larger, term by term."""
-    larger = cut + rounded > truncated + rounding
-    return np.where(larger, cut, truncated), np.where(larger, rounded, rounding)
-
-
-def _mixed_term(
-    f: Function, rows: Sequence[Array], pair: tuple[int, int], h: Array, values: Array
-) -> tuple[Array, Array, Array]:
-    """H_ij by the product of two first-difference stencils of order 8 (and of 4 and 6 on
-    the same 64 points, for `_geometric`), with its rounding as `second._mixed_bound`'s."""
-    i, j = pair
-    reach = [k for k in range(-(ACCURACY // 2), ACCURACY // 2 + 1) if k]
-    grid: dict[tuple[int, int], Array] = {
-        (a, b): f(_replace(_replace(rows, i, rows[i] + a * h[i]), j, rows[j] + b * h[j]))
-        for a in reach
-        for b in reach
-    }
-    sums = []
-    for p in (4, 6, ACCURACY):
-        rule = stencil("central", p, 1)
-        weights = list(zip(rule.offsets, rule.weights, strict=True))
-        total = np.zeros(values.shape)
-        for a, wa in weights:
-            for b, wb in weights:
-                total = total + (wa * wb) * grid[(a, b)]
-        sums.append(total / (h[i] * h[j]))
-    cut = _geometric(*sums)
-    rule = stencil("central", ACCURACY, 1)
-    weight = sum(abs(w) for w in rule.weights) ** 2
-    size = np.abs(values) + max(rule.offsets) * (
-        np.abs(rows[i]) * h[i] + np.abs(rows[j]) * h[j]
-    ) * np.abs(sums[2])
-    rounded = ROUNDING_SAFETY * EPS * weight * size / (h[i] * h[j])
-    return sums[2], cut, np.asarray(rounded)
+    along = np.abs(rows[i]) / h_i + np.abs(rows[j]) / h_j
+    return _stencils(_remembered(at), along, np.ones_like(center), 2, center)

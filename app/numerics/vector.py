@@ -219,7 +219,7 @@ def jacobian_evaluations(
     tolerance may add (each function apart)."""
     plan = evaluation_count(method, accuracy, 1, dimension, error_estimate)
     plan += dimension * _check_offsets(method, accuracy, 1, error_estimate, automatic_step)
-    return plan + (tolerance_evaluations(dimension) if tolerance else 0)
+    return plan + (tolerance_evaluations(dimension, 1) if tolerance else 0)
 
 
 def _check_offsets(
@@ -276,7 +276,7 @@ def jacobian(
         converged = counts = None
         if tolerance is not None:
             converged, counts = _jacobian_to_tolerance(
-                functions, rows, tolerance, values, terms, steps, errors, flags
+                functions, rows, options, values, terms, steps, errors, flags
             )
     first = jacobian_evaluations(
         d,
@@ -366,7 +366,7 @@ def _jacobian_blocks(
 def _jacobian_to_tolerance(
     functions: Sequence[Function],
     rows: Sequence[Array],
-    tolerance: Tolerance,
+    options: Options,
     values: Array,
     terms: Array,
     steps: Array,
@@ -387,7 +387,10 @@ def _jacobian_to_tolerance(
             None if errors is None else errors[i],
             flags[i],
         )
-        met, used = refine_to_tolerance(f, flat, 1, tolerance, out)
+        assert options.tolerance is not None
+        met, used = refine_to_tolerance(
+            f, flat, 1, options.tolerance, out, accuracy=options.accuracy
+        )
         converged &= met.all(axis=0) & ~flags[i].any(axis=0)
         counts += used.sum(axis=0)
     return converged, counts
@@ -509,7 +512,7 @@ def directional_derivative(
         converged = counts = None
         if tolerance is not None:
             converged, counts = _directional_to_tolerance(
-                g, rows, tolerance, values, estimates, steps, errors, flags
+                g, rows, options, values, estimates, steps, errors, flags
             )
     first = directional_evaluations(
         method=method,
@@ -590,7 +593,7 @@ def _along_blocks(
 def _directional_to_tolerance(
     g: _Along,
     rows: Sequence[Array],
-    tolerance: Tolerance,
+    options: Options,
     values: Array,
     estimates: Array,
     steps: Array,
@@ -610,9 +613,9 @@ def _directional_to_tolerance(
         bounds[t] = errors
     taken = np.zeros((len(rows), n))
     taken[t] = steps
-    met, used = refine_to_tolerance(
-        g, rows, 1, tolerance, Gradient(values, terms, taken, bounds, marks)
-    )
+    assert options.tolerance is not None
+    out = Gradient(values, terms, taken, bounds, marks)
+    met, used = refine_to_tolerance(g, rows, 1, options.tolerance, out, accuracy=options.accuracy)
     estimates[...], steps[...] = terms[t], taken[t]
     if errors is not None and bounds is not None:
         errors[...] = bounds[t]
