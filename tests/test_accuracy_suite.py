@@ -240,6 +240,23 @@ def test_to_a_tolerance_the_median_errors_meet_the_issues_targets(
     assert by_kind["d1"]["nabla tolerance"]["converged"] > 0.5
 
 
+def test_to_a_tolerance_convergence_is_claimed_where_the_error_supports_it(
+    measured: dict[str, Any], committed: dict[str, Any]
+) -> None:
+    by_kind, name = measured["by_kind"], "nabla tolerance"
+    # Converged components more than rtol·max|exact| off: only MGH's trigonometric Hessian
+    # (6 − Σcos x_i cancels inside f: rounding its bound cannot see), 21 components.
+    assert measured["overall"][name]["converged_off"] <= 0.03
+    assert by_kind["d1"][name]["converged_off"] == 0
+    # No first derivative more than 1e-6 off unflagged (a stencil across 1/x's pole was).
+    assert by_kind["d1"][name]["unflagged_above_1e-6"] == 0
+    # f'' by 12th-order stencils at wide steps (8th order: 9.8% converged).
+    assert by_kind["d2"][name]["converged"] > 0.25
+    # Hessians: 12 evaluations a term, not 64 a mixed one a level (753 per point).
+    peer = committed["by_kind"]["hessian"]["numdifftools"]["evaluations"]
+    assert by_kind["hessian"][name]["evaluations"] < peer
+
+
 def test_default_answers_more_than_1e_6_off_say_so(measured: dict[str, Any]) -> None:
     # Flagged `unreliable`, or null. Left: Hessian terms of 0 next to larger ones, exact
     # zeros of f'', the one-sided second differences, which have no step check, and

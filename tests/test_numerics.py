@@ -1747,6 +1747,48 @@ def test_gradients_and_fields_take_a_tolerance_per_point() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "x", "exact"),
+    [
+        # The first level's stencil, 0.018 wide, spans the pole: every order agreed on 4285.
+        pytest.param("1/x", 1e-8, -1e16, id="across-a-pole"),
+        # ... and samples cos(1e4·x) every 182 radians: every order agreed on −0.69.
+        pytest.param("cos(1e4*x)", 0.3, -1e4 * math.sin(3000.0), id="alias"),
+        # Errors of D_4, D_6, D_8 fall as 6e-7, 2e-11, 6e-12, not geometrically.
+        pytest.param(
+            "(1 + x**-10.5)**-4.3", 1.280623359412203, 1.7945155840549622, id="not-geometric"
+        ),
+    ],
+)
+def test_a_tolerance_is_claimed_only_where_the_error_meets_it(
+    text: str, x: float, exact: float
+) -> None:
+    result = derivative(one_variable(text), [x], tolerance=TIGHT)
+    assert result.converged is not None
+    error = abs(result.derivatives[0] - exact)
+    assert error <= 1e-6 * abs(exact)
+    if result.converged[0]:
+        assert error <= 1e-12 * abs(exact)
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "exact"),
+    [
+        pytest.param("sin(x)", 1.0, -math.sin(1.0), id="sin"),
+        pytest.param("sin(x)", 0.5, -math.sin(0.5), id="sin-half"),
+        pytest.param("cos(x)", 0.5, -math.cos(0.5), id="cos"),
+        pytest.param("exp(x)", 0.5, math.exp(0.5), id="exp"),
+        pytest.param("exp(x)", -1.0, math.exp(-1.0), id="exp-negative"),
+    ],
+)
+def test_second_derivatives_meet_a_tolerance_of_1e_12(text: str, x: float, exact: float) -> None:
+    # The 12th-order stencil at 0.08 of f's scale, where eps·|f|/h² is below 1e-12·|f''|.
+    result = derivative(one_variable(text), [x], order=2, tolerance=TIGHT)
+    assert result.converged is not None
+    assert result.converged.tolist() == [True]
+    assert abs(result.derivatives[0] - exact) <= 1e-12 * abs(exact)
+
+
+@pytest.mark.parametrize(
     ("options", "fragment"),
     [
         pytest.param({"tolerance": numerics.Tolerance()}, "`rtol` or `atol`", id="zero"),
@@ -1836,6 +1878,20 @@ def test_a_hessian_to_a_tolerance_converges_where_its_bound_meets_it() -> None:
     first = numerics.hessian_evaluations(2)
     assert first < result.evaluations.min()
     assert result.evaluations.max() <= first + numerics.hessian_tolerance_evaluations(2)
+
+
+def test_a_hessian_to_a_tolerance_takes_one_level_of_a_term_a_stencil() -> None:
+    # 12 evaluations per term of the upper triangle (a mixed one along e_0 + e_1), one
+    # level: 36 beyond the first answer, where products of 8th-order stencils took 80.
+    points = [[0.7, 1.3], [-0.4, 2.5]]
+    result = hessian(_hessian_case, points, tolerance=numerics.Tolerance(rtol=1e-11))
+    exact = np.stack([_hessian_exact(*p) for p in points])
+    largest = np.abs(exact).max(axis=(1, 2))
+    assert result.converged is not None
+    assert result.evaluations is not None
+    assert result.converged.tolist() == [True, True]
+    assert np.all(np.abs(result.hessians - exact).max(axis=(1, 2)) <= 1e-11 * largest)
+    assert result.evaluations.max() <= numerics.hessian_evaluations(2) + 36
 
 
 def test_a_hessian_tolerance_takes_the_central_method_only() -> None:

@@ -19,7 +19,7 @@ The modules, each importing only those above it:
 - `core`: the stencil sum, one partial derivative at all points at once;
 - `bounds`: error bounds (truncation, rounding in and of f, smaller steps);
 - `ladders`: re-estimating points whose step failed its check;
-- `tolerance`: re-estimating to a tolerance, the 8th-order stencil at up to three steps;
+- `tolerance`: re-estimating to a tolerance, high-order stencils at steps fitted to f;
 - `second`: Hessians (diagonal and mixed terms, each checked);
 - `first`: derivatives and gradients at many points, the blocked engine;
 - `fields`: gradients on grids, from broadcast views of the axes;

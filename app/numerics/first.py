@@ -81,7 +81,7 @@ def derivative(
     accuracy : truncation order p (1 only for one-sided methods).
     error_estimate : also return |D_p − D_q| + rounding, with q the next accuracy.
     refine_limit : at most this many points re-estimated with smaller steps (`_refine`).
-    tolerance : re-estimate to |error| ≤ atol + rtol·|D| where the 8th-order stencil can
+    tolerance : re-estimate to |error| ≤ atol + rtol·|D| where a high-order stencil can
         (`refine_to_tolerance`); `converged` and `evaluations` say where and at what cost.
     """
     options = check_options(method, step, accuracy, order, error_estimate, tolerance)

@@ -64,7 +64,7 @@ def hessian(
     values for the inner derivative, so twice the digits of central at p = 2 for smooth f.
 
     `error_estimate` adds `errors`: twice |H_p − H_q| (q the next accuracy) plus rounding.
-    `tolerance` (central only) re-estimates each point by 8th-order stencils until its
+    `tolerance` (central only) re-estimates each point by 12th-order stencils until its
     worst bound meets it (`tolerance.hessian_to_tolerance`), with `converged` per point.
     Evaluations per point: `hessian_evaluations`, plus the ladders' on the points that need
     them (at most `refine_limit` point-coordinates' worth).

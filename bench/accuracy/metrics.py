@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from .cases import Case
-from .runners import Result
+from .runners import TOLERANCE, Result
 
 THRESHOLDS = {"above_1e-6": 1e-6, "above_1e-3": 1e-3}
+RTOL = TOLERANCE.rtol
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,21 @@ def statistics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     row["evaluations"] = significant(float(np.mean([o.result.evaluations for o in outcomes])))
     met = [c for o in outcomes for c in (o.result.converged or [])]
     row["converged"] = share(np.array(met)) if met else None
+    row["converged_off"] = share(converged_off(outcomes)) if met else None
     return row
+
+
+def converged_off(outcomes: Iterable[Outcome]) -> np.ndarray[Any, Any]:
+    """Per component said to meet the tolerance: whether its true error is over it,
+    RTOL·max|exact| over the point's components (as the engine scales rtol)."""
+    off = []
+    for o in outcomes:
+        exact = o.exact()
+        scale = max(abs(e) for e in exact)
+        for e, v, met in zip(exact, o.result.values, o.result.converged or [], strict=False):
+            if met:
+                off.append(not abs(v - e) <= RTOL * scale)
+    return np.array(off, dtype=bool)
 
 
 def estimate_statistics(outcomes: Iterable[Outcome]) -> dict[str, Any]:

@@ -147,8 +147,11 @@ def tolerance_line(overall: dict[str, dict[str, Any]], by_kind: dict[str, Any]) 
     return (
         f"- **To a tolerance.** With `tolerance` rtol = 1e-12 (central only), median relative "
         f"error: {medians}. A point whose bound does not meet the tolerance keeps its best "
-        "estimate and says `converged: false`; second derivatives rarely can, as their "
-        "rounding bound in float64 is about 1e-11."
+        "estimate and says `converged: false`, as do those the default answer flags "
+        "`unreliable`; the bound counts the rounding inside f (eps·|x·f'|), which at |x| "
+        "of 10 or more, or next to a pole, is over 1e-12 of f' at any step. Of the "
+        f"components said to converge, {percent(overall[name]['converged_off'])} are "
+        "more than the tolerance off."
     )
 
 
