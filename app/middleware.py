@@ -71,7 +71,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
+        length = chunked = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value  # the last one, as a dict of the headers would keep
+            elif name == b"transfer-encoding":
+                chunked = value
         error: NablaError | None = None
         if length is not None and not length.isdigit():
             error = BadHeaderError("the Content-Length header is not a number.")
@@ -82,6 +87,10 @@ class BodyLimitMiddleware:
             body = orjson.dumps(error.to_json())
             response = Response(body, status_code=error.status_code, media_type="application/json")
             await response(scope, receive, send)
+            return
+        if length is not None and chunked is None:
+            # The server reads no more body than the declared length, checked above.
+            await self.app(scope, receive, send)
             return
         received = 0
 

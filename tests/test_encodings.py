@@ -4,6 +4,7 @@ brotli, gzip) and `numpy.load`, on a real server where clients would meet them."
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
 import json
@@ -29,7 +30,14 @@ from hypothesis import strategies as st
 from test_config import start_with
 
 from app.config import Settings
-from app.encodings import NPZ, NotAcceptableError, choose_coding, choose_media, weights
+from app.encodings import (
+    NPZ,
+    CompressionMiddleware,
+    NotAcceptableError,
+    choose_coding,
+    choose_media,
+    weights,
+)
 from app.main import create_app
 
 OFFERED = ("zstd", "br", "gzip")
@@ -163,6 +171,66 @@ def test_the_openapi_document_lists_npz_beside_json_and_the_406() -> None:
         responses = paths[path]["post"]["responses"]
         assert set(responses["200"]["content"]) == {"application/json", NPZ}, path
         assert "406" in responses, path
+
+
+# ---------------------------------------------------------------- Vary, in process
+
+
+def sent_headers(
+    request_headers: list[tuple[bytes, bytes]], answer_headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The headers CompressionMiddleware sends for a 3-byte answer with `answer_headers`."""
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": answer_headers})
+        await send({"type": "http.response.body", "body": b"{}\n"})
+
+    async def record(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    middleware = CompressionMiddleware(app, settings=Settings())
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": request_headers}
+    asyncio.run(middleware(scope, None, record))  # type: ignore[arg-type]
+    return [tuple(h) for h in sent[0]["headers"]]
+
+
+JSON_TYPE = (b"content-type", b"application/json")
+
+
+@pytest.mark.parametrize("accept_encoding", [None, b"gzip", b"identity"])
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        pytest.param(
+            [JSON_TYPE, (b"vary", b"Accept")],
+            [JSON_TYPE, (b"vary", b"Accept, Accept-Encoding")],
+            id="appended",
+        ),
+        pytest.param([JSON_TYPE], [JSON_TYPE, (b"vary", b"Accept-Encoding")], id="added"),
+        pytest.param(
+            [(b"vary", b" "), JSON_TYPE], [(b"vary", b"Accept-Encoding"), JSON_TYPE], id="blank"
+        ),
+        pytest.param([JSON_TYPE, (b"vary", b"*")], [JSON_TYPE, (b"vary", b"*")], id="star"),
+        pytest.param(
+            [JSON_TYPE, (b"vary", b"accept-encoding")],
+            [JSON_TYPE, (b"vary", b"accept-encoding")],
+            id="named",
+        ),
+        pytest.param(
+            [(b"content-type", NPZ.encode()), (b"vary", b"Accept")],
+            [(b"content-type", NPZ.encode()), (b"vary", b"Accept")],
+            id="not-compressible",
+        ),
+    ],
+)
+def test_a_small_answer_names_accept_encoding_in_vary_once_where_it_could_be_compressed(
+    accept_encoding: bytes | None,
+    answer: list[tuple[bytes, bytes]],
+    expected: list[tuple[bytes, bytes]],
+) -> None:
+    request = [] if accept_encoding is None else [(b"accept-encoding", accept_encoding)]
+    assert sent_headers(request, answer) == expected
 
 
 # ---------------------------------------------------------------- compression, real server

@@ -9,7 +9,7 @@ import pytest
 
 from app import numerics, service
 from app.config import Settings
-from app.errors import TooLargeError
+from app.errors import MethodError, RequestError, TooLargeError
 from app.schemas import (
     DerivativeRequest,
     GradientFieldRequest,
@@ -75,3 +75,44 @@ def test_a_tolerance_is_charged_every_step_it_may_try_before_computing() -> None
     with pytest.raises(TooLargeError, match="`tolerance`") as caught:
         service.derivative(tight, settings)
     assert caught.value.context["reason"] == "work"
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        pytest.param(None, [], id="no-flags"),
+        pytest.param(np.zeros(1, dtype=bool), [], id="one-point-trusted"),
+        pytest.param(np.array([False, True, True]), [1, 2], id="few"),
+        pytest.param(np.array([[False, True], [True, False]]), [1, 2], id="grid"),
+        pytest.param(np.arange(40) % 13 == 5, [5, 18, 31], id="many"),
+        pytest.param(np.zeros(40, dtype=bool), [], id="many-trusted"),
+    ],
+)
+def test_unreliable_lists_the_flat_indices_of_the_flagged_points(
+    flags: np.ndarray | None, expected: list[int]
+) -> None:
+    found = service.unreliable(flags)
+    assert found == expected
+    assert all(type(i) is int for i in found)  # JSON writes Python ints as they are
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "field"),
+    [
+        pytest.param(numerics.MethodUnavailable("no", field="method"), MethodError, "method"),
+        pytest.param(numerics.NumericsError("bad", field="step"), RequestError, "step"),
+    ],
+)
+def test_the_engines_errors_become_client_errors_naming_their_field(
+    error: Exception, kind: type[Exception], field: str
+) -> None:
+    with pytest.raises(kind) as raised, service.engine_errors():
+        raise error
+    assert raised.value.field == field  # type: ignore[attr-defined]
+    assert str(raised.value) == str(error)
+    assert raised.value.__cause__ is None
+
+
+def test_other_errors_pass_through_the_engines_error_translation() -> None:
+    with pytest.raises(KeyError), service.engine_errors():
+        raise KeyError("x")
