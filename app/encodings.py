@@ -401,11 +401,12 @@ def _vary_compressible(start: Message) -> bool:
     request for it."""
     headers = start.get("headers", ())
     content_type = vary = None
-    for key, value in headers:
-        if key == b"content-type" and content_type is None:
-            content_type = value
-        elif key == b"vary" and vary is None:
-            vary = value
+    at = varies = 0  # where the first Vary is, and how many there are
+    for i, (key, value) in enumerate(headers):
+        if key == b"content-type":
+            content_type = value if content_type is None else content_type
+        elif key == b"vary":
+            at, vary, varies = (i, value, 1) if vary is None else (at, vary, varies + 1)
     if content_type is None or not content_type.startswith(COMPRESSIBLE_BYTES):
         return False
     varied = _varied(vary)
@@ -414,12 +415,9 @@ def _vary_compressible(start: Message) -> bool:
     if vary is None:
         start["headers"] = [*headers, (b"vary", varied)]
         return True
-    first = next(i for i, (key, _) in enumerate(headers) if key == b"vary")
-    start["headers"] = [
-        (key, value) if key != b"vary" else (key, varied)
-        for i, (key, value) in enumerate(headers)
-        if key != b"vary" or i == first
-    ]
+    if varies > 1:
+        headers = [h for i, h in enumerate(headers) if h[0] != b"vary" or i == at]
+    start["headers"] = [*headers[:at], (b"vary", varied), *headers[at + 1 :]]
     return True
 
 
