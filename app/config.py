@@ -98,7 +98,18 @@ class Settings(BaseSettings):
         "is read (probes excepted).",
     )
     compute_threads: int = Field(
-        0, ge=0, description="Threads that compute, per process; 0: one per core."
+        0, ge=0, description="Requests computed at once, per process; 0: one per core."
+    )
+    compute_processes: bool = Field(
+        True,
+        description="Compute in processes of their own (app.processes), so that the "
+        "event loop never waits for the GIL; false: on threads of the serving process.",
+    )
+    compute_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a request may compute before its compute process is killed "
+        "and it gets a 413 (`reason: time`); with compute processes only.",
     )
     max_queued: int = Field(
         8, ge=0, description="Requests waiting for a compute thread; more get a 503."

@@ -3,7 +3,7 @@ zstd, Brotli or gzip, or not at all (from `Accept-Encoding`), both negotiated wi
 q-values (RFC 9110 §12.5).
 
 Where compression runs: a streamed answer is compressed in the worker thread that writes
-its JSON, piece by piece as it is written (`answer_as`); any other body of `THREAD_FROM`
+its JSON, piece by piece as it is written (`app.answers`); any other body of `THREAD_FROM`
 bytes or more is compressed in a worker thread by `CompressionMiddleware`; only smaller ones
 on the event loop. zstd, Brotli and ISA-L's gzip release the GIL while they work, so the
 event loop (and /health) keeps its turns.
@@ -26,14 +26,11 @@ import zstandard
 from fastapi import FastAPI
 from isal import isal_zlib
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.errors import NablaError
-from app.json_out import NumpyJSONResponse, json_stream
-from app.npz import npz_arrays, npz_parts, pieces
 
 JSON = "application/json"
 NPZ = "application/x-npz"
@@ -203,47 +200,12 @@ def compressed(chunks: Iterator[bytes], coding: str, coder: Compressor) -> Itera
 ALONGSIDE = ("zstd", "gzip")  # compressed in a helper thread, alongside the encoding
 
 
-# ---------------------------------------------------------------- answers
-
-
-def answer_as(request: Request) -> Callable[[Mapping[str, Any]], Response]:
-    """How to write this request's answer: negotiated before computing, so that a request
-    for a media type Nabla cannot produce gets its 406 without spending the work."""
-    media = choose_media(_joined(request.headers.getlist("accept")))
-    if media == NPZ:
-        return npz_response
-    settings: Settings = request.app.state.settings
-    header = _joined(request.headers.getlist("accept-encoding"))
-    coding = choose_coding(header, offered_codings(settings)).coding
-
-    def json_answer(payload: Mapping[str, Any]) -> Response:
-        chunks = json_stream(payload)
-        if chunks is None:
-            return NumpyJSONResponse(payload, headers={"Vary": "Accept"})
-        if coding in (None, IDENTITY):  # the middleware answers 406 for None
-            return StreamingResponse(chunks, media_type=JSON, headers={"Vary": "Accept"})
-        headers = {"Content-Encoding": coding, "Vary": "Accept, Accept-Encoding"}
-        return StreamingResponse(
-            compressed(chunks, coding, compressor(coding, settings)),
-            media_type=JSON,
-            headers=headers,
-        )
-
-    return json_answer
-
-
-def _joined(values: list[str]) -> str | None:
-    return ",".join(values) if values else None
-
-
-def npz_response(payload: Mapping[str, Any]) -> Response:
-    """The answer's arrays as an uncompressed `.npz` (app.npz), sent from their memory."""
-    parts = npz_parts(dict(npz_arrays(payload)))
-    headers = {"Content-Length": str(sum(len(part) for part in parts)), "Vary": "Accept"}
-    return StreamingResponse(pieces(parts), media_type=NPZ, headers=headers)
-
-
 # ---------------------------------------------------------------- the middleware
+
+
+def joined(values: list[str]) -> str | None:
+    """Repeated header fields as one value (RFC 9110 §5.3)."""
+    return ",".join(values) if values else None
 
 
 @dataclass(frozen=True)
@@ -266,7 +228,7 @@ class CompressionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header = _joined(
+        header = joined(
             [v.decode("latin-1") for k, v in scope["headers"] if k == b"accept-encoding"]
         )
         choice = choose_coding(header, self.codings.offered)
@@ -436,7 +398,7 @@ def _varied(vary: bytes | None, name: str = "Accept-Encoding") -> bytes | None:
 
 def install_encodings(app: FastAPI, settings: Settings) -> None:
     """Compression for every response, and the `.npz` media type and the 406 in the OpenAPI
-    document of every operation that answers through `answer_as` (the POSTs)."""
+    document of every operation that answers through `app.answers` (the POSTs)."""
     app.add_middleware(CompressionMiddleware, settings=settings)
     generate = app.openapi
 

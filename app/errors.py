@@ -8,6 +8,7 @@
     │   └── HeadersTooLargeError 431 request line and headers over the limit
     ├── UnsupportedMediaError   415  the body is not `application/json`
     ├── MalformedBodyError      422  the body is not strict JSON (NaN, duplicate keys, ...)
+    ├── InvalidBodyError        422  a big body failed validation (in a compute process)
     ├── BadHeaderError          400  a header makes no sense (`Content-Length: abc`)
     ├── MalformedHTTPError      400  not HTTP/1.1 at all: uvicorn's parser refused it
     ├── HeaderTimeoutError      408  the headers did not arrive in time
@@ -55,6 +56,18 @@ class NablaError(Exception):
             body["field"] = self.field
         body.update(self.context)
         return body
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a compute process and raised again in the server's (app.processes):
+        # pickle's default would call `cls(detail)`, which keyword-only fields refuse.
+        return (_rebuilt, (type(self), self.args, self.__dict__))
+
+
+def _rebuilt(cls: type[NablaError], args: tuple[Any, ...], state: dict[str, Any]) -> NablaError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ExpressionError(NablaError):
@@ -128,6 +141,24 @@ class OverloadedError(NablaError):
     def __init__(self, detail: str, *, reason: str) -> None:
         super().__init__(detail, reason=reason)
         self.reason = reason
+        # Refused before its body was read: the connection is closed after the answer,
+        # rather than the body read (and thrown away) to keep it open. A 17 MB body,
+        # refused and read a hundred times a second, took the event loop from /health.
+        self.unread_body = False
+
+
+class InvalidBodyError(NablaError):
+    """A validation error already in its JSON shape (`validation_detail`): made where the
+    body was validated, in a compute process for a big body (app.json_in)."""
+
+    kind = "validation_error"
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body["detail"])
+        self.body = body
+
+    def to_json(self) -> dict[str, Any]:
+        return self.body
 
 
 class ClientGoneError(NablaError):
@@ -187,7 +218,11 @@ async def _nabla_error(request: Request, exc: Exception) -> Response:
         "client error",
         extra={"path": request.url.path, "status": exc.status_code, "detail": exc.detail},
     )
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, OverloadedError) else None
+    headers = None
+    if isinstance(exc, OverloadedError):
+        headers = {"Retry-After": str(exc.retry_after)}
+        if exc.unread_body:
+            headers["Connection"] = "close"
     return _render(exc.status_code, exc.to_json(), headers)
 
 

@@ -4,15 +4,17 @@ FastAPI parses bodies with `json.loads`, which accepts NaN, Infinity and duplica
 and does it on the event loop. Here every POST body is parsed by `parse_json` (jiter):
 duplicate keys, NaN/Infinity, invalid UTF-8 and lone surrogates are refused; a body is
 measured on its raw bytes before it is parsed (`check_structure`), and large bodies are
-parsed and validated on the compute threads (app.lifecycle) so that `/health` stays
-responsive.
+parsed and validated where they are computed (`RawBody`: in a compute process,
+app.processes), so that the event loop, and `/health`, never wait for them.
 """
 
 from __future__ import annotations
 
 import inspect
+import pickle
 import re
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jiter
@@ -25,16 +27,21 @@ from starlette.responses import Response
 from app.config import Settings
 from app.errors import (
     ClientGoneError,
+    InvalidBodyError,
     MalformedBodyError,
+    OverloadedError,
     TooLargeError,
     UnsupportedMediaError,
+    validation_detail,
 )
-from app.lifecycle import HEAVY_BODY_BYTES, Admission, Lifecycle
 
 if TYPE_CHECKING:  # FastAPI's body field type lives in a private module: types only
     from fastapi._compat import ModelField
 
-INLINE_PARSE_BYTES = 64 * 1024  # below this, a thread hop costs more than the parse
+    from app.lifecycle import Admission, Lifecycle
+
+HEAVY_BODY_BYTES = 64 * 1024  # about 3,500 points as JSON: read with an admission slot
+INLINE_PARSE_BYTES = HEAVY_BODY_BYTES  # below this, handing the bytes over costs more
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -91,15 +98,41 @@ def _constant_at(body: bytes, position: re.Match[str] | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class RawBody:
+    """A body over INLINE_PARSE_BYTES as it came, parsed and validated where it is computed
+    (app.lifecycle): parsing and validating 18 MB of points takes about half a second of
+    the GIL, which the event loop (and /health) must not wait for."""
+
+    raw: bytes
+    model: type[BaseModel]
+
+    def parsed(self, settings: Settings) -> Any:
+        """The validated model; a validation error already in its JSON shape (it may be
+        raised in a compute process, where there is no request to render it)."""
+        try:
+            return _parse_and_validate(self.raw, self.model, settings)
+        except RequestValidationError as exc:
+            detail = validation_detail(list(exc.errors()), self.model)
+            raise InvalidBodyError(detail) from None
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # With pickle protocol 5 and a buffer callback (app.processes) the bytes go to the
+        # compute process as they are, not copied into the pickle.
+        return (RawBody, (pickle.PickleBuffer(self.raw), self.model))
+
+
 async def read_body(request: Request, field: ModelField) -> Any:
-    """The body parsed and validated against `field` (FastAPI's own validation, errors and
-    all). Bodies over INLINE_PARSE_BYTES are handled in the threadpool: parsing and
-    validating 18 MB of points takes about half a second, which the event loop (and
-    /health) must not wait for. A big body is read only with an admission slot."""
+    """The body validated against `field` (FastAPI's own validation, errors and all), or a
+    big one as a `RawBody`. A big body is read only with an admission slot."""
     lifecycle: Lifecycle = request.app.state.lifecycle
     length = request.headers.get("content-length")
     if length is None or int(length) > HEAVY_BODY_BYTES:  # a number: BodyLimitMiddleware
-        await lifecycle.admission.enter(request)
+        try:
+            await lifecycle.admission.enter(request)
+        except OverloadedError as refusal:
+            refusal.unread_body = True
+            raise
     try:
         raw = await request.body()  # within NABLA_BODY_TIMEOUT: app.protocol
     except ClientDisconnect:
@@ -112,10 +145,12 @@ async def read_body(request: Request, field: ModelField) -> Any:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
-    settings = request.app.state.settings
-    if len(raw) <= INLINE_PARSE_BYTES:
-        return _parse_and_validate(raw, field, settings)
-    return await lifecycle.scheduler.run(_parse_and_validate, raw, field, settings)
+    model = field.field_info.annotation
+    assert isinstance(model, type)
+    assert issubclass(model, BaseModel)
+    if len(raw) > INLINE_PARSE_BYTES:
+        return RawBody(raw, model)
+    return _parse_and_validate(raw, model, request.app.state.settings)
 
 
 # What parsing makes of a body, in bytes per JSON token: a list (56 B + its pointer in the
@@ -166,12 +201,9 @@ def check_structure(raw: bytes, settings: Settings) -> None:
         )
 
 
-def _parse_and_validate(raw: bytes, field: ModelField, settings: Settings) -> Any:
+def _parse_and_validate(raw: bytes, model: type[BaseModel], settings: Settings) -> Any:
     """The model, validated with the limits in its context (lists and maps are measured
     before their items are validated: app.schemas)."""
-    model = field.field_info.annotation
-    assert isinstance(model, type)
-    assert issubclass(model, BaseModel)
     if len(raw) > INLINE_PARSE_BYTES:  # a small body parses within a few MiB, whatever it is
         check_structure(raw, settings)
     data = parse_json(raw)

@@ -23,10 +23,10 @@ class NumpyJSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=NUMPY, default=_spelled_out)
+        return orjson.dumps(content, option=NUMPY, default=spelled_out)
 
 
-def _spelled_out(value: Any) -> Any:
+def spelled_out(value: Any) -> Any:
     if isinstance(value, GridPoints):
         return value.materialize()
     raise TypeError(f"{type(value).__name__} is not JSON")

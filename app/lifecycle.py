@@ -12,8 +12,8 @@ server to 1.2 GiB, past the 1 GiB memory limit of deploy/kubernetes. There, that
 kill and every request in flight lost. So a request takes a slot, waiting for one if none
 is free, before it holds much memory:
 
-- before its body is read, if the body is over `HEAVY_BODY_BYTES` (or of unknown length,
-  chunked). Until then uvicorn holds at most 64 KiB of it and leaves the rest in the
+- before its body is read, if the body is over `app.json_in.HEAVY_BODY_BYTES` (or of
+  unknown length, chunked). Until then uvicorn holds at most 64 KiB of it and leaves the rest in the
   socket;
 - before it is computed, if it asks for `HEAVY_SIZE` point-coordinates or more
   (its model's `size()`: a 1000×1000 grid is 2·10⁶, 1000 points is 10³).
@@ -21,15 +21,18 @@ is free, before it holds much memory:
 It gives the slot back when its response has been sent, streamed ones included, or when it
 fails. Everything below both thresholds (most requests, every small one) never waits.
 
-**Scheduling.** Work that would block the event loop (parsing big bodies, computing)
-runs on `compute_threads` threads, one per core by default, not on anyio's 40: with 40
-threads holding the GIL in turn, the event loop waited behind all of them and /health took
-16-30 s under 64 connections of Python-heavy requests. At most `max_queued` requests wait
-for a thread, none longer than `max_queue_wait` seconds so far; one more is answered 503
-with `Retry-After` at once (load shedding), and
-readiness (`/ready`) turns false for a second, so that a load balancer sends new requests
-to other replicas, while liveness (`/health`, on the event loop) keeps answering. Refusals
-keep a pace (`RefusalPace`): clients that retry at once cannot take the event loop.
+**Scheduling.** Work that would block the event loop (parsing big bodies, computing,
+encoding the answer) runs in `compute_threads` compute processes (app.processes), one per
+core by default, each driven from a thread of this process that waits on its pipe without
+the GIL. Threads alone were not enough: with 40 of them (anyio's) /health took 16-30 s
+under 64 connections of Python-heavy requests, and with one per core still 2-4 s under
+500 (the event loop waits for the GIL after each of its socket calls).
+`NABLA_COMPUTE_PROCESSES=false` computes on those threads instead. At most `max_queued`
+requests wait for a compute process, none longer than `max_queue_wait` seconds so far;
+one more is answered 503 with `Retry-After` at once (load shedding), and readiness
+(`/ready`) turns false for a second, so that a load balancer sends new requests to other
+replicas, while liveness (`/health`, on the event loop) keeps answering. Refusals keep a
+pace (`RefusalPace`): clients that retry at once cannot take the event loop.
 """
 
 from __future__ import annotations
@@ -38,11 +41,13 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import NoReturn, TypeVar
+from dataclasses import replace
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -50,15 +55,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.answers import Head, Piece, Reply, response
 from app.config import Settings
-from app.encodings import answer_as
 from app.errors import OverloadedError
-from app.observability import HEAVY, QUEUED
+from app.expressions import parse_cache_lookups
+from app.json_in import RawBody
+from app.observability import HEAVY, QUEUED, record_parses
 from app.payloads import Payload
+from app.processes import shared_pool
 from app.schemas import ComputeRequest, Size
 from app.service import Endpoint
 
-HEAVY_BODY_BYTES = 64 * 1024  # about 3,500 points as JSON
 HEAVY_SIZE = 1 << 16  # point-coordinates: about 5 MiB per float64 array
 
 
@@ -307,13 +314,38 @@ class Lifecycle:
     """The admission slots and the compute threads of one app, and the one way every
     compute route answers (`answer`)."""
 
-    def __init__(self, *, heavy_slots: int, threads: int, queue: int, max_wait: float) -> None:
+    def __init__(
+        self,
+        *,
+        heavy_slots: int,
+        threads: int,
+        queue: int,
+        max_wait: float,
+        processes: bool = True,
+        timeout: float = 60.0,
+    ) -> None:
         self.pace = RefusalPace()  # of all refusals for want of a thread or a slot
         self.admission = Admission(heavy_slots, WaitingLine(queue, max_wait, self.pace))
         self.scheduler = Scheduler(threads, WaitingLine(queue, max_wait, self.pace))
+        # Blocking, on a scheduler thread: a function's (head, pieces), computed in a
+        # compute process (killed past `timeout`) or on the thread itself.
+        self.compute: Callable[..., tuple[Head, list[Any]]] = _here
+        self.pool = shared_pool(self.scheduler.threads) if processes else None
+        if self.pool is not None:
+            self.compute = functools.partial(self.pool.run, timeout)
         self.shed_at = -SHEDDING_SECONDS  # the last refusal made before the lines
         self.window = 0.0  # when the current INLINE_WINDOW began
         self.inline_seconds = 0.0  # computed on the event loop since
+
+    def start(self) -> None:
+        """Start the compute processes now (the server is starting), not at first use."""
+        if self.pool is not None:
+            self.pool.start()
+
+    def close(self) -> None:
+        """Stop the compute processes (the server is stopping)."""
+        if self.pool is not None:
+            self.pool.close()
 
     @property
     def shedding(self) -> bool:
@@ -333,30 +365,65 @@ class Lifecycle:
         return self.inline_seconds < INLINE_SHARE
 
     async def answer(
-        self, request: Request, body: Body, endpoint: Endpoint[Body, Payload]
+        self, request: Request, body: Body | RawBody, endpoint: Endpoint[Body, Payload]
     ) -> Response:
         """The endpoint's answer to `body`: refused at once if its size is over the limits
-        (`endpoint.limits`), else computed inline if the request is tiny, or on a compute
-        thread (or shed), holding an admission slot if it is big; the slot comes back when
-        the answer has been sent (`app.json_in.StrictJSONRoute`)."""
+        (`endpoint.limits`), else computed inline if the request is tiny, or in a compute
+        process (or shed), holding an admission slot if it is big; the slot comes back when
+        the answer has been sent (`app.json_in.StrictJSONRoute`). A big body (`RawBody`) is
+        read with its slot, and parsed and checked where it is computed."""
         settings: Settings = request.app.state.settings
+        reply = Reply.negotiate(request)  # a 406 before any work
+        if isinstance(body, RawBody):
+            head, pieces = await self.scheduler.run(
+                self.compute, answered, endpoint, body, settings, reply
+            )
+            request.state.points = head.points  # for the access log
+            return self._sent(head, pieces)
         endpoint.limits(body, settings)  # on the event loop: arithmetic on the model
         size = body.size()
-        request.state.points = size.points  # for the access log
-
-        def work() -> Response:
-            answer = endpoint.compute(body, settings)
-            return answer_as(request)(answer)  # encoding happens here too
-
+        request.state.points = size.points
         if runs_inline(body, size) and self._inline_allowed():
             start = time.monotonic()
             try:
-                return work()
+                return response(*answered(endpoint, body, settings, reply))
             finally:
                 self.inline_seconds += time.monotonic() - start
         if size.coordinates >= HEAVY_SIZE:
             await self.admission.enter(request)
-        return await self.scheduler.run(work)
+        return self._sent(
+            *await self.scheduler.run(self.compute, answered, endpoint, body, settings, reply)
+        )
+
+    def _sent(self, head: Head, pieces: list[Any]) -> Response:
+        """The response of an answer computed off the event loop; the parses it made are
+        counted here if it was computed in another process."""
+        if self.pool is not None:
+            hits, misses = head.parses
+            record_parses(hits=hits, misses=misses)
+        return response(head, pieces)
+
+
+def answered(
+    endpoint: Endpoint[Body, Payload], body: Body | RawBody, settings: Settings, reply: Reply
+) -> tuple[Head, list[Piece]]:
+    """All the work of an answer, where it is done (a compute process, or inline): a big
+    body parsed, validated and held to the limits, the computation, the encoding."""
+    hits, misses = parse_cache_lookups()
+    points = None
+    if isinstance(body, RawBody):
+        model: Body = body.parsed(settings)
+        endpoint.limits(model, settings)
+        points = model.size().points
+    else:
+        model = body
+    head, pieces = reply.render(endpoint.compute(model, settings), settings, points)
+    now_hits, now_misses = parse_cache_lookups()
+    return replace(head, parses=(now_hits - hits, now_misses - misses)), pieces
+
+
+def _here(function: Callable[..., T], *args: object) -> T:
+    return function(*args)
 
 
 def runs_inline(body: ComputeRequest, size: Size) -> bool:

@@ -30,7 +30,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # and sees when its compute queue is full.
         sys.setswitchinterval(SWITCH_INTERVAL)  # the event loop's turns at the GIL
         limit_malloc_arenas()
+        app.state.lifecycle.start()
         yield {"settings": settings, "lifecycle": app.state.lifecycle}
+        app.state.lifecycle.close()  # after the graceful shutdown: nothing is computing
 
     app = FastAPI(
         title="Nabla",
@@ -48,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threads=settings.compute_threads,
         queue=settings.max_queued,
         max_wait=settings.max_queue_wait,
+        processes=settings.compute_processes,
+        timeout=settings.compute_timeout,
     )
     install_error_handlers(app)
     app.include_router(router)

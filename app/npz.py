@@ -1,5 +1,5 @@
 """An answer's arrays as NumPy's `.npz`: a zip of `.npy` files, stored (not deflated), sent
-straight from the arrays' memory.
+straight from the arrays' memory (by app.answers, from the compute process that made them).
 
 `numpy.savez` copies every array into the zip (50 ms for the 40 MB of a 1000×1000 field)
 and the response copies it again; here each entry's CRC is computed first (ISA-L's CRC-32,
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,6 @@ from isal import isal_zlib
 
 from app.numerics import GridPoints
 
-PIECE = 1 << 20  # bytes per message sent: the transport's flow control works between them
 LOCAL = struct.Struct("<IHHHHHIIIHH")  # the zip's local file header
 CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")  # its central directory entry
 END = struct.Struct("<IHHHHIIH")  # its end of central directory
@@ -81,12 +80,3 @@ def _npy_header(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(array))
     return buffer.getvalue()
-
-
-async def pieces(parts: list[bytes | memoryview]) -> AsyncIterator[bytes | memoryview]:
-    """The parts in messages of at most `PIECE` bytes, sent from the event loop: slicing a
-    memoryview copies nothing, so there is nothing to take to a thread."""
-    for part in parts:
-        view = memoryview(part)
-        for start in range(0, len(view), PIECE):
-            yield view[start : start + PIECE]

@@ -67,6 +67,14 @@ def record_parse(hit: bool) -> None:
     _cache_lookups("hit" if hit else "miss").inc()
 
 
+def record_parses(*, hits: int, misses: int) -> None:
+    """Parse-cache lookups made in a compute process (app.processes)."""
+    if hits:
+        _cache_lookups("hit").inc(hits)
+    if misses:
+        _cache_lookups("miss").inc(misses)
+
+
 @functools.cache  # `labels` costs ~5 µs a call; a child, once made, is the same object
 def _cache_lookups(result: str) -> Any:
     return CACHE.labels(result=result)

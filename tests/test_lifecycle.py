@@ -21,7 +21,8 @@ from starlette.responses import Response
 
 from app import lifecycle
 from app.errors import OverloadedError
-from app.lifecycle import HEAVY_BODY_BYTES, Admission, RefusalPace, Scheduler, WaitingLine
+from app.json_in import HEAVY_BODY_BYTES
+from app.lifecycle import Admission, RefusalPace, Scheduler, WaitingLine
 from app.schemas import (
     DerivativeRequest,
     DescentRequest,

@@ -16,7 +16,7 @@ operators, limits), `tree` (the `Node`s), `evaluation` (`Expression`, tree → c
 """
 
 from .evaluation import Expression
-from .parsing import parse, parse_cache_hits
+from .parsing import parse, parse_cache_hits, parse_cache_lookups
 from .tree import BinOp, Call, Compare, Index, Neg, Node, Num, Var
 from .whitelist import ALIASES, CONSTANTS, FUNCTIONS, Array, Func, Function, Limits
 
@@ -39,4 +39,5 @@ __all__ = [
     "Var",
     "parse",
     "parse_cache_hits",
+    "parse_cache_lookups",
 ]

@@ -38,6 +38,12 @@ def parse_cache_hits() -> int:
     return _parse_cached.cache_info().hits
 
 
+def parse_cache_lookups() -> tuple[int, int]:
+    """Hits and misses of the parse cache so far, in this process."""
+    info = _parse_cached.cache_info()
+    return info.hits, info.misses
+
+
 @lru_cache(maxsize=512)  # bounded: memory stays flat however many distinct texts arrive
 def _parse_cached(text: str, limits: Limits) -> Expression:
     source, columns = _prepare(text, limits)

@@ -1,0 +1,107 @@
+"""A request's answer, from its payload to the bytes sent: negotiated on the event loop
+before anything is computed (`Reply.negotiate`: a 406 costs no work), written where the
+payload was computed (`Reply.render`: in a compute process for all but tiny requests,
+app.processes), and sent from those bytes (`response`).
+
+A small answer is one piece of JSON, which `CompressionMiddleware` compresses if it is big
+enough. A big one (`json_stream`) is written in pieces of about a megabyte and compressed
+as it is written, in the coding the middleware would have chosen; an `.npz` is its arrays'
+own bytes. Either is sent with its `Content-Length`, a piece at a time, each piece
+forgotten once sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from app.config import Settings
+from app.encodings import (
+    IDENTITY,
+    JSON,
+    NPZ,
+    choose_coding,
+    choose_media,
+    compressed,
+    compressor,
+    joined,
+    offered_codings,
+)
+from app.json_out import NUMPY, json_stream, spelled_out
+from app.npz import npz_arrays, npz_parts
+
+Piece = bytes | memoryview
+
+
+@dataclass(frozen=True)
+class Head:
+    """What is sent before the pieces of an answer."""
+
+    media_type: str
+    headers: dict[str, str]
+    streamed: bool  # in pieces, compressed here if at all (not by the middleware)
+    points: int | None = None  # for the access log, when only the computation knew it
+    # Parse-cache hits and misses of the computation, for /metrics when it ran elsewhere.
+    parses: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """How this request's answer is to be written: its media type and, for a streamed JSON
+    answer, its content coding."""
+
+    media: str
+    coding: str | None  # None: no coding is acceptable (CompressionMiddleware's 406)
+
+    @classmethod
+    def negotiate(cls, request: Request) -> Reply:
+        """From `Accept` (a 406 if neither JSON nor .npz is acceptable) and
+        `Accept-Encoding`, before the work is spent."""
+        media = choose_media(joined(request.headers.getlist("accept")))
+        if media == NPZ:
+            return cls(NPZ, IDENTITY)
+        settings: Settings = request.app.state.settings
+        header = joined(request.headers.getlist("accept-encoding"))
+        return cls(JSON, choose_coding(header, offered_codings(settings)).coding)
+
+    def render(
+        self, payload: Mapping[str, Any], settings: Settings, points: int | None = None
+    ) -> tuple[Head, list[Piece]]:
+        """The answer's head and its bytes."""
+        if self.media == NPZ:
+            parts = npz_parts(dict(npz_arrays(payload)))
+            return Head(NPZ, {"Vary": "Accept"}, True, points), parts
+        chunks = json_stream(payload)
+        if chunks is None:
+            body = orjson.dumps(payload, option=NUMPY, default=spelled_out)
+            return Head(JSON, {"Vary": "Accept"}, False, points), [body]
+        if self.coding in (None, IDENTITY):  # the middleware answers 406 for None
+            return Head(JSON, {"Vary": "Accept"}, True, points), list(chunks)
+        coder = compressor(self.coding, settings)
+        headers = {"Content-Encoding": self.coding, "Vary": "Accept, Accept-Encoding"}
+        return Head(JSON, headers, True, points), list(compressed(chunks, self.coding, coder))
+
+
+def response(head: Head, pieces: list[Piece]) -> Response:
+    """The Response that sends `pieces`, each dropped once it has been sent."""
+    if not head.streamed:
+        return Response(pieces[0], media_type=head.media_type, headers=head.headers)
+    length = sum(len(piece) for piece in pieces)
+    headers = {**head.headers, "Content-Length": str(length)}
+    return StreamingResponse(_sent(pieces), media_type=head.media_type, headers=headers)
+
+
+PIECE = 1 << 20  # bytes per body message: an .npz is a few arrays of many megabytes
+
+
+async def _sent(pieces: list[Piece]) -> AsyncIterator[Piece]:
+    pieces.reverse()
+    while pieces:
+        view = memoryview(pieces.pop())
+        for start in range(0, len(view), PIECE):
+            yield view[start : start + PIECE]

@@ -1,0 +1,213 @@
+"""Compute processes: the work of a request runs in a process of its own, with its own GIL.
+
+Threads of the serving process could not keep `/health` under a second: a compute thread
+holds the GIL through every Python step of a 10,000-step /descent and through each long C
+call (parsing a 40 MB body, validating 10⁶ points, encoding a megabyte of JSON), and the
+event loop gives the GIL up at each of its socket calls and waits for it again behind
+them. With 500 clients that was 2-4 s (docs/reliability.md §5). Here the serving process
+only moves bytes: it sends a task down a pipe and reads its answer back, and a task that
+runs over `compute_timeout` is stopped by killing its process, which is then replaced.
+
+The protocol, over one `multiprocessing` pipe per process:
+
+    child → parent   "ready"                             once, when its imports are done
+    parent → child   n, (function, args), n buffers      pickled (protocol 5); the
+                                                         buffers (a big body) as they are
+    child → parent   ("ok", head, n) then n pieces       pickled; pieces as raw bytes
+                     ("error", NablaError)               a client error, raised in the parent
+                     ("bug", traceback text)             logged in the parent; a 500
+
+`function(*args)` returns `(head, pieces)`: a small picklable head and a list of bytes
+(the encoded answer), sent without being copied into a pickle.
+
+Processes are started with `spawn` (a fork of a process with threads can deadlock), one
+at a time as they are first needed: a server that only answers small requests starts
+none. Each one imports the app in about a second and holds about 75 MiB.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import queue
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from app.errors import NablaError, TooLargeError
+
+logger = logging.getLogger("nabla.processes")
+
+Head = TypeVar("Head")
+Task = Callable[..., tuple[Head, list[bytes]]]
+_CONTEXT = multiprocessing.get_context("spawn")
+
+
+class ComputeFailed(RuntimeError):
+    """A compute process died or failed on a bug; the traceback is in the log."""
+
+
+def _serve(conn: multiprocessing.connection.Connection) -> None:
+    """A compute process: run each task sent down `conn` and send its outcome back, until
+    the parent closes the pipe (the server stops, or the parent died)."""
+    # Ctrl-C in a terminal signals the whole process group; the parent stops gracefully
+    # (finishing what is computing here) and closes the pipe, which ends this loop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # No metrics files of its own: the serving process counts what its tasks did (its
+    # parse-cache lookups come back with the answer), and /metrics reads the files of the
+    # serving processes only.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # What the tasks run, imported before the first one comes.
+    import app.lifecycle
+    import app.vector_service  # noqa: F401
+
+    conn.send("ready")  # the task's time starts once it can run
+    while True:
+        try:
+            count = conn.recv()
+            task = conn.recv_bytes()
+            buffers = [conn.recv_bytes() for _ in range(count)]
+        except (EOFError, OSError):
+            return
+        try:
+            function, args = pickle.loads(task, buffers=buffers)
+            del task, buffers
+            head, pieces = function(*args)
+        except NablaError as exc:
+            conn.send(("error", exc))
+            continue
+        except BaseException:
+            conn.send(("bug", traceback.format_exc()))
+            continue
+        conn.send(("ok", head, len(pieces)))
+        for piece in pieces:
+            conn.send_bytes(piece)
+        del head, pieces
+
+
+class ComputeProcess:
+    """One process and its pipe, started when first needed and again after it is killed."""
+
+    def __init__(self) -> None:
+        self.process: Any = None  # multiprocessing's SpawnProcess
+        self.conn: multiprocessing.connection.Connection | None = None
+        self.ready = False  # has said so, its imports done
+        self._starting = threading.Lock()  # the server's start and a first task may race
+
+    def start(self) -> None:
+        parent, child = _CONTEXT.Pipe()
+        process = _CONTEXT.Process(target=_serve, args=(child,), daemon=True, name="nabla-compute")
+        process.start()
+        child.close()
+        self.process, self.conn = process, parent
+        self.ready = False
+
+    def start_once(self) -> None:
+        with self._starting:
+            if self.conn is None:
+                self.start()
+
+    def call(self, function: Task[Head], args: tuple[Any, ...], timeout: float) -> Any:
+        """`function(*args)` in the process: its (head, pieces), or its error raised here."""
+        if self.process is not None and not self.process.is_alive():
+            self.stop()  # died while idle (killed from outside): a new one takes the task
+        self.start_once()
+        assert self.conn is not None
+        conn = self.conn
+        buffers: list[pickle.PickleBuffer] = []
+        task = pickle.dumps((function, args), protocol=5, buffer_callback=buffers.append)
+        try:
+            if not self.ready:
+                self.ready = conn.recv() == "ready"
+            conn.send(len(buffers))
+            conn.send_bytes(task)
+            for buffer in buffers:
+                conn.send_bytes(buffer.raw())
+            del task, buffers
+            if not conn.poll(timeout):
+                self.stop()
+                raise TooLargeError(
+                    f"the request computed for over {timeout:g} s (NABLA_COMPUTE_TIMEOUT) "
+                    "and was stopped; ask for fewer points, steps or variables.",
+                    reason="time",
+                )
+            outcome = conn.recv()
+            if outcome[0] == "error":
+                raise outcome[1]
+            if outcome[0] == "bug":
+                logger.error("a compute process failed:\n%s", outcome[1])
+                raise ComputeFailed("a compute process failed (traceback logged)")
+            _, head, count = outcome
+            return head, [conn.recv_bytes() for _ in range(count)]
+        except (EOFError, OSError, BrokenPipeError):
+            self.stop()
+            raise ComputeFailed(f"a compute process died (exit code {self._exit_code()})") from None
+
+    def _exit_code(self) -> int | None:
+        return None if self.process is None else self.process.exitcode
+
+    def stop(self) -> None:
+        """Kill the process (a task past its time, or a broken pipe) and forget it."""
+        if self.conn is not None:
+            self.conn.close()
+        if self.process is not None:
+            self.process.kill()
+            self.process.join(5)
+        self.process, self.conn = None, None
+
+
+class ComputePool:
+    """`size` compute processes of this server process, each running one task at a time.
+    The callers (app.lifecycle's scheduler, on its threads) admit at most `size` tasks at
+    once; more would wait here for a process."""
+
+    def __init__(self) -> None:
+        self._idle: queue.SimpleQueue[ComputeProcess] = queue.SimpleQueue()
+        self._all: list[ComputeProcess] = []
+
+    @property
+    def size(self) -> int:
+        return len(self._all)
+
+    def grow(self, size: int) -> None:
+        """At least `size` processes (each started when first used)."""
+        while len(self._all) < size:
+            process = ComputeProcess()
+            self._all.append(process)
+            self._idle.put(process)
+
+    def run(self, timeout: float, function: Task[Head], *args: Any) -> tuple[Head, list[bytes]]:
+        """Blocking: call from a thread, not from the event loop."""
+        process = self._idle.get()
+        try:
+            result: tuple[Head, list[bytes]] = process.call(function, args, timeout)
+            return result
+        finally:
+            self._idle.put(process)
+
+    def start(self) -> None:
+        """Start the processes not started yet, without waiting for them to be ready: each
+        imports the app (about a second) while the server starts answering."""
+        for process in self._all:
+            process.start_once()
+
+    def close(self) -> None:
+        for process in self._all:
+            process.stop()
+
+
+def shared_pool(size: int) -> ComputePool:
+    """At least `size` compute processes of this server process (tests build many apps in
+    one process: they share these rather than start processes each)."""
+    with _POOL_LOCK:
+        _POOL.grow(size)
+    return _POOL
+
+
+_POOL = ComputePool()
+_POOL_LOCK = threading.Lock()
