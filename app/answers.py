@@ -87,12 +87,17 @@ class Reply:
         return Head(JSON, headers, True, points), list(compressed(chunks, self.coding, coder))
 
 
+def size(pieces: list[Piece]) -> int:
+    return sum(len(piece) for piece in pieces)
+
+
 def response(head: Head, pieces: list[Piece]) -> Response:
-    """The Response that sends `pieces`, each dropped once it has been sent."""
-    if not head.streamed:
+    """The Response that sends `pieces` a megabyte at a time, each dropped once it has been
+    sent: an answer is held once while it waits for its client (in one piece, it was held
+    twice: by the Response, and copied into the transport's buffer)."""
+    if not head.streamed and size(pieces) <= PIECE:
         return Response(pieces[0], media_type=head.media_type, headers=head.headers)
-    length = sum(len(piece) for piece in pieces)
-    headers = {**head.headers, "Content-Length": str(length)}
+    headers = {**head.headers, "Content-Length": str(size(pieces))}
     return StreamingResponse(_sent(pieces), media_type=head.media_type, headers=headers)
 
 

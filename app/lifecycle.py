@@ -45,7 +45,7 @@ import functools
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
 
@@ -55,9 +55,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.answers import Head, Piece, Reply, response
+from app.answers import Head, Piece, Reply, response, size
 from app.config import Settings
-from app.errors import OverloadedError
+from app.errors import ClientGoneError, OverloadedError
 from app.expressions import parse_cache_lookups
 from app.json_in import RawBody
 from app.observability import HEAVY, QUEUED, record_parses
@@ -67,6 +67,7 @@ from app.schemas import ComputeRequest, Size
 from app.service import Endpoint
 
 HEAVY_SIZE = 1 << 16  # point-coordinates: about 5 MiB per float64 array
+HELD_ANSWER_BYTES = 1 << 20  # an answer's bytes: more are sent with an admission slot
 
 
 # Refusals the event loop makes per second before it makes them wait. A refusal costs the
@@ -116,10 +117,18 @@ class WaitingLine:
     def shedding(self) -> bool:
         return time.monotonic() - self.shed_at < SHEDDING_SECONDS
 
+    def _waited(self, now: float) -> float:
+        return now - next(iter(self.arrivals.values())) if self.arrivals else 0.0
+
+    @property
+    def full(self) -> bool:
+        """One more waiting request would be refused now."""
+        return len(self.arrivals) >= self.length or self._waited(time.monotonic()) >= self.max_wait
+
     def refusal(self, busy: str) -> OverloadedError | None:
         """The refusal one more waiting request gets now, if the line is full."""
         now = time.monotonic()
-        waited = now - next(iter(self.arrivals.values())) if self.arrivals else 0.0
+        waited = self._waited(now)
         if len(self.arrivals) < self.length and waited < self.max_wait:
             return None
         self.shed_at = now
@@ -270,8 +279,16 @@ class Scheduler:
             self._limiter = anyio.CapacityLimiter(self.threads)
         return self._limiter
 
-    async def run(self, work: Callable[..., T], *args: object) -> T:
-        """`work(*args)` on a compute thread, or OverloadedError if the line is full."""
+    async def run(
+        self,
+        work: Callable[..., T],
+        *args: object,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> T:
+        """`work(*args)` on a compute thread, or OverloadedError if the line is full; or
+        ClientGoneError if, once its turn has come after a wait, `gone()` says its client
+        has left: a flood's clients leave, and the work they left in the line was done
+        anyway, seconds of it for nobody (twenty of a 10,000-step /descent)."""
         limiter = self.limiter
         QUEUED.inc()
         try:
@@ -283,12 +300,22 @@ class Scheduler:
                     await self.line.refuse(refusal)
                 with self.line.joined():
                     await limiter.acquire()
+                if gone is not None and await gone():
+                    limiter.release()
+                    raise ClientGoneError(
+                        "the client left while its request waited for a compute process."
+                    ) from None
             try:
                 return await anyio.to_thread.run_sync(work, *args)
             finally:
                 limiter.release()
         finally:
             QUEUED.dec()
+
+    def would_shed(self) -> bool:
+        """A request that came now would be shed (the line is full, or has waited too long)."""
+        busy = self._limiter is not None and self._limiter.available_tokens == 0
+        return busy and self.line.full
 
     def full(self) -> OverloadedError | None:
         """The refusal a request that must wait for a thread gets now, if it would be shed."""
@@ -350,9 +377,10 @@ class Lifecycle:
     @property
     def shedding(self) -> bool:
         """A request was refused for want of a thread, a slot or a place among the requests
-        in progress (`app.protocol`) within the last second."""
+        in progress (`app.protocol`) within the last second, or one would be now."""
         recently = time.monotonic() - self.shed_at < SHEDDING_SECONDS
-        return recently or self.scheduler.line.shedding or self.admission.line.shedding
+        lines = self.scheduler.line.shedding or self.admission.line.shedding
+        return recently or lines or self.scheduler.would_shed()
 
     def shed(self) -> None:
         """A request was refused before it reached a line (`NABLA_MAX_REQUESTS`)."""
@@ -375,32 +403,46 @@ class Lifecycle:
         settings: Settings = request.app.state.settings
         reply = Reply.negotiate(request)  # a 406 before any work
         if isinstance(body, RawBody):
-            head, pieces = await self.scheduler.run(
-                self.compute, answered, endpoint, body, settings, reply
-            )
+            head, pieces = await self._computed(request, endpoint, body, settings, reply)
             request.state.points = head.points  # for the access log
-            return self._sent(head, pieces)
+            return await self._sent(request, head, pieces)
         endpoint.limits(body, settings)  # on the event loop: arithmetic on the model
         size = body.size()
         request.state.points = size.points
         if runs_inline(body, size) and self._inline_allowed():
             start = time.monotonic()
             try:
-                return response(*answered(endpoint, body, settings, reply))
+                return response(*reply.render(endpoint.compute(body, settings), settings))
             finally:
                 self.inline_seconds += time.monotonic() - start
         if size.coordinates >= HEAVY_SIZE:
             await self.admission.enter(request)
-        return self._sent(
-            *await self.scheduler.run(self.compute, answered, endpoint, body, settings, reply)
-        )
+        head, pieces = await self._computed(request, endpoint, body, settings, reply)
+        return await self._sent(request, head, pieces)
 
-    def _sent(self, head: Head, pieces: list[Any]) -> Response:
-        """The response of an answer computed off the event loop; the parses it made are
-        counted here if it was computed in another process."""
+    async def _computed(
+        self,
+        request: Request,
+        endpoint: Endpoint[Body, Payload],
+        body: Body | RawBody,
+        settings: Settings,
+        reply: Reply,
+    ) -> tuple[Head, list[Any]]:
+        """`answered` in a compute process (or on a thread), in its turn."""
+        work = (self.compute, answered, endpoint, body, settings, reply)
+        return await self.scheduler.run(*work, gone=request.is_disconnected)
+
+    async def _sent(self, request: Request, head: Head, pieces: list[Any]) -> Response:
+        """The response of an answer computed off the event loop. An answer over
+        HELD_ANSWER_BYTES is sent with an admission slot (the request's own, if it is big):
+        sixty clients that asked for 5.6 MB answers and read none held them all, past the
+        budget (1.1 GiB). The parses it made are counted here if it was computed in
+        another process."""
         if self.pool is not None:
             hits, misses = head.parses
             record_parses(hits=hits, misses=misses)
+        if size(pieces) > HELD_ANSWER_BYTES:
+            await self.admission.enter(request)
         return response(head, pieces)
 
 

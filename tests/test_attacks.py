@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -185,6 +186,12 @@ def flood(server: Server, path: str, body: dict[str, object], tmp_path: Path) ->
     assert "Socket errors" not in done.stdout, done.stdout
     assert health.worst < 1.0
     assert health.failures == 0
+    # The work in progress when the load stops is finished (the requests waiting for it
+    # whose clients left are dropped at their turn), then the server is ready again.
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{server.url}/ready").status_code != 200:
+        assert time.monotonic() < deadline, "not ready 30 s after the load"
+        time.sleep(0.2)
     assert_still_correct(server)
     return done.stdout
 
@@ -490,4 +497,37 @@ def test_the_vector_endpoints_largest_requests_stay_within_the_memory_a_request_
     assert r.status_code == 200, r.text[:300]
     assert grown < Settings().request_memory // 1024, f"peak RSS grew by {grown // MiB} MiB"
     assert health.worst < 1.0
+    assert_still_correct(fresh_server)
+
+
+def test_answers_left_unread_stay_within_the_budget(fresh_server: Server) -> None:
+    # Forty clients ask, one after another, for a 6 MB answer (below the big-request
+    # thresholds) and read none of it: each answer was held, twice (by its response, and
+    # copied into the transport's buffer), until NABLA_SEND_TIMEOUT: +246 MiB for sixty.
+    # Now an answer over 1 MiB is sent with an admission slot: two are held, eight wait,
+    # the others are shed; and each is held once, sent a megabyte at a time.
+    body = json.dumps(
+        {"expression": "sin(x)*exp(-x)", "range": {"start": 0, "stop": 1, "num": 60_000}}
+    ).encode()
+    head = (
+        f"POST /derivative HTTP/1.1\r\nHost: nabla\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    before = peak_rss_kib(fresh_server.process.pid)
+    clients = []
+    with HealthWatch(fresh_server.url) as health:
+        for _ in range(40):
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # reads nothing
+            client.connect(("127.0.0.1", fresh_server.port))
+            client.sendall(head + body)
+            clients.append(client)
+            time.sleep(0.15)  # each computed before the next comes
+        time.sleep(1)
+    grown = peak_rss_kib(fresh_server.process.pid) - before
+    for client in clients:
+        client.close()
+    assert grown < 128 * MiB, f"peak RSS grew by {grown // MiB} MiB"
+    assert health.worst < 1.0
+    assert health.failures == 0
     assert_still_correct(fresh_server)

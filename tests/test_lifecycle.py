@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import lifecycle
-from app.errors import OverloadedError
+from app.errors import ClientGoneError, OverloadedError
 from app.json_in import HEAVY_BODY_BYTES
 from app.lifecycle import Admission, RefusalPace, Scheduler, WaitingLine
 from app.schemas import (
@@ -366,6 +366,46 @@ def test_a_queue_whose_first_request_waited_too_long_sheds_new_ones() -> None:
         return [late, "after"]
 
     assert asyncio.run(scenario())[0] == "shed"
+
+
+def test_a_request_whose_client_left_while_it_waited_is_not_computed() -> None:
+    scheduler = Scheduler(1, WaitingLine(8, 60))
+    ran: list[str] = []
+
+    async def left() -> bool:
+        return True
+
+    async def scenario() -> None:
+        slow = asyncio.ensure_future(scheduler.run(time.sleep, 0.2))
+        await asyncio.sleep(0.05)
+        with pytest.raises(ClientGoneError):
+            await scheduler.run(ran.append, "for nobody", gone=left)
+        await slow
+        await scheduler.run(ran.append, "after", gone=left)  # no wait: nothing to ask
+
+    asyncio.run(scenario())
+    assert ran == ["after"]
+
+
+def test_a_scheduler_says_it_would_shed_before_it_has_refused_anyone() -> None:
+    # /ready turns false on it: after a flood, while the line it left is still full, a new
+    # request would be refused, though nobody has been for a second.
+    scheduler = Scheduler(1, WaitingLine(1, 60))
+
+    async def scenario() -> list[bool]:
+        seen = [scheduler.would_shed()]
+        slow = asyncio.ensure_future(scheduler.run(time.sleep, 0.2))
+        await asyncio.sleep(0.02)
+        seen.append(scheduler.would_shed())  # one computing, no one waiting
+        waiting = asyncio.ensure_future(scheduler.run(time.sleep, 0))
+        await asyncio.sleep(0.02)
+        seen.append(scheduler.would_shed())  # and the one place in line taken
+        await asyncio.gather(slow, waiting)
+        seen.append(scheduler.would_shed())
+        return seen
+
+    assert asyncio.run(scenario()) == [False, False, True, False]
+    assert not scheduler.line.shedding  # nobody was refused
 
 
 def test_refusals_past_the_burst_wait_their_turn_at_the_pace() -> None:
