@@ -12,11 +12,12 @@ forgotten once sent.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -71,30 +72,36 @@ class Reply:
 
     def render(
         self, payload: Mapping[str, Any], settings: Settings, points: int | None = None
-    ) -> tuple[Head, list[Piece]]:
-        """The answer's head and its bytes."""
+    ) -> tuple[Head, list[Piece] | Iterator[Piece]]:
+        """The answer's head and its bytes: one piece, or for a big answer an iterator that
+        encodes (and compresses) it as it is taken."""
         if self.media == NPZ:
             parts = npz_parts(dict(npz_arrays(payload)))
-            return Head(NPZ, {"Vary": "Accept"}, True, points), parts
+            headers = {"Vary": "Accept", "Content-Length": str(size(parts))}
+            return Head(NPZ, headers, True, points), iter(parts)
         chunks = json_stream(payload)
         if chunks is None:
             body = orjson.dumps(payload, option=NUMPY, default=spelled_out)
             return Head(JSON, {"Vary": "Accept"}, False, points), [body]
         if self.coding in (None, IDENTITY):  # the middleware answers 406 for None
-            return Head(JSON, {"Vary": "Accept"}, True, points), list(chunks)
+            return Head(JSON, {"Vary": "Accept"}, True, points), chunks
         coder = compressor(self.coding, settings)
         headers = {"Content-Encoding": self.coding, "Vary": "Accept, Accept-Encoding"}
-        return Head(JSON, headers, True, points), list(compressed(chunks, self.coding, coder))
+        return Head(JSON, headers, True, points), compressed(chunks, self.coding, coder)
 
 
 def size(pieces: list[Piece]) -> int:
     return sum(len(piece) for piece in pieces)
 
 
-def response(head: Head, pieces: list[Piece]) -> Response:
+def response(head: Head, pieces: Iterable[Piece]) -> Response:
     """The Response that sends `pieces` a megabyte at a time, each dropped once it has been
     sent: an answer is held once while it waits for its client (in one piece, it was held
-    twice: by the Response, and copied into the transport's buffer)."""
+    twice: by the Response, and copied into the transport's buffer). An iterator's pieces
+    are taken as they come, on a thread (they may be encoded as they are taken, or wait
+    for a compute process to send them)."""
+    if not isinstance(pieces, list):
+        return StreamingResponse(_sliced(pieces), media_type=head.media_type, headers=head.headers)
     if not head.streamed and size(pieces) <= PIECE:
         return Response(pieces[0], media_type=head.media_type, headers=head.headers)
     headers = {**head.headers, "Content-Length": str(size(pieces))}
@@ -102,6 +109,15 @@ def response(head: Head, pieces: list[Piece]) -> Response:
 
 
 PIECE = 1 << 20  # bytes per body message: an .npz is a few arrays of many megabytes
+
+
+async def _sliced(pieces: Iterable[Piece]) -> AsyncIterator[Piece]:
+    """Each piece taken on a thread, and sent in slices from the event loop: one thread hop
+    per piece (an .npz's array: 8 MB), not per megabyte."""
+    async for piece in iterate_in_threadpool(pieces):
+        view = memoryview(piece)
+        for start in range(0, len(view), PIECE):
+            yield view[start : start + PIECE]
 
 
 async def _sent(pieces: list[Piece]) -> AsyncIterator[Piece]:

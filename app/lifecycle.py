@@ -45,7 +45,7 @@ import functools
 import itertools
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
 
@@ -356,7 +356,7 @@ class Lifecycle:
         self.scheduler = Scheduler(threads, WaitingLine(queue, max_wait, self.pace))
         # Blocking, on a scheduler thread: a function's (head, pieces), computed in a
         # compute process (killed past `timeout`) or on the thread itself.
-        self.compute: Callable[..., tuple[Head, list[Any]]] = _here
+        self.compute: Callable[..., tuple[Head, Iterable[Any]]] = _here
         self.pool = shared_pool(self.scheduler.threads) if processes else None
         if self.pool is not None:
             self.compute = functools.partial(self.pool.run, timeout)
@@ -427,12 +427,12 @@ class Lifecycle:
         body: Body | RawBody,
         settings: Settings,
         reply: Reply,
-    ) -> tuple[Head, list[Any]]:
+    ) -> tuple[Head, Iterable[Any]]:
         """`answered` in a compute process (or on a thread), in its turn."""
         work = (self.compute, answered, endpoint, body, settings, reply)
         return await self.scheduler.run(*work, gone=request.is_disconnected)
 
-    async def _sent(self, request: Request, head: Head, pieces: list[Any]) -> Response:
+    async def _sent(self, request: Request, head: Head, pieces: Iterable[Any]) -> Response:
         """The response of an answer computed off the event loop. An answer over
         HELD_ANSWER_BYTES is sent with an admission slot (the request's own, if it is big):
         sixty clients that asked for 5.6 MB answers and read none held them all, past the
@@ -441,14 +441,14 @@ class Lifecycle:
         if self.pool is not None:
             hits, misses = head.parses
             record_parses(hits=hits, misses=misses)
-        if size(pieces) > HELD_ANSWER_BYTES:
-            await self.admission.enter(request)
+        if not isinstance(pieces, list) or size(pieces) > HELD_ANSWER_BYTES:
+            await self.admission.enter(request)  # a streamed answer: big
         return response(head, pieces)
 
 
 def answered(
     endpoint: Endpoint[Body, Payload], body: Body | RawBody, settings: Settings, reply: Reply
-) -> tuple[Head, list[Piece]]:
+) -> tuple[Head, list[Piece] | Iterator[Piece]]:
     """All the work of an answer, where it is done (a compute process, or inline): a big
     body parsed, validated and held to the limits, the computation, the encoding."""
     hits, misses = parse_cache_lookups()

@@ -9,6 +9,7 @@ import os
 import pickle
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -62,6 +63,33 @@ def test_a_pool_runs_tasks_in_another_process_and_raises_their_client_errors() -
         with pytest.raises(ComputeFailed):
             pool.run(30, _divide_by_zero)  # a bug: logged there, a 500 here
         assert pool.run(30, _square_root_of, 9.0)[1][0] == b"3.0"  # the same process
+    finally:
+        pool.close()
+
+
+def _counted(n: int, fail_at: int | None = None) -> tuple[str, Iterator[bytes]]:
+    def pieces() -> Iterator[bytes]:
+        for i in range(n):
+            if i == fail_at:
+                raise RuntimeError("a bug while encoding")
+            yield str(i).encode() * 100_000
+
+    return "streamed", pieces()
+
+
+def test_pieces_made_as_they_are_taken_come_back_in_order_and_a_failure_among_them_raises() -> None:
+    pool = ComputePool()
+    pool.grow(1)
+    try:
+        head, pieces = pool.run(30, _counted, 12)
+        assert head == "streamed"
+        assert list(pieces) == [str(i).encode() * 100_000 for i in range(12)]
+        head, pieces = pool.run(30, _counted, 12, 5)
+        taken = iter(pieces)
+        assert [next(taken) for _ in range(5)] == [str(i).encode() * 100_000 for i in range(5)]
+        with pytest.raises(ComputeFailed):
+            next(taken)
+        assert pool.run(30, _square_root_of, 4.0)[1] == [b"2.0", b"", b"end"]  # still serves
     finally:
         pool.close()
 
