@@ -112,6 +112,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.in_head = True
         self.in_body = False  # from the end of a head with a body to the end of the body
         self.body_bytes = 0  # of the body being read, as received
+        self.body_length: int | None = None  # its Content-Length, if it has one
         self.min_body_rate = settings.min_body_rate
         self.head_bytes = 0
         self.head_began = 0.0  # loop time of the first byte of the head being read
@@ -160,10 +161,20 @@ class HttpProtocol(HttpToolsProtocol):
             and now - self.head_began > TRICKLE_SECONDS
         )
 
+    def body_rate(self) -> float | None:
+        """Bytes per second of the body being read, once it has been read for over
+        `TRICKLE_SECONDS`; None otherwise."""
+        deadline = self.deadline
+        if not self.in_body or deadline is None or deadline.expire != self._body_too_slow:
+            return None
+        elapsed = deadline.elapsed()
+        return self.body_bytes / elapsed if elapsed > TRICKLE_SECONDS else None
+
     def _evict_an_idle_one(self) -> bool:
         """Close the longest-idle connection to make room for this one, or else the one
-        whose head has been trickling in longest: a flood of silent or slowloris
-        connections then cannot keep a probe (or anyone) out; False if there is neither."""
+        whose head has been trickling in longest, or else the one whose body comes slowest
+        if slower than `min_body_rate`: a flood of silent, slowloris or slow-upload
+        connections then cannot keep a probe (or anyone) out; False if there is none."""
         others = [c for c in self.connections if c is not self and isinstance(c, HttpProtocol)]
         idle = [c for c in others if c.idle]
         if idle:
@@ -173,6 +184,11 @@ class HttpProtocol(HttpToolsProtocol):
         trickling = [c for c in others if c.trickling(now)]
         if trickling:
             min(trickling, key=lambda c: c.head_began).transport.close()
+            return True
+        rates = [(rate, c) for c in others if (rate := c.body_rate()) is not None]
+        slow = [(rate, c) for rate, c in rates if rate < self.min_body_rate]
+        if slow:
+            min(slow, key=lambda pair: pair[0])[1].transport.close()
             return True
         return False
 
@@ -251,6 +267,7 @@ class HttpProtocol(HttpToolsProtocol):
             return
         self.in_body = has_body  # its clocks start if this read does not finish it
         self.body_bytes = 0
+        self.body_length = _declared_length(self.headers)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -401,23 +418,35 @@ class HttpProtocol(HttpToolsProtocol):
     def _check_body_rate(self) -> None:
         """A body trickled in (a byte a second) never stops arriving, and held its slot for
         the whole `body_timeout`: past the idle timeout's worth of reading, a body must
-        have come at `min_body_rate` on average."""
+        have come at `min_body_rate` on average, and, if its length is declared, at a pace
+        that brings all of it within `body_timeout` (two uploads at 4.5 KB/s held both
+        admission slots for the whole minute before their 408)."""
         deadline = self.deadline
         if deadline is None or deadline.expire != self._body_too_slow or self.refused:
             return
         elapsed = deadline.elapsed()
-        if elapsed <= self.body_idle_timeout or self.body_bytes >= self.min_body_rate * elapsed:
+        if elapsed <= self.body_idle_timeout:
+            return
+        rate = self.body_bytes / elapsed
+        remaining = (self.body_length or 0) - self.body_bytes
+        finish = elapsed + remaining / rate if rate else float("inf")
+        late = self.body_length is not None and finish > self.body_timeout
+        if rate >= self.min_body_rate and not late:
             return
         if self.cycle is not None and self.cycle.response_started:
             self.transport.close()  # answered already (a 413 on the declared length)
             return
-        rate = self.body_bytes / elapsed
-        self.refuse(
-            BodyTimeoutError(
-                f"the request body arrives at {rate:.0f} bytes/s; send it at "
-                f"{self.min_body_rate} bytes/s or more."
-            )
+        detail = (
+            f"the request body arrives at {rate:.0f} bytes/s; send it at "
+            f"{self.min_body_rate} bytes/s or more."
         )
+        if rate >= self.min_body_rate:
+            detail = (
+                f"the request body arrives at {rate:.0f} bytes/s, too slow for its "
+                f"{self.body_length} bytes to arrive within {self.body_timeout:g} s; send "
+                "it faster, or split it."
+            )
+        self.refuse(BodyTimeoutError(detail))
 
     def _start_stall(self, seconds: float) -> None:
         self._stop_stall()
@@ -542,6 +571,16 @@ def _is_probe(url: bytes) -> bool:
 def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
     """The request line and headers as sent, to within the spaces around each colon."""
     return len(url) + len(b"POST  HTTP/1.1\r\n\r\n") + sum(len(n) + len(v) + 4 for n, v in headers)
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:  # refused by the parser before this is asked
+                return None
+    return None
 
 
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:

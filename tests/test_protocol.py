@@ -512,3 +512,60 @@ def test_a_body_trickled_in_below_the_minimum_rate_gets_a_408() -> None:
     assert json.loads(body)["type"] == "body_timeout"
     assert "send it at 1000 bytes/s or more" in json.loads(body)["detail"]
     assert took < 4
+
+
+def test_a_new_connection_over_the_cap_takes_the_place_of_a_body_trickling_in() -> None:
+    # 2,100 connections sending their bodies a few bytes at a time kept new connections out
+    # at the cap (130 of 301 probes failed): below NABLA_MIN_BODY_RATE they are refused
+    # only after NABLA_BODY_IDLE_TIMEOUT (10 s). At the cap, the slowest body slower than
+    # the minimum rate, read for over a second, is closed to make room.
+    server = Server(env={"NABLA_MAX_CONNECTIONS": "20"})
+    try:
+        socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+        try:
+            for sock in socks:
+                sock.sendall(POST + b"Content-Length: 1000\r\n\r\n{")
+            for _ in range(6):
+                time.sleep(0.25)
+                for sock in socks[1:]:
+                    sock.sendall(b" ")  # 4 bytes a second; the first sends nothing more
+            health = httpx.get(f"{server.url}/health", timeout=5)
+            socks[0].settimeout(5)
+            first = socks[0].recv(1024)  # the slowest body, closed to make room
+        finally:
+            for sock in socks:
+                sock.close()
+    finally:
+        server.stop()
+    assert health.status_code == 200
+    assert first == b""
+
+
+def test_a_body_too_slow_to_arrive_within_the_body_timeout_gets_a_408_early() -> None:
+    # 8 KB/s is over NABLA_MIN_BODY_RATE, but a 1 MB body at that pace takes 125 s, past
+    # NABLA_BODY_TIMEOUT (60 s): two such uploads held both admission slots for the whole
+    # minute. It is refused once NABLA_BODY_IDLE_TIMEOUT (1 s here) of reading shows it.
+    server = Server(env={"NABLA_BODY_IDLE_TIMEOUT": "1"})
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+            sock.sendall(POST + b"Content-Length: 1000000\r\n\r\n[")
+            start = time.monotonic()
+            received = b""
+            try:
+                while not received and time.monotonic() - start < 10:
+                    sock.sendall(b" " * 800)  # 8,000 bytes a second
+                    sock.settimeout(0.1)
+                    try:
+                        received = sock.recv(65536)
+                    except TimeoutError:
+                        continue
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            took = time.monotonic() - start
+    finally:
+        server.stop()
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 "), received
+    detail = json.loads(body)["detail"]
+    assert "too slow for its 1000000 bytes to arrive within 60 s" in detail
+    assert took < 4
