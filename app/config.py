@@ -112,7 +112,10 @@ class Settings(BaseSettings):
         "and it gets a 413 (`reason: time`); with compute processes only.",
     )
     max_queued: int = Field(
-        8, ge=0, description="Requests waiting for a compute thread; more get a 503."
+        64,
+        ge=0,
+        description="Requests waiting for a compute process at most; more get a 503 (and "
+        "fewer wait when their expected work would take `max_queue_wait`).",
     )
     max_queue_wait: float = Field(
         5.0,

@@ -45,7 +45,7 @@ import functools
 import itertools
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
 
@@ -99,19 +99,38 @@ class RefusalPace:
 
 
 class WaitingLine:
-    """Requests waiting for a turn (at a compute thread, for an admission slot): at most
-    `length` of them, and none once the first has waited `max_wait` seconds; one more is
-    refused at once, at the `pace` of refusals. The count bounds a burst (64 requests at
-    once); the wait bounds a line of slow work (a /descent of 10,000 steps takes seconds),
-    whose count says little."""
+    """Requests waiting for a turn (at one of `servers` compute processes, or admission
+    slots): one more is refused at once, at the `pace` of refusals, when the line holds
+    `length`, when its first has waited `max_wait` seconds, or when the work ahead of it
+    would take `max_wait` seconds. The work is each waiting request's expected seconds
+    (`Scheduler` learns them by kind); a request of a kind not timed yet counts as an
+    eighth of `max_wait` on each server, so that a line of those stops at eight. A count
+    alone shed work of a millisecond in a line of eight (a third of `make load`'s mix at
+    64 connections) and let a line of 10,000-step /descents grow to seconds each."""
 
-    def __init__(self, length: int, max_wait: float, pace: RefusalPace | None = None) -> None:
+    def __init__(
+        self,
+        length: int,
+        max_wait: float,
+        pace: RefusalPace | None = None,
+        servers: int = 1,
+    ) -> None:
         self.length = length
         self.max_wait = max_wait
         self.pace = pace or RefusalPace()
+        self.served_by(servers)
         self.arrivals: dict[int, float] = {}  # of the requests waiting, oldest first
+        self.work: dict[int, float] = {}  # their expected seconds of work
         self.shed_at = -SHEDDING_SECONDS  # monotonic time of the last refusal
         self._tickets = itertools.count()
+
+    def served_by(self, servers: int) -> None:
+        self.servers = servers
+        self.unknown = self.max_wait * servers / UNTIMED_IN_LINE
+
+    def ahead(self) -> float:
+        """Seconds a request joining now would expect to wait."""
+        return sum(self.work.values()) / self.servers
 
     @property
     def shedding(self) -> bool:
@@ -123,13 +142,15 @@ class WaitingLine:
     @property
     def full(self) -> bool:
         """One more waiting request would be refused now."""
-        return len(self.arrivals) >= self.length or self._waited(time.monotonic()) >= self.max_wait
+        waited = self._waited(time.monotonic())
+        over = waited >= self.max_wait or self.ahead() >= self.max_wait
+        return over or len(self.arrivals) >= self.length
 
     def refusal(self, busy: str) -> OverloadedError | None:
         """The refusal one more waiting request gets now, if the line is full."""
         now = time.monotonic()
         waited = self._waited(now)
-        if len(self.arrivals) < self.length and waited < self.max_wait:
+        if not self.full:
             return None
         self.shed_at = now
         return OverloadedError(
@@ -144,14 +165,21 @@ class WaitingLine:
         raise refusal
 
     @contextlib.contextmanager
-    def joined(self) -> Iterator[None]:
-        """In the line while the block waits; out when its turn comes or it is cancelled."""
+    def joined(self, work: float | None = None) -> Iterator[None]:
+        """In the line while the block waits, expecting `work` seconds (None: untimed); out
+        when its turn comes or it is cancelled."""
         ticket = next(self._tickets)
         self.arrivals[ticket] = time.monotonic()
+        self.work[ticket] = self.unknown if work is None else work
         try:
             yield
         finally:
             del self.arrivals[ticket]
+            del self.work[ticket]
+
+
+UNTIMED_IN_LINE = 8  # requests of a kind not timed yet that a line holds at most
+LEARNING = 0.3  # weight of the newest time in a kind's expected seconds
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -187,6 +215,7 @@ class Admission:
     def __init__(self, slots: int, line: WaitingLine) -> None:
         self.slots = slots
         self.line = line
+        line.served_by(slots)
         self.held = 0  # slots taken now
         self.waiting = 0  # requests waiting for one
         self._semaphore: asyncio.Semaphore | None = None  # made on the loop that serves
@@ -271,6 +300,8 @@ class Scheduler:
     def __init__(self, threads: int, line: WaitingLine) -> None:
         self.threads = threads or os.cpu_count() or 1
         self.line = line
+        line.served_by(self.threads)
+        self.seconds: dict[Hashable, float] = {}  # expected seconds of work, by kind
         self._limiter: anyio.CapacityLimiter | None = None  # made on the loop that serves
 
     @property
@@ -284,6 +315,7 @@ class Scheduler:
         work: Callable[..., T],
         *args: object,
         gone: Callable[[], Awaitable[bool]] | None = None,
+        kind: Hashable = None,
     ) -> T:
         """`work(*args)` on a compute thread, or OverloadedError if the line is full; or
         ClientGoneError if, once its turn has come after a wait, `gone()` says its client
@@ -298,19 +330,27 @@ class Scheduler:
                 refusal = self.full()
                 if refusal is not None:
                     await self.line.refuse(refusal)
-                with self.line.joined():
+                with self.line.joined(self.seconds.get(kind)):
                     await limiter.acquire()
                 if gone is not None and await gone():
                     limiter.release()
                     raise ClientGoneError(
                         "the client left while its request waited for a compute process."
                     ) from None
+            start = time.monotonic()
             try:
                 return await anyio.to_thread.run_sync(work, *args)
             finally:
                 limiter.release()
+                self._timed(kind, time.monotonic() - start)
         finally:
             QUEUED.dec()
+
+    def _timed(self, kind: Hashable, seconds: float) -> None:
+        """Learn how long work of this kind takes (`kind` None: not learnt)."""
+        if kind is not None:
+            known = self.seconds.get(kind, seconds)
+            self.seconds[kind] = known + LEARNING * (seconds - known)
 
     def would_shed(self) -> bool:
         """A request that came now would be shed (the line is full, or has waited too long)."""
@@ -430,7 +470,11 @@ class Lifecycle:
     ) -> tuple[Head, Iterable[Any]]:
         """`answered` in a compute process (or on a thread), in its turn."""
         work = (self.compute, answered, endpoint, body, settings, reply)
-        return await self.scheduler.run(*work, gone=request.is_disconnected)
+        # Its kind, for the time it is expected to take: the endpoint, and the size (in
+        # powers of two) of its points or of its body.
+        size = len(body.raw) if isinstance(body, RawBody) else body.size().coordinates
+        kind = (endpoint.compute, isinstance(body, RawBody), size.bit_length())
+        return await self.scheduler.run(*work, gone=request.is_disconnected, kind=kind)
 
     async def _sent(self, request: Request, head: Head, pieces: Iterable[Any]) -> Response:
         """The response of an answer computed off the event loop. An answer over

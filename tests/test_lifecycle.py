@@ -408,6 +408,47 @@ def test_a_scheduler_says_it_would_shed_before_it_has_refused_anyone() -> None:
     assert not scheduler.line.shedding  # nobody was refused
 
 
+def test_a_line_holds_more_of_work_it_has_timed_as_quick_than_of_work_not_timed() -> None:
+    # Eight of a kind not timed yet fill a line of 64 waiting over 1 s; once a kind is
+    # timed at 10 ms, 64 of it wait (0.32 s of work ahead on two threads), and 8 of a
+    # kind timed at 0.5 s fill it again.
+    def outcomes(kind: str | None, seconds: float, count: int, learn: bool) -> list[str]:
+        scheduler = Scheduler(2, WaitingLine(64, 1.0))
+        if learn:
+            scheduler.seconds[kind] = seconds
+
+        async def scenario() -> list[str]:
+            async def one() -> str:
+                try:
+                    await scheduler.run(time.sleep, seconds, kind=kind)
+                except OverloadedError:
+                    return "shed"
+                return "done"
+
+            return list(await asyncio.gather(*(one() for _ in range(count))))
+
+        return asyncio.run(scenario())
+
+    untimed = outcomes("descent", 0.01, 20, learn=False)
+    assert untimed.count("done") == 2 + 8
+    assert outcomes("derivative", 0.01, 66, learn=True).count("shed") == 0
+    slow = outcomes("hessian", 0.5, 14, learn=True)
+    assert slow.count("done") == 2 + 4  # 4 waiting: 1 s of work ahead on two threads
+
+
+def test_a_scheduler_learns_how_long_each_kind_of_work_takes() -> None:
+    scheduler = Scheduler(1, WaitingLine(8, 60))
+
+    async def scenario() -> None:
+        for seconds in (0.05, 0.05, 0.15):
+            await scheduler.run(time.sleep, seconds, kind="k")
+
+    asyncio.run(scenario())
+    # 0.05, then 0.05, then 0.05 + 0.3·(0.15 − 0.05) = 0.08 (a few ms of thread hops more)
+    assert scheduler.seconds["k"] == pytest.approx(0.08, abs=0.01)
+    assert None not in scheduler.seconds
+
+
 def test_refusals_past_the_burst_wait_their_turn_at_the_pace() -> None:
     pace = RefusalPace(rate=100, burst=3)
     delays = [pace.delay() for _ in range(6)]
