@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -328,24 +329,30 @@ def test_connections_that_send_nothing_are_closed_when_idle_keep_alive_ones_are(
         server.stop()
 
 
-def test_a_new_connection_over_the_cap_takes_the_place_of_the_longest_idle_one() -> None:
-    # 2048 silent connections, reopened as soon as closed, kept /health out (a 503 in 70
-    # of 71 probes): the cap refused every new connection, the probe's too.
+def health_at_the_cap(occupy: Callable[[list[socket.socket]], None]) -> tuple[int, bytes]:
+    """Fill a server's 20 connections, let `occupy` use them, then probe /health on a new
+    connection: its status, and what the first of the 20 received (b"": it was closed to
+    make room)."""
     server = Server(env={"NABLA_MAX_CONNECTIONS": "20"})
     try:
         socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
         try:
-            time.sleep(0.2)
+            occupy(socks)
             health = httpx.get(f"{server.url}/health", timeout=5)
             socks[0].settimeout(5)
-            oldest = socks[0].recv(1024)  # closed to make room
+            first = socks[0].recv(1024)
         finally:
             for sock in socks:
                 sock.close()
     finally:
         server.stop()
-    assert health.status_code == 200
-    assert oldest == b""
+    return health.status_code, first
+
+
+def test_a_new_connection_over_the_cap_takes_the_place_of_the_longest_idle_one() -> None:
+    # 2048 silent connections, reopened as soon as closed, kept /health out (a 503 in 70
+    # of 71 probes): the cap refused every new connection, the probe's too.
+    assert health_at_the_cap(lambda socks: time.sleep(0.2)) == (200, b"")
 
 
 def test_connections_over_the_cap_get_a_json_503_when_none_is_idle() -> None:
@@ -377,23 +384,12 @@ def test_a_new_connection_over_the_cap_takes_the_place_of_a_head_trickling_in() 
     # 2,100 connections sending their heads a byte a second (slowloris) kept every new
     # connection out at the cap, the kubelet's probes too (296 of 301 got a 503). A head
     # still arriving after a second is now closed to make room, the oldest first.
-    server = Server(env={"NABLA_MAX_CONNECTIONS": "20"})
-    try:
-        socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
-        try:
-            for sock in socks:
-                sock.sendall(b"GET /health HTTP/1.1\r\nX-a: ")
-            time.sleep(1.3)
-            health = httpx.get(f"{server.url}/health", timeout=5)
-            socks[0].settimeout(5)
-            first = socks[0].recv(1024)  # the longest-trickling, closed to make room
-        finally:
-            for sock in socks:
-                sock.close()
-    finally:
-        server.stop()
-    assert health.status_code == 200
-    assert first == b""
+    def trickle_heads(socks: list[socket.socket]) -> None:
+        for sock in socks:
+            sock.sendall(b"GET /health HTTP/1.1\r\nX-a: ")
+        time.sleep(1.3)
+
+    assert health_at_the_cap(trickle_heads) == (200, b"")
 
 
 def test_requests_over_the_cap_in_progress_get_a_503_before_their_body_is_read() -> None:
@@ -519,26 +515,15 @@ def test_a_new_connection_over_the_cap_takes_the_place_of_a_body_trickling_in() 
     # at the cap (130 of 301 probes failed): below NABLA_MIN_BODY_RATE they are refused
     # only after NABLA_BODY_IDLE_TIMEOUT (10 s). At the cap, the slowest body slower than
     # the minimum rate, read for over a second, is closed to make room.
-    server = Server(env={"NABLA_MAX_CONNECTIONS": "20"})
-    try:
-        socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
-        try:
-            for sock in socks:
-                sock.sendall(POST + b"Content-Length: 1000\r\n\r\n{")
-            for _ in range(6):
-                time.sleep(0.25)
-                for sock in socks[1:]:
-                    sock.sendall(b" ")  # 4 bytes a second; the first sends nothing more
-            health = httpx.get(f"{server.url}/health", timeout=5)
-            socks[0].settimeout(5)
-            first = socks[0].recv(1024)  # the slowest body, closed to make room
-        finally:
-            for sock in socks:
-                sock.close()
-    finally:
-        server.stop()
-    assert health.status_code == 200
-    assert first == b""
+    def trickle_bodies(socks: list[socket.socket]) -> None:
+        for sock in socks:
+            sock.sendall(POST + b"Content-Length: 1000\r\n\r\n{")
+        for _ in range(6):
+            time.sleep(0.25)
+            for sock in socks[1:]:
+                sock.sendall(b" ")  # 4 bytes a second; the first sends nothing more
+
+    assert health_at_the_cap(trickle_bodies) == (200, b"")
 
 
 def test_a_body_too_slow_to_arrive_within_the_body_timeout_gets_a_408_early() -> None:
