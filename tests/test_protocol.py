@@ -479,30 +479,38 @@ def test_an_upload_that_stalls_gets_a_408_and_gives_its_slot_back_at_the_idle_ti
     assert after.status_code == 200, after.text
 
 
-def test_a_body_trickled_in_below_the_minimum_rate_gets_a_408() -> None:
-    # A byte every 0.2 s never stops arriving, so the idle timeout never fires; once reading
-    # it has taken NABLA_BODY_IDLE_TIMEOUT (1 s here), it must have come at
-    # NABLA_MIN_BODY_RATE (1000 bytes/s here) on average.
-    env = {"NABLA_BODY_IDLE_TIMEOUT": "1", "NABLA_MIN_BODY_RATE": "1000"}
+def answer_to_a_trickle(
+    env: dict[str, str], length: bytes, piece: bytes, every: float
+) -> tuple[bytes, float]:
+    """POST a body of `length` declared bytes as `piece` every `every` seconds, for at
+    most 10 s: the server's first answer (b"" if none), and when it came."""
     server = Server(env=env)
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
-            sock.sendall(POST + b"Content-Length: 100000\r\n\r\n{")
+            sock.sendall(POST + b"Content-Length: " + length + b"\r\n\r\n[")
             start = time.monotonic()
             received = b""
             try:
                 while not received and time.monotonic() - start < 10:
-                    sock.sendall(b" ")
-                    sock.settimeout(0.2)
+                    sock.sendall(piece)
+                    sock.settimeout(every)
                     try:
                         received = sock.recv(65536)
                     except TimeoutError:
                         continue
             except (BrokenPipeError, ConnectionResetError):
                 pass
-            took = time.monotonic() - start
+            return received, time.monotonic() - start
     finally:
         server.stop()
+
+
+def test_a_body_trickled_in_below_the_minimum_rate_gets_a_408() -> None:
+    # A byte every 0.2 s never stops arriving, so the idle timeout never fires; once reading
+    # it has taken NABLA_BODY_IDLE_TIMEOUT (1 s here), it must have come at
+    # NABLA_MIN_BODY_RATE (1000 bytes/s here) on average.
+    env = {"NABLA_BODY_IDLE_TIMEOUT": "1", "NABLA_MIN_BODY_RATE": "1000"}
+    received, took = answer_to_a_trickle(env, b"100000", b" ", 0.2)
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 "), received
     assert json.loads(body)["type"] == "body_timeout"
@@ -530,25 +538,8 @@ def test_a_body_too_slow_to_arrive_within_the_body_timeout_gets_a_408_early() ->
     # 8 KB/s is over NABLA_MIN_BODY_RATE, but a 1 MB body at that pace takes 125 s, past
     # NABLA_BODY_TIMEOUT (60 s): two such uploads held both admission slots for the whole
     # minute. It is refused once NABLA_BODY_IDLE_TIMEOUT (1 s here) of reading shows it.
-    server = Server(env={"NABLA_BODY_IDLE_TIMEOUT": "1"})
-    try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
-            sock.sendall(POST + b"Content-Length: 1000000\r\n\r\n[")
-            start = time.monotonic()
-            received = b""
-            try:
-                while not received and time.monotonic() - start < 10:
-                    sock.sendall(b" " * 800)  # 8,000 bytes a second
-                    sock.settimeout(0.1)
-                    try:
-                        received = sock.recv(65536)
-                    except TimeoutError:
-                        continue
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-            took = time.monotonic() - start
-    finally:
-        server.stop()
+    env = {"NABLA_BODY_IDLE_TIMEOUT": "1"}
+    received, took = answer_to_a_trickle(env, b"1000000", b" " * 800, 0.1)  # 8,000 bytes/s
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 "), received
     detail = json.loads(body)["detail"]
