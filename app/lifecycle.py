@@ -1,5 +1,5 @@
-"""A request's life in one place: its limits, its admission (memory), its turn on the
-compute threads, its refusal when the server is full (503), and the release of all it held.
+"""A request's life in one place: its limits, its admission (memory), its turn at a
+compute process, its refusal when the server is full (503), and the release of all it held.
 
 **Limits first.** `Lifecycle.answer` checks the endpoint's `limits` (app.service: what the
 request's size decides, from its model and the engine's plan) before anything else, so a
@@ -317,7 +317,8 @@ class Scheduler:
         gone: Callable[[], Awaitable[bool]] | None = None,
         kind: Hashable = None,
     ) -> T:
-        """`work(*args)` on a compute thread, or OverloadedError if the line is full; or
+        """`work(*args)` on a scheduler thread (which hands it to a compute process, or
+        computes it), or OverloadedError if the line is full; or
         ClientGoneError if, once its turn has come after a wait, `gone()` says its client
         has left: a flood's clients leave, and the work they left in the line was done
         anyway, seconds of it for nobody (twenty of a 10,000-step /descent)."""
@@ -370,7 +371,7 @@ class Scheduler:
 LIGHT_COORDINATES = 4
 LIGHT_EXPRESSION = 200
 # And the event loop computes at most half of each INLINE_WINDOW: past it, tiny
-# requests go to the compute threads too, so that crafted ones cannot hold /health.
+# requests go to the compute processes too, so that crafted ones cannot hold /health.
 INLINE_SHARE = 0.05
 INLINE_WINDOW = 0.1
 
@@ -378,7 +379,7 @@ Body = TypeVar("Body", bound=ComputeRequest)
 
 
 class Lifecycle:
-    """The admission slots and the compute threads of one app, and the one way every
+    """The admission slots and the compute processes of one app, and the one way every
     compute route answers (`answer`)."""
 
     def __init__(

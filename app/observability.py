@@ -58,7 +58,7 @@ HEAVY = Gauge(
 )
 QUEUED = Gauge(
     "nabla_compute_requests",
-    "Requests computing on, or waiting for, a compute thread (app.lifecycle).",
+    "Requests computing in, or waiting for, a compute process (app.lifecycle).",
     multiprocess_mode="livesum",
 )
 

@@ -20,7 +20,7 @@ and the benchmarks serve), these things change:
   client wished, and at ~20,000 the process ran out of file descriptors.
 - A request that would be shed anyway gets its JSON 503 (with `Retry-After`) here, before
   the app reads its body, and the connection is closed: more than `max_requests` in
-  progress, or a POST while every compute thread is busy and their queue full
+  progress, or a POST while every compute process is busy and their line full
   (app.lifecycle). Probes (`/health`, `/ready`) always go through.
 - Open connections are capped at `max_connections` (within the open-file limit): one more
   takes the place of the longest-idle connection (one that has sent nothing of a next

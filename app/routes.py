@@ -1,7 +1,7 @@
 """HTTP routes: validated request in → service (expression → numerics) → response out.
 
 Every compute route answers through `Lifecycle.answer` (app.lifecycle), which runs the
-service on a compute thread, or inline for a tiny request, and owns its admission,
+service in a compute process, or inline for a tiny request, and owns its admission,
 shedding and release.
 """
 
@@ -156,7 +156,7 @@ def lifecycle(request: Request) -> Lifecycle:
 
 @router.get("/health", summary="Liveness probe")
 async def health() -> Health:
-    # On the event loop: a probe must answer even when every compute thread is busy.
+    # On the event loop: a probe must answer even when every compute process is busy.
     return Health(status="ok")
 
 

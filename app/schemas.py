@@ -152,8 +152,8 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "shedding"] = Field(
-        description="`ready`, or `shedding` (with 503) for a second after a request was "
-        "refused because every compute thread was busy and the queue full.",
+        description="`ready`, or `shedding` (with 503) while a new request would be refused "
+        "(every compute process busy and their line full), and for a second after one was.",
         examples=["ready"],
     )
 
