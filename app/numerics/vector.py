@@ -295,6 +295,24 @@ def jacobian(
     )
 
 
+def _may_refine(options: Options, limit: int) -> bool:
+    """Whether flagged points may be re-estimated by the engine's gradient: not with a
+    fixed step, nor the complex step, nor without points to spare."""
+    return options.step is None and options.method != "complex" and limit > 0
+
+
+def _regradient(f: Function, points: Array, options: Options, limit: int) -> Gradient:
+    """/gradient's answer at `points`: its step checked, a ladder of others where needed."""
+    return gradient(
+        f,
+        points,
+        method=options.method,
+        accuracy=options.accuracy,
+        error_estimate=options.error_estimate,
+        refine_limit=limit,
+    )
+
+
 def _by_gradient(
     functions: Sequence[Function],
     points: Array,
@@ -306,21 +324,14 @@ def _by_gradient(
     domain edge: d√x/dx at 1e-7), re-estimated in `out` by the engine's gradient, which
     checks its step and climbs down a ladder of smaller ones, as /gradient answers them."""
     values, terms, errors, flags = out
-    if options.step is not None or options.method == "complex" or limit <= 0:
+    if not _may_refine(options, limit):
         return
     broken = (~np.isfinite(terms)).any(axis=(0, 1)) & np.isfinite(values).all(axis=0)
     chosen = np.flatnonzero(flags.any(axis=(0, 1)) | broken)[:limit]
     if chosen.size == 0:
         return
     for i, f in enumerate(functions):
-        again = gradient(
-            f,
-            points[chosen],
-            method=options.method,
-            accuracy=options.accuracy,
-            error_estimate=options.error_estimate,
-            refine_limit=limit,
-        )
+        again = _regradient(f, points[chosen], options, limit)
         terms[i][:, chosen] = again.gradient.T
         if errors is not None and again.errors is not None:
             errors[i][:, chosen] = again.errors.T
@@ -543,19 +554,12 @@ def _dotted_gradient(
     """∇f·u by the engine's gradient where the stencil along u is flagged or not finite
     where f is: /gradient's answer there, dotted with u (its bound: Σ|u_j|·bound_j)."""
     values, estimates, errors, flags = out
-    if options.step is not None or options.method == "complex" or limit <= 0:
+    if not _may_refine(options, limit):
         return
     chosen = np.flatnonzero(flags | (~np.isfinite(estimates) & np.isfinite(values)))[:limit]
     if chosen.size == 0:
         return
-    again = gradient(
-        f,
-        points[chosen],
-        method=options.method,
-        accuracy=options.accuracy,
-        error_estimate=options.error_estimate,
-        refine_limit=limit,
-    )
+    again = _regradient(f, points[chosen], options, limit)
     estimates[chosen] = again.gradient @ u
     if errors is not None and again.errors is not None:
         errors[chosen] = again.errors @ np.abs(u)
