@@ -26,9 +26,10 @@ by a relay thread as they come, so that the serving process sends the first whil
 compute process encodes the next, and the compute process is free once it has written
 the last (not once a slow client has read it).
 
-Processes are started with `spawn` (a fork of a process with threads can deadlock), one
-at a time as they are first needed: a server that only answers small requests starts
-none. Each one imports the app in about a second and holds about 75 MiB.
+Processes are started with `spawn` (a fork of a process with threads can deadlock), all
+when the server starts (`ComputePool.start`, from the app's lifespan), or at first use
+where there is no lifespan (an in-process test client). Each one imports the app in about
+a second, holds about 80 MiB, and counts its task's time only once it says it is ready.
 """
 
 from __future__ import annotations
