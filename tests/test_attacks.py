@@ -422,13 +422,21 @@ def test_big_requests_beyond_the_slots_and_their_line_are_shed(fresh_server: Ser
     count = 16 * fresh_server.workers
     with ThreadPoolExecutor(count) as pool:
         answers = pool.map(ask, range(count))
+        # Each probe is a new connection, so with two workers it reaches either process, and
+        # the kernel may have given one of them too few requests to fill its line: a probe
+        # balancer sees the same. Some probes within the first seconds must say 503.
         time.sleep(0.3)
-        readiness = httpx.get(f"{fresh_server.url}/ready")
+        readiness = []
+        for _ in range(20):
+            readiness.append(httpx.get(f"{fresh_server.url}/ready").status_code)
+            time.sleep(0.1)
         statuses = [r.status_code for r in answers]
     assert sorted(set(statuses)) == [200, 503]
     places = fresh_server.workers * (2 + 8)  # slots and waiting places per process
     assert statuses.count(503) >= count - places - 2  # a few find a place as the first finish
-    assert readiness.status_code == 503
+    assert 503 in readiness, readiness
+    if fresh_server.workers == 1:
+        assert readiness[0] == 503
 
 
 def test_two_gradients_of_many_explicit_points_at_once_stay_within_the_budget(
