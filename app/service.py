@@ -268,13 +268,14 @@ def tolerance_work(
     request: DifferenceOptions,
     work: int,
     settings: Settings,
+    order: int = 1,
 ) -> int:
-    """`work` plus what a `tolerance` may add (`numerics.tolerance_evaluations`: every step it
-    may try, at every point), checked against the budget as `check_work` checks the rest
-    (without an `expression`: at one node)."""
+    """`work` plus what a `tolerance` may add (`numerics.tolerance_evaluations` for the
+    derivative's `order`: every step it may try, at every point), checked against the budget
+    as `check_work` checks the rest (without an `expression`: at one node)."""
     if request.tolerance is None:
         return work
-    evaluations = numerics.tolerance_evaluations(dimension)
+    evaluations = numerics.tolerance_evaluations(dimension, order)
     per_point = 1 if expression is None else _per_point(expression, dimension)
     work += work_estimate(evaluations, points, per_point, dimension)
     if work > settings.max_work:
@@ -351,7 +352,7 @@ def derivative(request: DerivativeRequest, settings: Settings) -> DerivativePayl
     count = _checked_count(request, settings)
     exact = _exact_expression(expression, name, request.order) if request.exact else None
     work = check_work(expression, count, 1, request, request.order, settings, besides=exact)
-    work = tolerance_work(expression, count, 1, request, work, settings)
+    work = tolerance_work(expression, count, 1, request, work, settings, request.order)
     if request.range is not None:
         x = axis_values(request.range)
     else:
@@ -397,7 +398,7 @@ def derivative(request: DerivativeRequest, settings: Settings) -> DerivativePayl
 def derivative_limits(request: DerivativeRequest, settings: Settings) -> None:
     count = _checked_count(request, settings)
     work = check_work(None, count, 1, request, request.order, settings)
-    tolerance_work(None, count, 1, request, work, settings)
+    tolerance_work(None, count, 1, request, work, settings, request.order)
     answer = 2 + (2 if request.exact else 0)  # points, intercepts; exact, its errors
     arrays = numerics.arrays_alive(1, error_estimate=request.error_estimate) + answer
     inputs = 0 if request.points is None else len(request.points) * FLOAT_IN_LIST

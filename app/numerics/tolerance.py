@@ -62,8 +62,8 @@ WIDE = 8.0  # ... and this many times smaller where the level is not to be trust
 
 def tolerance_evaluations(dimension: int, order: int | None = None) -> int:
     """Evaluations of f per point a tolerance may add: every level, every coordinate (of
-    the larger stencil, f'''s, unless `order` says which)."""
-    per_level = ACCURACY[2] if order is None else ACCURACY[order]
+    the larger stencil, f'''s, unless `order` says which; orders above 2 take none)."""
+    per_level = ACCURACY.get(order or 2, ACCURACY[2])
     return dimension * LEVELS * per_level
 
 
