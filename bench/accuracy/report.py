@@ -78,6 +78,7 @@ def render(summary: dict[str, Any]) -> str:
         "## All cases\n\n" + table(summary["overall"]),
         "## By kind of derivative",
         *(f"### {KINDS[k].capitalize()}\n\n{table(by_kind[k])}" for k in KINDS if k in by_kind),
+        misses_section(summary["tolerance_misses"]),
         "## By family",
         *(
             f"### {FAMILIES[f]} (`{f}`)\n\n{table(by_family[f])}"
@@ -151,7 +152,8 @@ def tolerance_line(overall: dict[str, dict[str, Any]], by_kind: dict[str, Any]) 
         "`unreliable`; the bound counts the rounding inside f (eps·|x·f'|), which at |x| "
         "of 10 or more, or next to a pole, is over 1e-12 of f' at any step. Of the "
         f"components said to converge, {percent(overall[name]['converged_off'])} are "
-        "more than the tolerance off."
+        "more than the tolerance off. Why the others do not converge, and how many could: "
+        "[below](#why-points-do-not-converge-to-rtol--1e-12)."
     )
 
 
@@ -254,3 +256,96 @@ METHOD = """## How it is measured
   value) whose true absolute error is larger than the estimate. *Evaluations per point*:
   points at which f was evaluated for one case (the default answer; with `tolerance`, all
   of it), averaged over the cases (a case is one point)."""
+
+
+MISSES = """## Why points do not converge to rtol = 1e-12
+
+Every component of *nabla tolerance* that did not converge, sorted by what float64 central
+differences can do there (`bench/accuracy/floor.py`): every central stencil of accuracy 2 to
+16 is tried at every step 2^(k/2) from 2^-60 to 2^5 and its true error measured against the
+exact value, at the steps where the rounding a black-box bound has to count,
+eps·(|f| + Σ|x_i·∂f/∂x_i|)·Σ|w|/h^m, stays under the goal. *Reachable*: some stencil is within
+a quarter of the goal at three steps in a row. A Hessian converges as a whole (its worst
+term), so all the components of a point that did not are counted.
+
+- *exact 0*: every derivative at the point is 0, so rtol·|D| is 0 and no bound meets it (an
+  `atol` would);
+- *(a) out of reach*: no stencil and step is within the goal; *floor* is the smallest error
+  held at three steps where the rounding is under the goal (∞: at none), *any step* without
+  that condition (under 1e-12 where only the rounding inside f, which the engine cannot see
+  whether f commits, stands in the way);
+- *flagged*: reachable, but the default answer flags the point `unreliable` (its ladder saw
+  smaller steps disagree), and then the engine never claims convergence;
+- *(b) within reach*: a stencil and step exist, and the engine did not find them or its
+  bound did not show it.
+"""
+CATEGORIES = {
+    "zero": "exact 0",
+    "unreachable": "(a) out of reach",
+    "flagged": "flagged",
+    "reachable": "(b) within reach",
+}
+
+
+def misses_section(misses: dict[str, Any]) -> str:
+    lines = [
+        MISSES,
+        "| kind | components | converged | "
+        + " | ".join(CATEGORIES.values())
+        + " | converged at most |",
+        "|---|---:|---:|" + "---:|" * len(CATEGORIES) + "---:|",
+    ]
+    for kind in KINDS:
+        m = misses["kinds"].get(kind)
+        if m is None:
+            continue
+        counts = [len(m.get(c, [])) for c in CATEGORIES]
+        most = m["converged"] + counts[2] + counts[3]
+        cells = [KINDS[kind], str(m["components"]), cell_share(m["converged"], m["components"])]
+        cells += [str(n) for n in counts] + [cell_share(most, m["components"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append(
+        "\n*Converged at most*: what an engine that converged on every point within reach "
+        "(flagged or not) would show on this suite."
+    )
+    for category in ("unreachable", "reachable", "flagged"):
+        lines.append(miss_table(misses, category))
+    return "\n".join(lines)
+
+
+def shown(text: str) -> str:
+    """A number of summary.json's text, as `number` shows it."""
+    return number(text if text in ("inf", "nan") else float(text))
+
+
+def order(text: str) -> float:
+    """A number as `number` shows it, to compare."""
+    return float(text.replace("∞", "inf"))
+
+
+def cell_share(part: int, whole: int) -> str:
+    return f"{part} ({100 * part / whole:.1f}%)"
+
+
+def miss_table(misses: dict[str, Any], category: str) -> str:
+    rows = [
+        "",
+        f"### {CATEGORIES[category]}",
+        "",
+        "| case | kind | expression | point | components | floor | any step |",
+        "|---|---|---|---|---|---:|---:|",
+    ]
+    for kind in KINDS:
+        grouped: dict[str, list[Any]] = {}
+        for entry in misses["kinds"].get(kind, {}).get(category, []):
+            case, k, *floors = entry.split()
+            grouped.setdefault(case, []).append((k, [shown(f) for f in floors]))
+        for case, parts in grouped.items():
+            expression, where = misses["cases"][case].rsplit(" at ", 1)
+            floor, anywhere = (max((f[n] for _, f in parts), key=order) for n in (0, 1))
+            components = ", ".join(str(k) for k, _ in parts)
+            rows.append(
+                f"| {case} | {kind} | `{cell(short(expression))}` | {where} | {components} "
+                f"| {floor} | {anywhere} |"
+            )
+    return "\n".join(rows)

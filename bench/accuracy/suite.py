@@ -15,6 +15,7 @@ from app.numerics import Method
 
 from . import hard, runners
 from .cases import Case
+from .floor import breakdown
 from .metrics import Outcome, relative_error, significant, summarize
 from .sources import DV, GMSW, OLIVER, SXXN
 
@@ -73,6 +74,7 @@ def summary(
         "nabla_cases": nabla_cases(outcomes),
         "worst": worst(outcomes, "nabla central"),
         "worst_estimates": worst_estimates(outcomes),
+        "tolerance_misses": breakdown(outcomes),
     }
 
 
