@@ -1,10 +1,20 @@
-"""An answer's arrays as NumPy's `.npz`: a zip of `.npy` files, stored (not deflated), sent
-straight from the arrays' memory (by app.answers, from the compute process that made them).
+"""An answer's arrays as NumPy's `.npz`: a zip of `.npy` files, sent straight from the
+arrays' memory (by app.answers, from the compute process that made them), those that
+repeat deflated.
 
 `numpy.savez` copies every array into the zip (50 ms for the 40 MB of a 1000×1000 field)
 and the response copies it again; here each entry's CRC is computed first (ISA-L's CRC-32,
 3 ms for 40 MB), so that the headers can be written up front and the arrays' bytes sent
 as they lie. `numpy.load` reads the result as any `.npz`.
+
+An array that deflates to less than DEFLATE_BELOW of its size is deflated (ISA-L, level
+1): a grid's `coordinates` (16 of the 40 MB of a 1000×1000 field) are its axes repeated,
+and deflate to 7% in 6 ms, while `numpy.load` inflates them in a few more milliseconds
+than it reads them stored. On this 2-core machine httpx receives about 250 MB/s (173 ms
+for 40 MB from a server that holds them ready), so every megabyte left out saves the
+client ~4 ms. Values and derivatives of most expressions are float64 noise to deflate
+(0.9 of their size at best): a sample of each array (SAMPLE bytes from four places)
+decides, for 0.2 ms.
 """
 
 from __future__ import annotations
@@ -23,7 +33,13 @@ LOCAL = struct.Struct("<IHHHHHIIIHH")  # the zip's local file header
 CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")  # its central directory entry
 END = struct.Struct("<IHHHHIIH")  # its end of central directory
 DOS_DATE = (1 << 5) | 1  # 1980-01-01, the zip epoch: entries carry no meaningful date
-VERSION = 20  # zip 2.0: stored entries, no zip64 (an answer is far below 4 GiB)
+VERSION = 20  # zip 2.0: stored and deflated entries, no zip64 (an answer is far below 4 GiB)
+STORED, DEFLATED = 0, 8  # the entry's method
+DEFLATE_BELOW = 0.25  # an array is deflated if its sample deflates to less than this share
+SAMPLE = 1 << 18  # bytes of the array that decide it, in SAMPLES slices
+SAMPLES = 4
+LEVEL = 1  # ISA-L's fastest level that finds repeats (level 0 deflates coordinates to 7%
+# too, but inflating it takes the client longer)
 
 
 def npz_arrays(payload: Mapping[str, Any], name: str = "") -> Iterator[tuple[str, np.ndarray]]:
@@ -60,20 +76,36 @@ def npz_parts(arrays: Mapping[str, np.ndarray]) -> list[bytes | memoryview]:
         data = memoryview(array.reshape(-1).view(np.uint8).data)
         crc = isal_zlib.crc32(data, isal_zlib.crc32(head))
         size = len(head) + len(data)
+        method, stored = STORED, [head, data]
+        if _deflates(data):
+            coder = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -15)  # raw, as zip has it
+            method, stored = DEFLATED, [coder.compress(head) + coder.compress(data) + coder.flush()]
+        packed = sum(len(piece) for piece in stored)
         local = LOCAL.pack(
-            0x04034B50, VERSION, 0x800, 0, 0, DOS_DATE, crc, size, size, len(filename), 0
+            0x04034B50, VERSION, 0x800, method, 0, DOS_DATE, crc, packed, size, len(filename), 0
         )
-        parts += [local + filename + head, data]
+        parts += [local + filename + stored[0], *stored[1:]]
         entry = CENTRAL.pack(
-            0x02014B50, VERSION, VERSION, 0x800, 0, 0, DOS_DATE, crc, size, size,
+            0x02014B50, VERSION, VERSION, 0x800, method, 0, DOS_DATE, crc, packed, size,
             len(filename), 0, 0, 0, 0, 0, offset,
         )  # fmt: skip
         directory.append(entry + filename)
-        offset += len(local) + len(filename) + size
+        offset += len(local) + len(filename) + packed
     listing = b"".join(directory)
     count = len(directory)
     parts += [listing, END.pack(0x06054B50, 0, 0, count, count, len(listing), offset, 0)]
     return parts
+
+
+def _deflates(data: memoryview) -> bool:
+    """Whether the array's bytes are worth deflating, judged by SAMPLES slices of them
+    spread from the first byte to the last (an expression may be flat in a corner)."""
+    if len(data) < 4 * SAMPLE:  # small: stored, as its bytes cost the client little
+        return False
+    piece = SAMPLE // SAMPLES
+    starts = np.linspace(0, len(data) - piece, SAMPLES).astype(int)
+    sample = b"".join(data[start : start + piece] for start in starts)
+    return len(isal_zlib.compress(sample, LEVEL, -15)) < DEFLATE_BELOW * len(sample)
 
 
 def _npy_header(array: np.ndarray) -> bytes:

@@ -14,9 +14,11 @@ import argparse
 import io
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,9 +39,12 @@ class Client:
     headers: dict[str, str]
     parse: Callable[[bytes], dict[str, np.ndarray]]
     body: dict[str, Any] = field(default_factory=lambda: FIELD_BODY)
+    f: Callable[[list[np.ndarray]], np.ndarray] = lambda r: r[0] ** 2 + r[1] ** 2  # the body's
     to_bytes: list[float] = field(default_factory=list)
     to_arrays: list[float] = field(default_factory=list)
     floors: list[float] = field(default_factory=list)
+    # The same answer's bytes served from memory by bench.wire: transfer and decoding alone.
+    wire_to_arrays: list[float] = field(default_factory=list)
     encoding: str = ""
     wire_bytes: int = 0
 
@@ -54,6 +59,10 @@ class Client:
     @property
     def floor(self) -> float:
         return statistics.median(self.floors)
+
+    @property
+    def wire_floor(self) -> float:
+        return statistics.median(self.wire_to_arrays)
 
 
 def arrays_of_json(document: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -92,7 +101,32 @@ def clients() -> list[Client]:
             with_numpy,
             body=FIELD_BODY | {"include": ["axes", "values", "gradient"]},
         ),
+        # x0² + x1²'s gradient (2·x0, 2·x1) repeats along the grid's rows and columns, and
+        # compresses as its coordinates do; most fields' values and slopes do not.
+        Client(
+            f"JSON, httpx[zstd] + orjson.loads, {GENERIC_LABEL}",
+            {},
+            with_orjson,
+            body=GENERIC_BODY,
+            f=generic,
+        ),
+        Client(
+            f".npz, {GENERIC_LABEL}",
+            {"accept": "application/x-npz"},
+            with_numpy,
+            body=GENERIC_BODY,
+            f=generic,
+        ),
     ]
+
+
+GENERIC_BODY = FIELD_BODY | {"expression": "sin(3*x0)*exp(-x1**2/3) + log(1 + x0**2*x1**2)"}
+GENERIC_LABEL = "sin(3x0)·exp(−x1²/3) + log(1 + x0²x1²)"
+
+
+def generic(r: list[np.ndarray]) -> np.ndarray:
+    """GENERIC_BODY's expression, for the floor."""
+    return np.sin(3 * r[0]) * np.exp(-(r[1] ** 2) / 3) + np.log(1 + r[0] ** 2 * r[1] ** 2)
 
 
 def one_request(http: httpx.Client, url: str, client: Client) -> None:
@@ -110,19 +144,46 @@ def one_request(http: httpx.Client, url: str, client: Client) -> None:
     client.wire_bytes = r.num_bytes_downloaded
 
 
+def wire_request(http: httpx.Client, url: str, index: int, client: Client) -> None:
+    """The client's answer, as Nabla sent it, from bench.wire: to arrays, as `one_request`."""
+    start = time.perf_counter()
+    r = http.get(f"{url}/{index}", headers=client.headers)
+    arrays = client.parse(r.content)
+    client.wire_to_arrays.append(time.perf_counter() - start)
+    assert arrays["gradient"].shape == (2, int(AXIS["num"]) ** 2), arrays["gradient"].shape
+
+
+def as_sent(http: httpx.Client, url: str, client: Client, folder: Path, index: int) -> None:
+    """Writes the answer's bytes on the wire (still compressed) and their headers for
+    bench.wire to serve."""
+    with http.stream(
+        "POST", f"{url}/gradient-field", json=client.body, headers=client.headers
+    ) as r:
+        body = b"".join(r.iter_raw())
+        kept = ("content-type", "content-encoding")
+        headers = {name: r.headers[name] for name in kept if name in r.headers}
+    (folder / f"{index}.body").write_bytes(body)
+    (folder / f"{index}.json").write_text(json.dumps(headers))
+
+
 def run(*, quick: bool = False) -> list[Client]:
     axes = [np.linspace(AXIS["start"], AXIS["stop"], AXIS["num"])] * 2
     kinds = clients()
-    with server() as url, httpx.Client(timeout=300) as http:
-        for client in kinds:
-            one_request(http, url, client)  # warm-up
-            client.to_bytes.clear()
-            client.to_arrays.clear()
-        for _ in range(3 if quick else REQUESTS):  # interleaved: each client, then a floor
-            for client in kinds:
-                one_request(http, url, client)
-                compute, encode, _ = floor(axes, client.body.get("include"))
-                client.floors.append(compute + encode)
+    with tempfile.TemporaryDirectory() as folder, httpx.Client(timeout=300) as http:
+        with server() as url:
+            for index, client in enumerate(kinds):
+                as_sent(http, url, client, Path(folder), index)
+                one_request(http, url, client)  # warm-up
+                client.to_bytes.clear()
+                client.to_arrays.clear()
+        wire = server(app="bench.wire:app", http="httptools", env={"NABLA_WIRE_DIR": folder})
+        with server() as url, wire as wire_url:
+            for _ in range(3 if quick else REQUESTS):  # interleaved: client, wire, floor
+                for index, client in enumerate(kinds):
+                    one_request(http, url, client)
+                    wire_request(http, wire_url, index, client)
+                    compute, encode, _ = floor(axes, client.body.get("include"), f=client.f)
+                    client.floors.append(compute + encode)
     return kinds
 
 
@@ -141,7 +202,8 @@ def report(kinds: list[Client]) -> None:
     for c in kinds:
         print(
             f"    {c.name:36s} bytes {c.bytes_time:.3f} s ({c.bytes_time / c.floor:.2f}× floor), "
-            f"arrays {c.arrays_time:.3f} s ({c.arrays_time / c.floor:.2f}×), "
+            f"arrays {c.arrays_time:.3f} s ({c.arrays_time / c.floor:.2f}×; "
+            f"the same bytes from memory {c.wire_floor / c.floor:.2f}×), "
             f"{c.wire_bytes / 1e6:.1f} MB {c.encoding}"
         )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import re
 import shutil
 import socket
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,18 +58,27 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(workers: int = 1) -> Iterator[str]:
+def server(
+    workers: int = 1,
+    app: str = "app.main:app",
+    http: str = "app.protocol:HttpProtocol",
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """`python -m uvicorn app.main:app` on a free loopback port; its log goes to /dev/null.
 
     Logging as `python -m app` (`make run`) sets it up: uvicorn's access line off, Nabla's
-    JSON access line on.
+    JSON access line on. Another `app` (bench.wire's) may be served the same way.
     """
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
-    command += ["--http", "app.protocol:HttpProtocol", "--loop", "asyncio"]  # as `python -m app`
+    command += ["--http", http, "--loop", "asyncio"]  # as `python -m app`
     process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=None if env is None else {**os.environ, **env},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -158,9 +168,13 @@ def advertised_options(client: httpx.Client, url: str) -> list[str]:
 
 
 def floor(
-    axes: list[np.ndarray], include: list[str] | None, precision: str = "float64"
+    axes: list[np.ndarray],
+    include: list[str] | None,
+    precision: str = "float64",
+    f: Callable[[list[np.ndarray]], np.ndarray] = lambda r: r[0] ** 2 + r[1] ** 2,
 ) -> tuple[float, float, int]:
-    """NumPy central differences on the materialized grid + orjson of the same arrays.
+    """NumPy central differences of `f` (FIELD_BODY's x0² + x1² unless said) on the
+    materialized grid + orjson of the same arrays.
 
     Only what the response carries is computed: (compute, encode) seconds and bytes. With
     `precision` float32 the arrays are converted before encoding, as the service does.
@@ -169,7 +183,6 @@ def floor(
     start = time.perf_counter()
     grid = np.meshgrid(*axes)
     rows = [g.ravel() for g in grid]
-    f = lambda r: r[0] ** 2 + r[1] ** 2  # noqa: E731
     payload: dict[str, Any] = {"variables": ["x0", "x1"]}
     if "axes" in wanted:
         payload["axes"] = axes
