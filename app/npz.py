@@ -76,15 +76,16 @@ def npz_parts(arrays: Mapping[str, np.ndarray]) -> list[bytes | memoryview]:
         data = memoryview(array.reshape(-1).view(np.uint8).data)
         crc = isal_zlib.crc32(data, isal_zlib.crc32(head))
         size = len(head) + len(data)
-        method, stored = STORED, [head, data]
+        method, first, rest = STORED, head, [data]
         if _deflates(data):
             coder = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -15)  # raw, as zip has it
-            method, stored = DEFLATED, [coder.compress(head) + coder.compress(data) + coder.flush()]
-        packed = sum(len(piece) for piece in stored)
+            method, rest = DEFLATED, []
+            first = coder.compress(head) + coder.compress(data) + coder.flush()
+        packed = len(first) + sum(len(piece) for piece in rest)
         local = LOCAL.pack(
             0x04034B50, VERSION, 0x800, method, 0, DOS_DATE, crc, packed, size, len(filename), 0
         )
-        parts += [local + filename + stored[0], *stored[1:]]
+        parts += [local + filename + first, *rest]
         entry = CENTRAL.pack(
             0x02014B50, VERSION, VERSION, 0x800, method, 0, DOS_DATE, crc, packed, size,
             len(filename), 0, 0, 0, 0, 0, offset,
