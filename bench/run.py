@@ -70,7 +70,7 @@ CLIENT_TARGETS = [
 class Target:
     name: str
     measured: str
-    met: bool
+    met: bool | None  # None: reported, not judged (a retired target)
     margin: str
 
 
@@ -84,8 +84,18 @@ def _margin(value: float, limit: float, *, at_most: bool) -> tuple[bool, str]:
     return False, f"missed by {1 / factor:.2f}×"
 
 
+# Retired targets (decided in the #17 review, see docs/benchmarks.md): finite differences
+# need 2·d evaluations where JAX differentiates exactly in one fused pass, so the engine is
+# held to its own floor and JAX's time only reported; the 1-point /derivative rate is bound
+# by FastAPI's per-request cost, so 80% of /health became a guard: it must not fall below
+# the share it had then (54-59% in the runs of 6-7 December).
+DERIVATIVE_GUARD = 0.5
+MET = {True: "**yes**", False: "**no**", None: "—"}
+BOX = {True: "x", False: " ", None: "-"}
+
+
 def targets(engine: list[Workload] | None, http: HttpResult | None) -> list[Target]:
-    from bench.engine import JAX, NABLA, NABLA_POINTS, NOTEBOOK
+    from bench.engine import JAX, NABLA, NABLA_POINTS, NOTEBOOK, REFERENCE_GRID
 
     found: list[Target] = []
 
@@ -106,8 +116,13 @@ def targets(engine: list[Workload] | None, http: HttpResult | None) -> list[Targ
             measured = f"{nabla / jax:.2f}× JAX" + (
                 f" (explicit points: {points / jax:.2f}×)" if points else ""
             )
-            add("Engine 1000×1000: within 1.5× of JAX jit/vmap/grad", measured,
-                nabla / jax, 1.5, at_most=True)  # fmt: skip
+            name = "Engine 1000×1000 against JAX jit/vmap/grad (retired target: within 1.5×)"
+            found.append(Target(name, measured, None, "reported: JAX differentiates exactly"))
+        reference = grid.time(REFERENCE_GRID)
+        if nabla and reference:
+            found.append(Target("Engine 1000×1000 against its floor (4 bare evaluations of f)",
+                f"{nabla / reference:.2f}× floor", None, "reported: the floor does not "
+                "check its steps"))  # fmt: skip
     if http is not None:
         default = http.field.variants[0]
         add("/gradient-field 1000×1000 end to end: ≤ 1.5× the in-process floor",
@@ -119,8 +134,9 @@ def targets(engine: list[Workload] | None, http: HttpResult | None) -> list[Targ
                 loads["POST /derivative"].requests_per_second
                 / loads["GET /health"].requests_per_second
             )
-            add(f"/derivative (1 point) ≥ 80% of /health req/s, {workers} worker(s)",
-                f"{share:.0%}", share, 0.8, at_most=False)  # fmt: skip
+            add(f"/derivative (1 point) ≥ {DERIVATIVE_GUARD:.0%} of /health req/s (a guard; "
+                f"the retired target was 80%), {workers} worker(s)", f"{share:.0%}", share,
+                DERIVATIVE_GUARD, at_most=False)  # fmt: skip
     if http is not None and http.clients:
         kinds = {c.name: c for c in http.clients}
         for name, what, limit in CLIENT_TARGETS:
@@ -524,7 +540,8 @@ def method_notes(quick: bool) -> str:
             "asking as that kind of client does by default: plain httpx sends "
             "`Accept-Encoding: gzip, deflate`; with `zstandard` installed (`httpx[zstd]`) it "
             "adds `zstd` (and `br` with `brotli`), and Nabla picks zstd. The `.npz` client "
-            "sends `Accept: application/x-npz`; Nabla sends it uncompressed.",
+            "sends `Accept: application/x-npz`; Nabla sends it without a content coding, "
+            "its repeating arrays deflated inside the zip (app/npz.py).",
             "- The machine is shared: other sessions may have been running tests during this "
             "run (load average shown below), so read the ratios, not the absolute times.",
         ]
@@ -541,7 +558,7 @@ def document(
     loads: tuple[str, str],
 ) -> str:
     found = targets(engine, http)
-    target_rows = [[t.name, t.measured, "**yes**" if t.met else "**no**", t.margin] for t in found]
+    target_rows = [[t.name, t.measured, MET[t.met], t.margin] for t in found]
     mode = "quick mode (`--quick`): fewer repeats, loop subsampled" if quick else "full run"
     parts = [
         "# Benchmarks",
@@ -580,7 +597,7 @@ def summary(engine: list[Workload] | None, http: HttpResult | None) -> str:
 
     lines = ["", "Targets:"]
     for t in targets(engine, http):
-        lines.append(f"  [{'x' if t.met else ' '}] {t.name}: {t.measured} ({t.margin})")
+        lines.append(f"  [{BOX[t.met]}] {t.name}: {t.measured} ({t.margin})")
     for work in engine or []:
         base = work.time(NABLA) or 1.0
         speedups = ", ".join(
