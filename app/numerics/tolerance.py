@@ -79,6 +79,7 @@ def function_scale(x: Array, h: Array | None, accuracy: int, order: int) -> Arra
 
 GROW = 4.0  # where rounding is the larger part of a level's bound, the next step is larger
 SPREAD = 4.0  # ... unless f's values over the stencil are this many times its size at x
+COMPARABLE = 4.0  # truncation this much under the rounding is still measured, not noise
 
 
 class Level(NamedTuple):
@@ -205,28 +206,30 @@ def _keep(out: Gradient, j: int, flat: Array, estimate: Array, h: Array, bound: 
 def _next_step(level: Level, trusted: Array, goal: Array, p: int, m: int) -> tuple[Array, Array]:
     """The factor to the next level's step, and where no step can meet the goal.
 
-    Where truncation is measured (it is over the rounding and the orders converge), it
-    scales as h^p and the rounding as h^−m: their sum is least at the ratio
-    (m·R/(p·T))^(1/(p+m)); where even that sum would miss the goal, no step meets it.
-    Where rounding dominates, truncation is buried in its noise: a larger step, hopeless
+    Where the orders converge and truncation is not far under the rounding (COMPARABLE),
+    truncation scales as h^p and the rounding as h^−m: their sum is least at the ratio
+    (m·R/(p·T))^(1/(p+m)), smaller or larger (1/x at 1: T and R of 5e-13 each at h = 0.007,
+    1e-12 together; 7e-13 at 0.8·h); the next step goes there, at most REACH times smaller
+    or GROW times larger, and where even that least sum would miss the goal, no step meets
+    it. Where they do not converge, rounding buries the truncation: a larger step, hopeless
     only if rounding alone REACH times larger would still miss. Untrusted: WIDE smaller.
     """
     t, r = level.truncation, level.rounding
-    measured = trusted & level.converging & (t >= r)
-    with np.errstate(all="ignore"):
-        ratio = np.clip(
-            np.nan_to_num((m * r / (p * t)) ** (1.0 / (p + m)), nan=1.0), 1 / REACH, 1.0
-        )
-        predicted = t * ratio**p + r * ratio ** (-m)
     # Rounding that grows with the step (f's values at the stencil's ends far above f(x):
     # x² at 1e-8) falls with it, to about the size at x where the spread is gone.
-    spread = trusted & ~measured & (level.spread > SPREAD)
-    rounded = trusted & ~measured & ~spread
+    spread = trusted & (level.spread > SPREAD) & ~(level.converging & (t >= r))
+    measured = trusted & level.converging & ~spread & (t >= r / COMPARABLE)
     with np.errstate(all="ignore"):
+        best = np.nan_to_num((m * r / (p * t)) ** (1.0 / (p + m)), nan=1.0, posinf=GROW)
+        predicted = np.where(t > 0, t * best**p + r * best ** (-m), 0.0)
         narrower = np.clip(np.nan_to_num(level.spread**-0.5, nan=1.0), 1e-8, 1.0)
-    factor = np.where(measured, ratio, np.where(rounded, GROW, 1 / WIDE))
+    rounded = trusted & ~measured & ~spread
+    factor = np.where(measured, np.clip(best, 1 / REACH, GROW), np.where(rounded, GROW, 1 / WIDE))
     factor = np.where(spread, narrower, factor)
-    hopeless = (measured & (predicted > goal)) | (rounded & (r / REACH**m > goal))
+    # Below the rounding, the measured truncation is partly noise: the model's least sum
+    # may be too high, so only the rounding decides there.
+    above = measured & (t >= r)
+    hopeless = (above & (predicted > goal)) | (~above & ~spread & trusted & (r / REACH**m > goal))
     return factor, hopeless
 
 
