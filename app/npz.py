@@ -38,6 +38,7 @@ STORED, DEFLATED = 0, 8  # the entry's method
 DEFLATE_BELOW = 0.25  # an array is deflated if its sample deflates to less than this share
 SAMPLE = 1 << 18  # bytes of the array that decide it, in SAMPLES slices
 SAMPLES = 4
+CHUNK = 1 << 20  # bytes deflated at a time, so that a misjudged array is given up early
 LEVEL = 1  # ISA-L's fastest level that finds repeats (level 0 deflates coordinates to 7%
 # too, but inflating it takes the client longer)
 
@@ -77,10 +78,8 @@ def npz_parts(arrays: Mapping[str, np.ndarray]) -> list[bytes | memoryview]:
         crc = isal_zlib.crc32(data, isal_zlib.crc32(head))
         size = len(head) + len(data)
         method, first, rest = STORED, head, [data]
-        if _deflates(data):
-            coder = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -15)  # raw, as zip has it
-            method, rest = DEFLATED, []
-            first = coder.compress(head) + coder.compress(data) + coder.flush()
+        if _deflates(data) and (deflated := _deflated(head, data)) is not None:
+            method, first, rest = DEFLATED, deflated, []
         packed = len(first) + sum(len(piece) for piece in rest)
         local = LOCAL.pack(
             0x04034B50, VERSION, 0x800, method, 0, DOS_DATE, crc, packed, size, len(filename), 0
@@ -107,6 +106,23 @@ def _deflates(data: memoryview) -> bool:
     starts = np.linspace(0, len(data) - piece, SAMPLES).astype(int)
     sample = b"".join(data[start : start + piece] for start in starts)
     return len(isal_zlib.compress(sample, LEVEL, -15)) < DEFLATE_BELOW * len(sample)
+
+
+def _deflated(head: bytes, data: memoryview) -> bytes | None:
+    """The entry deflated, a megabyte at a time; None as soon as it would take more than
+    DEFLATE_BELOW of its size (the sample misjudged it): a deflated copy never adds more
+    than that share of the array to the answer's memory."""
+    coder = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -15)  # raw, as a zip has it
+    limit = DEFLATE_BELOW * (len(head) + len(data))
+    out = [coder.compress(head)]
+    taken = len(out[0])
+    for start in range(0, len(data), CHUNK):
+        out.append(coder.compress(data[start : start + CHUNK]))
+        taken += len(out[-1])
+        if taken > limit:
+            return None
+    out.append(coder.flush())
+    return b"".join(out) if taken + len(out[-1]) <= limit else None
 
 
 def _npy_header(array: np.ndarray) -> bytes:
