@@ -78,6 +78,7 @@ def render(summary: dict[str, Any]) -> str:
         "## All cases\n\n" + table(summary["overall"]),
         "## By kind of derivative",
         *(f"### {KINDS[k].capitalize()}\n\n{table(by_kind[k])}" for k in KINDS if k in by_kind),
+        stages_section(summary["tolerance_stages"], by_kind),
         misses_section(summary["tolerance_misses"]),
         "## By family",
         *(
@@ -349,3 +350,31 @@ def miss_table(misses: dict[str, Any], category: str) -> str:
                 f"| {floor} | {anywhere} |"
             )
     return "\n".join(rows)
+
+
+STAGES = """## Where a tolerance's evaluations go
+
+Evaluations of f per point with `tolerance` rtol = 1e-12, by stage, averaged over the cases of
+each kind: the first answer's plan (its stencil and step check), its ladders (the smaller or
+larger steps it tries where the check fails: for f', 52 or 20 evaluations), and the levels of
+the tolerance (8 evaluations a coordinate for f', 12 for f'', 12 a term of a Hessian's upper
+triangle, up to 3 levels). numdifftools' column is its own, with its defaults.
+"""
+
+
+def stages_section(stages: dict[str, list[float]], by_kind: dict[str, Any]) -> str:
+    lines = [
+        STAGES,
+        "| kind | first answer | its ladders | cases with ladders | tolerance levels | total "
+        "| numdifftools | a third of numdifftools' |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind in KINDS:
+        if kind not in stages:
+            continue
+        plan, ladders, levels, laddered = stages[kind]
+        theirs = float(by_kind[kind]["numdifftools"]["evaluations"])
+        cells = [f"{plan:.0f}", f"{ladders:.1f}", percent(laddered), f"{levels:.1f}"]
+        cells += [f"{plan + ladders + levels:.0f}", f"{theirs:.0f}", f"{theirs / 3:.0f}"]
+        lines.append(f"| {KINDS[kind]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -35,6 +35,9 @@ class Result:
     changed: int = 0  # components that differ when the error estimate is asked for
     flagged: list[bool] | None = None  # components the default answer flags `unreliable`
     converged: list[bool] | None = None  # components that met a `tolerance`, if one was asked
+    # with a `tolerance`: evaluations of the first answer's plan (stencil and step check), of
+    # its ladders (where the check failed; the engine's own count leaves them out), of levels
+    stages: tuple[int, int, int] | None = None
 
 
 class Counted:
@@ -125,18 +128,30 @@ def nabla_tolerance(case: Case) -> Result | None:
     """Central differences with `tolerance` rtol = 1e-12, on every kind of case."""
     f = Counted(case)
     point = np.array([case.point])
+    order = 2 if case.kind in ("d2", "hessian") else 1
     if case.kind == "hessian":
         h = numerics.hessian(f, point, tolerance=TOLERANCE)
         values, flagged, converged = pick(case, h.hessians[0]), h.unreliable, h.converged
-    elif case.kind == "gradient":
-        g = numerics.gradient(f, point, tolerance=TOLERANCE)
-        values, flagged, converged = pick(case, g.gradient), g.unreliable, g.converged
+        reported = h.evaluations
+        plan = numerics.hessian_evaluations(case.dimension, automatic_step=True)
     else:
-        order = 1 if case.kind == "d1" else 2
-        r = numerics.derivative(lambda t: f([t]), point[0], order=order, tolerance=TOLERANCE)
-        values, flagged, converged = pick(case, r.derivatives), r.unreliable, r.converged
+        if case.kind == "gradient":
+            g = numerics.gradient(f, point, tolerance=TOLERANCE)
+            values, flagged, converged = pick(case, g.gradient), g.unreliable, g.converged
+            reported = g.evaluations
+        else:
+            r = numerics.derivative(lambda t: f([t]), point[0], order=order, tolerance=TOLERANCE)
+            values, flagged, converged = pick(case, r.derivatives), r.unreliable, r.converged
+            reported = r.evaluations
+        plan = numerics.evaluation_count(
+            "central", 2, order, case.dimension, False, automatic_step=True
+        )
+    used = int(np.sum(np.asarray(reported)))
     met = flags(case, converged)
-    return Result(values, None, f.points, flagged=flags(case, flagged), converged=met)
+    stages = (plan, f.points - used, used - plan)
+    return Result(
+        values, None, f.points, flagged=flags(case, flagged), converged=met, stages=stages
+    )
 
 
 # ---------------------------------------------------------------- peers, with their defaults

@@ -75,6 +75,23 @@ def summary(
         "worst": worst(outcomes, "nabla central"),
         "worst_estimates": worst_estimates(outcomes),
         "tolerance_misses": breakdown(outcomes),
+        "tolerance_stages": tolerance_stages(outcomes),
+    }
+
+
+def tolerance_stages(outcomes: Sequence[Outcome]) -> dict[str, list[float]]:
+    """Per kind, the tolerance runner's evaluations per point in each of its stages
+    (`runners.Result.stages`), averaged over the cases, and the share of cases with ladders."""
+    table: dict[str, list[tuple[int, int, int]]] = {}
+    for o in outcomes:
+        if o.runner == "nabla tolerance" and o.result.stages is not None:
+            table.setdefault(o.case.kind, []).append(o.result.stages)
+    return {
+        kind: [
+            *(round(sum(s[n] for s in rows) / len(rows), 1) for n in range(3)),
+            round(sum(s[1] > 0 for s in rows) / len(rows), 3),
+        ]
+        for kind, rows in table.items()
     }
 
 
