@@ -158,19 +158,32 @@ def test_a_flood_of_python_heavy_requests_is_shed_while_health_stays_live(
     with HealthWatch(fresh_server.url) as health, ThreadPoolExecutor(64) as pool:
         answers = pool.map(ask, range(64))
         time.sleep(0.5)
-        readiness = httpx.get(f"{fresh_server.url}/ready")
+        readiness = probes(fresh_server.url)
         statuses = [r.status_code for r in answers]
     shed = [s for s in statuses if s == 503]
     assert sorted(set(statuses)) == [200, 503]
     places = fresh_server.workers * (2 + 8)  # threads and waiting places per process
     assert len(shed) >= 64 - places - 4  # a few may find a free place as the first finish
-    assert readiness.status_code == 503
-    assert readiness.json() == {"status": "shedding"}
+    assert {"status": "shedding"} in [r.json() for r in readiness if r.status_code == 503]
+    if fresh_server.workers == 1:
+        assert readiness[0].status_code == 503
     assert health.worst < 1.0
     assert health.failures == 0
     time.sleep(1.1)
     assert httpx.get(f"{fresh_server.url}/ready").json() == {"status": "ready"}
     assert_still_correct(fresh_server)
+
+
+def probes(url: str, count: int = 20) -> list[httpx.Response]:
+    """`/ready` probed `count` times, 0.1 s apart, each on a new connection (as a kubelet
+    probes): with two workers each reaches either process, and the kernel may have given
+    one of them too few requests to fill its line (CI saw that once), so a flood must turn
+    some of them, not necessarily the first, to 503."""
+    answers = []
+    for _ in range(count):
+        answers.append(httpx.get(f"{url}/ready"))
+        time.sleep(0.1)
+    return answers
 
 
 def flood(
@@ -422,21 +435,15 @@ def test_big_requests_beyond_the_slots_and_their_line_are_shed(fresh_server: Ser
     count = 16 * fresh_server.workers
     with ThreadPoolExecutor(count) as pool:
         answers = pool.map(ask, range(count))
-        # Each probe is a new connection, so with two workers it reaches either process, and
-        # the kernel may have given one of them too few requests to fill its line: a probe
-        # balancer sees the same. Some probes within the first seconds must say 503.
         time.sleep(0.3)
-        readiness = []
-        for _ in range(20):
-            readiness.append(httpx.get(f"{fresh_server.url}/ready").status_code)
-            time.sleep(0.1)
+        readiness = probes(fresh_server.url)
         statuses = [r.status_code for r in answers]
     assert sorted(set(statuses)) == [200, 503]
     places = fresh_server.workers * (2 + 8)  # slots and waiting places per process
     assert statuses.count(503) >= count - places - 2  # a few find a place as the first finish
-    assert 503 in readiness, readiness
+    assert 503 in [r.status_code for r in readiness], readiness
     if fresh_server.workers == 1:
-        assert readiness[0] == 503
+        assert readiness[0].status_code == 503
 
 
 def test_two_gradients_of_many_explicit_points_at_once_stay_within_the_budget(
