@@ -44,6 +44,7 @@ class Client:
     to_arrays: list[float] = field(default_factory=list)
     floors: list[float] = field(default_factory=list)
     # The same answer's bytes served from memory by bench.wire: transfer and decoding alone.
+    wire_to_bytes: list[float] = field(default_factory=list)
     wire_to_arrays: list[float] = field(default_factory=list)
     encoding: str = ""
     wire_bytes: int = 0
@@ -59,6 +60,10 @@ class Client:
     @property
     def floor(self) -> float:
         return statistics.median(self.floors)
+
+    @property
+    def wire_bytes_floor(self) -> float:
+        return statistics.median(self.wire_to_bytes)
 
     @property
     def wire_floor(self) -> float:
@@ -148,7 +153,9 @@ def wire_request(http: httpx.Client, url: str, index: int, client: Client) -> No
     """The client's answer, as Nabla sent it, from bench.wire: to arrays, as `one_request`."""
     start = time.perf_counter()
     r = http.get(f"{url}/{index}", headers=client.headers)
+    received = time.perf_counter()
     arrays = client.parse(r.content)
+    client.wire_to_bytes.append(received - start)
     client.wire_to_arrays.append(time.perf_counter() - start)
     assert arrays["gradient"].shape == (2, int(AXIS["num"]) ** 2), arrays["gradient"].shape
 
@@ -203,7 +210,8 @@ def report(kinds: list[Client]) -> None:
         print(
             f"    {c.name:36s} bytes {c.bytes_time:.3f} s ({c.bytes_time / c.floor:.2f}× floor), "
             f"arrays {c.arrays_time:.3f} s ({c.arrays_time / c.floor:.2f}×; "
-            f"the same bytes from memory {c.wire_floor / c.floor:.2f}×), "
+            f"the same bytes from memory {c.wire_bytes_floor / c.floor:.2f}× to bytes, "
+            f"{c.wire_floor / c.floor:.2f}× to arrays), "
             f"{c.wire_bytes / 1e6:.1f} MB {c.encoding}"
         )
 

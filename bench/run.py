@@ -300,7 +300,7 @@ def clients_section(http: HttpResult) -> str:
             c.name,
             f"{c.bytes_time / c.floor:.2f}×",
             f"{c.arrays_time / c.floor:.2f}×",
-            f"{c.wire_floor / c.floor:.2f}×",
+            f"{c.wire_bytes_floor / c.floor:.2f}× / {c.wire_floor / c.floor:.2f}×",
             seconds(c.bytes_time),
             seconds(c.arrays_time),
             seconds(c.floor),
@@ -309,7 +309,8 @@ def clients_section(http: HttpResult) -> str:
         ]
         for c in http.clients
     ]
-    header = ["client", "to bytes / floor", "to arrays / floor", "wire floor / floor"]
+    header = ["client", "to bytes / floor", "to arrays / floor"]
+    header += ["wire floor to bytes / to arrays, ÷ floor"]
     header += ["to bytes", "to arrays"]
     header += ["floor", "on the wire", "coding"]
     return "\n".join(
@@ -324,7 +325,8 @@ def clients_section(http: HttpResult) -> str:
             "reading every array of the `.npz`). The floor is the in-process NumPy + orjson "
             "floor above for the same arrays (the same `include`, the same expression), "
             "measured between the requests. The *wire floor* is the same client's time to "
-            "arrays for the very bytes Nabla sent (still compressed, with their headers), "
+            "bytes and to arrays for the very bytes Nabla sent (still compressed, with "
+            "their headers), "
             "served from memory by a bare Starlette app on the same uvicorn (bench/wire.py), "
             "also between the requests: what the transfer and the client's decoding cost "
             "when the server does no work. The last two rows ask for a field whose gradient "
