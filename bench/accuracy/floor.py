@@ -2,17 +2,17 @@
 
 For the tolerance runner's components that did not converge, the question is whether any
 central stencil could have met rtol = 1e-12 at all, with a bound that treats f as a black box.
-The search tries every central stencil of accuracy 2 to 16 at every step 2^(k/2) from 2^-60
-to 2^30 (for a Hessian's mixed term, the product of two first-derivative stencils) and measures
-the true error against the oracle's value. A step counts only where the rounding an honest
-bound must assume stays under the goal: eps·(|f| + Σ|x_i·∂f/∂x_i|)·Σ|w|/h^m, f's own
-rounding and the rounding of its arguments inside f (`1000*x` rounds x·1000 to eps of its
-size; the engine cannot see whether f does, so its bound counts it; sin(x) at 1e6 does not,
-and is then more exact than any bound can show). A component is *reachable* where some
-stencil is within a quarter of the goal at three such steps in a row (not one lucky
+The search tries every central stencil of accuracy 2 to 16 at every step 2^(k/2)·max(|x|, 1)
+from 2^-60 to 2^30 of it (for a Hessian's mixed term, the product of two first-derivative
+stencils) and measures the true error against the oracle's value. A step counts only where
+the rounding an honest bound must assume stays under the goal, eps·(|f| + Σ|x_i·∂f/∂x_i|)
+·Σ|w|/h^m: f's own rounding and that of its arguments inside f (`1000*x` rounds x·1000 to
+eps of its size; the engine cannot see whether f does, so its bound counts it; sin(x) at 1e6
+does not, and is then more exact than any bound can show). The engine's bound counts four
+times this (`bounds.ROUNDING_SAFETY`); the search, once. A component is *reachable* where
+some stencil is within a quarter of the goal at three such steps in a row (not one lucky
 cancellation); its *floor* is the smallest error so held, relative to the point's largest
-component (as rtol is). Where none is, the floor is the best float64 central differences did
-with the answer known and the rounding allowed for, above the goal: (a).
+component (as rtol is). Where none is, the floor is above the goal: (a).
 
 Categories of a component that did not converge:
 
@@ -46,7 +46,7 @@ Function = Callable[[Sequence[Array]], Array]
 EPS = float(np.finfo(np.float64).eps)
 RTOL = 1e-12
 ACCURACIES = range(2, 18, 2)
-STEPS = 2.0 ** (np.arange(-120, 61) / 2)
+STEPS = 2.0 ** (np.arange(-120, 61) / 2)  # times max(|x_i|, 1)
 RUN = 3  # consecutive steps that must each be within the margin
 MARGIN = 4.0  # ... of the goal, a quarter of it
 
@@ -131,14 +131,14 @@ def estimates(
     rounding a black-box bound counts there: eps·size·Σ|w|/h^m."""
     if m:
         rule = stencil("central", p, m)
-        h = (x[i] + STEPS) - x[i]  # representable steps
+        h = (x[i] + STEPS * max(abs(x[i]), 1.0)) - x[i]  # representable steps
         total = sum(
             w * at(f, x, {i: k * h}) for k, w in zip(rule.offsets, rule.weights, strict=True)
         )
         weight = sum(abs(w) for w in rule.weights)
         return np.asarray(total / h**m), EPS * size * weight / h**m
     rule = stencil("central", p, 1)
-    hi, hj = (x[i] + STEPS) - x[i], (x[j] + STEPS) - x[j]
+    hi, hj = ((x[n] + STEPS * max(abs(x[n]), 1.0)) - x[n] for n in (i, j))
     total = sum(
         wa * wb * at(f, x, {i: a * hi, j: b * hj})
         for a, wa in zip(rule.offsets, rule.weights, strict=True)
