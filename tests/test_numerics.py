@@ -1709,6 +1709,22 @@ def test_a_tolerance_is_met_where_the_estimate_converges(text: str, x: float, ex
     assert abs(result.derivatives[0] - exact) <= 1e-12 * abs(exact)
 
 
+def test_a_zero_gradient_with_rtol_alone_stops_after_one_level() -> None:
+    # ∇(x0² + x1²) = 0 at the origin: rtol·|∇f| is 0, which no bound above 0 meets.
+    calls: list[int] = []
+
+    def f(rows: list[Array]) -> Array:
+        calls.append(np.size(rows[0]))
+        return np.asarray(rows[0] ** 2 + rows[1] ** 2)
+
+    result = numerics.gradient(f, np.zeros((1, 2)), tolerance=TIGHT)
+    assert result.converged is not None
+    assert result.gradient.tolist() == [[0.0, 0.0]]
+    assert result.converged.tolist() == [False]
+    first = numerics.evaluation_count("central", 2, 1, 2, False, automatic_step=True)
+    assert sum(calls) <= first + 2 * numerics.tolerance_evaluations(1, 1) // 3
+
+
 def test_a_point_the_first_answer_flags_never_counts_as_converged() -> None:
     # 3x + sin(x) at 1e12: every stencil scaled to x agrees on 3 (true: 3 + cos(1e12)).
     result = derivative(one_variable("3*x + sin(x)"), [1e12, 1.0], tolerance=TIGHT)

@@ -192,6 +192,7 @@ def _to_goal(
         met[live[done]] = True
         used[live] += p
         factor, hopeless = _next_step(level, agrees & np.isfinite(bound), goal, p, order)
+        hopeless |= goal <= 0  # a bound meets 0 only at its first level (f ≡ 0), if at all
         h[live] = representable(chunk.x[live], h[live] * factor)
         live = live[~(done | hopeless)]
         if live.size == 0:
@@ -375,6 +376,7 @@ def _hessian_to_goal(
         met[live[done]] = True
         used[live] += p * (d * (d + 1) // 2)
         factor, hopeless = _next_step(_worst(level, bounds), agrees, goal[live], p, 2)
+        hopeless |= goal[live] <= 0
         h[:, live] = np.stack(
             [representable(r, hi * factor) for r, hi in zip(x, h[:, live], strict=True)]
         )
