@@ -257,6 +257,20 @@ def test_to_a_tolerance_convergence_is_claimed_where_the_error_supports_it(
     assert by_kind["hessian"][name]["evaluations"] < peer
 
 
+def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
+    measured: dict[str, Any],
+) -> None:
+    # Before the step rules of #16's second pass: f' 34 evaluations a point (60.6%
+    # converged), f'' 42, gradients 61, Hessians 288 (58.8%).
+    rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
+    assert rows["d1"]["evaluations"] <= 33
+    assert rows["d2"]["evaluations"] <= 41
+    assert rows["gradient"]["evaluations"] <= 57
+    assert rows["hessian"]["evaluations"] <= 288
+    assert rows["d1"]["converged"] >= 0.64
+    assert rows["hessian"]["converged"] >= 0.6
+
+
 def test_default_answers_more_than_1e_6_off_say_so(measured: dict[str, Any]) -> None:
     # Flagged `unreliable`, or null. Left: Hessian terms of 0 next to larger ones, exact
     # zeros of f'', the one-sided second differences, which have no step check, and

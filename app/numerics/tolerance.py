@@ -82,7 +82,9 @@ def function_scale(x: Array, h: Array | None, accuracy: int, order: int) -> Arra
     return np.where(np.isfinite(s) & (s > 0), s, fallback)
 
 
-GROW = 4.0  # where rounding is the larger part of a level's bound, the next step is larger
+GROW = 4.0  # where rounding is the larger part of a level's bound, the next step is larger,
+# at most GROW and at least MIN_GROW times (less would waste a level) ...
+MIN_GROW = 1.25
 SPREAD = 4.0  # ... unless f's values over the stencil are this many times its size at x
 COMPARABLE = 4.0  # truncation this much under the rounding is still measured, not noise
 
@@ -217,8 +219,11 @@ def _next_step(level: Level, trusted: Array, goal: Array, p: int, m: int) -> tup
     (m·R/(p·T))^(1/(p+m)), smaller or larger (1/x at 1: T and R of 5e-13 each at h = 0.007,
     1e-12 together; 7e-13 at 0.8·h); the next step goes there, at most REACH times smaller
     or GROW times larger, and where even that least sum would miss the goal, no step meets
-    it. Where they do not converge, rounding buries the truncation: a larger step, hopeless
-    only if rounding alone REACH times larger would still miss. Untrusted: WIDE smaller.
+    it. Where they do not converge, rounding buries the truncation: a step just large enough
+    for the rounding to fall to a quarter of the goal (a Hessian's first level, rounding
+    5x over it, went 4x wider and lost to truncation), from MIN_GROW to GROW times larger,
+    hopeless only if rounding alone REACH times larger would still miss. Untrusted: WIDE
+    smaller.
     """
     t, r = level.truncation, level.rounding
     # Rounding that grows with the step (f's values at the stencil's ends far above f(x):
@@ -229,8 +234,9 @@ def _next_step(level: Level, trusted: Array, goal: Array, p: int, m: int) -> tup
         best = np.nan_to_num((m * r / (p * t)) ** (1.0 / (p + m)), nan=1.0, posinf=GROW)
         predicted = np.where(t > 0, t * best**p + r * best ** (-m), 0.0)
         narrower = np.clip(np.nan_to_num(level.spread**-0.5, nan=1.0), 1e-8, 1.0)
+        enough = np.clip(np.nan_to_num((4 * r / goal) ** (1.0 / m), nan=GROW), MIN_GROW, GROW)
     rounded = trusted & ~measured & ~spread
-    factor = np.where(measured, np.clip(best, 1 / REACH, GROW), np.where(rounded, GROW, 1 / WIDE))
+    factor = np.where(measured, np.clip(best, 1 / REACH, GROW), np.where(rounded, enough, 1 / WIDE))
     factor = np.where(spread, narrower, factor)
     # Below the rounding, the measured truncation is partly noise: the model's least sum
     # may be too high, so only the rounding decides there.
