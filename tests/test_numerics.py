@@ -1700,6 +1700,8 @@ TIGHT = numerics.Tolerance(rtol=1e-12)
         # truncation and rounding about equal at the second step: the third balances them
         pytest.param("1/x", 1.0, -1.0, id="reciprocal"),
         pytest.param("1/x", 12.0, -1 / 144, id="reciprocal-at-12"),
+        # the orders' guess stays over 1e-12; two levels show the truncation falling as h^8
+        pytest.param("exp(x)", 12.0, math.exp(12.0), id="exp-far-out"),
     ],
 )
 def test_a_tolerance_is_met_where_the_estimate_converges(text: str, x: float, exact: float) -> None:
