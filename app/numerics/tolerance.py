@@ -244,11 +244,11 @@ def _next_step(level: Level, trusted: Array, goal: Array, p: int, m: int) -> tup
     (m·R/(p·T))^(1/(p+m)), smaller or larger (1/x at 1: T and R of 5e-13 each at h = 0.007,
     1e-12 together; 7e-13 at 0.8·h); the next step goes there, at most REACH times smaller
     or GROW times larger, and where even that least sum would miss the goal, no step meets
-    it. Where they do not converge, rounding buries the truncation: a step just large enough
-    for the rounding to fall to a quarter of the goal (a Hessian's first level, rounding
-    5x over it, went 4x wider and lost to truncation), from MIN_GROW to GROW times larger,
-    hopeless only if rounding alone REACH times larger would still miss. Untrusted: WIDE
-    smaller.
+    it. Where they do not converge, or truncation is far under it, rounding buries the
+    truncation: a step just large enough for the rounding to fall to a quarter of the goal
+    (a Hessian's first level, rounding 5x over it, went 4x wider and lost to truncation),
+    from MIN_GROW to GROW times larger, hopeless only if rounding alone REACH times larger
+    would still miss. Untrusted: WIDE smaller.
     """
     t, r = level.truncation, level.rounding
     # Rounding that grows with the step (f's values at the stencil's ends far above f(x):
