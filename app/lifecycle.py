@@ -416,6 +416,11 @@ class Lifecycle:
             self.pool.close()
 
     @property
+    def starting(self) -> bool:
+        """Some compute process is still importing the app: a request now would wait."""
+        return self.pool is not None and self.pool.starting
+
+    @property
     def shedding(self) -> bool:
         """A request was refused for want of a thread, a slot or a place among the requests
         in progress (`app.protocol`) within the last second, or one would be now."""

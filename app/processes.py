@@ -60,9 +60,10 @@ class ComputeFailed(RuntimeError):
     """A compute process died or failed on a bug; the traceback is in the log."""
 
 
-def _serve(conn: multiprocessing.connection.Connection) -> None:
+def _serve(conn: multiprocessing.connection.Connection, started: Any) -> None:
     """A compute process: run each task sent down `conn` and send its outcome back, until
-    the parent closes the pipe (the server stops, or the parent died)."""
+    the parent closes the pipe (the server stops, or the parent died). `started` (an Event)
+    is set once its imports are done, for /ready to read without touching the pipe."""
     # Ctrl-C in a terminal signals the whole process group; the parent stops gracefully
     # (finishing what is computing here) and closes the pipe, which ends this loop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -74,6 +75,7 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
     import app.lifecycle
     import app.vector_service  # noqa: F401
 
+    started.set()
     conn.send("ready")  # the task's time starts once it can run
     while True:
         try:
@@ -133,17 +135,27 @@ class ComputeProcess:
         self.process: Any = None  # multiprocessing's SpawnProcess
         self.conn: multiprocessing.connection.Connection | None = None
         self.ready = False  # has said so, its imports done
+        self.started: Any = None  # multiprocessing's Event, set by the process when ready
         self._starting = threading.Lock()  # the server's start and a first task may race
 
     def start(self) -> None:
         parent, child = _CONTEXT.Pipe()
         for end in (parent, child):
             _widen(end)
-        process = _CONTEXT.Process(target=_serve, args=(child,), daemon=True, name="nabla-compute")
+        started = _CONTEXT.Event()
+        process = _CONTEXT.Process(
+            target=_serve, args=(child, started), daemon=True, name="nabla-compute"
+        )
         process.start()
         child.close()
-        self.process, self.conn = process, parent
+        self.process, self.conn, self.started = process, parent, started
         self.ready = False
+
+    @property
+    def starting(self) -> bool:
+        """Started and still importing the app: a task given now would wait for that."""
+        started = self.started
+        return started is not None and self.process is not None and not started.is_set()
 
     def start_once(self) -> None:
         with self._starting:
@@ -286,9 +298,16 @@ class ComputePool:
         process = self._idle.get()
         return process.call(function, args, timeout, lambda: self._idle.put(process))
 
+    @property
+    def starting(self) -> bool:
+        """Some process is still importing the app (after the server's start, or after it
+        replaced one it killed): /ready says so."""
+        return any(process.starting for process in self._all)
+
     def start(self) -> None:
         """Start the processes not started yet, without waiting for them to be ready: each
-        imports the app (about a second) while the server starts answering."""
+        imports the app (about a second) while the server starts answering (/health)
+        and /ready says `starting`."""
         for process in self._all:
             process.start_once()
 

@@ -162,12 +162,19 @@ async def health() -> Health:
 
 @router.get(
     "/ready",
-    summary="Readiness probe: 503 while the server sheds load",
-    responses={503: {"model": Readiness, "description": "Shedding load; retry elsewhere."}},
+    summary="Readiness probe: 503 while the server sheds load or is still starting",
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "Shedding load, or still starting; retry elsewhere.",
+        }
+    },
 )
 async def ready(request: Request) -> Response:
     if lifecycle(request).shedding:
         return NumpyJSONResponse({"status": "shedding"}, status_code=503)
+    if lifecycle(request).starting:
+        return NumpyJSONResponse({"status": "starting"}, status_code=503)
     return NumpyJSONResponse({"status": "ready"})
 
 

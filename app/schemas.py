@@ -151,9 +151,11 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "shedding"] = Field(
+    status: Literal["ready", "shedding", "starting"] = Field(
         description="`ready`, or `shedding` (with 503) while a new request would be refused "
-        "(every compute process busy and their line full), and for a second after one was.",
+        "(every compute process busy and their line full), and for a second after one was; "
+        "`starting` (with 503) while a compute process is still importing the app (about a "
+        "second after the server starts, or after it replaced one it stopped).",
         examples=["ready"],
     )
 

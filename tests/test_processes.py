@@ -143,6 +143,44 @@ def test_a_request_over_the_compute_timeout_gets_a_413_and_the_server_carries_on
         server.stop()
 
 
+def test_a_pool_is_starting_until_its_processes_have_imported_the_app() -> None:
+    pool = ComputePool()
+    pool.grow(2)
+    try:
+        assert not pool.starting  # not started: each starts at its first task
+        pool.start()
+        assert pool.starting  # the imports take about a second
+        deadline = time.monotonic() + 30
+        while pool.starting:
+            assert time.monotonic() < deadline, "still starting after 30 s"
+            time.sleep(0.02)
+        started = time.monotonic()
+        assert pool.run(30, _square_root_of, 4.0)[1][0] == b"2.0"
+        assert time.monotonic() - started < 0.5  # no import left to wait for
+    finally:
+        pool.close()
+
+
+def test_ready_says_starting_until_the_compute_processes_can_take_requests() -> None:
+    # /health answers as soon as the server listens; the compute processes import the app
+    # for about a second after that, and a request then would wait: /ready says so.
+    server = Server(launcher=True, wait_for_compute=False)
+    try:
+        seen = []
+        deadline = time.monotonic() + 30
+        while not seen or seen[-1] != (200, "ready"):
+            assert time.monotonic() < deadline, seen
+            r = httpx.get(f"{server.url}/ready")
+            seen.append((r.status_code, r.json()["status"]))
+            time.sleep(0.02)
+        assert seen[0] == (503, "starting")
+        assert set(seen) == {(503, "starting"), (200, "ready")}
+        assert seen.index((200, "ready")) == len(seen) - 1  # never starting again
+        assert_derivatives_of_sine(server)
+    finally:
+        server.stop()
+
+
 def test_a_compute_process_killed_from_outside_is_replaced() -> None:
     server = Server(launcher=True)
     try:
