@@ -39,8 +39,8 @@ DEFLATE_BELOW = 0.25  # an array is deflated if its sample deflates to less than
 SAMPLE = 1 << 18  # bytes of the array that decide it, in SAMPLES slices
 SAMPLES = 4
 CHUNK = 1 << 20  # bytes deflated at a time, so that a misjudged array is given up early
-LEVEL = 1  # ISA-L's fastest level that finds repeats (level 0 deflates coordinates to 7%
-# too, but inflating it takes the client longer)
+LEVEL = 1  # ISA-L's level 0 is 2 ms faster on a field, but leaves x0² + x1²'s gradient at
+# 11% of its size, against 9%
 
 
 def npz_arrays(payload: Mapping[str, Any], name: str = "") -> Iterator[tuple[str, np.ndarray]]:
