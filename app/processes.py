@@ -212,6 +212,12 @@ class ComputeProcess:
         except (EOFError, OSError):
             self.stop()
             relayed.put(ComputeFailed("a compute process died while sending its answer"))
+        except TypeError:  # multiprocessing's read on a handle `stop()` closed meanwhile
+            if not conn.closed:
+                raise
+            # The server is stopping (`ComputePool.close`) while a client that left is
+            # still being relayed its answer: nothing went wrong, and nothing is logged.
+            relayed.put(ComputeFailed("the compute processes were stopped mid-answer"))
         finally:
             done()
 
