@@ -7,14 +7,20 @@ and the response copies it again; here each entry's CRC is computed first (ISA-L
 3 ms for 40 MB), so that the headers can be written up front and the arrays' bytes sent
 as they lie. `numpy.load` reads the result as any `.npz`.
 
-An array that deflates to less than DEFLATE_BELOW of its size is deflated (ISA-L, level
-1): a grid's `coordinates` (16 of the 40 MB of a 1000×1000 field) are its axes repeated,
-and deflate to 7% in 6 ms, while `numpy.load` inflates them in a few more milliseconds
-than it reads them stored. On this 2-core machine httpx receives about 250 MB/s (173 ms
-for 40 MB from a server that holds them ready), so every megabyte left out saves the
-client ~4 ms. Values and derivatives of most expressions are float64 noise to deflate
-(0.9 of their size at best): a sample of each array (SAMPLE bytes from four places)
-decides, for 0.2 ms.
+An array that deflates to less than DEFLATE_BELOW of its size is deflated. On this
+2-core machine httpx receives about 250 MB/s, so every megabyte left out saves the client
+~4 ms. Values and derivatives of most expressions are float64 noise to deflate (0.9 of
+their size at best): a sample of each array (SAMPLE bytes from four places, deflated by
+ISA-L: 0.3 ms for noise) decides. Two coders deflate what the sample chose:
+- A grid's `coordinates` (16 of the 40 MB of a 1000×1000 field) are its axes repeated
+  exactly. zlib-ng's level 3, the first of its levels that finds the long matches a
+  repeated row makes, deflates them to 0.7% in 3.7 ms (ISA-L's level 1: 7% in 4.5 ms),
+  and the client's `numpy.load` inflates them in 2.3 ms instead of 7.4: inflating costs
+  per match, and long matches are few.
+- A computed array that repeats (x0² + x1²'s gradient, 2·x0 and 2·x1 along the grid)
+  differs in its last bits from row to row, its rounding: there zlib-ng's level 3 takes
+  3× ISA-L's level 1 (24 ms against 8 for 16 MB) and saves little (7% of the size
+  against 9%), so ISA-L deflates it.
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ from typing import Any
 
 import numpy as np
 from isal import isal_zlib
+from zlib_ng import zlib_ng
 
 from app.numerics import GridPoints
+
+Entry = np.ndarray | GridPoints  # an array, or a grid's points to be made into one
 
 LOCAL = struct.Struct("<IHHHHHIIIHH")  # the zip's local file header
 CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")  # its central directory entry
@@ -39,22 +48,25 @@ DEFLATE_BELOW = 0.25  # an array is deflated if its sample deflates to less than
 SAMPLE = 1 << 18  # bytes of the array that decide it, in SAMPLES slices
 SAMPLES = 4
 CHUNK = 1 << 20  # bytes deflated at a time, so that a misjudged array is given up early
-LEVEL = 1  # ISA-L's level 0 is 2 ms faster on a field, but leaves x0² + x1²'s gradient at
-# 11% of its size, against 9%
+LEVEL = 1  # ISA-L's, judging a sample and deflating a computed array
+TILED_LEVEL = 3  # zlib-ng's, deflating a grid's coordinates (levels 1-2 leave them at 2-3%)
 
 
-def npz_arrays(payload: Mapping[str, Any], name: str = "") -> Iterator[tuple[str, np.ndarray]]:
+def npz_arrays(payload: Mapping[str, Any], name: str = "") -> Iterator[tuple[str, Entry]]:
     """(name, array) of every field, nested ones as `axes[0]` and `estimates[central]`;
-    non-finite numbers are NaN (JSON writes them as null), null fields are left out."""
+    non-finite numbers are NaN (JSON writes them as null), null fields are left out. A
+    grid's points stay GridPoints (finite: their axes are), made into an array when they
+    are written."""
     for key, value in payload.items():
         label = f"{name}[{key}]" if name else str(key)
         if isinstance(value, Mapping):
             yield from npz_arrays(value, label)
         elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
             yield from npz_arrays({str(i): item for i, item in enumerate(value)}, label)
+        elif isinstance(value, GridPoints):
+            yield label, value
         elif value is not None:
-            array = value.materialize() if isinstance(value, GridPoints) else value
-            yield label, _finite_or_nan(array)
+            yield label, _finite_or_nan(value)
 
 
 def _finite_or_nan(value: Any) -> np.ndarray:
@@ -66,30 +78,32 @@ def _finite_or_nan(value: Any) -> np.ndarray:
     return array
 
 
-def npz_parts(arrays: Mapping[str, np.ndarray]) -> list[bytes | memoryview]:
+def npz_parts(arrays: Mapping[str, Entry]) -> list[bytes | memoryview]:
     """The `.npz` as a list of parts: headers, and each array's own memory uncopied."""
     parts: list[bytes | memoryview] = []
     directory: list[bytes] = []
     offset = 0
-    for name, array in arrays.items():
+    for name, entry in arrays.items():
+        tiled = isinstance(entry, GridPoints)
+        array = entry.materialize() if isinstance(entry, GridPoints) else entry
         filename = f"{name}.npy".encode()
         head = _npy_header(array)
         data = memoryview(array.reshape(-1).view(np.uint8).data)
         crc = isal_zlib.crc32(data, isal_zlib.crc32(head))
         size = len(head) + len(data)
         method, first, rest = STORED, head, [data]
-        if _deflates(data) and (deflated := _deflated(head, data)) is not None:
+        if _deflates(data) and (deflated := _deflated(head, data, tiled)) is not None:
             method, first, rest = DEFLATED, deflated, []
         packed = len(first) + sum(len(piece) for piece in rest)
         local = LOCAL.pack(
             0x04034B50, VERSION, 0x800, method, 0, DOS_DATE, crc, packed, size, len(filename), 0
         )
         parts += [local + filename + first, *rest]
-        entry = CENTRAL.pack(
+        central = CENTRAL.pack(
             0x02014B50, VERSION, VERSION, 0x800, method, 0, DOS_DATE, crc, packed, size,
             len(filename), 0, 0, 0, 0, 0, offset,
         )  # fmt: skip
-        directory.append(entry + filename)
+        directory.append(central + filename)
         offset += len(local) + len(filename) + packed
     listing = b"".join(directory)
     count = len(directory)
@@ -108,11 +122,15 @@ def _deflates(data: memoryview) -> bool:
     return len(isal_zlib.compress(sample, LEVEL, -15)) < DEFLATE_BELOW * len(sample)
 
 
-def _deflated(head: bytes, data: memoryview) -> bytes | None:
-    """The entry deflated, a megabyte at a time; None as soon as it would take more than
-    DEFLATE_BELOW of its size (the sample misjudged it): a deflated copy never adds more
-    than that share of the array to the answer's memory."""
-    coder = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -15)  # raw, as a zip has it
+def _deflated(head: bytes, data: memoryview, tiled: bool) -> bytes | None:
+    """The entry deflated (raw, as a zip has it), a megabyte at a time; None as soon as it
+    would take more than DEFLATE_BELOW of its size (the sample misjudged it): a deflated
+    copy never adds more than that share of the array to the answer's memory."""
+    coder: Any = (
+        zlib_ng.compressobj(TILED_LEVEL, zlib_ng.DEFLATED, -15)
+        if tiled
+        else isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -15)
+    )
     limit = DEFLATE_BELOW * (len(head) + len(data))
     out = [coder.compress(head)]
     taken = len(out[0])
