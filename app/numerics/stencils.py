@@ -25,7 +25,7 @@ ACCURACIES = (1, 2, 4, 6, 8)
 EPS = float(np.finfo(np.float64).eps)
 LARGEST = float(np.finfo(np.float64).max)
 PROBE_LEVELS = 5  # smaller steps an error bound tries (`bounds.PROBES`)
-COMPLEX_BOUND_EVALUATIONS = 4  # complex steps an error bound adds (`bounds`)
+COMPLEX_BOUND_EVALUATIONS = 8  # complex steps an error bound adds (`bounds`)
 COMPLEX_STEP = 1e-20  # relative: Im f(x + ih)/h has no cancellation, any tiny h works
 
 
@@ -268,7 +268,7 @@ def evaluation_count(
     """Evaluations of f per point: f itself, plus each off-center stencil point per coordinate
     (and, with an automatic step, the offset a first derivative's check adds, or the
     central stencil again at h/4 for a second derivative)."""
-    if method == "complex":  # the bound: D at 3 more steps and at x + δ (`bounds`)
+    if method == "complex":  # the bound: D at 3 more steps, at x + δ, and 4 noise probes
         per_coordinate = 1 + (COMPLEX_BOUND_EVALUATIONS if error_estimate else 0)
     else:
         rule = stencil(method, accuracy, order)
