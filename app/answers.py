@@ -6,7 +6,7 @@ app.processes), and sent from those bytes (`response`).
 A small answer is one piece of JSON, which `CompressionMiddleware` compresses if it is big
 enough. A big one (`json_stream`) is written in pieces of about a megabyte and compressed
 as it is written, in the coding the middleware would have chosen; an `.npz` is its arrays'
-own bytes. Either is sent with its `Content-Length`, a piece at a time, each piece
+own bytes, a big one sent entry by entry as they are written (app/npz.py). Each piece is
 forgotten once sent.
 """
 
@@ -34,7 +34,7 @@ from app.encodings import (
     offered_codings,
 )
 from app.json_out import NUMPY, json_stream, spelled_out
-from app.npz import npz_arrays, npz_parts
+from app.npz import npz_file
 
 Piece = bytes | memoryview
 
@@ -76,9 +76,7 @@ class Reply:
         """The answer's head and its bytes: one piece, or for a big answer an iterator that
         encodes (and compresses) it as it is taken."""
         if self.media == NPZ:
-            parts = npz_parts(dict(npz_arrays(payload)))
-            headers = {"Vary": "Accept", "Content-Length": str(size(parts))}
-            return Head(NPZ, headers, True, points), iter(parts)
+            return Head(NPZ, {"Vary": "Accept"}, True, points), npz_file(payload)
         chunks = json_stream(payload)
         if chunks is None:
             body = orjson.dumps(payload, option=NUMPY, default=spelled_out)

@@ -7,7 +7,7 @@ import zipfile
 
 import numpy as np
 
-from app.npz import SAMPLE, SAMPLES, _deflates, npz_parts
+from app.npz import SAMPLE, SAMPLES, WHOLE, _deflates, npz_file, npz_parts
 from app.numerics import GridPoints
 
 
@@ -88,3 +88,32 @@ def test_an_array_whose_sample_misleads_is_stored_after_all() -> None:
     body = written({"values": values})
     assert methods(body) == {"values.npy": 0}
     np.testing.assert_array_equal(np.load(io.BytesIO(body))["values"], values)
+
+
+def test_stored_entries_go_first_and_the_directory_keeps_the_fields_order() -> None:
+    # The stored values travel while the coordinates are deflated; numpy.load's `files`
+    # still lists the fields as the JSON has them.
+    axis = np.linspace(-2.0, 2.0, 600)
+    noise = np.random.default_rng(11).standard_normal(360_000)
+    arrays = {"axes[0]": axis, "coordinates": GridPoints.of([axis, axis]), "values": noise}
+    body = written(arrays)
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.namelist() == ["axes[0].npy", "coordinates.npy", "values.npy"]
+        offsets = {info.filename: info.header_offset for info in archive.infolist()}
+        assert archive.testzip() is None
+    assert offsets["values.npy"] < offsets["coordinates.npy"]
+    with np.load(io.BytesIO(body)) as npz:
+        assert npz.files == ["axes[0]", "coordinates", "values"]
+        np.testing.assert_array_equal(npz["values"], noise)
+        x0, x1 = np.meshgrid(axis, axis)
+        np.testing.assert_array_equal(npz["coordinates"], np.stack([x0.ravel(), x1.ravel()]))
+
+
+def test_a_big_answer_is_written_as_it_is_taken_and_a_small_one_whole() -> None:
+    small = {"derivative": np.linspace(0.0, 1.0, WHOLE // 8)}
+    big = {"derivative": np.linspace(0.0, 1.0, WHOLE // 8 + 1)}
+    assert isinstance(npz_file(small), list)
+    pieces = npz_file(big)
+    assert not isinstance(pieces, list)
+    body = b"".join(bytes(piece) for piece in pieces)
+    np.testing.assert_array_equal(np.load(io.BytesIO(body))["derivative"], big["derivative"])
