@@ -162,8 +162,11 @@ def differences(now: dict[str, Any], then: dict[str, Any]) -> list[str]:
     moved = []
     for key, before in then.items():
         after = now[key]
-        if key in ("above_1e-6", "above_1e-3", "unflagged_above_1e-6"):
+        if key in ("above_1e-6", "above_1e-3", "unflagged_above_1e-6", "flagged"):
             same = abs(after - before) <= 1 / then["components"] + 1e-4
+        elif key == "flagged_accurate" and before is not None:
+            flagged = max(round(then["flagged"] * then["components"]), 1)
+            same = after is not None and abs(after - before) <= 1 / flagged + 1e-4
         elif key in ("exceeded", "exceeded_10x") and before is not None:
             same = abs(after - before) <= 1 / then["estimated"] + 1e-4
         elif key in ("median", "max") and not isinstance(before, str):
@@ -243,9 +246,10 @@ def test_to_a_tolerance_convergence_is_claimed_where_the_error_supports_it(
     measured: dict[str, Any], committed: dict[str, Any]
 ) -> None:
     by_kind, name = measured["by_kind"], "nabla tolerance"
-    # Converged components more than rtol·max|exact| off: only MGH's trigonometric Hessian
-    # (6 − Σcos x_i cancels inside f: rounding its bound cannot see), 21 components.
-    assert measured["overall"][name]["converged_off"] <= 0.03
+    # Converged components more than rtol·max|exact| off: none. MGH's trigonometric Hessian
+    # (6 − Σcos x_i cancels inside f: rounding its bound cannot see) had 15, until its
+    # diagonal ladder's doubt flagged the point, which then never claims convergence.
+    assert measured["overall"][name]["converged_off"] == 0
     assert by_kind["d1"][name]["converged_off"] == 0
     # No first derivative more than 1e-6 off unflagged (a stencil across 1/x's pole was).
     assert by_kind["d1"][name]["unflagged_above_1e-6"] == 0
@@ -267,13 +271,29 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     assert rows["gradient"]["evaluations"] <= 57
     assert rows["hessian"]["evaluations"] <= 281
     assert rows["d1"]["converged"] >= 0.65
-    assert rows["hessian"]["converged"] >= 0.6
+    # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
+    # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6).
+    assert rows["hessian"]["converged"] >= 0.52
 
 
 def test_default_answers_more_than_1e_6_off_say_so(measured: dict[str, Any]) -> None:
-    # Flagged `unreliable`, or null. Left: Hessian terms of 0 next to larger ones, exact
-    # zeros of f'', the one-sided second differences, which have no step check, and
-    # sqrt(1 - x**2) at 0.999999, 1.00002e-6 off.
-    assert measured["overall"]["nabla central"]["unflagged_above_1e-6"] <= 0.01
-    assert measured["by_kind"]["d1"]["nabla central"]["unflagged_above_1e-6"] <= 0.005
-    assert measured["by_kind"]["gradient"]["nabla central"]["unflagged_above_1e-6"] == 0
+    # Flagged `unreliable`, or null. Left (docs/accuracy.md, silent misses): a Hessian's
+    # term 1/566 of its largest, 2.5e-6 off by rounding that the flag counts against the
+    # largest term, and sqrt(1 - x**2) at 0.999999, 1.00001e-6 off by rounding inside f on
+    # the ladder's steps, which agree with each other. (0.8% before the diagonal ladders'
+    # doubt reached Hessians and second derivatives, and the rounding of a second
+    # difference counted f at the stencil's points.)
+    by_kind = measured["by_kind"]
+    assert measured["overall"]["nabla central"]["unflagged_above_1e-6"] <= 0.003
+    assert by_kind["d1"]["nabla central"]["unflagged_above_1e-6"] <= 0.004
+    assert by_kind["d2"]["nabla central"]["unflagged_above_1e-6"] == 0
+    assert by_kind["gradient"]["nabla central"]["unflagged_above_1e-6"] == 0
+    assert by_kind["hessian"]["nabla central"]["unflagged_above_1e-6"] <= 0.004
+
+
+def test_the_flag_is_not_raised_everywhere(measured: dict[str, Any]) -> None:
+    # A point's flag covers all its components, and bounds are upper ones, so most flagged
+    # components are accurate; but the flag must still single points out.
+    central = measured["overall"]["nabla central"]
+    assert central["flagged"] <= 0.15
+    assert central["flagged_accurate"] <= 0.8

@@ -1712,6 +1712,76 @@ def test_default_answers_more_than_1e_6_off_are_flagged(
     assert result.unreliable.tolist() == [True]
 
 
+PATHS = [pytest.param(1, id="one-point"), pytest.param(10, id="few"), pytest.param(100, id="many")]
+
+
+def off(values: Array, exact: Array) -> Array:
+    """More than 1e-6 off: relative, or absolute where the exact value is 0 (#16)."""
+    exact = np.asarray(exact, dtype=np.float64)
+    scale = np.where(exact == 0, 1.0, np.abs(exact))
+    return np.asarray(np.abs(values - exact) > 1e-6 * scale)
+
+
+@pytest.mark.parametrize("count", PATHS)
+@pytest.mark.parametrize(
+    ("text", "x", "exact"),
+    [
+        # f = 6e-17 at x, but f(x ± h) = ∓1.9e-4, whose rounding swamps f'' = -6e-17
+        pytest.param("cos(x)", math.pi / 2, -math.cos(math.pi / 2), id="cos-at-its-zero"),
+        # every step the ladder settles on straddles the kink at 0; smaller ones say 0
+        pytest.param("abs(x)", 1e-7, 0.0, id="next-to-a-kink"),
+    ],
+)
+def test_second_derivatives_more_than_1e_6_off_are_flagged_on_every_path(
+    text: str, x: float, exact: float, count: int
+) -> None:
+    result = derivative(one_variable(text), np.full(count, x), order=2)
+    assert off(result.derivatives, np.full(count, exact)).all()
+    assert result.unreliable is not None
+    assert result.unreliable.all()
+
+
+@pytest.mark.parametrize("count", PATHS)
+@pytest.mark.parametrize(
+    "text", [pytest.param("2*x**3", id="cube"), pytest.param("sin(x)", id="sin")]
+)
+def test_an_odd_functions_second_derivative_at_its_centre_is_0_and_not_flagged(
+    text: str, count: int
+) -> None:
+    # f(h) = -f(-h) bit for bit: the second difference is exactly 0, as f'' is.
+    result = derivative(one_variable(text), np.zeros(count), order=2)
+    assert result.derivatives.tolist() == [0.0] * count
+    assert result.unreliable is not None
+    assert not result.unreliable.any()
+
+
+@pytest.mark.parametrize(
+    ("f", "point", "exact"),
+    [
+        pytest.param(
+            lambda r: np.abs(r[0]) * r[1] ** 2,
+            [1e-7, 1.0],
+            [[0.0, 2.0], [2.0, 2e-7]],
+            id="next-to-a-kink",
+        ),
+        pytest.param(
+            lambda r: r[0] + r[1] ** 2 + r[2] ** 3,
+            [1.2009289063e-314] * 3,
+            np.diag([0.0, 2.0, 6 * 1.2009289063e-314]),
+            id="subnormal-point",
+        ),
+    ],
+)
+def test_a_hessian_whose_diagonal_ladder_doubts_its_step_is_flagged(
+    f: Callable[[Sequence[Array]], Array], point: list[float], exact: Any
+) -> None:
+    # Steps below the one the ladder settled on disagree with it (`_best_on_ladder`).
+    result = hessian(f, [point])
+    assert off(result.hessians[0], exact).any()
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [True]
+
+
 @pytest.mark.parametrize(
     ("text", "points"),
     [

@@ -21,7 +21,7 @@ noise that rounding inside f leaves in Im f, measured at points a little away fr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -217,6 +217,16 @@ def rounding_swamps(
     return flags
 
 
+def stencil_magnitude(at: Callable[[int], Array], rule: Stencil) -> Array:
+    """Σ_k |w_k|·|f(x + o_k·h)| / Σ_k |w_k|, `at(o)` being f(x + o·h): the |f| whose rounding
+    a second difference carries. Where f crosses 0 at x, |f(x)| says nothing of it: cos at
+    π/2 has f = 6e-17 but f(x ± h) = ∓1.9e-4, whose rounding moves f'' by 6e-12 (f'' is
+    6e-17; the estimate was 1.1e-13 and unflagged). For f' the difference is at most
+    eps·|f'|, far under FLAG, so first derivatives keep |f(x)|."""
+    total = sum(abs(w) * np.abs(at(o)) for o, w in zip(rule.offsets, rule.weights, strict=True))
+    return np.asarray(total / sum(abs(w) for w in rule.weights))
+
+
 def zeros_swamped(
     h: Sequence[Array], values: Array, estimates: Array, rule: Stencil, flags: Array
 ) -> None:
@@ -236,9 +246,10 @@ def zeros_swamped(
             np.copyto(flags[j], limit > scale * power, where=zero[j])
 
 
-def float_flags(h: list[float], value: float, estimates: list[float], rule: Stencil) -> list[bool]:
-    """`rounding_swamps` and `zeros_swamped` at one point, on Python floats."""
-    limit = rounding_constant(rule) * abs(value)
+def float_flags(h: list[float], size: float, estimates: list[float], rule: Stencil) -> list[bool]:
+    """`rounding_swamps` and `zeros_swamped` at one point, on Python floats; `size` is the
+    |f| whose rounding the stencil carries (|f(x)|, or `stencil_magnitude`)."""
+    limit = rounding_constant(rule) * abs(size)
     largest = max(abs(e) for e in estimates)
     flags = []
     for hj, e in zip(h, estimates, strict=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -15,11 +16,12 @@ from .bounds import (
     float_flags,
     rounding_constant,
     rounding_swamps,
+    stencil_magnitude,
     untrusted,
     zeros_swamped,
 )
 from .checks import NARROW, STEP_ERROR, THIRD_ROUNDING, StepCheck, _checks_step, steps_for
-from .core import Gradient, _estimate, stencil_sum
+from .core import Gradient, _at, _estimate, _remembered, stencil_sum
 from .exceptions import ShapeError
 from .ladders import _refine
 from .second import _refine_second
@@ -97,15 +99,18 @@ def derivative(
         rule = stencil(method, accuracy, order)
         limit = sys.maxsize if refine_limit is None else refine_limit
         with np.errstate(all="ignore"):
-            changed = _refine_second(
+            changed, doubtful = _refine_second(
                 on_rows, [flat], 0, result.steps[0], rule, result.values, slopes, limit
             )
             used = result.steps[0][changed]
             subset, center = [flat[changed]], result.values[changed]
             if result.unreliable is not None and changed.size:  # at the steps now used
-                rounded = rounding_constant(rule) * np.abs(center)
+                at = _remembered(lambda offset: _at(on_rows, subset, 0, used, offset))
+                size = stencil_magnitude(_with(at, center), rule)
+                size = np.where(slopes[changed] == 0, np.abs(center), size)  # as `zeros_swamped`
+                rounded = rounding_constant(rule) * size
                 swamped = rounding_swamps(subset[0], used, rounded, slopes[changed], rule)
-                result.unreliable[0][changed] = swamped
+                result.unreliable[0][changed] = swamped | doubtful
             if result.errors is not None and changed.size:
                 result.errors[0][changed] = error_bound(
                     on_rows, subset, 0, used, options, center, slopes[changed]
@@ -305,7 +310,10 @@ def _gradient_at_few_points(
         return None
     if check is not None and check.flags.any():
         return None
-    flags = rounding_swamps(x, h, rounding_constant(rule) * np.abs(values), gradient, rule)
+    size = np.abs(values)
+    if rule.order == 2:  # f'' (`stencil_magnitude`); `zeros_swamped` keeps |f(x)| for a 0
+        size = stencil_magnitude(_with(at.__getitem__, values), rule)
+    flags = rounding_swamps(x, h, rounding_constant(rule) * size, gradient, rule)
     zeros_swamped(list(h), values, gradient, rule, flags)
     return Gradient(values, gradient, h, None, flags)
 
@@ -340,6 +348,7 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
         evaluated = np.broadcast_to(evaluated, (1 + d * len(offsets)) * n)
     flat = evaluated.tolist()
     values = flat[:n]
+    sizes = values if rule.order == 1 else list(values)  # the |f| each point's rounding has
     gradient = [[0.0] * n for _ in range(d)]
     for j in range(d):
         for p in range(n):
@@ -348,13 +357,16 @@ def _gradient_in_floats(f: Function, rows: Sequence[Array], options: Options) ->
             if estimate is None:
                 return None  # to be refined, or not finite: the general path decides
             gradient[j][p] = estimate
+            if rule.order == 2 and estimate != 0:  # f'' (`stencil_magnitude`; a 0, as
+                # `zeros_swamped` says, keeps |f(x)|: 2x³ at 0 mirrors f(±h) bit for bit)
+                sizes[p] = float(stencil_magnitude(_with(at.__getitem__, values[p]), rule))
     # With a checked step, a point whose rounding swamps it went to the general path
     # (`_float_stencil_sum` returned None): only estimates of 0 may need a flag.
     flags = np.zeros((d, n), dtype=bool)
     if not checks or any(0.0 in row for row in gradient):
         for p in range(n):
             point = [g[p] for g in gradient]
-            flags[:, p] = float_flags([s[p] for s in h], values[p], point, rule)
+            flags[:, p] = float_flags([s[p] for s in h], sizes[p], point, rule)
     return Gradient(np.array(values), np.array(gradient), np.array(h), None, flags)
 
 
@@ -381,6 +393,11 @@ def _float_stencil_sum(
         total = term if total is None else total + term
     assert total is not None
     return total if math.isfinite(total) and math.isfinite(center) else None
+
+
+def _with(at: Callable[[int], Any], center: Any) -> Callable[[int], Any]:
+    """`at` with f(x) at offset 0."""
+    return lambda offset: center if offset == 0 else at(offset)
 
 
 def _blocks(shape: tuple[int, ...]) -> list[Any]:
@@ -420,7 +437,12 @@ def _gradient_block(
         steps.append(h)
         d = out.gradient[j, block]
         flags = None if check is None or unsure is None else check.to(unsure[j, block])
-        _estimate(f, rows, j, h, options, values, out=d, unsure=flags)
+        if swamps and rule is not None and rule.order == 2:  # f'': `stencil_magnitude`
+            at = _remembered(partial(_at, f, rows, j, h))
+            stencil_sum(at, h, rule, center=values, out=d)
+            limit = rounding_constant(rule) * stencil_magnitude(_with(at, values), rule)
+        else:
+            _estimate(f, rows, j, h, options, values, out=d, unsure=flags)
         estimate_undefined[j] |= not np.isfinite(d.sum())
         wide[j] |= flags is not None and bool(flags.flags.any())
         if undefined is not None:

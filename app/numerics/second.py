@@ -124,10 +124,13 @@ def _central_hessian(
     first = stencil("central", options.accuracy, 1)
     automatic = options.step is None
     budget = sys.maxsize if refine_limit is None else refine_limit
+    doubted = np.zeros(n, dtype=bool)  # a diagonal ladder's smaller steps disagree
     for i in range(d):
         out[:, i, i] = partial(f, rows, i, h[i], rule, center=values)
         if automatic:
-            budget -= _refine_second(f, rows, i, h[i], rule, values, out[:, i, i], budget).size
+            changed, doubtful = _refine_second(f, rows, i, h[i], rule, values, out[:, i, i], budget)
+            budget -= changed.size
+            doubted[changed[doubtful]] = True
         if errors is not None:
             errors[:, i, i] = error_bound(f, rows, i, h[i], options, values, out[:, i, i])
     for i in range(d):
@@ -140,7 +143,7 @@ def _central_hessian(
                 errors[:, i, j] = errors[:, j, i] = _mixed_bound(
                     f, rows, (i, j), h, values, mixed, options
                 )
-    flags = hessian_rounding_swamps(h, values, out, rule, first)
+    flags = hessian_rounding_swamps(h, values, out, rule, first) | doubted
     if errors is not None:
         flags |= untrusted(out, errors).reshape(n, -1).any(axis=1)
     return Hessian(values, out, h.T, flags, errors)
@@ -221,18 +224,23 @@ def _refine_second(
     values: Array,
     estimate: Array,
     limit: int,
-) -> Array:
+) -> tuple[Array, Array]:
     """Where ∂²f/∂x_i² at h and at h/4 disagree beyond rounding, the ladder's estimate and
-    step replace `estimate` and `h` (in place). Returns the indices it re-estimated."""
+    step replace `estimate` and `h` (in place). Returns the indices it re-estimated and,
+    for each, whether steps below the chosen one disagree with it (`_best_on_ladder`'s
+    doubt: abs(x0)·x1² at x0 = 1e-7, where every step over 1e-7 straddles the kink and the
+    ladder settles on 3.3e6 for a true 0)."""
     change, allowed = _quarter_step_change(f, rows, i, h, rule, values, estimate)
     flagged = np.flatnonzero(np.isfinite(values) & ~(change <= allowed))[: max(limit, 0)]
+    doubtful = np.zeros(flagged.size, dtype=bool)
     for start in range(0, flagged.size, LADDER_CHUNK):
         at = flagged[start : start + LADDER_CHUNK]
         subset = [r[at] for r in rows]
-        chosen, steps, found, _ = _best_on_ladder(f, subset, i, h[at], values[at], rule)
+        chosen, steps, found, doubt = _best_on_ladder(f, subset, i, h[at], values[at], rule)
         estimate[at] = np.where(found, chosen, estimate[at])
         h[at] = np.where(found, steps, h[at])
-    return flagged
+        doubtful[start : start + at.size] = doubt & found
+    return flagged, doubtful
 
 
 def _refine_mixed(

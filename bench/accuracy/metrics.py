@@ -5,7 +5,8 @@ value is 0; a non-finite value counts as an infinite error. A runner's error est
 exceeded where the true absolute error is larger than the one it reports (a NaN estimate
 is exceeded); components whose value is not finite are left out of that count, since a
 null answer makes no claim. A default answer more than 1e-6 off is *unflagged* unless it
-is flagged `unreliable` or is not a number.
+is flagged `unreliable` or is not a number; a flagged component is *accurate* all the same
+where it is within 1e-6.
 """
 
 from __future__ import annotations
@@ -75,12 +76,31 @@ def statistics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     row["unflagged_above_1e-6"] = share(
         np.array([e > 1e-6 and not f for o in outcomes for e, f in o.flagged_errors()])
     )
+    row |= flag_statistics(outcomes)
     row |= estimate_statistics(outcomes)
     row["evaluations"] = significant(float(np.mean([o.result.evaluations for o in outcomes])))
     met = [c for o in outcomes for c in (o.result.converged or [])]
     row["converged"] = share(np.array(met)) if met else None
     row["converged_off"] = share(converged_off(outcomes)) if met else None
     return row
+
+
+def flag_statistics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """The share of components the default answer flags `unreliable` (a gradient or Hessian
+    flags its point: all its components), and of those the share within 1e-6 of the exact
+    value (flagged, yet accurate); None for runners without the flag."""
+    if any(o.result.flagged is None for o in outcomes):
+        return {"flagged": None, "flagged_accurate": None}
+    pairs = [
+        (f, e)
+        for o in outcomes
+        for f, e in zip(o.result.flagged or [], o.relative_errors(), strict=True)
+    ]
+    flagged = np.array([e for f, e in pairs if f])
+    return {
+        "flagged": share(np.array([f for f, _ in pairs])),
+        "flagged_accurate": share(flagged <= 1e-6) if flagged.size else None,
+    }
 
 
 def converged_off(outcomes: Iterable[Outcome]) -> np.ndarray[Any, Any]:

@@ -73,6 +73,7 @@ def summary(
         **summarize(outcomes, names),
         "nabla_cases": nabla_cases(outcomes),
         "worst": worst(outcomes, "nabla central"),
+        "silent": silent(outcomes, "nabla central"),
         "worst_estimates": worst_estimates(outcomes),
         "tolerance_misses": breakdown(outcomes),
         "tolerance_stages": tolerance_stages(outcomes),
@@ -151,6 +152,18 @@ def worst(outcomes: Sequence[Outcome], name: str, count: int = 20) -> list[dict[
     rows = [row for o in outcomes if o.runner == name for row in component_rows(o)]
     rows.sort(key=lambda r: (-float(r["relative_error"]), r["id"], r["component"]))
     return rows[:count]
+
+
+def silent(outcomes: Sequence[Outcome], name: str) -> list[dict[str, Any]]:
+    """The runner's components more than 1e-6 off that its default answer does not flag
+    (nor leave null); `reported_error` is what `error_estimate` says of them."""
+    rows = []
+    for o in outcomes:
+        if o.runner == name:
+            missed = [e > 1e-6 and not f for e, f in o.flagged_errors()]
+            rows += [r for r, m in zip(component_rows(o), missed, strict=True) if m]
+    rows.sort(key=lambda r: (-float(r["relative_error"]), r["id"], r["component"]))
+    return rows
 
 
 def component_rows(o: Outcome) -> list[dict[str, Any]]:
