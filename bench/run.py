@@ -543,7 +543,9 @@ def method_notes(quick: bool) -> str:
             "`Accept-Encoding: gzip, deflate`; with `zstandard` installed (`httpx[zstd]`) it "
             "adds `zstd` (and `br` with `brotli`), and Nabla picks zstd. The `.npz` client "
             "sends `Accept: application/x-npz`; Nabla sends it without a content coding, "
-            "its repeating arrays deflated inside the zip (app/npz.py).",
+            "its repeating arrays deflated inside the zip (a grid's coordinates by zlib-ng, "
+            "computed arrays by ISA-L), entry by entry as they are written, the stored ones "
+            "first (app/npz.py).",
             "- The machine is shared: other sessions may have been running tests during this "
             "run (load average shown below), so read the ratios, not the absolute times.",
         ]
