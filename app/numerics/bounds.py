@@ -50,11 +50,13 @@ BEND_STEP = 2.0**-30  # f' at x·(1 + 2^-30) for f'': far inside any domain edge
 COMPLEX_ROUNDING = 4.0  # ulps of the result: Im f / h rounds a few times on its way
 # The complex-step noise probe (`_complex_noise`): points moved by NOISE_STEP·max(|x_k|, 1),
 # 45,000 ulps of x, so that every intermediate of f rounds afresh, and yet so close that the
-# smooth part left by the probe's differences, about D''·δ², stays far below eps·|D|
-# (sin(1e6·x) at 1e-3: 1e-9 of D). NOISE_MOVES are the multiples (a, b) of that move to
-# either side of x: unequal and in irrational ratio (square roots of primes), because a
-# rounded intermediate's error is a sawtooth of x, linear between its wraps: at equal spacing
-# (±δ, ±2δ) the samples alias onto a line, which a difference cancels (papers-043).
+# smooth part left by the probe's differences, D''·a·b·δ², stays small (sin(1e6·x) at 1e-3:
+# 1e-9 of D); it passes 1e-6 of D only within about 1e-8·max(|x|, 1) of a singularity,
+# where the bound is that much wider than it need be (arccos at 1 − 1e-8: 6e-6 of D, true
+# error 2e-17). NOISE_MOVES are the multiples (a, b) of that move to either side of x:
+# unequal and in irrational ratio (square roots of primes), because a rounded intermediate's
+# error is a sawtooth of x, linear between its wraps: at equal spacing (±δ, ±2δ) the samples
+# alias onto a line, which a difference cancels (papers-043).
 NOISE_STEP = 1e-11
 NOISE_MOVES = ((1.0, math.sqrt(2.0)), (math.sqrt(3.0), math.sqrt(5.0)))
 # Twice the larger difference bounds i.i.d. noise at x: for uniform noise it falls short in
@@ -171,7 +173,7 @@ def _complex_noise(f: Function, rows: Sequence[Array], j: int, h: Array, d: Arra
     multiplies Im f. That error does not change with h (Re f(x + ih) is f(x) to O(h²)), so
     `COMPLEX_RATIOS` cannot see it; it changes with x, as every intermediate rounds afresh
     once it moves by some ulps. The combination cancels D's value and slope (the weights b,
-    a, −(a + b) sum to 0 and to 0 times the offsets a, −b), leaves D''·a·b·δ² of its
+    a, −(a + b) sum to 0, and b·a + a·(−b) = 0 with the offsets), leaves D''·a·b·δ² of its
     curvature and the rounding noise at three points, with weight 2 on x's own (as in
     D(x + δ) − 2·D(x) + D(x − δ)). Moving every coordinate, not only x_j, also renews the
     roundings in parts of f that x_j does not enter. A probe where f is not finite (a domain
