@@ -1782,6 +1782,43 @@ def test_a_hessian_whose_diagonal_ladder_doubts_its_step_is_flagged(
     assert result.unreliable.tolist() == [True]
 
 
+def test_a_hessian_whose_mixed_terms_are_0_up_to_rounding_is_not_flagged() -> None:
+    # x0 + x1² + x2³ at 88: the mixed terms are exactly 0 and come out as rounding, 2.5e-7
+    # next to a largest term of 528 (numdifftools' test); that rounding is no reason to flag.
+    result = hessian(lambda r: r[0] + r[1] ** 2 + r[2] ** 3, [[88.01663712016305] * 3])
+    assert not off(result.hessians[0], np.diag([0.0, 2.0, 6 * 88.01663712016305])).any()
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [False]
+
+
+def trigonometric(rows: Sequence[Any], cos: Any = np.cos, sin: Any = np.sin) -> Any:
+    """Moré-Garbow-Hillstrom problem 26 (trigonometric), on arrays or mpmath numbers."""
+    total = sum(cos(x) for x in rows)
+    n = len(rows)
+    return sum((n - total + (i + 1) * (1 - cos(x)) - sin(x)) ** 2 for i, x in enumerate(rows))
+
+
+def test_to_a_tolerance_a_hessian_its_ladder_doubts_is_refined_but_never_converges() -> None:
+    # 6 − Σcos x_i cancels inside f: the default answer is 6e-6 off in a term and its
+    # diagonal ladder doubts it; a tolerance re-estimates it (to 1e-10), but its bound
+    # cannot see the cancellation, so it must not claim 1e-12 (it did, 1.4e-10 off).
+    import mpmath
+
+    point = [1 / 6] * 6
+    result = hessian(trigonometric, [point], tolerance=numerics.Tolerance(rtol=1e-12))
+    exact = np.empty((6, 6))
+    with mpmath.workdps(40):  # mpmath's own differentiation, at 40 digits
+        g = lambda *x: trigonometric(x, mpmath.cos, mpmath.sin)  # noqa: E731
+        for i, j in np.ndindex(6, 6):
+            orders = tuple(int(k == i) + int(k == j) for k in range(6))
+            exact[i, j] = float(mpmath.diff(g, point, orders))
+    assert result.converged is not None
+    assert result.unreliable is not None
+    assert result.converged.tolist() == [False]
+    assert result.unreliable.tolist() == [True]
+    np.testing.assert_allclose(result.hessians[0], exact, rtol=0, atol=1e-8 * np.abs(exact).max())
+
+
 @pytest.mark.parametrize(
     ("text", "points"),
     [

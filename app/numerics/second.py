@@ -81,10 +81,10 @@ def hessian(
     with np.errstate(all="ignore"):
         if method == "complex":
             return _complex_hessian(f, rows, values, options)
-        result = _central_hessian(f, rows, values, options, refine_limit)
+        result, doubted = _central_hessian(f, rows, values, options, refine_limit)
         if tolerance is None:
             return result
-        result = hessian_to_tolerance(f, rows, values, result, tolerance, accuracy=accuracy)
+        result = _to_tolerance(f, rows, values, result, doubted, tolerance, accuracy)
         assert result.evaluations is not None
         first = hessian_evaluations(
             len(rows), accuracy=accuracy, error_estimate=error_estimate, automatic_step=True
@@ -113,9 +113,32 @@ def _check_hessian(
     return replace(options, method=method)  # type: ignore[arg-type]
 
 
+def _to_tolerance(
+    f: Function,
+    rows: Sequence[Array],
+    values: Array,
+    result: Hessian,
+    doubted: Array,
+    tolerance: Tolerance,
+    accuracy: int,
+) -> Hessian:
+    """`hessian_to_tolerance`, which leaves the points rounding swamps as they are. A point
+    only a diagonal ladder doubts (`doubted`) is re-estimated, but never converges: its
+    bound does not see what the ladder saw (MGH's trigonometric Hessian, 6 − Σcos x_i
+    cancelling inside f, claimed 1e-12 and was 1.4e-10 off)."""
+    assert result.unreliable is not None
+    flagged = result.unreliable
+    swamped = result._replace(unreliable=flagged & ~doubted)
+    refined = hessian_to_tolerance(f, rows, values, swamped, tolerance, accuracy=accuracy)
+    assert refined.converged is not None
+    return refined._replace(converged=refined.converged & ~doubted, unreliable=flagged)
+
+
 def _central_hessian(
     f: Function, rows: Sequence[Array], values: Array, options: Options, refine_limit: int | None
-) -> Hessian:
+) -> tuple[Hessian, Array]:
+    """The central Hessian and its flags, and apart from them the points only a diagonal
+    ladder's doubt flags (`_to_tolerance` treats those apart)."""
     n, d = values.shape[0], len(rows)
     h = np.stack([steps_for(r, options) for r in rows])
     out = np.empty((n, d, d))
@@ -143,10 +166,10 @@ def _central_hessian(
                 errors[:, i, j] = errors[:, j, i] = _mixed_bound(
                     f, rows, (i, j), h, values, mixed, options
                 )
-    flags = hessian_rounding_swamps(h, values, out, rule, first) | doubted
+    flags = hessian_rounding_swamps(h, values, out, rule, first)
     if errors is not None:
         flags |= untrusted(out, errors).reshape(n, -1).any(axis=1)
-    return Hessian(values, out, h.T, flags, errors)
+    return Hessian(values, out, h.T, flags | doubted, errors), doubted & ~flags
 
 
 def _mixed_bound(
