@@ -65,7 +65,8 @@ def hessian(
 
     `error_estimate` adds `errors`: twice |H_p − H_q| (q the next accuracy) plus rounding.
     `tolerance` (central only) re-estimates each point by 12th-order stencils until its
-    worst bound meets it (`tolerance.hessian_to_tolerance`), with `converged` per point.
+    worst bound meets it (`tolerance.hessian_to_tolerance`), with `converged` per point
+    (never where a diagonal ladder doubts its step: `_to_tolerance`).
     Evaluations per point: `hessian_evaluations`, plus the ladders' on the points that need
     them (at most `refine_limit` point-coordinates' worth).
     """
