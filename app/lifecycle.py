@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import functools
 import itertools
 import os
@@ -60,6 +58,7 @@ from app.config import Settings
 from app.errors import ClientGoneError, OverloadedError
 from app.expressions import parse_cache_lookups
 from app.json_in import RawBody
+from app.memory import give_back_memory
 from app.observability import HEAVY, QUEUED, record_parses
 from app.payloads import Payload
 from app.processes import shared_pool
@@ -180,35 +179,6 @@ class WaitingLine:
 
 UNTIMED_IN_LINE = 8  # requests of a kind not timed yet that a line holds at most
 LEARNING = 0.3  # weight of the newest time in a kind's expected seconds
-
-
-def _libc() -> ctypes.CDLL | None:
-    """glibc, where the process runs on it (Linux: the image and CI)."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
-
-
-LIBC = _libc()
-M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives each thread that allocates its own arena, up to eight per core, and
-    memory freed in one is not reused by another: two big requests on two threads left
-    a process at 623 MiB idle after a 725 MiB peak."""
-    if LIBC is not None:
-        LIBC.mallopt(M_ARENA_MAX, arenas)
-
-
-def give_back_memory() -> None:
-    """Return freed heap pages to the system (glibc keeps them otherwise), after a big
-    request: what the process holds idle is then what it uses."""
-    if LIBC is not None:
-        LIBC.malloc_trim(0)
 
 
 class Admission:

@@ -13,7 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.config import Settings, get_settings
 from app.encodings import install_encodings
 from app.errors import install_error_handlers
-from app.lifecycle import SWITCH_INTERVAL, Lifecycle, limit_malloc_arenas
+from app.lifecycle import SWITCH_INTERVAL, Lifecycle
+from app.memory import limit_malloc_arenas
 from app.middleware import BodyLimitMiddleware, ReadsMiddleware, TrailingSlashMiddleware
 from app.observability import ObservabilityMiddleware, configure_logging, metrics
 from app.pages import install_pages

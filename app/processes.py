@@ -30,6 +30,7 @@ Processes are started with `spawn` (a fork of a process with threads can deadloc
 when the server starts (`ComputePool.start`, from the app's lifespan), or at first use
 where there is no lifespan (an in-process test client). Each one imports the app in about
 a second, holds about 80 MiB, and counts its task's time only once it says it is ready.
+Between tasks it keeps its working set up to 160 MiB and gives the rest back (app.memory).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from app.errors import NablaError, TooLargeError
+from app.memory import keep_working_set, trim_if_over
 
 logger = logging.getLogger("nabla.processes")
 
@@ -75,9 +77,11 @@ def _serve(conn: multiprocessing.connection.Connection, started: Any) -> None:
     import app.lifecycle
     import app.vector_service  # noqa: F401
 
+    keep_working_set()
     started.set()
     conn.send("ready")  # the task's time starts once it can run
     while True:
+        trim_if_over()  # after a big task, before waiting for the next
         try:
             count = conn.recv()
             task = conn.recv_bytes()
