@@ -26,6 +26,7 @@ from app.encodings import (
     IDENTITY,
     JSON,
     NPZ,
+    NotAcceptableError,
     choose_coding,
     choose_media,
     compressed,
@@ -58,16 +59,27 @@ class Reply:
 
     media: str
     coding: str | None  # None: no coding is acceptable (CompressionMiddleware's 406)
+    # An .npz written whole, with its Content-Length: HTTP/1.0 has no chunked encoding,
+    # which a streamed answer is sent in.
+    whole: bool = False
 
     @classmethod
     def negotiate(cls, request: Request) -> Reply:
         """From `Accept` (a 406 if neither JSON nor .npz is acceptable) and
         `Accept-Encoding`, before the work is spent."""
         media = choose_media(joined(request.headers.getlist("accept")))
-        if media == NPZ:
-            return cls(NPZ, IDENTITY)
-        settings: Settings = request.app.state.settings
         header = joined(request.headers.getlist("accept-encoding"))
+        if media == NPZ:
+            if choose_coding(header, ()).coding is None:  # an .npz is sent as it is
+                shown = header if len(header or "") <= 80 else f"{(header or '')[:77]}..."
+                raise NotAcceptableError(
+                    f"`Accept-Encoding: {shown}` refuses identity, and an .npz is sent as "
+                    "it is (its repeating arrays are deflated inside it): allow identity, "
+                    f"or ask for JSON (`Accept: {JSON}`), which is compressed.",
+                    field="Accept-Encoding",
+                )
+            return cls(NPZ, IDENTITY, whole=request.scope.get("http_version") == "1.0")
+        settings: Settings = request.app.state.settings
         return cls(JSON, choose_coding(header, offered_codings(settings)).coding)
 
     def render(
@@ -76,7 +88,7 @@ class Reply:
         """The answer's head and its bytes: one piece, or for a big answer an iterator that
         encodes (and compresses) it as it is taken."""
         if self.media == NPZ:
-            return Head(NPZ, {"Vary": "Accept"}, True, points), npz_file(payload)
+            return Head(NPZ, {"Vary": "Accept"}, True, points), npz_file(payload, self.whole)
         chunks = json_stream(payload)
         if chunks is None:
             body = orjson.dumps(payload, option=NUMPY, default=spelled_out)

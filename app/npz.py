@@ -63,13 +63,16 @@ TILED_LEVEL = 3  # zlib-ng's, deflating a grid's coordinates (levels 1-2 leave t
 WHOLE = 1 << 20  # array bytes of an answer written whole, and sent with its Content-Length
 
 
-def npz_file(payload: Mapping[str, Any]) -> list[bytes | memoryview] | Iterator[bytes | memoryview]:
-    """The `.npz` of an answer's fields: whole if its arrays are small, else a piece at a
-    time as it is written (sent without a Content-Length: the deflated entries' sizes are
-    known only once they are written, and the stored ones go first)."""
+def npz_file(
+    payload: Mapping[str, Any], whole: bool = False
+) -> list[bytes | memoryview] | Iterator[bytes | memoryview]:
+    """The `.npz` of an answer's fields: whole if its arrays are small (or `whole`), else a
+    piece at a time as it is written (sent without a Content-Length: the deflated entries'
+    sizes are known only once they are written, and the stored ones go first)."""
     arrays = dict(npz_arrays(payload))
     parts = npz_parts(arrays)
-    return list(parts) if sum(_nbytes(entry) for entry in arrays.values()) <= WHOLE else parts
+    small = sum(_nbytes(entry) for entry in arrays.values()) <= WHOLE
+    return list(parts) if whole or small else parts
 
 
 def _nbytes(entry: Entry) -> int:

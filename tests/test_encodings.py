@@ -10,6 +10,7 @@ import io
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -420,6 +421,44 @@ def test_npz_is_a_zip_whose_every_crc_checks(server: Server, path: str, body: An
         assert archive.testzip() is None  # reads every entry and checks its CRC-32
         names = archive.namelist()
     assert all(name.endswith(".npy") for name in names)
+
+
+def test_an_http_1_0_client_gets_a_big_npz_whole_with_its_length(server: Server) -> None:
+    # HTTP/1.0 has no chunked encoding: a streamed .npz read to the end of the connection
+    # was not a zip (b"ab\r\nPK..." and chunk sizes between its pieces).
+    host, port = server.url.removeprefix("http://").split(":")
+    body = json.dumps(FIELD).encode()
+    request = (
+        f"POST /gradient-field HTTP/1.0\r\nHost: {host}\r\nAccept: {NPZ}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(request)
+        received = b"".join(iter(lambda: connection.recv(1 << 16), b""))
+    head, _, content = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].split()[1] == "200", lines[0]
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    assert "transfer-encoding" not in headers
+    assert int(headers["content-length"]) == len(content)
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        assert archive.testzip() is None
+    arrays = np.load(io.BytesIO(content))
+    axis = np.linspace(AXIS["start"], AXIS["stop"], AXIS["num"])
+    x0, x1 = np.meshgrid(axis, axis)
+    np.testing.assert_allclose(arrays["gradient"][0], 2 * x0.ravel(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(arrays["gradient"][1], np.cos(x1).ravel(), rtol=1e-7, atol=1e-9)
+
+
+def test_an_npz_to_a_client_that_refuses_identity_is_a_406_naming_the_header(
+    server: Server,
+) -> None:
+    # An .npz goes as it is: a client that allows only gzip cannot have it.
+    headers = {"accept": NPZ, "accept-encoding": "identity;q=0, gzip"}
+    r = httpx.post(f"{server.url}/derivative", json=POINTS, headers=headers, timeout=60)
+    assert r.status_code == 406, r.content[:200]
+    assert r.json()["field"] == "Accept-Encoding"
+    assert "refuses identity" in r.json()["detail"]
 
 
 def test_a_fields_npz_deflates_its_coordinates_and_stores_its_values(server: Server) -> None:
