@@ -183,8 +183,12 @@ def cases_section(counts: dict[str, Any]) -> str:
 
 
 def worst_section(rows: list[dict[str, Any]]) -> str:
+    return "\n".join(["## Nabla's largest errors (central, defaults)\n", *component_table(rows)])
+
+
+def component_table(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per component: its case, where, the exact and Nabla's value, the error."""
     lines = [
-        "## Nabla's largest errors (central, defaults)\n",
         "| case | f | point | kind | exact | Nabla | relative error | reported `errors` |",
         "|---|---|---|---|---:|---:|---:|---:|",
     ]
@@ -196,7 +200,7 @@ def worst_section(rows: list[dict[str, Any]]) -> str:
             f"{number(r['exact'])} | {number(r['value'])} | {number(r['relative_error'])} | "
             f"{number(r['reported_error'])} |"
         )
-    return "\n".join(lines)
+    return lines
 
 
 SILENT = """## Nabla's silent misses (central, defaults)
@@ -220,19 +224,7 @@ def silent_section(rows: list[dict[str, Any]], overall: dict[str, dict[str, Any]
                 f"| {name} | {percent(s['flagged'])} | {percent(s['flagged_accurate'])} | "
                 f"{percent(s['unflagged_above_1e-6'])} |"
             )
-    lines += [
-        "",
-        "| case | f | point | kind | exact | Nabla | relative error | reported `errors` |",
-        "|---|---|---|---|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        point = ", ".join(f"{x:.10g}" for x in r["point"])
-        kind = r["kind"] if r["kind"] in ("d1", "d2") else f"{r['kind']}[{r['component']}]"
-        lines.append(
-            f"| {r['id']} | `{short(r['expression'])}` | {point} | {kind} | "
-            f"{number(r['exact'])} | {number(r['value'])} | {number(r['relative_error'])} | "
-            f"{number(r['reported_error'])} |"
-        )
+    lines += ["", *component_table(rows)]
     return "\n".join(lines)
 
 
