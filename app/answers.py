@@ -73,8 +73,8 @@ class Reply:
             if choose_coding(header, ()).coding is None:  # an .npz is sent as it is
                 shown = header if len(header or "") <= 80 else f"{(header or '')[:77]}..."
                 raise NotAcceptableError(
-                    f"`Accept-Encoding: {shown}` refuses identity, and an .npz is sent as "
-                    "it is (its repeating arrays are deflated inside it): allow identity, "
+                    f"`Accept-Encoding: {shown}` refuses identity, and Nabla sends an .npz "
+                    "as it is (its repeating arrays are deflated inside it): allow identity, "
                     f"or ask for JSON (`Accept: {JSON}`), which is compressed.",
                     field="Accept-Encoding",
                 )
