@@ -150,7 +150,7 @@ def test_a_flood_of_python_heavy_requests_is_shed_while_health_stays_live(
     # 64 connections of /descent (10,000 steps): /health took 19-32 s behind 40 threads
     # taking the GIL in turn. Now 2 compute (one per core), 8 wait, the rest get a 503 at
     # once, /ready says so, and /health answers within a second throughout.
-    body = {"expression": "x0**2 + sin(x1)*x0 + x1**2", "init": [3.0, 4.0], "steps": 3000}
+    body = {"expression": "x0**2 + sin(x1)*x0 + x1**2", "init": [3.0, 4.0], "steps": 10_000}
 
     def ask(_: int) -> httpx.Response:
         return httpx.post(f"{fresh_server.url}/descent", json=body, timeout=120)
