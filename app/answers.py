@@ -33,6 +33,7 @@ from app.encodings import (
     compressor,
     joined,
     offered_codings,
+    shown,
 )
 from app.json_out import NUMPY, json_stream, spelled_out
 from app.npz import npz_file
@@ -71,9 +72,8 @@ class Reply:
         header = joined(request.headers.getlist("accept-encoding"))
         if media == NPZ:
             if choose_coding(header, ()).coding is None:  # an .npz is sent as it is
-                shown = header if len(header or "") <= 80 else f"{(header or '')[:77]}..."
                 raise NotAcceptableError(
-                    f"`Accept-Encoding: {shown}` refuses identity, and Nabla sends an .npz "
+                    f"`Accept-Encoding: {shown(header)}` refuses identity, and Nabla sends an .npz "
                     "as it is (its repeating arrays are deflated inside it): allow identity, "
                     f"or ask for JSON (`Accept: {JSON}`), which is compressed.",
                     field="Accept-Encoding",

@@ -126,13 +126,19 @@ def choose_media(header: str | None) -> str:
 
     best = max(MEDIA_TYPES, key=rank)
     if rank(best) <= 0.0:
-        shown = header if len(header or "") <= 80 else f"{(header or '')[:77]}..."
         raise NotAcceptableError(
-            f"`Accept: {shown}` allows none of what Nabla answers with: send `Accept: "
+            f"`Accept: {shown(header)}` allows none of what Nabla answers with: send `Accept: "
             f"{JSON}` (the default) or `Accept: {NPZ}` (NumPy arrays).",
             field="Accept",
         )
     return best
+
+
+def shown(header: str | None) -> str:
+    """A request header as an error message quotes it: its first 77 characters and "..."
+    past 80."""
+    text = header or ""
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def offered_codings(settings: Settings) -> tuple[str, ...]:
@@ -253,9 +259,8 @@ def _varying(send: Send) -> Send:
 
 
 def _refuse_codings(header: str, offered: tuple[str, ...]) -> Response:
-    shown = header if len(header) <= 80 else f"{header[:77]}..."
     detail = (
-        f"`Accept-Encoding: {shown}` refuses every coding Nabla can send: allow one of "
+        f"`Accept-Encoding: {shown(header)}` refuses every coding Nabla can send: allow one of "
         f"{', '.join((*offered, IDENTITY))}."
     )
     body = {"detail": detail, "type": NotAcceptableError.kind, "field": "Accept-Encoding"}
