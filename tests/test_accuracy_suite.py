@@ -264,16 +264,20 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     measured: dict[str, Any],
 ) -> None:
     # Before the step rules of #16's second pass: f' 34 evaluations a point (60.6%
-    # converged), f'' 42, gradients 61, Hessians 288 (58.8%).
+    # converged), f'' 42, gradients 61, Hessians 288 (58.8%). Since points flagged for
+    # rounding alone are refined too (session 10): f' 32.1 -> 32.7, f'' 40.5 -> 42.1,
+    # gradients 56.2 -> 57.2 (77.9% -> 80.3% converged), Hessians 280 -> 302 (52.4% ->
+    # 57.0%), and the tolerance's flags fell from 7.0% to 5.9% of f', 11.5% to 4.9% of f''.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 33
-    assert rows["d2"]["evaluations"] <= 41
-    assert rows["gradient"]["evaluations"] <= 57
-    assert rows["hessian"]["evaluations"] <= 281
+    assert rows["d2"]["evaluations"] <= 43
+    assert rows["gradient"]["evaluations"] <= 58
+    assert rows["hessian"]["evaluations"] <= 303
     assert rows["d1"]["converged"] >= 0.65
+    assert rows["gradient"]["converged"] >= 0.80
     # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
     # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6).
-    assert rows["hessian"]["converged"] >= 0.52
+    assert rows["hessian"]["converged"] >= 0.56
 
 
 def test_default_answers_more_than_1e_6_off_say_so(measured: dict[str, Any]) -> None:

@@ -1819,6 +1819,81 @@ def test_to_a_tolerance_a_hessian_its_ladder_doubts_is_refined_but_never_converg
     np.testing.assert_allclose(result.hessians[0], exact, rtol=0, atol=1e-8 * np.abs(exact).max())
 
 
+def test_to_a_tolerance_a_hessian_rounding_swamps_is_refined_and_its_flag_cleared() -> None:
+    # 1e4 + (x0 + x1)²: f's rounding at the first answer's steps of 1.2e-4, 2.5e-3 of H,
+    # flags it; the 12th-order level at steps near 0.1 meets 1e-10 and bounds every term
+    # to 1e-6 of itself, so it vouches for the point (before, a flagged point was left as
+    # it was, and never converged).
+    f = lambda r: 1e4 + (r[0] + r[1]) ** 2  # noqa: E731
+    default = hessian(f, [[0.3, 0.2]])
+    result = hessian(f, [[0.3, 0.2]], tolerance=numerics.Tolerance(rtol=1e-10))
+    assert default.unreliable is not None
+    assert default.unreliable.tolist() == [True]
+    assert result.converged is not None
+    assert result.unreliable is not None
+    assert result.converged.tolist() == [True]
+    assert result.unreliable.tolist() == [False]
+    np.testing.assert_allclose(result.hessians[0], [[2.0, 2.0], [2.0, 2.0]], rtol=1e-10)
+
+
+def test_to_a_tolerance_a_term_not_resolved_against_itself_keeps_the_flag() -> None:
+    # 1e4 + x0² + x1²: the point converges (its bound meets 1e-10 of the largest term),
+    # but the mixed term, 0, comes out as 8.5e-15 of rounding, not 0: per value, the flag
+    # stays (the README: relative, a value of exactly 0 against the largest).
+    f = lambda r: 1e4 + r[0] ** 2 + r[1] ** 2  # noqa: E731
+    result = hessian(f, [[0.3, 0.2]], tolerance=numerics.Tolerance(rtol=1e-10))
+    assert result.converged is not None
+    assert result.unreliable is not None
+    assert result.converged.tolist() == [True]
+    assert result.unreliable.tolist() == [True]
+    np.testing.assert_allclose(result.hessians[0], np.diag([2.0, 2.0]), rtol=0, atol=2e-10)
+
+
+def test_x0_squared_x1_plus_sin_x1_far_out_keeps_its_flag_to_a_tolerance() -> None:
+    # (1e6, 1e3), the accuracy suite's large-x-022: f₁₁ = −sin(1000) = −0.827 next to
+    # f₀₁ = 2e6 is buried in the rounding of f ≈ 1e15 at any step; a level bounds it to
+    # 1e-6 of the largest term, and was 1e-4 instead of −0.827: the flag must stay.
+    f = lambda r: r[0] ** 2 * r[1] + np.sin(r[1])  # noqa: E731
+    result = hessian(f, [[1e6, 1e3]], tolerance=numerics.Tolerance(rtol=1e-12))
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [True]
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "order", "exact"),
+    [
+        pytest.param("1e5 + x**2", 0.5, 2, 2.0, id="second-derivative"),
+        pytest.param("1e4 + x**3", 0.5, 2, 3.0, id="second-derivative-cubic"),
+    ],
+)
+def test_to_a_tolerance_a_derivative_rounding_swamps_is_refined_and_its_flag_cleared(
+    text: str, x: float, order: int, exact: float
+) -> None:
+    # f'' through f ≈ 1e5 at the first answer's step of 1.2e-4: its rounding, 2.5e-3 of
+    # f'', flags it; a tolerance's level at a step near 0.1 meets 1e-9 and vouches.
+    default = derivative(one_variable(text), [x], order=order)
+    result = derivative(
+        one_variable(text), [x], order=order, tolerance=numerics.Tolerance(rtol=1e-9)
+    )
+    assert default.unreliable is not None
+    assert default.unreliable.tolist() == [True]
+    assert result.converged is not None
+    assert result.unreliable is not None
+    assert result.converged.tolist() == [True]
+    assert result.unreliable.tolist() == [False]
+    assert abs(result.derivatives[0] - exact) <= 1e-9 * exact
+
+
+def test_to_a_tolerance_a_derivative_whose_ladder_doubts_its_step_stays_flagged() -> None:
+    # 3x + sin(x) at 1e12: every step scaled to x sees 3; the ladder's smaller steps see
+    # 3 + cos(1e12). A tolerance leaves it (its bound cannot see what the ladder saw).
+    result = derivative(one_variable("3*x + sin(x)"), [1e12], tolerance=TIGHT)
+    assert result.converged is not None
+    assert result.unreliable is not None
+    assert result.converged.tolist() == [False]
+    assert result.unreliable.tolist() == [True]
+
+
 @pytest.mark.parametrize(
     ("text", "points"),
     [

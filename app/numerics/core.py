@@ -133,6 +133,10 @@ class Gradient(NamedTuple):
     # the engine and per point from `gradient`: whether it was met, and the evaluations of f.
     converged: Array | None = None
     evaluations: Array | None = None
+    # Inside the engine, with a `tolerance`: the flagged components whose step is in doubt
+    # (a ladder's smaller steps disagree, or the ladder's budget left it unchecked), which
+    # a tolerance may not call converged; the others are flagged for rounding alone.
+    doubted: Array | None = None
 
 
 def _estimate(

@@ -111,6 +111,8 @@ def derivative(
                 rounded = rounding_constant(rule) * size
                 swamped = rounding_swamps(subset[0], used, rounded, slopes[changed], rule)
                 result.unreliable[0][changed] = swamped | doubtful
+                if result.doubted is not None:
+                    result.doubted[0][changed] = doubtful
             if result.errors is not None and changed.size:
                 result.errors[0][changed] = error_bound(
                     on_rows, subset, 0, used, options, center, slopes[changed]
@@ -235,6 +237,7 @@ def _gradient(
         steps=np.empty((d, *shape)) if keep_steps else None,
         errors=np.empty((d, *shape)) if options.error_estimate else None,
         unreliable=np.zeros((d, *shape), dtype=bool),
+        doubted=None if options.tolerance is None else np.zeros((d, *shape), dtype=bool),
     )
     # Points where the step is too wide for f, flagged block by block, re-estimated at the end
     # all at once (a handful per block would cost more in calls than in arithmetic).

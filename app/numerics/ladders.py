@@ -71,6 +71,8 @@ def _refine(
     if out.unreliable is not None:  # beyond the budget, estimates stay as they are: flagged
         for beyond in (flagged[kept[0] :], narrow[kept[1] :]):
             out.unreliable[j].flat[beyond] = True
+            if out.doubted is not None:
+                out.doubted[j].flat[beyond] = True
     flagged, narrow = flagged[: kept[0]], narrow[: kept[1]]
     for indices, levels in ((flagged, SHRINKING), (narrow, GROWING)):
         for start in range(0, indices.size, LADDER_CHUNK):
@@ -126,6 +128,8 @@ def _ladder(
         # Only a ladder of smaller steps has steps below the chosen one to disagree.
         shrinking = levels[-1] < levels[0]
         out.unreliable[j][at] = swamped | (doubt & found & shrinking)
+        if out.doubted is not None:
+            out.doubted[j][at] = doubt & found & shrinking
     if out.steps is not None:
         out.steps[j][at] = used
     if out.errors is not None:

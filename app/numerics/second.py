@@ -123,22 +123,23 @@ def _to_tolerance(
     tolerance: Tolerance,
     accuracy: int,
 ) -> Hessian:
-    """`hessian_to_tolerance`, which leaves the points rounding swamps as they are. A point
-    only a diagonal ladder doubts (`doubted`) is re-estimated, but never converges: its
-    bound does not see what the ladder saw (MGH's trigonometric Hessian, 6 − Σcos x_i
-    cancelling inside f, claimed 1e-12 and was 1.4e-10 off)."""
-    assert result.unreliable is not None
-    flagged = result.unreliable
-    swamped = result._replace(unreliable=flagged & ~doubted)
-    refined = hessian_to_tolerance(f, rows, values, swamped, tolerance, accuracy=accuracy)
+    """`hessian_to_tolerance` at every point, also those whose first answer rounding swamps
+    (a level at its wider steps resolves them, and its bound then vouches for the point). A
+    point a diagonal ladder doubts (`doubted`) is re-estimated, but never converges and
+    stays flagged: its bound does not see what the ladder saw (MGH's trigonometric Hessian,
+    6 − Σcos x_i cancelling inside f, claimed 1e-12 and was 1.4e-10 off)."""
+    refined = hessian_to_tolerance(f, rows, values, result, tolerance, accuracy=accuracy)
     assert refined.converged is not None
-    return refined._replace(converged=refined.converged & ~doubted, unreliable=flagged)
+    assert refined.unreliable is not None
+    return refined._replace(
+        converged=refined.converged & ~doubted, unreliable=refined.unreliable | doubted
+    )
 
 
 def _central_hessian(
     f: Function, rows: Sequence[Array], values: Array, options: Options, refine_limit: int | None
 ) -> tuple[Hessian, Array]:
-    """The central Hessian and its flags, and apart from them the points only a diagonal
+    """The central Hessian and its flags, and apart from them the points a diagonal
     ladder's doubt flags (`_to_tolerance` treats those apart)."""
     n, d = values.shape[0], len(rows)
     h = np.stack([steps_for(r, options) for r in rows])
@@ -170,7 +171,7 @@ def _central_hessian(
     flags = hessian_rounding_swamps(h, values, out, rule, first)
     if errors is not None:
         flags |= untrusted(out, errors).reshape(n, -1).any(axis=1)
-    return Hessian(values, out, h.T, flags | doubted, errors), doubted & ~flags
+    return Hessian(values, out, h.T, flags | doubted, errors), doubted
 
 
 def _mixed_bound(

@@ -25,10 +25,13 @@ enough) at steps fitted to f, up to LEVELS of them:
   WIDE times smaller.
 
 A point converges at the first level whose bound meets the tolerance; otherwise it keeps
-the estimate of smallest bound, and `converged` says it did not meet it. A point the first
-answer flagged `unreliable` (its ladder saw smaller steps disagree: 3x + sin(x) at 1e12,
-where every stencil scaled to x agrees on 3) never counts as converged: agreement there
-proves nothing.
+the estimate of smallest bound, and `converged` says it did not meet it. A point whose
+step the first answer doubts (`Gradient.doubted`: its ladder saw smaller steps disagree,
+3x + sin(x) at 1e12, where every stencil scaled to x agrees on 3) is left as it is and
+never counts as converged: agreement there proves nothing. A point the first answer flags
+for rounding alone (f ≈ 1e5 at its step of 1e-4 for f'') is refined like any other, and
+where the level kept bounds its estimate to FLAG of itself, the flag is lifted: the first
+answer's small step was the trouble, not f.
 
 Costs p evaluations of f per level tried, per point and coordinate (`tolerance_evaluations`,
 the budget's plan, counts every level).
@@ -46,6 +49,7 @@ from .bounds import (
     ROUNDING_SAFETY,
     TRUNCATION_SAFETY,
     _largest_term,
+    hessian_untrusted,
     rounding_bound,
     rounding_constant,
 )
@@ -140,17 +144,28 @@ def refine_to_tolerance(
         scale = np.nan_to_num(np.max(np.abs(out.gradient), axis=0)).reshape(-1)
     converged = np.zeros(shape, dtype=bool)
     evaluations = np.zeros(shape, dtype=np.int64)
+    # Left as they are, with their flags and bounds: the components whose step is in doubt
+    # (`doubted`), or where the caller keeps no such mask, every one flagged `unreliable`.
+    skipped = out.doubted if out.doubted is not None else out.unreliable
     for j in range(len(rows)):
         pending = np.arange(int(np.prod(shape[1:])))
-        if out.unreliable is not None:  # left as they are (`unreliable`, with their bounds)
-            pending = pending[~out.unreliable[j].reshape(-1)]
+        if skipped is not None:
+            pending = pending[~skipped[j].reshape(-1)]
         for start in range(0, pending.size, LADDER_CHUNK):
             chunk = _pending(rows, j, order, accuracy, out, pending[start : start + LADDER_CHUNK])
             goal = np.maximum(tolerance.atol + tolerance.rtol * scale[chunk.flat], 0.0)
             chunk = chunk._replace(goal=goal)
-            met, used = _to_goal(f, j, order, accuracy, chunk, out)
+            met, used, best = _to_goal(f, j, order, accuracy, chunk, out)
             converged[j].flat[chunk.flat] = met
             evaluations[j].flat[chunk.flat] = used
+            if out.doubted is not None and out.unreliable is not None:
+                # A level kept vouches where its bound is under FLAG of its estimate (an
+                # estimate of exactly 0: of the point's largest component), as the flag
+                # of the first answer, rounding-bound at its small step, may not have been.
+                estimate = np.abs(out.gradient[j].flat[chunk.flat])
+                against = np.where(estimate == 0, scale[chunk.flat], estimate)
+                vouched = best <= FLAG * against
+                out.unreliable[j].flat[chunk.flat[vouched]] = False
     return converged, evaluations
 
 
@@ -170,9 +185,10 @@ def _pending(
 
 def _to_goal(
     f: Function, j: int, order: int, accuracy: int, chunk: Pending, out: Gradient
-) -> tuple[Array, Array]:
+) -> tuple[Array, Array, Array]:
     """The levels at one chunk; where a level's bound is the smallest so far, its estimate
-    replaces the one in `out`. Returns where the goal was met, and the evaluations."""
+    replaces the one in `out`. Returns where the goal was met, the evaluations, and the
+    bound of the level kept (inf: none)."""
     p, n = ACCURACY[order], chunk.flat.size
     scale = function_scale(chunk.x, chunk.first_step, accuracy, order)
     h = representable(chunk.x, START[order] * scale)
@@ -208,7 +224,7 @@ def _to_goal(
         live = live[~(done | hopeless)]
         if live.size == 0:
             break
-    return met, used
+    return met, used, best
 
 
 def _richardson(level: Level, before: Array, h: Array, p: int) -> Level:
@@ -354,14 +370,19 @@ def hessian_to_tolerance(
     n = out.hessians.shape[0]
     converged, evaluations = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
     errors = np.full(out.hessians.shape, np.inf) if out.errors is None else out.errors
-    flagged = np.zeros(n, dtype=bool) if out.unreliable is None else out.unreliable
-    pending = np.flatnonzero(~flagged)
-    for start in range(0, pending.size, LADDER_CHUNK):
-        at = pending[start : start + LADDER_CHUNK]
-        met, used = _hessian_to_goal(f, rows, values, out, errors, tolerance, accuracy, at)
+    # A level kept vouches for its point where its bounds are under FLAG of every term (of
+    # the largest, for a term of exactly 0), as the first answer's may not have been.
+    vouched = np.zeros(n, dtype=bool)
+    for start in range(0, n, LADDER_CHUNK):
+        at = np.arange(start, min(start + LADDER_CHUNK, n))
+        met, used, best = _hessian_to_goal(f, rows, values, out, errors, tolerance, accuracy, at)
         converged[at], evaluations[at] = met, used
+        vouched[at] = np.isfinite(best) & ~hessian_untrusted(out.hessians[at], errors[at])
     kept = errors if out.errors is not None else None
-    return out._replace(errors=kept, converged=converged, evaluations=evaluations)
+    unreliable = None if out.unreliable is None else out.unreliable & ~vouched
+    return out._replace(
+        errors=kept, converged=converged, evaluations=evaluations, unreliable=unreliable
+    )
 
 
 def _hessian_to_goal(
@@ -373,8 +394,9 @@ def _hessian_to_goal(
     tolerance: Tolerance,
     accuracy: int,
     at: Array,
-) -> tuple[Array, Array]:
-    """The levels at the points `at`, in place in `out` and `errors`."""
+) -> tuple[Array, Array, Array]:
+    """The levels at the points `at`, in place in `out` and `errors`; returns where the
+    goal was met, the evaluations, and the worst bound of the level kept (inf: none)."""
     p, d = ACCURACY[2], len(rows)
     first, first_steps = out.hessians[at].copy(), out.steps[at].T.copy()  # (m, d, d), (d, m)
     subset, center = [r[at] for r in rows], values[at]
@@ -414,7 +436,7 @@ def _hessian_to_goal(
         live = live[~(done | hopeless)]
         if live.size == 0:
             break
-    return met, used
+    return met, used, best
 
 
 def _worst(level: HessianLevel, bounds: Array) -> Level:

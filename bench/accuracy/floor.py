@@ -21,8 +21,9 @@ Categories of a component that did not converge:
 - `unreachable`: (a), no stencil and step is within the goal (`floor` says how close the
   true error came without the rounding condition: under the goal where only the rounding
   an honest bound must count stands in the way);
-- `flagged`: reachable, but the default answer flags the point `unreliable`, and the engine
-  then never claims convergence (its ladder saw smaller steps disagree);
+- `flagged`: reachable, but the answer flags the point `unreliable`: its ladder saw smaller
+  steps disagree, and the engine then never claims convergence (the first answer's flags
+  for rounding alone are refined, and lifted where a level resolves the value);
 - `reachable`: (b), a stencil and step exist and the engine did not find them or its bound
   did not show it.
 """

@@ -152,8 +152,10 @@ def tolerance_line(overall: dict[str, dict[str, Any]], by_kind: dict[str, Any]) 
     return (
         f"- **To a tolerance.** With `tolerance` rtol = 1e-12 (central only), median relative "
         f"error: {medians}. A point whose bound does not meet the tolerance keeps its best "
-        "estimate and says `converged: false`, as do those the default answer flags "
-        "`unreliable`; the bound counts the rounding inside f (eps·|x·f'|), which at |x| "
+        "estimate and says `converged: false`, as do those whose step the default answer's "
+        "ladder doubts (it flags them `unreliable`; a point flagged for rounding alone is "
+        "refined, and its flag lifted where a level bounds it to 1e-6); the bound counts "
+        "the rounding inside f (eps·|x·f'|), which at |x| "
         "of 10 or more, or next to a pole, is over 1e-12 of f' at any step. Of the "
         f"components said to converge, {percent(overall[name]['converged_off'])} are "
         "more than the tolerance off. Why the others do not converge, and how many could: "
@@ -309,8 +311,9 @@ most*.
   held at three steps where the rounding is under the goal (∞: at none), *any step* without
   that condition (under 1e-12 where only the rounding inside f, which the engine cannot see
   whether f commits, stands in the way);
-- *flagged*: reachable, but the default answer flags the point `unreliable` (its ladder saw
-  smaller steps disagree), and then the engine never claims convergence;
+- *flagged*: reachable, but the answer flags the point `unreliable`: its ladder saw smaller
+  steps disagree, and then the engine never claims convergence (points flagged for rounding
+  alone are refined, and their flag lifted where a level bounds them to 1e-6 of themselves);
 - *(b) within reach*: a stencil and step exist, and the engine did not find them or its
   bound did not show it; *at 4×* is the floor where four times that rounding (what the
   engine's bound counts, `ROUNDING_SAFETY`) is under the goal: over a quarter of 1e-12,
