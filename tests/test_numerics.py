@@ -1970,6 +1970,20 @@ def test_a_point_the_first_answer_flags_never_counts_as_converged() -> None:
     assert result.unreliable.tolist() == [True, False]
 
 
+def test_next_to_a_domain_edge_rounding_inside_f_does_not_pick_the_step() -> None:
+    # sqrt(1 − x²) at 0.999999 (the accuracy suite's domain-edge-001): rounding x² drifts
+    # linearly with x over tens of ulps, so the ladder's smallest steps agree with each
+    # other on a slope 1.0e-6 off; the step that counts that rounding (eps·|x·f'|) is the
+    # one to keep there. Exact: −x/sqrt(1 − x²) at 40 digits.
+    import mpmath
+
+    x = 0.999999
+    with mpmath.workdps(40):
+        exact = float(-mpmath.mpf(x) / mpmath.sqrt(1 - mpmath.mpf(x) ** 2))
+    result = derivative(one_variable("sqrt(1 - x**2)"), [x])
+    assert abs(result.derivatives[0] - exact) <= 5e-7 * abs(exact)
+
+
 @pytest.mark.parametrize("order", [1, 2])
 def test_a_tolerance_reports_the_evaluations_it_made(order: int) -> None:
     calls: list[int] = []
