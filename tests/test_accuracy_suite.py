@@ -281,23 +281,27 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
 
 
 def test_default_answers_more_than_1e_6_off_say_so(measured: dict[str, Any]) -> None:
-    # Flagged `unreliable`, or null. Left (docs/accuracy.md, silent misses): a Hessian's
-    # term 1/566 of its largest, 2.5e-6 off by rounding that the flag counts against the
-    # largest term. (0.8% before the diagonal ladders' doubt reached Hessians and second
+    # Flagged `unreliable`, or null: the issue's target, no component more than 1e-6 off
+    # unless the answer says so. (0.1% before a Hessian's resolved mixed term was judged
+    # against itself, not its largest: MGH's Wood function, a term 1/566 of its largest
+    # 2.5e-6 off. 0.8% before the diagonal ladders' doubt reached Hessians and second
     # derivatives, and the rounding of a second difference counted f at the stencil's
     # points; 0.2% before the ladder trusted its precise step within twice, not four times,
     # the safe step's change: sqrt(1 - x**2) at 0.999999 was 1.00001e-6 off.)
     by_kind = measured["by_kind"]
-    assert measured["overall"]["nabla central"]["unflagged_above_1e-6"] <= 0.001
+    assert measured["overall"]["nabla central"]["unflagged_above_1e-6"] == 0
     assert by_kind["d1"]["nabla central"]["unflagged_above_1e-6"] == 0
     assert by_kind["d2"]["nabla central"]["unflagged_above_1e-6"] == 0
     assert by_kind["gradient"]["nabla central"]["unflagged_above_1e-6"] == 0
-    assert by_kind["hessian"]["nabla central"]["unflagged_above_1e-6"] <= 0.004
+    assert by_kind["hessian"]["nabla central"]["unflagged_above_1e-6"] == 0
 
 
 def test_the_flag_is_not_raised_everywhere(measured: dict[str, Any]) -> None:
     # A point's flag covers all its components, and bounds are upper ones, so most flagged
-    # components are accurate; but the flag must still single points out.
+    # components are accurate; but the flag must still single points out. (15% and 80%
+    # until a resolved mixed term of a Hessian was judged against itself, session 10: three
+    # more points of 10 components, mgh-047, the last silent miss, and mgh-043 and mgh-058,
+    # 4e-8 off, whose mixed terms' rounding is over 1e-6 of them: 13.6% -> 16.5%.)
     central = measured["overall"]["nabla central"]
-    assert central["flagged"] <= 0.15
-    assert central["flagged_accurate"] <= 0.8
+    assert central["flagged"] <= 0.17
+    assert central["flagged_accurate"] <= 0.82

@@ -1791,6 +1791,27 @@ def test_a_hessian_whose_mixed_terms_are_0_up_to_rounding_is_not_flagged() -> No
     assert result.unreliable.tolist() == [False]
 
 
+def test_a_resolved_mixed_term_small_next_to_the_largest_is_judged_against_itself() -> None:
+    # Moré-Garbow-Hillstrom's Wood function at (−3, −1, −3, −1) (the accuracy suite's
+    # mgh-047): H_13 = 19.8 next to H_00 = 11202 came out 2.5e-6 off, within 1e-6 of the
+    # largest term, unflagged; f ≈ 19192 rounds by up to 1.2e-3 of it at steps of 1.2e-4.
+    def wood(r: Sequence[Array]) -> Array:
+        x0, x1, x2, x3 = r
+        return (
+            100 * (x1 - x0**2) ** 2
+            + (1 - x0) ** 2
+            + 90 * (x3 - x2**2) ** 2
+            + (1 - x2) ** 2
+            + 10 * (x1 + x3 - 2) ** 2
+            + 0.1 * (x1 - x3) ** 2
+        )
+
+    result = hessian(wood, [[-3.0, -1.0, -3.0, -1.0]])
+    assert off(result.hessians[0][1, 3], 19.8)  # the miss the flag is for
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [True]
+
+
 def trigonometric(rows: Sequence[Any], cos: Any = np.cos, sin: Any = np.sin) -> Any:
     """Moré-Garbow-Hillstrom problem 26 (trigonometric), on arrays or mpmath numbers."""
     total = sum(cos(x) for x in rows)

@@ -226,7 +226,10 @@ def silent_section(rows: list[dict[str, Any]], overall: dict[str, dict[str, Any]
                 f"| {name} | {percent(s['flagged'])} | {percent(s['flagged_accurate'])} | "
                 f"{percent(s['unflagged_above_1e-6'])} |"
             )
-    lines += ["", *component_table(rows)]
+    if rows:
+        lines += ["", *component_table(rows)]
+    else:
+        lines += ["", "None: every default central answer more than 1e-6 off says so."]
     return "\n".join(lines)
 
 
