@@ -60,9 +60,6 @@ class Reply:
 
     media: str
     coding: str | None  # None: no coding is acceptable (CompressionMiddleware's 406)
-    # An .npz written whole, with its Content-Length: HTTP/1.0 has no chunked encoding,
-    # which a streamed answer is sent in.
-    whole: bool = False
 
     @classmethod
     def negotiate(cls, request: Request) -> Reply:
@@ -78,7 +75,7 @@ class Reply:
                     f"or ask for JSON (`Accept: {JSON}`), which is compressed.",
                     field="Accept-Encoding",
                 )
-            return cls(NPZ, IDENTITY, whole=request.scope.get("http_version") == "1.0")
+            return cls(NPZ, IDENTITY)
         settings: Settings = request.app.state.settings
         return cls(JSON, choose_coding(header, offered_codings(settings)).coding)
 
@@ -88,7 +85,7 @@ class Reply:
         """The answer's head and its bytes: one piece, or for a big answer an iterator that
         encodes (and compresses) it as it is taken."""
         if self.media == NPZ:
-            return Head(NPZ, {"Vary": "Accept"}, True, points), npz_file(payload, self.whole)
+            return Head(NPZ, {"Vary": "Accept"}, True, points), npz_file(payload)
         chunks = json_stream(payload)
         if chunks is None:
             body = orjson.dumps(payload, option=NUMPY, default=spelled_out)

@@ -12,8 +12,8 @@ bytes cross to the client while the rest are deflated. Of a 1000×1000 field of
 x0² + x1² (`numpy.load` on the client, both on this 2-core machine), the first bytes
 leave 20-30 ms sooner and the arrays are in the client's hands 10-20 ms sooner than when
 the whole zip was written before any of it was sent. Its length is then unknown when the
-headers go (sent chunked); a small answer (WHOLE) is written whole and keeps its
-`Content-Length`.
+headers go (sent chunked, or to an HTTP/1.0 client to the close of the connection); a
+small answer (WHOLE) is written whole and keeps its `Content-Length`.
 
 An array that deflates to less than DEFLATE_BELOW of its size is deflated. On this
 2-core machine httpx receives about 250 MB/s, so every megabyte left out saves the client
@@ -63,16 +63,15 @@ TILED_LEVEL = 3  # zlib-ng's, deflating a grid's coordinates (levels 1-2 leave t
 WHOLE = 1 << 20  # array bytes of an answer written whole, and sent with its Content-Length
 
 
-def npz_file(
-    payload: Mapping[str, Any], whole: bool = False
-) -> list[bytes | memoryview] | Iterator[bytes | memoryview]:
-    """The `.npz` of an answer's fields: whole if its arrays are small (or `whole`), else a
-    piece at a time as it is written (sent without a Content-Length: the deflated entries'
-    sizes are known only once they are written, and the stored ones go first)."""
+def npz_file(payload: Mapping[str, Any]) -> list[bytes | memoryview] | Iterator[bytes | memoryview]:
+    """The `.npz` of an answer's fields: whole if its arrays are small, else a piece at a
+    time as it is written (sent without a Content-Length: the deflated entries' sizes are
+    known only once they are written, and the stored ones go first; chunked to HTTP/1.1,
+    to the connection's close to HTTP/1.0, app.protocol)."""
     arrays = dict(npz_arrays(payload))
     parts = npz_parts(arrays)
     small = sum(_nbytes(entry) for entry in arrays.values()) <= WHOLE
-    return list(parts) if whole or small else parts
+    return list(parts) if small else parts
 
 
 def _nbytes(entry: Entry) -> int:

@@ -49,6 +49,10 @@ and the benchmarks serve), these things change:
 - Pipelined requests are read only as fast as they are answered. uvicorn read on after
   every answer, so a client that pipelined without reading its answers queued everything
   it sent (+280 MiB for 100,000 small requests); the queue now holds one read's worth.
+- An HTTP/1.0 client gets an answer of unknown length (a streamed one) as it is, ended by
+  the close of the connection, as HTTP/1.0 has it: uvicorn sent it chunked, which HTTP/1.0
+  does not know (a client read `ab\r\n{"variables"...` with chunk sizes inside its JSON,
+  and an .npz that was not a zip).
 - `Upgrade` is ignored (RFC 9110 allows it): Nabla speaks HTTP/1.1 only. uvicorn answered
   every WebSocket handshake with an empty plain-text 403; such a GET is now served as the
   plain request it also is. A request that asks to upgrade *and* has a body can't be:
@@ -64,12 +68,17 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from app.config import Settings, get_settings
 from app.errors import (
@@ -269,6 +278,10 @@ class HttpProtocol(HttpToolsProtocol):
         self.body_bytes = 0
         self.body_length = _declared_length(self.headers)
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope and self.scope["http_version"] == "1.0":
+            # Before its task first runs (the next turn of the loop), which looks `send` up.
+            cycle.__class__ = CloseDelimitedCycle
 
     def on_message_complete(self) -> None:
         self.in_body = False
@@ -488,6 +501,33 @@ class HttpProtocol(HttpToolsProtocol):
         if self.deadline is not None:
             self.deadline.hold()
             self.deadline = None
+
+
+class CloseDelimitedCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle for an HTTP/1.0 request (whose connection uvicorn
+    closes after the answer): an answer with neither Content-Length nor Transfer-Encoding
+    goes as it is, its end the connection's close (RFC 1945 §7.2.2), where uvicorn would
+    chunk it. uvicorn chunks only while `chunked_encoding` is None, and checks the bytes
+    sent against `expected_content_length`: here the length is open until the last piece,
+    which then closes it."""
+
+    delimited_by_close = False
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start" and not self.response_started:
+            named = {name.lower() for name, _ in message.get("headers", [])}
+            bodyless = self.scope["method"] == "HEAD" or message["status"] in (204, 304)
+            if not bodyless and not named & {b"content-length", b"transfer-encoding"}:
+                self.delimited_by_close = True
+                self.chunked_encoding = False
+                self.expected_content_length = sys.maxsize
+        elif (
+            self.delimited_by_close
+            and message["type"] == "http.response.body"
+            and not message.get("more_body", False)
+        ):
+            self.expected_content_length = len(message.get("body", b""))
+        await super().send(message)
 
 
 class Deadline:

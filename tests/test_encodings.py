@@ -427,15 +427,17 @@ def test_npz_is_a_zip_whose_every_crc_checks(server: Server, path: str, body: An
     assert all(name.endswith(".npy") for name in names)
 
 
-def test_an_http_1_0_client_gets_a_big_npz_whole_with_its_length(server: Server) -> None:
-    # HTTP/1.0 has no chunked encoding: a streamed .npz read to the end of the connection
-    # was not a zip (b"ab\r\nPK..." and chunk sizes between its pieces).
+def http_1_0_post(
+    server: Server, path: str, body: dict[str, Any], accept: str
+) -> tuple[dict[str, str], bytes]:
+    """A POST over HTTP/1.0 on a raw socket, read to the close of the connection: the
+    answer's headers and its body, as the bytes came."""
     host, port = server.url.removeprefix("http://").split(":")
-    body = json.dumps(FIELD).encode()
+    data = json.dumps(body).encode()
     request = (
-        f"POST /gradient-field HTTP/1.0\r\nHost: {host}\r\nAccept: {NPZ}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+        f"POST {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
     with socket.create_connection((host, int(port)), timeout=60) as connection:
         connection.sendall(request)
         received = b"".join(iter(lambda: connection.recv(1 << 16), b""))
@@ -443,8 +445,18 @@ def test_an_http_1_0_client_gets_a_big_npz_whole_with_its_length(server: Server)
     lines = head.decode("latin-1").split("\r\n")
     assert lines[0].split()[1] == "200", lines[0]
     headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    return headers, content
+
+
+def test_an_http_1_0_client_gets_a_big_npz_to_the_close_of_the_connection(
+    server: Server,
+) -> None:
+    # HTTP/1.0 has no chunked encoding: a streamed .npz read to the end of the connection
+    # was not a zip (b"ab\r\nPK..." and chunk sizes between its pieces).
+    headers, content = http_1_0_post(server, "/gradient-field", FIELD, NPZ)
     assert "transfer-encoding" not in headers
-    assert int(headers["content-length"]) == len(content)
+    assert "content-length" not in headers  # streamed as written: its end is the close
+    assert headers["connection"] == "close"
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         assert archive.testzip() is None
     arrays = np.load(io.BytesIO(content))
@@ -452,6 +464,31 @@ def test_an_http_1_0_client_gets_a_big_npz_whole_with_its_length(server: Server)
     x0, x1 = np.meshgrid(axis, axis)
     np.testing.assert_allclose(arrays["gradient"][0], 2 * x0.ravel(), rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(arrays["gradient"][1], np.cos(x1).ravel(), rtol=1e-7, atol=1e-9)
+
+
+def test_an_http_1_0_client_gets_a_big_json_answer_to_the_close_of_the_connection(
+    server: Server,
+) -> None:
+    # The same for a streamed JSON answer: it came chunked, and a client that reads to the
+    # close (as HTTP/1.0 has it) found chunk sizes inside the JSON.
+    headers, content = http_1_0_post(server, "/gradient-field", FIELD, "application/json")
+    assert "transfer-encoding" not in headers
+    assert headers["connection"] == "close"
+    answer = json.loads(content)
+    axis = np.linspace(AXIS["start"], AXIS["stop"], AXIS["num"])
+    x0, x1 = np.meshgrid(axis, axis)
+    gradient = np.array(answer["gradient"])
+    np.testing.assert_allclose(gradient[0], 2 * x0.ravel(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(gradient[1], np.cos(x1).ravel(), rtol=1e-7, atol=1e-9)
+
+
+def test_an_http_1_0_client_gets_a_small_answer_with_its_length(server: Server) -> None:
+    # Written whole, it keeps its Content-Length (the connection still closes after it).
+    body = {"expression": "1/x", "points": [1.0, 2.0]}
+    headers, content = http_1_0_post(server, "/derivative", body, "application/json")
+    assert "transfer-encoding" not in headers
+    assert int(headers["content-length"]) == len(content)
+    assert json.loads(content)["derivatives"] == pytest.approx([-1.0, -0.25])
 
 
 def test_an_npz_to_a_client_that_refuses_identity_is_a_406_naming_the_header(

@@ -137,11 +137,13 @@ class Wire:
     """A Recording protocol on a fake connection, set up as protocol.py sets up its own: its
     flow control replaced once connected, no WebSocket protocol."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, app: Callable[..., Any] = echo, protocol: type[Recording] = Recording
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self.app_state: dict[str, Any] = {"settings": "the app's"}
-        config = Config(app=echo, lifespan="off", log_config=None, proxy_headers=False)
-        self.protocol = Recording(
+        config = Config(app=app, lifespan="off", log_config=None, proxy_headers=False)
+        self.protocol = protocol(
             config=config, server_state=ServerState(), app_state=self.app_state, _loop=self.loop
         )
         self.protocol.ws_protocol_class = None
@@ -237,6 +239,42 @@ def test_protocol_state_protocol_py_reads_is_what_it_expects(wire: Wire, name: s
     except (AttributeError, TypeError) as error:
         pytest.fail(changed(f"`HttpToolsProtocol.{name}` is not {description}: {error}"))
     assert ok, changed(f"`HttpToolsProtocol.{name}` is not {description}")
+
+
+async def streamed(
+    scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+) -> None:
+    """An answer of unknown length, in three pieces (as a streamed one is sent)."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for piece in (b"one ", b"two ", b"three"):
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class CloseDelimiting(Recording):
+    """uvicorn's protocol whose HTTP/1.0 cycles are protocol.py's `CloseDelimitedCycle`,
+    swapped in as protocol.py swaps them: after uvicorn's `on_headers_complete`."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.scope["http_version"] == "1.0":
+            self.cycle.__class__ = app.protocol.CloseDelimitedCycle
+
+
+def test_an_http_1_0_answer_of_unknown_length_goes_to_the_close_of_the_connection() -> None:
+    # protocol.py's cycle relies on uvicorn chunking only while `chunked_encoding` is None,
+    # checking the body's bytes against `expected_content_length`, closing the connection
+    # of an HTTP/1.0 request, and looking `send` up on the cycle once its task runs.
+    wire = Wire(streamed, CloseDelimiting)
+    try:
+        wire.send(b"GET / HTTP/1.0\r\nHost: a\r\n\r\n")
+        head, _, body = bytes(wire.transport.written).partition(b"\r\n\r\n")
+        assert b"transfer-encoding" not in head.lower(), changed(f"it sent {head!r}")
+        assert body == b"one two three", changed(f"the body came as {body!r}")
+        assert wire.transport.closing, changed("an HTTP/1.0 connection was not closed")
+        assert wire.protocol.cycle.response_complete, changed("the answer did not complete")
+    finally:
+        wire.close()
 
 
 def test_an_unparseable_request_goes_to_send_400_response(wire: Wire) -> None:
