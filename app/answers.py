@@ -12,6 +12,7 @@ forgotten once sent.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ import orjson
 from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Send
 
 from app.config import Settings
 from app.encodings import (
@@ -37,6 +39,9 @@ from app.encodings import (
 )
 from app.json_out import NUMPY, json_stream, spelled_out
 from app.npz import npz_file
+from app.processes import ComputeFailed
+
+logger = logging.getLogger("nabla.answers")
 
 Piece = bytes | memoryview
 
@@ -108,7 +113,7 @@ def response(head: Head, pieces: Iterable[Piece]) -> Response:
     are taken as they come, on a thread (they may be encoded as they are taken, or wait
     for a compute process to send them)."""
     if not isinstance(pieces, list):
-        return StreamingResponse(_sliced(pieces), media_type=head.media_type, headers=head.headers)
+        return Relayed(_sliced(pieces), media_type=head.media_type, headers=head.headers)
     if not head.streamed and size(pieces) <= PIECE:
         return Response(pieces[0], media_type=head.media_type, headers=head.headers)
     headers = {**head.headers, "Content-Length": str(size(pieces))}
@@ -116,6 +121,21 @@ def response(head: Head, pieces: Iterable[Piece]) -> Response:
 
 
 PIECE = 1 << 20  # bytes per body message: an .npz is a few arrays of many megabytes
+
+
+class Relayed(StreamingResponse):
+    """An answer whose pieces a compute process sends as it makes them. Where they stop
+    coming (the process died, or stalled past its time, app.processes), the answer is left
+    unfinished: uvicorn then closes the connection without the chunked answer's last
+    chunk, so the client sees it cut short, never a shorter answer that looks whole. One
+    line says why, where the error, raised past a started answer, was logged with two
+    tracebacks (the app's unhandled error, uvicorn's) under an access line of 200."""
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        except ComputeFailed as failure:
+            logger.error("an answer was cut short: %s", failure)
 
 
 async def _sliced(pieces: Iterable[Piece]) -> AsyncIterator[Piece]:

@@ -111,12 +111,14 @@ class ObservabilityMiddleware:
             return
         start = time.perf_counter()
         status = 500
-        started = False
+        started = finished = False
 
         async def observe(message: Message) -> None:
-            nonlocal status, started
+            nonlocal status, started, finished
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
             await send(message)
 
         try:
@@ -129,10 +131,12 @@ class ObservabilityMiddleware:
                 status = 503
                 await _send_shutdown_answer(send)
         finally:
-            self.record(scope, status, time.perf_counter() - start)
+            self.record(scope, status, time.perf_counter() - start, started and not finished)
 
     @staticmethod
-    def record(scope: Scope, status: int, seconds: float) -> None:
+    def record(scope: Scope, status: int, seconds: float, cut_short: bool = False) -> None:
+        """The access line and the metrics; `cut_short`: the answer started and did not
+        end (its client left, or its compute process died mid-answer)."""
         route = _route_label(scope)
         state = scope.get("state", {})
         points = state.get("points")
@@ -144,17 +148,19 @@ class ObservabilityMiddleware:
         if points:
             computed.inc(points)
         access_logger.info(
-            "%s %s %d",
+            "%s %s %d%s",
             scope["method"],
             scope["path"],
             status,
+            " cut short" if cut_short else "",
             extra={
                 "method": scope["method"],
                 "path": scope["path"],
                 "status": status,
                 "duration_ms": round(seconds * 1000, 3),
                 "points": points,
-            },
+            }
+            | ({"cut_short": True} if cut_short else {}),
         )
 
 

@@ -192,7 +192,10 @@ class ComputeProcess:
             return head, pieces
         relayed: queue.SimpleQueue[bytes | BaseException | None] = queue.SimpleQueue()
         relay = threading.Thread(
-            target=self._relay, args=(self.conn, relayed, done), daemon=True, name="relay"
+            target=self._relay,
+            args=(self.conn, relayed, done, timeout),
+            daemon=True,
+            name="relay",
         )
         relay.start()
         return head, _drained(relayed)
@@ -202,10 +205,26 @@ class ComputeProcess:
         conn: multiprocessing.connection.Connection,
         relayed: queue.SimpleQueue[bytes | BaseException | None],
         done: Callable[[], None],
+        timeout: float,
     ) -> None:
-        """Read the pieces of an answer as they come, then give the process back."""
+        """Read the pieces of an answer as they come, then give the process back. A process
+        that sends nothing for `timeout` seconds mid-answer is stopped as one past its time
+        before its head is: it held its client, its admission slot and itself for as long
+        as it stalled (stopped with SIGSTOP, in session 9's outside attack)."""
         try:
-            while piece := conn.recv_bytes():
+            while True:
+                if not conn.poll(timeout):
+                    self.stop()
+                    relayed.put(
+                        ComputeFailed(
+                            f"a compute process sent nothing of its answer for {timeout:g} s "
+                            "(NABLA_COMPUTE_TIMEOUT) and was stopped"
+                        )
+                    )
+                    return
+                piece = conn.recv_bytes()
+                if not piece:
+                    break
                 relayed.put(piece)
             trailer = conn.recv()
             if trailer[0] == "bug":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Server
+from conftest import Server, log_records
 
 from app.errors import InvalidBodyError, NablaError, OverloadedError, TooLargeError
 from app.processes import ComputeFailed, ComputePool
@@ -109,6 +109,34 @@ def test_a_task_past_its_time_is_stopped_with_its_process_and_the_next_one_runs(
         pool.close()
 
 
+def _stalling(seconds: float) -> tuple[str, Iterator[bytes]]:
+    def pieces() -> Iterator[bytes]:
+        yield b"first" * 1000
+        time.sleep(seconds)  # stuck mid-answer (as a process stopped with SIGSTOP is)
+        yield b"never"
+
+    return "streamed", pieces()
+
+
+def test_a_task_that_stalls_mid_answer_is_stopped_and_the_next_one_runs() -> None:
+    # Its head came in time, so `compute_timeout` let it be; it then held its client, its
+    # admission slot and itself for as long as it stalled.
+    pool = ComputePool()
+    pool.grow(1)
+    try:
+        pool.run(30, _sleep, 0)  # started
+        head, pieces = pool.run(0.5, _stalling, 30)
+        taken = iter(pieces)
+        assert (head, next(taken)) == ("streamed", b"first" * 1000)
+        start = time.monotonic()
+        with pytest.raises(ComputeFailed, match=r"sent nothing of its answer for 0\.5 s"):
+            next(taken)
+        assert time.monotonic() - start < 5
+        assert pool.run(30, _sleep, 0) == ("slept", [])  # on a new process
+    finally:
+        pool.close()
+
+
 def _compute_processes(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [
@@ -179,6 +207,46 @@ def test_ready_says_starting_until_the_compute_processes_can_take_requests() -> 
         assert_derivatives_of_sine(server)
     finally:
         server.stop()
+
+
+FIELD = {"expression": "x0**2 + sin(x1)", "grid": [{"start": -2, "stop": 2, "num": 1000}] * 2}
+
+
+def test_a_compute_process_stopped_mid_answer_cuts_it_short_and_is_replaced() -> None:
+    # SIGSTOP once the head of a 10⁶-point field is out (session 9's outside attack): its
+    # client, slot and process were held until SIGCONT. Now the answer is cut short (never
+    # ended as if whole) after NABLA_COMPUTE_TIMEOUT, with one line in the log saying why
+    # and no traceback, and the process is replaced.
+    server = Server(launcher=True, env={"NABLA_COMPUTE_TIMEOUT": "2", "NABLA_WORKERS": "1"})
+    try:
+        assert_derivatives_of_sine(server)
+        cut = 0
+        for _ in range(3):  # the stop must land before the last piece is sent
+            with httpx.stream("POST", f"{server.url}/gradient-field", json=FIELD, timeout=60) as r:
+                assert r.status_code == 200
+                for pid in _compute_processes(server.process.pid):
+                    os.kill(pid, signal.SIGSTOP)
+                start = time.monotonic()
+                try:
+                    r.read()
+                except httpx.RemoteProtocolError:  # the connection closed mid-answer
+                    cut += 1
+                    assert time.monotonic() - start < 10
+            for pid in _compute_processes(server.process.pid):
+                os.kill(pid, signal.SIGCONT)  # the idle one, stopped with the busy one
+            assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+            for _ in range(3):
+                assert_derivatives_of_sine(server)
+            if cut:
+                break
+        assert cut, "every answer was whole before its process stopped"
+    finally:
+        server.stop()
+    log = server.output()
+    assert "Traceback" not in log
+    records = log_records(log)
+    assert any("an answer was cut short" in r["message"] for r in records)
+    assert any(r.get("cut_short") and r["path"] == "/gradient-field" for r in records)
 
 
 def test_a_compute_process_killed_from_outside_is_replaced() -> None:
