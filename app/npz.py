@@ -98,11 +98,18 @@ def npz_arrays(payload: Mapping[str, Any], name: str = "") -> Iterator[tuple[str
 
 
 def _finite_or_nan(value: Any) -> np.ndarray:
+    """The array with ±inf as NaN, in place where it can be: the answer's arrays are made
+    for this answer alone (np.where and a cast took two copies of the largest of them,
+    72 MB each for a 9-D grid of 10⁶ points)."""
     array = np.asarray(value)  # not ascontiguousarray, which makes a 0-d array 1-d
     if not array.flags.c_contiguous:
         array = array.copy(order="C")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        array = np.where(np.isfinite(array), array, np.nan).astype(array.dtype)
+    if array.dtype.kind == "f":
+        infinite = np.isinf(array)
+        if infinite.any():
+            if not array.flags.writeable:
+                array = array.copy()
+            array[infinite] = np.nan
     return array
 
 

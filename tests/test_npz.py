@@ -117,3 +117,19 @@ def test_a_big_answer_is_written_as_it_is_taken_and_a_small_one_whole() -> None:
     assert not isinstance(pieces, list)
     body = b"".join(bytes(piece) for piece in pieces)
     np.testing.assert_array_equal(np.load(io.BytesIO(body))["derivative"], big["derivative"])
+
+
+def test_infinities_are_written_as_nan_in_place_or_in_a_copy_of_a_read_only_array() -> None:
+    # JSON writes them as null; the .npz as NaN. The answer's own array is changed in
+    # place (no copy of a 72 MB gradient); one that may not be written is copied.
+    values = np.array([1.0, np.inf, -np.inf, np.nan, 2.0])
+    frozen = np.array([np.inf, 3.0])
+    frozen.flags.writeable = False
+    scalar = np.array(-np.inf)
+    arrays = np.load(io.BytesIO(b"".join(npz_file({"v": values, "f": frozen, "s": scalar}))))
+    np.testing.assert_array_equal(arrays["v"], [1.0, np.nan, np.nan, np.nan, 2.0])
+    np.testing.assert_array_equal(arrays["f"], [np.nan, 3.0])
+    assert np.isnan(arrays["s"])
+    assert arrays["s"].shape == ()
+    assert np.isnan(values[1])  # in place
+    assert np.isinf(frozen[0])  # left as it was
