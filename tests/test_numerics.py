@@ -1991,6 +1991,24 @@ def test_a_point_the_first_answer_flags_never_counts_as_converged() -> None:
     assert result.unreliable.tolist() == [True, False]
 
 
+@pytest.mark.parametrize("method", ["forward", "backward"])
+@pytest.mark.parametrize(
+    ("text", "x", "exact"),
+    [
+        pytest.param("1/x", 1e-6, 2e18, id="pole"),
+        pytest.param("sin(x)", 1e6, -math.sin(1e6), id="far-out"),
+    ],
+)
+def test_a_one_sided_second_derivative_checks_its_step_as_a_central_one_does(
+    method: str, text: str, x: float, exact: float
+) -> None:
+    # Unchecked, forward f'' of 1/x at 1e-6 was 1.3e14 (against 2e18) and of sin at 1e6
+    # −6e-4 (against 0.35), both unflagged (the accuracy suite's tiny-x-002, large-x-021):
+    # the step scaled to max(|x|, 1) is far too wide. Now checked at h/4, with a ladder.
+    result = derivative(one_variable(text), [x], order=2, method=method)
+    assert abs(result.derivatives[0] - exact) <= 1e-6 * abs(exact)
+
+
 def test_next_to_a_domain_edge_rounding_inside_f_does_not_pick_the_step() -> None:
     # sqrt(1 − x²) at 0.999999 (the accuracy suite's domain-edge-001): rounding x² drifts
     # linearly with x over tens of ulps, so the ladder's smallest steps agree with each

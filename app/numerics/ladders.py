@@ -16,7 +16,7 @@ from .bounds import (
 )
 from .checks import ROUNDING_ERROR, STEP_ERROR, _tolerance, representable, steps_for
 from .core import Gradient, _at, _remembered, partial, stencil_sum
-from .stencils import EPS, Array, Function, Options, Stencil, stencil
+from .stencils import EPS, Array, Function, Method, Options, Stencil, stencil
 
 SHRINK_FACTOR = 4.0  # `_refine`: each smaller step is the last one divided by this
 SHRINK_LEVELS = 24  # ... down to h / 4^24 ≈ h · 3.6e-15
@@ -177,7 +177,7 @@ def _best_on_ladder(
     # second derivative's ladder takes f' from the same steps.
     slopes = trials
     if rule.order == 2:
-        first = stencil("central", rule.accuracy, 1)
+        first = stencil(_side(rule), rule.accuracy, 1)
         slopes = stencil_sum(at, trial_h, first, center=trial_center)
     size = np.abs(trial_center) + np.abs(trial_rows[j] * slopes)
     best_safe, safe = _best_level(trials, EPS * size * weight / power)
@@ -190,6 +190,16 @@ def _best_on_ladder(
         trials, chosen, best, ROUNDING_SAFETY * EPS * size * weight / power
     )
     return chosen, trial_h[best, columns], np.isfinite(safe.min(axis=0)), doubt
+
+
+def _side(rule: Stencil) -> Method:
+    """The method of a stencil, by its offsets: a one-sided one stays on its side (f'
+    for a forward f'' must not evaluate f behind x, where it may be undefined)."""
+    if min(rule.offsets) >= 0:
+        return "forward"
+    if max(rule.offsets) <= 0:
+        return "backward"
+    return "central"
 
 
 def _smaller_steps_disagree(trials: Array, chosen: Array, best: Array, rounding: Array) -> Array:

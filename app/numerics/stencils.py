@@ -267,16 +267,15 @@ def evaluation_count(
 ) -> int:
     """Evaluations of f per point: f itself, plus each off-center stencil point per coordinate
     (and, with an automatic step, the offset a first derivative's check adds, or the
-    central stencil again at h/4 for a second derivative)."""
+    stencil again at h/4 for a second derivative)."""
     if method == "complex":  # the bound: D at 3 more steps, at x + δ, and 4 noise probes
         per_coordinate = 1 + (COMPLEX_BOUND_EVALUATIONS if error_estimate else 0)
     else:
         rule = stencil(method, accuracy, order)
-        checked = automatic_step and method == "central"
         if automatic_step and order == 1:
             per_coordinate = len(_checked_offsets(rule))
         else:  # with an automatic step, second derivatives are checked at h/4
-            per_coordinate = len(_off_center(rule)) * (2 if checked else 1)
+            per_coordinate = len(_off_center(rule)) * (2 if automatic_step else 1)
         if error_estimate:  # the comparison stencil's off-center points, evaluated anew,
             # and the stencil's at each smaller step the bound probes (`bounds`)
             per_coordinate += len(_off_center(stencil(method, error_accuracy(accuracy), order)))
