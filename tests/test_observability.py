@@ -94,6 +94,24 @@ def test_one_structured_log_line_per_request_without_the_body() -> None:
     assert all(marker not in json.dumps(a) for a in access)
 
 
+def test_an_answer_its_client_leaves_is_logged_cut_short() -> None:
+    # A 640,000-point field is streamed; the client reads one piece and leaves. Its access
+    # line says so, where a whole answer's does not.
+    server = Server()
+    field = {"expression": "x0**2 + x1**2", "grid": [{"start": -2, "stop": 2, "num": 800}] * 2}
+    with httpx.stream("POST", f"{server.url}/gradient-field", json=field, timeout=60) as r:
+        assert r.status_code == 200
+        next(r.iter_raw())
+    time.sleep(1)  # the server notices the client gone
+    whole = httpx.post(f"{server.url}/derivative", json={"expression": "x", "points": [1]})
+    assert whole.status_code == 200
+    lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    access = {a["path"]: a for a in lines if a["logger"] == "nabla.access"}
+    assert access["/gradient-field"]["cut_short"] is True
+    assert access["/gradient-field"]["message"].endswith("200 cut short")
+    assert "cut_short" not in access["/derivative"]
+
+
 def served_by(metrics_dir: Path) -> set[str]:
     """PIDs of the workers that have counted a request (one file per process)."""
     return {p.stem.rsplit("_", 1)[-1] for p in metrics_dir.glob("counter_*.db")}
