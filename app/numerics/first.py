@@ -96,7 +96,7 @@ def derivative(
     if order == 2 and step is None:
         # As /hessian's diagonal: checked at h/4, a ladder of steps where they disagree.
         # (1/x at 1e-6 with h ≈ 1.2e-4 gave −1.3e14 instead of 2e18; forward and backward,
-        # unchecked, gave it as −1.5e12, unflagged.)
+        # unchecked, gave it as 1.3e14, unflagged.)
         rule = stencil(method, accuracy, order)
         limit = sys.maxsize if refine_limit is None else refine_limit
         with np.errstate(all="ignore"):
