@@ -291,20 +291,6 @@ def hessian_rounding_swamps(
     return flags
 
 
-def hessian_untrusted(hessians: Array, errors: Array) -> Array:
-    """Points (N,) where a term's error bound is over FLAG of itself, as `untrusted` has
-    it per value (a term of exactly 0 against the point's largest); NaN bounds count.
-    Stricter than `hessian_rounding_swamps`, whose rounding is against the largest term
-    alone: f₁₁ = −sin(1000) of x0²·x1 + sin(x1) at (1e6, 1e3), next to f₀₁ = 2e6, is
-    within 1e-6 of that largest term at any step float64 allows, and came out as 1e-4."""
-    largest = _largest_term(hessians)
-    term = np.abs(hessians)
-    against = np.where(term == 0, largest[:, None, None], term)
-    with np.errstate(invalid="ignore"):
-        over: Array = ~(errors <= FLAG * against)
-    return np.asarray(over.reshape(over.shape[0], -1).any(axis=1))
-
-
 def _largest_term(hessians: Array) -> Array:
     """max_ij |H_ij| per point. NumPy reduces a (N, d·d) array along its short axis 30×
     slower than it takes d(d+1)/2 passes of np.maximum down the columns (760 µs against

@@ -49,9 +49,9 @@ from .bounds import (
     ROUNDING_SAFETY,
     TRUNCATION_SAFETY,
     _largest_term,
-    hessian_untrusted,
     rounding_bound,
     rounding_constant,
+    untrusted,
 )
 from .checks import representable
 from .core import Gradient, Hessian, _at, _remembered, _replace, stencil_sum
@@ -370,14 +370,17 @@ def hessian_to_tolerance(
     n = out.hessians.shape[0]
     converged, evaluations = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
     errors = np.full(out.hessians.shape, np.inf) if out.errors is None else out.errors
-    # A level kept vouches for its point where its bounds are under FLAG of every term (of
-    # the largest, for a term of exactly 0), as the first answer's may not have been.
+    # A level kept vouches for its point where its bounds are under FLAG of every term
+    # (`untrusted`, per value, as `error_estimate` flags a Hessian): judged against the
+    # largest term, x0²·x1 + sin(x1) at (1e6, 1e3) was vouched for with f₁₁ = 1e-4
+    # against −0.827. The first answer's flag may have come from its small steps alone.
     vouched = np.zeros(n, dtype=bool)
     for start in range(0, n, LADDER_CHUNK):
         at = np.arange(start, min(start + LADDER_CHUNK, n))
         met, used, best = _hessian_to_goal(f, rows, values, out, errors, tolerance, accuracy, at)
         converged[at], evaluations[at] = met, used
-        vouched[at] = np.isfinite(best) & ~hessian_untrusted(out.hessians[at], errors[at])
+        over = untrusted(out.hessians[at], errors[at]).reshape(at.size, -1).any(axis=1)
+        vouched[at] = np.isfinite(best) & ~over
     kept = errors if out.errors is not None else None
     unreliable = None if out.unreliable is None else out.unreliable & ~vouched
     return out._replace(
