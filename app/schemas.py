@@ -307,10 +307,11 @@ class ToleranceSpec(StrictModel):
 
 
 TOLERANCE = (
-    "Re-estimate each point with the 8th-order central stencil, at up to 3 steps, until its "
-    "error bound meets atol + rtol·|value| (central method, automatic step only). Adds "
-    "`converged` and `evaluations` per point; costs 8 evaluations of f per coordinate and step "
-    "tried, at most 24, on top of the first answer's."
+    "Re-estimate each point with high-order central stencils (f': 8th order, and 16th where "
+    "the 8th cannot meet the bound at any step; f'': 12th), at up to 3 steps, until its error "
+    "bound meets atol + rtol·|value| (central method, automatic step only). Adds `converged` "
+    "and `evaluations` per point; costs the stencil's order in evaluations of f per "
+    "coordinate and step tried, at most 40 (f') or 36 (f''), on top of the first answer's."
 )
 
 
@@ -672,10 +673,10 @@ class HessianRequest(PointsMixin):
     )
     tolerance: ToleranceSpec | None = Field(
         None,
-        description="Re-estimate each point by 8th-order stencils, at up to 3 steps, until "
-        "every term's error bound meets atol + rtol·max|H| (central method, automatic step "
-        "only). Adds `converged` and `evaluations` per point; costs up to 3·(8d + 64·d(d−1)/2) "
-        "more evaluations of f per point.",
+        description="Re-estimate each point by 12th-order stencils (a mixed term along "
+        "e_i + e_j), at up to 3 steps, until every term's error bound meets atol + rtol·max|H| "
+        "(central method, automatic step only). Adds `converged` and `evaluations` per point; "
+        "costs up to 36 more evaluations of f per term of the upper triangle: 18·d(d+1) a point.",
         examples=[None],
     )
     parameters: Parameters = Field(

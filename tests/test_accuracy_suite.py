@@ -268,13 +268,16 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # rounding alone are refined too (session 10): f' 32.1 -> 32.7, f'' 40.5 -> 42.1,
     # gradients 56.2 -> 57.2 (77.9% -> 80.3% converged), Hessians 280 -> 302 (52.4% ->
     # 57.0%), and the tolerance's flags fell from 7.0% to 5.9% of f', 11.5% to 4.9% of f''.
+    # Since f' goes on at 16th order where the 8th cannot meet the goal (session 11): f'
+    # 65.5% -> 72.1% converged at 32.8 -> 38.3 evaluations, gradients 80.3% -> 81.5% at
+    # 57.2 -> 59.9.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
-    assert rows["d1"]["evaluations"] <= 33
+    assert rows["d1"]["evaluations"] <= 39
     assert rows["d2"]["evaluations"] <= 43
-    assert rows["gradient"]["evaluations"] <= 58
+    assert rows["gradient"]["evaluations"] <= 61
     assert rows["hessian"]["evaluations"] <= 303
-    assert rows["d1"]["converged"] >= 0.65
-    assert rows["gradient"]["converged"] >= 0.80
+    assert rows["d1"]["converged"] >= 0.72
+    assert rows["gradient"]["converged"] >= 0.81
     # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
     # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6).
     assert rows["hessian"]["converged"] >= 0.56

@@ -1964,6 +1964,56 @@ def test_a_tolerance_is_met_where_the_estimate_converges(text: str, x: float, ex
     assert abs(result.derivatives[0] - exact) <= 1e-12 * abs(exact)
 
 
+def _exact_first(text: str, x: float) -> float:
+    """f'(x) of an expression in x, from sympy's derivative at 40 digits."""
+    import sympy
+
+    t = sympy.Symbol("x")
+    return float(sympy.diff(sympy.sympify(text), t).subs(t, sympy.Float(x, 40)).evalf(40))
+
+
+@pytest.mark.parametrize(
+    ("text", "x"),
+    [
+        # The accuracy suite's papers-070 and papers-068: D_8's rounding at steps its
+        # truncation allows is 3x the goal at 12, 13x at -12.
+        pytest.param("exp(4*x)", 12.0, id="exp-4x-at-12"),
+        pytest.param("exp(4*x)", -12.0, id="exp-4x-at-minus-12"),
+        # scipy's test_differentiate (scipy-005): D_8's truncation at steps its rounding
+        # allows is over the goal.
+        pytest.param("1 - (1 + x**10)**-4", 0.9466301811171849, id="scipy-rational"),
+        pytest.param("(exp(x) - 1)**2", 12.0, id="oliver"),
+    ],
+)
+def test_a_first_derivative_the_8th_order_cannot_reach_converges_at_the_16th(
+    text: str, x: float
+) -> None:
+    # Before: converged false at every step of the 8th order (its least bound 1.2-10x the goal).
+    result = derivative(one_variable(text), [x], tolerance=TIGHT, error_estimate=True)
+    exact = _exact_first(text, x)
+    assert result.converged is not None and result.evaluations is not None
+    assert result.converged.tolist() == [True]
+    assert abs(result.derivatives[0] - exact) <= 1e-12 * abs(exact)
+    assert result.errors is not None
+    assert abs(result.derivatives[0] - exact) <= result.errors[0]
+    first = numerics.evaluation_count("central", 2, 1, 1, False, automatic_step=True)
+    assert first + 8 + 16 <= result.evaluations[0]  # it went on at the 16th order
+    assert result.evaluations[0] <= first + numerics.tolerance_evaluations(1, 1)
+
+
+def test_a_point_the_8th_order_meets_never_pays_for_the_16th() -> None:
+    calls: list[int] = []
+
+    def f(x: Array) -> Array:
+        calls.append(np.size(x))
+        return np.asarray(np.sin(x))
+
+    result = derivative(f, [1.0], tolerance=TIGHT)
+    first = numerics.evaluation_count("central", 2, 1, 1, False, automatic_step=True)
+    assert result.converged is not None and result.converged.tolist() == [True]
+    assert sum(calls) == first + 8
+
+
 def test_a_zero_gradient_with_rtol_alone_stops_after_one_level() -> None:
     # ∇(x0² + x1²) = 0 at the origin: rtol·|∇f| is 0, which no bound above 0 meets.
     calls: list[int] = []

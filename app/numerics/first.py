@@ -165,7 +165,7 @@ def gradient(
     Costs one evaluation of f per non-zero stencil weight per coordinate, on all N points
     at once: 2·d + 1 evaluations for central accuracy 2 with a given step (the +1 is f
     itself), 3·d + 1 with the automatic one, whose check (`step_too_wide`) needs f(x + 2h);
-    with a `tolerance`, 8 more per coordinate and level tried (`refine_to_tolerance`).
+    with a `tolerance`, 8 or 16 more per coordinate and level tried (`refine_to_tolerance`).
     """
     options = check_options(method, step, accuracy, 1, error_estimate, tolerance)
     array = np.asarray(points, dtype=np.float64)

@@ -259,7 +259,7 @@ def jacobian(
     Points whose automatic step fails its check, or whose stencil leaves f's domain, are
     re-estimated by `first.gradient` one function at a time (its ladder of smaller steps),
     at most `refine_limit` of them. With a `tolerance` each function is then re-estimated
-    apart to it (`tolerance.refine_to_tolerance`: the 8th-order stencil, steps fitted to f).
+    apart to it (`tolerance.refine_to_tolerance`: 8th- or 16th-order stencils, steps fitted to f).
     """
     options = check_options(method, step, accuracy, 1, error_estimate, tolerance)
     array = _point_array(points)
