@@ -297,6 +297,9 @@ def test_default_answers_more_than_1e_6_off_say_so(measured: dict[str, Any]) -> 
     assert by_kind["d2"]["nabla central"]["unflagged_above_1e-6"] == 0
     assert by_kind["gradient"]["nabla central"]["unflagged_above_1e-6"] == 0
     assert by_kind["hessian"]["nabla central"]["unflagged_above_1e-6"] == 0
+    # Complex steps: 0.2% until an imaginary part that underflows was flagged (exp(x) at
+    # −700, 2.2e-3 off; x0 + x1² + x2³ at 1.2e-314, whose H_22 came out 0).
+    assert measured["overall"]["nabla complex"]["unflagged_above_1e-6"] == 0
     # One-sided second derivatives, unchecked until session 10: 21% and 25% (forward,
     # backward); one left, log(x) at 1e-6, 1.1e-6 off.
     for method in ("forward", "backward"):

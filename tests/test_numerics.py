@@ -1361,6 +1361,33 @@ def test_the_complex_step_has_no_floor_and_is_exact_at_the_smallest_subnormal() 
     assert result.derivatives.tolist() == [2.0]
 
 
+def test_a_complex_step_whose_imaginary_part_underflows_says_so() -> None:
+    # d/dx exp(x) at −700 (the accuracy suite's steep-003): Im f(x + ih) = exp(−700)·7e-18
+    # is 7e-322, 140 steps of the smallest subnormal, and the slope came out 2.2e-3 off,
+    # unflagged (only `error_estimate`'s bound saw it). Where it is normal (−1, 1): no flag.
+    exact = [math.exp(-700.0), math.exp(-1.0), math.exp(1.0)]
+    result = derivative(np.exp, [-700.0, -1.0, 1.0], method="complex")
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [True, False, False]
+    assert abs(result.derivatives[0] - exact[0]) > 1e-6 * exact[0]  # what the flag is for
+    bounded = derivative(np.exp, [-700.0, -1.0, 1.0], method="complex", error_estimate=True)
+    assert bounded.errors is not None and bounded.unreliable is not None
+    assert bounded.unreliable.tolist() == [True, False, False]
+    assert np.all(np.abs(bounded.derivatives - exact) <= bounded.errors)
+
+
+def test_a_complex_step_slope_lost_whole_to_underflow_is_flagged_and_a_true_zero_is_not() -> None:
+    # ∂(exp(x0)·x1)/∂x1 at x0 = −700 is exp(−700) = 9.9e-305; Im f is below the smallest
+    # subnormal and comes out 0. x² and cos(x) at 0 are 0 exactly, and say nothing.
+    result = gradient(lambda r: np.exp(r[0]) * r[1], [[-700.0, 1.0]], method="complex")
+    assert result.gradient[0, 1] == 0.0
+    assert result.unreliable is not None and result.unreliable.tolist() == [True]
+    for f in (np.square, np.cos):
+        zero = derivative(f, [0.0], method="complex")
+        assert zero.derivatives.tolist() == [0.0]
+        assert zero.unreliable is not None and zero.unreliable.tolist() == [False]
+
+
 def test_hessian_refuses_a_step_below_its_floor_and_is_exact_at_it() -> None:
     least = smallest_step("central", 2, 2)
     f = lambda r: r[0] ** 2 + r[0] * r[1]  # noqa: E731
@@ -2269,6 +2296,17 @@ def test_an_estimate_that_is_not_a_number_has_no_error_bound() -> None:
     terms = hessian(log_times, [[-1.0, 2.0]], error_estimate=True)
     assert terms.errors is not None
     assert np.isnan(terms.errors).all()
+
+
+def test_a_complex_step_hessian_flags_slopes_lost_to_underflow() -> None:
+    # numdifftools' test point 1.2e-314 (the accuracy suite's numdifftools-088): along x2,
+    # Im (x2 + iη)³ = 3·x2²·η is 0, so H_22 came out 0 against 7.2e-314, unflagged.
+    x = 1.2009289063e-314
+    result = hessian(
+        lambda r: r[0] + r[1] ** 2 + r[2] ** 3, [[x, x, x], [1.0, 2.0, 3.0]], method="complex"
+    )
+    assert result.unreliable is not None and result.unreliable.tolist() == [True, False]
+    np.testing.assert_allclose(result.hessians[1], np.diag([0.0, 2.0, 18.0]), atol=1e-9)
 
 
 def test_a_complex_step_hessian_flags_a_step_too_wide_for_f() -> None:

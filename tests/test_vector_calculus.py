@@ -416,6 +416,19 @@ def post(client: TestClient, path: str, body: dict[str, Any]) -> Any:
     return r.json()
 
 
+def test_a_complex_step_jacobian_flags_a_row_whose_imaginary_part_underflows(
+    client: TestClient,
+) -> None:
+    # d/dx0 exp(x0) at −700: Im f(x + ih) is subnormal, the slope 2.2e-3 off; at 1 it is not.
+    body = post(
+        client,
+        "/jacobian",
+        {"expressions": ["exp(x0)", "x0**2"], "points": [[-700.0], [1.0]], "method": "complex"},
+    )
+    assert body["unreliable"] == [0]
+    assert body["jacobians"][1] == [[math.e], [2.0]]
+
+
 def test_jacobian_answers_the_whole_body_at_one_point(client: TestClient) -> None:
     body = post(
         client,

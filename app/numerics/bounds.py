@@ -190,6 +190,19 @@ def _complex_noise(f: Function, rows: Sequence[Array], j: int, h: Array, d: Arra
 
 
 FLAG = 1e-6  # an estimate whose possible error is over this share of it is flagged
+# Im f(x + ih) under this is subnormal, spaced by 4.9e-324: over FLAG of itself apart.
+SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal) / FLAG
+
+
+def complex_underflow(d: Array, h: Array, values: Array) -> Array:
+    """Where a complex step's f' = Im f(x + ih)/h is not to be trusted: Im f ≈ f'·h came out
+    subnormal, and lost digits (d/dx exp(x) at −700: Im f ≈ 7e-322, 140 ulps of the
+    smallest subnormal, so f' was 2.2e-3 off); or it is 0 where f(x)·h is that small, so
+    that a slope of f's size would have been lost whole (∂(exp(x0)·x1)/∂x1 at x0 = −700)."""
+    with np.errstate(all="ignore"):
+        small = np.abs(d * h) < SUBNORMAL
+        lost = (d != 0) | ((values != 0) & (np.abs(values * h) < SUBNORMAL))
+    return np.asarray(small & lost)
 
 
 @lru_cache(maxsize=64)

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .bounds import (
+    complex_underflow,
     error_bound,
     float_flags,
     rounding_constant,
@@ -454,6 +455,8 @@ def _gradient_block(
         if swamps and limit is not None and out.unreliable is not None:
             assert rule is not None
             rounding_swamps(rows[j], h, limit, d, rule, out=out.unreliable[j, block])
+        if complex_step and out.unreliable is not None:
+            out.unreliable[j, block] |= complex_underflow(d, h, values)
         if out.steps is not None:
             out.steps[j, block] = h
         if out.errors is not None:

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from .bounds import (
     ROUNDING_SAFETY,
     TRUNCATION_SAFETY,
+    complex_underflow,
     error_bound,
     hessian_rounding_swamps,
     rounding_constant,
@@ -209,20 +210,28 @@ def _complex_hessian(
     first = replace(options, method="central", order=1)
     h = np.stack([steps_for(r, first) for r in rows])
     out, bounds = np.empty((n, d, d)), np.empty((n, d, d))
+    lost = np.zeros(n, dtype=bool)  # a slope's Im f underflowed (`complex_underflow`)
     for i in range(d):
         for j in range(i, d):
-            estimate, bound = _complex_term(f, rows, (i, j), h[j], options)
+            estimate, bound, underflow = _complex_term(f, rows, (i, j), h[j], options, values)
             out[:, i, j] = out[:, j, i] = estimate
             bounds[:, i, j] = bounds[:, j, i] = bound
-    flags = np.asarray(untrusted(out, bounds).reshape(n, -1).any(axis=1))
+            lost |= underflow
+    flags = np.asarray(untrusted(out, bounds).reshape(n, -1).any(axis=1) | lost)
     return Hessian(values, out, h.T, flags, bounds if options.error_estimate else None)
 
 
 def _complex_term(
-    f: Function, rows: Sequence[Array], pair: tuple[int, int], h: Array, options: Options
-) -> tuple[Array, Array]:
-    """One term of `_complex_hessian` and its bound: twice the change to the next accuracy
-    along x_j, plus the rounding of the complex-step slopes."""
+    f: Function,
+    rows: Sequence[Array],
+    pair: tuple[int, int],
+    h: Array,
+    options: Options,
+    values: Array,
+) -> tuple[Array, Array, Array]:
+    """One term of `_complex_hessian`, its bound (twice the change to the next accuracy
+    along x_j, plus the rounding of the complex-step slopes), and where a slope's Im f
+    underflowed (x0 + x1² + x2³ at 1.2e-314: 3·x2²·η is 0, and so is H_22)."""
     i, j = pair
     eta = COMPLEX_STEP * np.maximum(np.abs(rows[i]), 1.0)
     slope = _remembered(lambda b: complex_partial(f, _moved(rows, j, b, h), i, eta))
@@ -233,7 +242,9 @@ def _complex_term(
     # x·f' term: rounding x_j inside f' moves it by eps·|x_j·∂f'/∂x_j|).
     size = np.max([np.abs(slope(b)) for b in rule.offsets], axis=0) + np.abs(rows[j] * estimate)
     rounding = rounding_constant(rule) * size / h
-    return estimate, np.asarray(TRUNCATION_SAFETY * np.abs(estimate - other) + rounding)
+    lost = np.any([complex_underflow(slope(b), eta, values) for b in rule.offsets], axis=0)
+    bound = np.asarray(TRUNCATION_SAFETY * np.abs(estimate - other) + rounding)
+    return estimate, bound, np.asarray(lost)
 
 
 def _moved(rows: Sequence[Array], j: int, offset: int, h: Array) -> list[Array]:

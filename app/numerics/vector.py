@@ -33,7 +33,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from .bounds import FLAG, TRUNCATION_SAFETY, error_bound, rounding_constant
+from .bounds import FLAG, TRUNCATION_SAFETY, complex_underflow, error_bound, rounding_constant
 from .checks import steps_for
 from .core import Gradient, _at, _remembered, _shift, complex_partial, stencil_sum
 from .exceptions import OptionError, ShapeError
@@ -97,6 +97,7 @@ def _partials(
     if options.method == "complex":
         estimates = complex_partial(f, rows, j, h)
         rounding = np.asarray(4 * EPS * np.abs(estimates))
+        rounding[complex_underflow(estimates, h, values)] = np.inf  # flagged
     else:
         rule = stencil(options.method, options.accuracy, options.order)
         at = evaluated or _remembered(lambda offset: _at(f, rows, j, h, offset))
