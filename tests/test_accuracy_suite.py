@@ -301,9 +301,10 @@ def test_default_answers_more_than_1e_6_off_say_so(measured: dict[str, Any]) -> 
     # −700, 2.2e-3 off; x0 + x1² + x2³ at 1.2e-314, whose H_22 came out 0).
     assert measured["overall"]["nabla complex"]["unflagged_above_1e-6"] == 0
     # One-sided second derivatives, unchecked until session 10: 21% and 25% (forward,
-    # backward); one left, log(x) at 1e-6, 1.1e-6 off.
+    # backward); then one left, log(x) at 1e-6, 1.1e-6 off, until a ladder that cannot
+    # settle within 1e-6 said so (session 11).
     for method in ("forward", "backward"):
-        assert by_kind["d2"][f"nabla {method}"]["unflagged_above_1e-6"] <= 0.02
+        assert measured["overall"][f"nabla {method}"]["unflagged_above_1e-6"] == 0
 
 
 def test_the_flag_is_not_raised_everywhere(measured: dict[str, Any]) -> None:
@@ -311,7 +312,9 @@ def test_the_flag_is_not_raised_everywhere(measured: dict[str, Any]) -> None:
     # components are accurate; but the flag must still single points out. (15% and 80%
     # until a resolved mixed term of a Hessian was judged against itself, session 10: three
     # more points of 10 components, mgh-047, the last silent miss, and mgh-043 and mgh-058,
-    # 4e-8 off, whose mixed terms' rounding is over 1e-6 of them: 13.6% -> 16.5%.)
+    # 4e-8 off, whose mixed terms' rounding is over 1e-6 of them: 13.6% -> 16.5%; 16.7%
+    # since a ladder that cannot settle within 1e-6 flags its point, session 11:
+    # sqrt(x0) + log(x1) at (1e-9, 1e-7), 2.8e-7 off.)
     central = measured["overall"]["nabla central"]
     assert central["flagged"] <= 0.17
     assert central["flagged_accurate"] <= 0.82

@@ -2084,6 +2084,17 @@ def test_a_one_sided_second_derivative_checks_its_step_as_a_central_one_does(
     assert abs(result.derivatives[0] - exact) <= 1e-6 * abs(exact)
 
 
+@pytest.mark.parametrize("method", ["forward", "backward"])
+def test_a_ladder_that_cannot_settle_within_1e_6_flags_its_point(method: str) -> None:
+    # One-sided f'' of log(x) at 1e-6 (the accuracy suite's tiny-x-016): the ladder's best
+    # step changes by 8e-7 of itself at the next and is 1.1e-6 off; it said nothing. At 1,
+    # where it settles, nothing is flagged.
+    result = derivative(np.log, [1e-6, 1.0], order=2, method=method)
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [True, False]
+    assert abs(result.derivatives[1] + 1.0) <= 1e-6
+
+
 def test_next_to_a_domain_edge_rounding_inside_f_does_not_pick_the_step() -> None:
     # sqrt(1 − x²) at 0.999999 (the accuracy suite's domain-edge-001): rounding x² drifts
     # linearly with x over tens of ulps, so the ladder's smallest steps agree with each

@@ -10,6 +10,7 @@ from .bounds import (
     FLAG,
     NOISE,
     ROUNDING_SAFETY,
+    TRUNCATION_SAFETY,
     error_bound,
     rounding_constant,
     rounding_swamps,
@@ -118,7 +119,9 @@ def _ladder(
     subset = [_pick(r, at) for r in rows]
     h_bad, center = _pick(h, at), _pick(values, at)
     rule = stencil(options.method, options.accuracy, options.order)
-    chosen, steps, found, doubt = _best_on_ladder(f, subset, j, h_bad, center, rule, levels)
+    chosen, steps, found, doubt, unsettled = _best_on_ladder(
+        f, subset, j, h_bad, center, rule, levels
+    )
     before = d[at]
     d[at] = np.where(found, chosen, np.where(np.isfinite(before), before, np.nan))
     used = np.where(found, steps, h_bad)
@@ -127,7 +130,7 @@ def _ladder(
         swamped = rounding_swamps(subset[j], used, limit, d[at], rule)
         # Only a ladder of smaller steps has steps below the chosen one to disagree.
         shrinking = levels[-1] < levels[0]
-        out.unreliable[j][at] = swamped | (doubt & found & shrinking)
+        out.unreliable[j][at] = swamped | (doubt & found & shrinking) | (unsettled & found)
         if out.doubted is not None:
             out.doubted[j][at] = doubt & found & shrinking
     if out.steps is not None:
@@ -144,10 +147,11 @@ def _best_on_ladder(
     center: Array,
     rule: Stencil,
     levels: Array = SHRINKING,
-) -> tuple[Array, Array, Array, Array]:
-    """(estimate, step, found, doubt) at each point of `rows` (1-D, a subset): the stencil at
-    h·levels (h, h/4, … h/4^24 by default), keeping the level that agrees best with the
-    next one."""
+) -> tuple[Array, Array, Array, Array, Array]:
+    """(estimate, step, found, doubt, unsettled) at each point of `rows` (1-D, a subset): the
+    stencil at h·levels (h, h/4, … h/4^24 by default), keeping the level that agrees best
+    with the next one; `doubt`: smaller steps disagree with it; `unsettled`: it changes too
+    much at the next step to be within FLAG."""
     scales = levels[:, None]
     trial_rows = [r[None, :] for r in rows]
     trial_h = representable(trial_rows[j], h[None, :] * scales)
@@ -163,7 +167,7 @@ def _best_on_ladder(
     weight = sum(abs(w) for w in rule.weights)
     power = trial_h**rule.order
     columns = np.arange(trials.shape[1])
-    best_precise, _ = _best_level(trials, EPS * np.abs(trial_center) * weight / power)
+    best_precise, precise = _best_level(trials, EPS * np.abs(trial_center) * weight / power)
     # Rounding the arguments inside f (1000·x in sin(1000*x)) costs up to eps·|x·f'|, and
     # at steps of a few ulps it biases every level the same way: with eps·|f| alone,
     # d sin(1000x)/dx at π (f ≈ 0) came out as 1024 instead of 1000 — the levels at 4, 1
@@ -189,7 +193,15 @@ def _best_on_ladder(
     doubt = _smaller_steps_disagree(
         trials, chosen, best, ROUNDING_SAFETY * EPS * size * weight / power
     )
-    return chosen, trial_h[best, columns], np.isfinite(safe.min(axis=0)), doubt
+    # The chosen level's own change to the next, relative to the two (about half the
+    # relative change), counted TRUNCATION_SAFETY times as a bound: over FLAG, the ladder
+    # cannot vouch for the estimate (forward f'' of log(x) at 1e-6: the best level changes
+    # by 8e-7 of itself to the next, and is 1.1e-6 off). Not where no level settled at all
+    # (`_best_level`: noise around a true 0, as d(x − 1)³/dx at 1 = 1.8e-30), which the
+    # rounding tests judge against the point's largest component.
+    change = np.where(trusted, precise[best, columns], safe[best, columns])
+    unsettled = (change <= 0.5) & (TRUNCATION_SAFETY * 2 * change > FLAG)
+    return chosen, trial_h[best, columns], np.isfinite(safe.min(axis=0)), doubt, unsettled
 
 
 def _side(rule: Stencil) -> Method:

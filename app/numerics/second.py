@@ -154,7 +154,11 @@ def _central_hessian(
     for i in range(d):
         out[:, i, i] = partial(f, rows, i, h[i], rule, center=values)
         if automatic:
-            changed, doubtful = _refine_second(f, rows, i, h[i], rule, values, out[:, i, i], budget)
+            # (A Hessian judges its diagonal's rounding against its largest term, not
+            # against itself: a ladder unsettled on a small H_ii is left to that test.)
+            changed, doubtful, _ = _refine_second(
+                f, rows, i, h[i], rule, values, out[:, i, i], budget
+            )
             budget -= changed.size
             doubted[changed[doubtful]] = True
         if errors is not None:
@@ -260,23 +264,25 @@ def _refine_second(
     values: Array,
     estimate: Array,
     limit: int,
-) -> tuple[Array, Array]:
+) -> tuple[Array, Array, Array]:
     """Where ∂²f/∂x_i² at h and at h/4 disagree beyond rounding, the ladder's estimate and
     step replace `estimate` and `h` (in place). Returns the indices it re-estimated and,
     for each, whether steps below the chosen one disagree with it (`_best_on_ladder`'s
     doubt: abs(x0)·x1² at x0 = 1e-7, where every step over 1e-7 straddles the kink and the
-    ladder settles on 3.3e6 for a true 0)."""
+    ladder settles on 3.3e6 for a true 0), and whether the ladder left it unsettled."""
     change, allowed = _quarter_step_change(f, rows, i, h, rule, values, estimate)
     flagged = np.flatnonzero(np.isfinite(values) & ~(change <= allowed))[: max(limit, 0)]
     doubtful = np.zeros(flagged.size, dtype=bool)
+    unsettled = np.zeros(flagged.size, dtype=bool)
     for start in range(0, flagged.size, LADDER_CHUNK):
         at = flagged[start : start + LADDER_CHUNK]
         subset = [r[at] for r in rows]
-        chosen, steps, found, doubt = _best_on_ladder(f, subset, i, h[at], values[at], rule)
+        chosen, steps, found, doubt, loose = _best_on_ladder(f, subset, i, h[at], values[at], rule)
         estimate[at] = np.where(found, chosen, estimate[at])
         h[at] = np.where(found, steps, h[at])
         doubtful[start : start + at.size] = doubt & found
-    return flagged, doubtful
+        unsettled[start : start + at.size] = loose & found
+    return flagged, doubtful, unsettled
 
 
 def _refine_mixed(
