@@ -302,8 +302,9 @@ Every component of *nabla tolerance* that did not converge, sorted by what float
 differences can do there (`bench/accuracy/floor.py`): every central stencil of accuracy 2 to
 16 is tried at every step 2^(k/2)·max(|x|, 1) from 2^-60 to 2^30 of it, and its true error
 measured against the exact value at the steps where the rounding a black-box bound has to
-count, eps·(|f| + Σ|x_i·∂f/∂x_i|)·Σ|w|/h^m, stays under the goal (once; the engine counts it
-four times). *Reachable*: some stencil is within a quarter of the goal at three steps in a
+count, eps·(|f| + S + Σ|x_i·∂f/∂x_i|)·Σ|w|/h^m, stays under the goal (once; the engine
+counts it four times; S = Σ|w_k|·|f(x + k·h)|/Σ|w|, f's size over the stencil, as the
+engine's bound counts it: at a least-squares minimum f(x) is 0). *Reachable*: some stencil is within a quarter of the goal at three steps in a
 row. A Hessian converges as a whole (its worst term), so all the components of a point that
 did not are counted. The issue's target, 95% converged, is to be read against *converged at
 most*.
