@@ -1371,7 +1371,8 @@ def test_a_complex_step_whose_imaginary_part_underflows_says_so() -> None:
     assert result.unreliable.tolist() == [True, False, False]
     assert abs(result.derivatives[0] - exact[0]) > 1e-6 * exact[0]  # what the flag is for
     bounded = derivative(np.exp, [-700.0, -1.0, 1.0], method="complex", error_estimate=True)
-    assert bounded.errors is not None and bounded.unreliable is not None
+    assert bounded.errors is not None
+    assert bounded.unreliable is not None
     assert bounded.unreliable.tolist() == [True, False, False]
     assert np.all(np.abs(bounded.derivatives - exact) <= bounded.errors)
 
@@ -1381,11 +1382,13 @@ def test_a_complex_step_slope_lost_whole_to_underflow_is_flagged_and_a_true_zero
     # subnormal and comes out 0. x² and cos(x) at 0 are 0 exactly, and say nothing.
     result = gradient(lambda r: np.exp(r[0]) * r[1], [[-700.0, 1.0]], method="complex")
     assert result.gradient[0, 1] == 0.0
-    assert result.unreliable is not None and result.unreliable.tolist() == [True]
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [True]
     for f in (np.square, np.cos):
         zero = derivative(f, [0.0], method="complex")
         assert zero.derivatives.tolist() == [0.0]
-        assert zero.unreliable is not None and zero.unreliable.tolist() == [False]
+        assert zero.unreliable is not None
+        assert zero.unreliable.tolist() == [False]
 
 
 def test_hessian_refuses_a_step_below_its_floor_and_is_exact_at_it() -> None:
@@ -2018,7 +2021,8 @@ def test_a_first_derivative_the_8th_order_cannot_reach_converges_at_the_16th(
     # Before: converged false at every step of the 8th order (its least bound 1.2-10x the goal).
     result = derivative(one_variable(text), [x], tolerance=TIGHT, error_estimate=True)
     exact = _exact_first(text, x)
-    assert result.converged is not None and result.evaluations is not None
+    assert result.converged is not None
+    assert result.evaluations is not None
     assert result.converged.tolist() == [True]
     assert abs(result.derivatives[0] - exact) <= 1e-12 * abs(exact)
     assert result.errors is not None
@@ -2037,7 +2041,8 @@ def test_a_point_the_8th_order_meets_never_pays_for_the_16th() -> None:
 
     result = derivative(f, [1.0], tolerance=TIGHT)
     first = numerics.evaluation_count("central", 2, 1, 1, False, automatic_step=True)
-    assert result.converged is not None and result.converged.tolist() == [True]
+    assert result.converged is not None
+    assert result.converged.tolist() == [True]
     assert sum(calls) == first + 8
 
 
@@ -2316,7 +2321,8 @@ def test_a_complex_step_hessian_flags_slopes_lost_to_underflow() -> None:
     result = hessian(
         lambda r: r[0] + r[1] ** 2 + r[2] ** 3, [[x, x, x], [1.0, 2.0, 3.0]], method="complex"
     )
-    assert result.unreliable is not None and result.unreliable.tolist() == [True, False]
+    assert result.unreliable is not None
+    assert result.unreliable.tolist() == [True, False]
     np.testing.assert_allclose(result.hessians[1], np.diag([0.0, 2.0, 18.0]), atol=1e-9)
 
 

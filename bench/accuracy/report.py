@@ -304,10 +304,10 @@ differences can do there (`bench/accuracy/floor.py`): every central stencil of a
 measured against the exact value at the steps where the rounding a black-box bound has to
 count, eps·(|f| + S + Σ|x_i·∂f/∂x_i|)·Σ|w|/h^m, stays under the goal (once; the engine
 counts it four times; S = Σ|w_k|·|f(x + k·h)|/Σ|w|, f's size over the stencil, as the
-engine's bound counts it: at a least-squares minimum f(x) is 0). *Reachable*: some stencil is within a quarter of the goal at three steps in a
-row. A Hessian converges as a whole (its worst term), so all the components of a point that
-did not are counted. The issue's target, 95% converged, is to be read against *converged at
-most*.
+engine's bound counts it: at a least-squares minimum f(x) is 0). *Reachable*: some stencil
+is within a quarter of the goal at three steps in a row. A Hessian converges as a whole
+(its worst term), so all the components of a point that did not are counted. The issue's
+target, 95% converged, is to be read against *converged at most*.
 
 - *exact 0*: every derivative at the point is 0, so rtol·|D| is 0 and no bound meets it (an
   `atol` would);
