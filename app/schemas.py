@@ -311,7 +311,8 @@ TOLERANCE = (
     "the 8th cannot meet the bound at any step; f'': 12th), at up to 3 steps, until its error "
     "bound meets atol + rtol·|value| (central method, automatic step only). Adds `converged` "
     "and `evaluations` per point; costs the stencil's order in evaluations of f per "
-    "coordinate and step tried, at most 40 (f') or 36 (f''), on top of the first answer's."
+    "coordinate and step tried, and 4 that measure f's rounding near the point: at most 44 "
+    "(f') or 40 (f'') per coordinate, on top of the first answer's."
 )
 
 

@@ -271,13 +271,17 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # Since f' goes on at 16th order where the 8th cannot meet the goal (session 11): f'
     # 65.5% -> 72.1% converged at 32.8 -> 38.3 evaluations, gradients 80.3% -> 81.5% at
     # 57.2 -> 59.9.
+    # Then 4 evaluations a point and coordinate measure f's rounding near x, which eps·|f|
+    # undercounts where f cancels inside (scipy's 1 − (1 + x¹⁰)⁻⁴, whose convergence at
+    # 0.37 was claimed 9 times too tight): f' 38.3 -> 42.2 (71.8%), gradients 59.9 -> 74.5
+    # (80.6%), f'' 42.1 -> 46.1.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
-    assert rows["d1"]["evaluations"] <= 39
-    assert rows["d2"]["evaluations"] <= 43
-    assert rows["gradient"]["evaluations"] <= 61
+    assert rows["d1"]["evaluations"] <= 43
+    assert rows["d2"]["evaluations"] <= 47
+    assert rows["gradient"]["evaluations"] <= 75
     assert rows["hessian"]["evaluations"] <= 303
-    assert rows["d1"]["converged"] >= 0.72
-    assert rows["gradient"]["converged"] >= 0.81
+    assert rows["d1"]["converged"] >= 0.71
+    assert rows["gradient"]["converged"] >= 0.80
     # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
     # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6).
     assert rows["hessian"]["converged"] >= 0.56
@@ -314,7 +318,8 @@ def test_the_flag_is_not_raised_everywhere(measured: dict[str, Any]) -> None:
     # more points of 10 components, mgh-047, the last silent miss, and mgh-043 and mgh-058,
     # 4e-8 off, whose mixed terms' rounding is over 1e-6 of them: 13.6% -> 16.5%; 16.7%
     # since a ladder that cannot settle within 1e-6 flags its point, session 11:
-    # sqrt(x0) + log(x1) at (1e-9, 1e-7), 2.8e-7 off.)
+    # sqrt(x0) + log(x1) at (1e-9, 1e-7), 2.8e-7 off; 16.4% once a ladder's levels that
+    # see f(x) alone no longer agree on a 0 where others settle.)
     central = measured["overall"]["nabla central"]
     assert central["flagged"] <= 0.17
     assert central["flagged_accurate"] <= 0.82

@@ -65,7 +65,7 @@ def test_a_lower_configured_dimension_limit_is_the_one_a_grid_is_refused_with() 
 
 
 def test_a_tolerance_is_charged_every_step_it_may_try_before_computing() -> None:
-    # 10^5 points of sin(x): the first answer fits the budget, its 40 more evaluations do not.
+    # 10^5 points of sin(x): the first answer fits the budget, its 44 more evaluations do not.
     request = DerivativeRequest.model_validate(
         {"expression": "sin(x)", "range": {"start": 0, "stop": 1, "num": 100_000}}
     )

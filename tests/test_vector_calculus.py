@@ -429,6 +429,19 @@ def test_a_complex_step_jacobian_flags_a_row_whose_imaginary_part_underflows(
     assert body["jacobians"][1] == [[math.e], [2.0]]
 
 
+def test_a_complex_step_jacobian_flags_a_point_whose_every_slope_underflowed(
+    client: TestClient,
+) -> None:
+    # ∂(exp(x0)·x1) at (−720, 2): both partials are 4e-313 and 2e-313, Im f is below the
+    # smallest subnormal, and both came out 0, unflagged (a row of zeros was never judged).
+    body = post(
+        client,
+        "/jacobian",
+        {"expressions": ["exp(x0)*x1"], "points": [[-720.0, 2.0]], "method": "complex"},
+    )
+    assert body["unreliable"] == [0]
+
+
 def test_jacobian_answers_the_whole_body_at_one_point(client: TestClient) -> None:
     body = post(
         client,

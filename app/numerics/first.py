@@ -456,7 +456,7 @@ def _gradient_block(
             assert rule is not None
             rounding_swamps(rows[j], h, limit, d, rule, out=out.unreliable[j, block])
         if complex_step and out.unreliable is not None:
-            out.unreliable[j, block] |= complex_underflow(d, h, values)
+            out.unreliable[j, block] |= complex_underflow(d, h, values, rows[j])
         if out.steps is not None:
             out.steps[j, block] = h
         if out.errors is not None:

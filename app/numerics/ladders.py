@@ -159,6 +159,20 @@ def _best_on_ladder(
     # f at each offset once: a second derivative's f' (below) reuses the same points.
     at = _remembered(lambda offset: _at(f, trial_rows, j, trial_h, offset))
     trials = stencil_sum(at, trial_h, rule, center=trial_center)
+    # A level whose stencil saw one value of f bit for bit at every point but x says
+    # nothing about f': it agrees with the next such level on 0 (log(1 + x²) at 1e-8 below
+    # h ≈ 1e-8, where 1 + x² rounds to 1, was 0 against 2e-8, unflagged). It takes part in
+    # no agreement where the levels that saw f change settle on something (relative change
+    # under 1/2); where they do not, they are noise around a true 0 (a gradient at a
+    # least-squares minimum), and the flat ones' 0 stands, as where f is constant along x_j
+    # as far as any step can tell (log(x0)·x1 at x1 = 0).
+    ends = [k for k in rule.offsets if k != 0]
+    seen = trial_center if len(ends) == 1 else at(ends[0])  # (a two-point stencil: f(x))
+    flat = np.logical_and.reduce([at(k) == seen for k in ends])
+    moving = np.where(flat, np.nan, trials)
+    rounded = EPS * np.abs(trial_center) * sum(abs(w) for w in rule.weights) / trial_h**rule.order
+    settles = _agreement(moving, rounded).min(axis=0) <= 0.5
+    trials = np.where(settles[None, :], moving, trials)
     # At tiny steps neighbours can agree by coincidence of rounding (even exactly), so
     # each level is charged its rounding error eps·|f|·Σ|w|/h^m as well. The change is
     # relative to the two estimates: at steps far too wide, estimates are small garbage

@@ -246,7 +246,7 @@ def _complex_term(
     # x·f' term: rounding x_j inside f' moves it by eps·|x_j·∂f'/∂x_j|).
     size = np.max([np.abs(slope(b)) for b in rule.offsets], axis=0) + np.abs(rows[j] * estimate)
     rounding = rounding_constant(rule) * size / h
-    lost = np.any([complex_underflow(slope(b), eta, values) for b in rule.offsets], axis=0)
+    lost = np.any([complex_underflow(slope(b), eta, values, rows[i]) for b in rule.offsets], axis=0)
     bound = np.asarray(TRUNCATION_SAFETY * np.abs(estimate - other) + rounding)
     return estimate, bound, np.asarray(lost)
 

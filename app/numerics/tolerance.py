@@ -50,12 +50,14 @@ import numpy as np
 
 from .bounds import (
     FLAG,
+    NOISE_MOVES,
     ROUNDING_SAFETY,
     TRUNCATION_SAFETY,
     _largest_term,
     rounding_bound,
     rounding_constant,
     untrusted,
+    value_noise,
 )
 from .checks import representable
 from .core import Gradient, Hessian, _at, _remembered, _replace, stencil_sum
@@ -92,7 +94,8 @@ def tolerance_evaluations(dimension: int, order: int | None = None) -> int:
     the derivative `order` (unless it is 1 or 2, the larger of theirs). A point escalated to
     HIGHER's order spends that on every level after its first."""
     orders = [order] if order in ACCURACY else list(ACCURACY)
-    return dimension * max(ACCURACY[m] + (LEVELS - 1) * HIGHER.get(m, ACCURACY[m]) for m in orders)
+    levels = max(ACCURACY[m] + (LEVELS - 1) * HIGHER.get(m, ACCURACY[m]) for m in orders)
+    return dimension * (levels + 2 * len(NOISE_MOVES))  # and `value_noise`'s probes
 
 
 def function_scale(x: Array, h: Array | None, accuracy: int, order: int) -> Array:
@@ -121,6 +124,12 @@ class Level(NamedTuple):
     slope: Array  # f' on the same points (the rounding inside f, the first answer's)
     converging: Array  # the orders converge: e_(p−2) < e_(p−4), so truncation is measured
     spread: Array  # the size f rounds at over the stencil, in units of |f(x)| + |x·f'|
+    # Where f is one value bit for bit at every point of the stencil but x, the estimate
+    # says nothing about f': +1 where that value is f(x), the step under f's resolution
+    # (log(1 + x²) at 1e-8 and h ≈ 3e-11: 1 + x² rounds to 1); −1 where it is not, the
+    # step beyond where f saturates (1 − (1 + x¹⁰)⁻⁴ at 2 and h ≈ 300: 1.0 on either side,
+    # and 0 for its slope of 1.8e-11); 0 elsewhere.
+    flat: Array
 
 
 class Pending(NamedTuple):
@@ -171,14 +180,16 @@ def refine_to_tolerance(
             met, used, best = _to_goal(f, j, order, accuracy, chunk, out)
             converged[j].flat[chunk.flat] = met
             evaluations[j].flat[chunk.flat] = used
-            if out.doubted is not None and out.unreliable is not None:
-                # A level kept vouches where its bound is under FLAG of its estimate (an
-                # estimate of exactly 0: of the point's largest component), as the flag
-                # of the first answer, rounding-bound at its small step, may not have been.
+            if out.unreliable is not None:
+                # A level kept is flagged as the first answer is: where its bound is over
+                # FLAG of its estimate (an estimate of exactly 0: of the point's largest
+                # component). It lifts the first answer's flag, rounding-bound at its small
+                # step, where it is under; and flags a level an `atol` let through (exp(x)
+                # at −700 to atol = 1e-10, at a step of 6.3: −6.6e-297, the wrong sign).
                 estimate = np.abs(out.gradient[j].flat[chunk.flat])
                 against = np.where(estimate == 0, scale[chunk.flat], estimate)
-                vouched = best <= FLAG * against
-                out.unreliable[j].flat[chunk.flat[vouched]] = False
+                kept = np.isfinite(best)
+                out.unreliable[j].flat[chunk.flat[kept]] = ~(best[kept] <= FLAG * against[kept])
     return converged, evaluations
 
 
@@ -209,28 +220,58 @@ def _to_goal(
     met, live = np.zeros(n, dtype=bool), np.arange(n)
     p = np.full(n, ACCURACY[order])  # each point's order: ACCURACY's, HIGHER's once escalated
     first = stencil("central", accuracy, order)
-    before = np.full((2, n), np.nan)  # the last level's estimate and step, where it converged
+    # the last level's estimate, step and bound, where it converged
+    before = np.full((3, n), np.nan)
+    held = np.full(n, np.nan)  # the estimate of the level kept so far
+    # f's own rounding near x, which eps·|f| undercounts where f cancels inside; probed
+    # within f's scale, and |f/D|^(1/m) where that is smaller (x² at 1e-8: 5e-9, where the
+    # first answer's step says 1), so that the probe's curvature stays under the noise.
+    with np.errstate(all="ignore"):
+        own = (np.abs(chunk.center) / np.abs(chunk.first)) ** (1.0 / order)
+    near = np.where(np.isfinite(own) & (own > 0), np.minimum(scale, own), scale)
+    noise = value_noise(f, chunk.rows, j, chunk.center, near)
+    used += 2 * len(NOISE_MOVES)
     for _ in range(LEVELS):
-        for q in sorted(set(p[live].tolist())):
-            group = live[p[live] == q]
+        # (the groups as the level starts: a point escalated in one is not tried again in
+        # the next, at the same step)
+        groups = [(q, live[p[live] == q]) for q in sorted(set(p[live].tolist()))]
+        for q, group in groups:
             level = _level(
                 f, [r[group] for r in chunk.rows], j, order, h[group], chunk.center[group], q
             )
+            heard = _weight(q, order) * noise[group] / h[group] ** order
+            # f(x) all over the stencil, where the first answer saw a slope (0: f does not
+            # depend on x_j here, and 0 is the answer)
+            under = (level.flat > 0) & (chunk.first[group] != 0)
+            level = level._replace(
+                rounding=np.maximum(level.rounding, heard),
+                flat=np.where((level.flat > 0) & ~under, 0, level.flat),
+            )
             level = _richardson(level, before[:, group], h[group], q)
-            before[:, group] = np.where(level.converging, [level.estimate, h[group]], np.nan)
+            truncation_rounding = level.truncation + level.rounding
+            before[:, group] = np.where(
+                level.converging, [level.estimate, h[group], truncation_rounding], np.nan
+            )
             bound = level.truncation + level.rounding
-            bound = np.where(np.isfinite(bound) & np.isfinite(level.estimate), bound, np.inf)
+            finite = np.isfinite(bound) & np.isfinite(level.estimate) & (level.flat == 0)
+            bound = np.where(finite, bound, np.inf)
             # What the first answer may be off by: FLAG of it (its step check), its rounding.
             slack = FLAG * np.abs(chunk.first[group]) + rounding_bound(
                 chunk.x[group], chunk.first_step[group], chunk.center[group], level.slope, first
             )
+            slack += _weight(accuracy, order) * noise[group] / chunk.first_step[group] ** order
             agrees = np.abs(level.estimate - chunk.first[group]) <= bound + slack
+            # ... and with the level kept so far, within both bounds (sin(1000x) at π: a
+            # 16th-order level at 27 times the 8th's step sampled it aliased, 4.8e-7 of f'
+            # off, inside the first answer's FLAG but far outside the kept level's bound)
+            agrees &= ~(np.abs(level.estimate - held[group]) > bound + best[group])
             goal = chunk.goal[group]
             usable = agrees & (bound <= np.maximum(goal, FLAG * np.abs(level.estimate)))
             better = usable & (bound < best[group])
             best[group] = np.where(better, bound, best[group])
             kept = group[better]
             _keep(out, j, chunk.flat[kept], level.estimate[better], h[kept], bound[better])
+            held[kept] = level.estimate[better]
             met[group[better & (bound <= goal)]] = True
             used[group] += q
             trusted = agrees & np.isfinite(bound)
@@ -270,7 +311,10 @@ def _escalate(level: Level, trusted: Array, goal: Array, p: int, m: int) -> tupl
         wider = np.clip(
             np.nan_to_num((2 * ratio * r / goal) ** (1.0 / m), nan=1.0), 1.0, ESCALATION_REACH
         )
-    escalate = trusted & level.converging & (t > 0) & (least > goal) & (goal > 0)
+    # Not where f's values over the stencil dwarf f(x) (x² at 1e-8): a narrower step is the
+    # remedy there (`_next_step`), not a wider one.
+    spread = (level.spread > SPREAD) & ~(level.converging & (t >= r))
+    escalate = trusted & level.converging & (t > 0) & (least > goal) & (goal > 0) & ~spread
     return escalate, wider
 
 
@@ -284,11 +328,16 @@ def _richardson(level: Level, before: Array, h: Array, p: int) -> Level:
     D's error falls as h^p, so its error at h' was ((h'/h)^p − 1) times its error at h.
     (exp(x) at 12: D_8 at h' = 0.11, then 0.032: the orders' guess is 1e-12 of f', this
     4e-15; with the rounding the bound is 7.5e-13, the true error 4.5e-15.)"""
-    estimate, step = before
+    estimate, step, bound = before
     with np.errstate(all="ignore"):
         q = step / h
-        change = TRUNCATION_SAFETY * np.abs(level.estimate - estimate) / (q**p - 1)
+        apart = np.abs(level.estimate - estimate)
+        change = TRUNCATION_SAFETY * apart / (q**p - 1)
+    # Only where the last level was within its own bound of this one: one whose orders
+    # seemed to converge at a step too wide for f (1 − (1 + x¹⁰)⁻⁴ at 0.37, h = 0.25: off by
+    # 0.31 against a bound of 0.01) is not yet where its error falls as h^p.
     sure = level.converging & (q >= 2) & np.isfinite(change)
+    sure &= apart <= bound + level.truncation + level.rounding
     return level._replace(
         truncation=np.where(sure, np.minimum(level.truncation, change), level.truncation)
     )
@@ -330,10 +379,13 @@ def _next_step(level: Level, trusted: Array, goal: Array, p: int, m: int) -> tup
     rounded = trusted & ~measured & ~spread
     factor = np.where(measured, np.clip(best, 1 / REACH, GROW), np.where(rounded, enough, 1 / WIDE))
     factor = np.where(spread, narrower, factor)
+    # until f changes over the stencil, and not only at x
+    factor = np.where(level.flat > 0, REACH, np.where(level.flat < 0, 1 / WIDE, factor))
     # Below the rounding, the measured truncation is partly noise: the model's least sum
     # may be too high, so only the rounding decides there.
     above = measured & (t >= r)
     hopeless = (above & (predicted > goal)) | (~above & ~spread & trusted & (r / REACH**m > goal))
+    hopeless &= level.flat == 0
     return factor, hopeless
 
 
@@ -377,7 +429,16 @@ def _stencils(
     rounding = rounding_bound(x, h, size, slope, rule, estimate)
     with np.errstate(all="ignore"):
         spread = size / (np.abs(center) + np.abs(x * slope))
-    return Level(estimate, truncation, rounding, slope, e_near < e_far, spread)
+    return Level(
+        estimate, truncation, rounding, slope, e_near < e_far, spread, _flat(values, rule, center)
+    )
+
+
+def _flat(values: Callable[[int], Array], rule: Stencil, center: Array) -> Array:
+    """`Level.flat`: +1, −1 or 0 at each point."""
+    ends = [k for k in rule.offsets if k != 0]
+    same = np.logical_and.reduce([values(k) == values(ends[0]) for k in ends])
+    return np.where(same, np.where(values(ends[0]) == center, 1, -1), 0)
 
 
 def _terms(rule: Stencil) -> list[tuple[int, float]]:
@@ -437,14 +498,19 @@ def hessian_to_tolerance(
     # largest term, x0²·x1 + sin(x1) at (1e6, 1e3) was vouched for with f₁₁ = 1e-4
     # against −0.827. The first answer's flag may have come from its small steps alone.
     vouched = np.zeros(n, dtype=bool)
+    # A level an `atol` let through, whose worst bound is over FLAG of the largest term (the
+    # default answer's rule for a Hessian's rounding), is flagged.
+    doubtful = np.zeros(n, dtype=bool)
     for start in range(0, n, LADDER_CHUNK):
         at = np.arange(start, min(start + LADDER_CHUNK, n))
         met, used, best = _hessian_to_goal(f, rows, values, out, errors, tolerance, accuracy, at)
         converged[at], evaluations[at] = met, used
         over = untrusted(out.hessians[at], errors[at]).reshape(at.size, -1).any(axis=1)
         vouched[at] = np.isfinite(best) & ~over
+        largest = _largest_term(out.hessians[at])
+        doubtful[at] = np.isfinite(best) & ~(best <= FLAG * largest)
     kept = errors if out.errors is not None else None
-    unreliable = None if out.unreliable is None else out.unreliable & ~vouched
+    unreliable = None if out.unreliable is None else (out.unreliable & ~vouched) | doubtful
     return out._replace(
         errors=kept, converged=converged, evaluations=evaluations, unreliable=unreliable
     )
@@ -519,6 +585,7 @@ def _worst(level: HessianLevel, bounds: Array) -> Level:
         level.slopes[:, 0],
         pick(level.converging),
         pick(level.spread),
+        np.zeros(m, dtype=int),  # (a Hessian's levels do not look for flat stencils)
     )
 
 

@@ -97,7 +97,7 @@ def _partials(
     if options.method == "complex":
         estimates = complex_partial(f, rows, j, h)
         rounding = np.asarray(4 * EPS * np.abs(estimates))
-        rounding[complex_underflow(estimates, h, values)] = np.inf  # flagged
+        rounding[complex_underflow(estimates, h, values, rows[j])] = np.inf  # flagged
     else:
         rule = stencil(options.method, options.accuracy, options.order)
         at = evaluated or _remembered(lambda offset: _at(f, rows, j, h, offset))
@@ -136,7 +136,9 @@ def _flagged(estimates: Array, rounding: Array, errors: Array | None, scale: Arr
     limit = FLAG * scale
     doubt = rounding if errors is None else np.maximum(rounding, errors)  # NaN: flagged
     flags = ~(doubt <= limit) & np.isfinite(estimates) & (scale > 0)
-    return np.asarray(flags)
+    # (an infinite rounding is a complex step's lost Im f, `complex_underflow`: flagged
+    # even where every partial came out 0)
+    return np.asarray(flags | (np.isinf(rounding) & np.isfinite(estimates)))
 
 
 def _blocks(length: int, per_row: int) -> list[slice]:
