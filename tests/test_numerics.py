@@ -1400,6 +1400,29 @@ def test_a_complex_step_whose_slope_of_x_size_underflows_is_flagged(x: float) ->
     assert result.unreliable.tolist() == [True, False]
 
 
+@pytest.mark.parametrize(
+    ("text", "x", "method"),
+    [
+        # f cancels inside: 1 − (1 + x¹⁰)⁻⁴ at 0.1 is 4e-10 from 1 − 0.9999999996
+        pytest.param("1 - (1 + x**10)**-4", 0.1, "central", id="cancelling-inside"),
+        # a complex step of 1e-20 where f changes on a scale of 1e-100
+        pytest.param("x**3", 1e-100, "complex", id="complex-step-too-wide"),
+    ],
+)
+def test_what_the_default_flags_cannot_see_error_estimate_bounds_and_flags(
+    text: str, x: float, method: str
+) -> None:
+    # README, "What cannot be trusted says so": both answers are far off; the default
+    # says nothing, the bound (which probes f near x) holds and flags them.
+    exact = _exact_first(text, x)
+    result = derivative(one_variable(text), [x], method=method, error_estimate=True)
+    assert abs(result.derivatives[0] - exact) > 1e-6 * abs(exact)
+    assert result.errors is not None
+    assert result.unreliable is not None
+    assert abs(result.derivatives[0] - exact) <= result.errors[0]
+    assert result.unreliable.tolist() == [True]
+
+
 def test_hessian_refuses_a_step_below_its_floor_and_is_exact_at_it() -> None:
     least = smallest_step("central", 2, 2)
     f = lambda r: r[0] ** 2 + r[0] * r[1]  # noqa: E731
