@@ -2143,6 +2143,31 @@ def test_a_level_an_atol_lets_through_is_flagged_where_its_bound_is_over_1e_6() 
     assert np.all(np.abs(result.gradient[0] - [exact, exact]) <= result.errors[0])
 
 
+@pytest.mark.parametrize(
+    ("text", "x"),
+    [
+        pytest.param("sin(x**2)", 1.8983430637326972, id="sin-x-squared"),
+        pytest.param("x**5/(1 + x**4)", 1.0, id="rational"),
+    ],
+)
+def test_a_narrower_level_replaces_a_first_one_whose_bound_was_too_small(
+    text: str, x: float
+) -> None:
+    # An outside sweep: f'' of sin(x²) at 1.9, first level 1.8e-6 off with a bound of
+    # 4.1e-6 of it... and a second, narrower level within 1e-10 was refused for disagreeing
+    # with it; the first was returned, unflagged.
+    import sympy
+
+    t = sympy.Symbol("x")
+    second = sympy.diff(sympy.sympify(text), t, 2)
+    exact = float(second.subs(t, sympy.Float(x, 40)).evalf(40))
+    goal = numerics.Tolerance(rtol=1e-10)
+    result = derivative(one_variable(text), [x], order=2, tolerance=goal, error_estimate=True)
+    assert result.converged is not None
+    assert result.converged.tolist() == [True]
+    assert abs(result.derivatives[0] - exact) <= 1e-10 * abs(exact)
+
+
 def test_a_point_the_8th_order_meets_never_pays_for_the_16th() -> None:
     calls: list[int] = []
 

@@ -222,7 +222,7 @@ def _to_goal(
     first = stencil("central", accuracy, order)
     # the last level's estimate, step and bound, where it converged
     before = np.full((3, n), np.nan)
-    held = np.full(n, np.nan)  # the estimate of the level kept so far
+    held = np.full((2, n), np.nan)  # the estimate and step of the level kept so far
     # f's own rounding near x, which eps·|f| undercounts where f cancels inside; probed
     # within f's scale, and |f/D|^(1/m) where that is smaller (x² at 1e-8: 5e-9, where the
     # first answer's step says 1), so that the probe's curvature stays under the noise.
@@ -261,17 +261,21 @@ def _to_goal(
             )
             slack += _weight(accuracy, order) * noise[group] / chunk.first_step[group] ** order
             agrees = np.abs(level.estimate - chunk.first[group]) <= bound + slack
-            # ... and with the level kept so far, within both bounds (sin(1000x) at π: a
-            # 16th-order level at 27 times the 8th's step sampled it aliased, 4.8e-7 of f'
-            # off, inside the first answer's FLAG but far outside the kept level's bound)
-            agrees &= ~(np.abs(level.estimate - held[group]) > bound + best[group])
+            # ... and, at a wider step, with the level kept so far within both bounds
+            # (sin(1000x) at π: a 16th-order level at 27 times the 8th's step sampled it
+            # aliased, 4.8e-7 of f' off, inside the first answer's FLAG but far outside the
+            # kept level's bound). A narrower one is nearer where truncation falls as h^p:
+            # f'' of sin(x²) at 1.9, whose first level's bound was 2x too small, is kept
+            # from its second.
+            apart = np.abs(level.estimate - held[0, group]) > bound + best[group]
+            agrees &= ~(apart & (h[group] > held[1, group]))
             goal = chunk.goal[group]
             usable = agrees & (bound <= np.maximum(goal, FLAG * np.abs(level.estimate)))
             better = usable & (bound < best[group])
             best[group] = np.where(better, bound, best[group])
             kept = group[better]
             _keep(out, j, chunk.flat[kept], level.estimate[better], h[kept], bound[better])
-            held[kept] = level.estimate[better]
+            held[:, kept] = [level.estimate[better], h[kept]]
             met[group[better & (bound <= goal)]] = True
             used[group] += q
             trusted = agrees & np.isfinite(bound)
