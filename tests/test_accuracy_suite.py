@@ -273,7 +273,7 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # 57.2 -> 59.9.
     # Then 4 evaluations a point and coordinate measure f's rounding near x, which eps·|f|
     # undercounts where f cancels inside (scipy's 1 − (1 + x¹⁰)⁻⁴, whose convergence at
-    # 0.37 was claimed 9 times too tight): f' 38.3 -> 42.2 (71.8%), gradients 59.9 -> 74.5
+    # 0.37 was claimed 9 times too tight): f' 38.3 -> 42.2 (72.1%), gradients 59.9 -> 74.5
     # (80.6%), f'' 42.1 -> 46.1.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 43

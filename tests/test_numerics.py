@@ -1423,6 +1423,22 @@ def test_what_the_default_flags_cannot_see_error_estimate_bounds_and_flags(
     assert result.unreliable.tolist() == [True]
 
 
+@pytest.mark.parametrize("error_estimate", [False, True])
+def test_a_second_difference_whose_step_squared_overflows_is_not_a_number(
+    error_estimate: bool,
+) -> None:
+    # sin'' at 1e300: the least step is an ulp of x, 1.5e284, and h² is past float64, so
+    # Σw·f/h² was 0 whatever f is: 0 with `errors` 0, unflagged, and converged to any
+    # tolerance (exact −sin(1e300) = −0.818). Not a number (null) now, with or without
+    # a bound; the point at 1 is untouched.
+    result = derivative(np.sin, [1e300, 1.0], order=2, error_estimate=error_estimate)
+    assert math.isnan(result.derivatives[0])
+    assert result.derivatives[1] == pytest.approx(-math.sin(1.0), rel=1e-6)
+    refined = derivative(np.sin, [1e300], order=2, tolerance=TIGHT)
+    assert refined.converged is not None
+    assert refined.converged.tolist() == [False]
+
+
 def test_hessian_refuses_a_step_below_its_floor_and_is_exact_at_it() -> None:
     least = smallest_step("central", 2, 2)
     f = lambda r: r[0] ** 2 + r[0] * r[1]  # noqa: E731

@@ -105,7 +105,12 @@ def rounding_bound(
     size = np.abs(values) + np.abs(x * slope)
     if rule.order == 2 and bend is not None:
         size = size + np.abs(x * bend) * (h * max(rule.offsets))
-    return np.asarray(ROUNDING_SAFETY * EPS * weight * size / h**rule.order)
+    power = h**rule.order
+    # h^m past float64 (f'' of sin at 1e300, h = 1e296): the stencil's sum is 0 whatever f
+    # is, and no bound of it is known
+    return np.asarray(
+        np.where(np.isfinite(power), ROUNDING_SAFETY * EPS * weight * size / power, np.inf)
+    )
 
 
 def _first(rule: Stencil) -> Stencil:
@@ -254,6 +259,8 @@ def rounding_swamps(
     threshold = np.abs(estimates)
     threshold *= room
     flags: Array = np.less(threshold, limit, out=out)
+    if not np.isfinite(room).all():  # h^m past float64 (f'' at 1e300): the sum says nothing
+        flags |= ~np.isfinite(room) & np.isfinite(estimates)
     return flags
 
 

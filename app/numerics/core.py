@@ -60,6 +60,10 @@ def stencil_sum(
     """
     terms = _pairs(rule)
     power = h if rule.order == 1 else h * h
+    if rule.order == 2 and not np.isfinite(power).all():
+        # h² past float64 (f'' at 1e300, whose least step is 1.5e284): Σ/h² would be 0
+        # whatever f is, not a second derivative; not a number says so
+        power = np.where(np.isfinite(power), power, np.nan)
     total: Array | None = None
     if unsure is not None:
         at = _remembered(at)  # f(x + 2h) serves the check and, from accuracy 4, the stencil

@@ -381,6 +381,8 @@ def _float_stencil_sum(
     """`stencil_sum` and `step_too_wide` at one point, on floats, in their order of
     operations; None where the step is flagged or the estimate is not finite."""
     power = h if rule.order == 1 else h * h
+    if not math.isfinite(power):  # (h² past float64: `stencil_sum` says NaN)
+        return None
     total = None
     for offset, weight, partner in _pairs(rule):
         value = center if offset == 0 else at[offset]
