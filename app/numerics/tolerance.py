@@ -248,11 +248,8 @@ def _to_goal(
                 flat=np.where((level.flat > 0) & ~under, 0, level.flat),
             )
             level = _richardson(level, before[:, group], h[group], q)
-            truncation_rounding = level.truncation + level.rounding
-            before[:, group] = np.where(
-                level.converging, [level.estimate, h[group], truncation_rounding], np.nan
-            )
             bound = level.truncation + level.rounding
+            before[:, group] = np.where(level.converging, [level.estimate, h[group], bound], np.nan)
             finite = np.isfinite(bound) & np.isfinite(level.estimate) & (level.flat == 0)
             bound = np.where(finite, bound, np.inf)
             # What the first answer may be off by: FLAG of it (its step check), its rounding.
