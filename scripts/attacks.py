@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 from conftest import Server  # noqa: E402
-from test_attacks import HealthWatch, peak_rss_kib  # noqa: E402
+from health_watch import HealthWatch  # noqa: E402
+from test_attacks import peak_rss_kib  # noqa: E402
 
 
 def numbers(row: bytes, count: int) -> bytes:

@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 from conftest import Server, rss_kib
+from health_watch import HealthWatch
 
 from app.config import Settings
 
@@ -48,38 +48,6 @@ def _descendants(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     children = [int(child) for child in path.read_text().split()] if path.exists() else []
     return [grand for child in children for grand in [child, *_descendants(child)]]
-
-
-class HealthWatch:
-    """Polls /health every 50 ms in a thread; `worst` is the slowest answer seen. With
-    `new_connections`, each probe opens its own connection, as the kubelet's do."""
-
-    def __init__(self, url: str, *, new_connections: bool = False) -> None:
-        self.url, self.worst, self.failures = url, 0.0, 0
-        self.new_connections = new_connections
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        limits = httpx.Limits(max_keepalive_connections=0 if self.new_connections else None)
-        with httpx.Client(timeout=5, limits=limits) as client:
-            while not self._stop.is_set():
-                start = time.monotonic()
-                try:
-                    ok = client.get(f"{self.url}/health").status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                self.worst = max(self.worst, time.monotonic() - start)
-                self.failures += not ok
-                self._stop.wait(0.05)
-
-    def __enter__(self) -> HealthWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
