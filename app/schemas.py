@@ -677,7 +677,8 @@ class HessianRequest(PointsMixin):
         description="Re-estimate each point by 12th-order stencils (a mixed term along "
         "e_i + e_j), at up to 3 steps, until every term's error bound meets atol + rtol·max|H| "
         "(central method, automatic step only). Adds `converged` and `evaluations` per point; "
-        "costs up to 36 more evaluations of f per term of the upper triangle: 18·d(d+1) a point.",
+        "costs up to 36 more evaluations of f per term of the upper triangle and 4 probes of "
+        "f's rounding near the point: 18·d(d+1) + 4 a point.",
         examples=[None],
     )
     parameters: Parameters = Field(

@@ -205,29 +205,34 @@ def test_the_docs_are_rendered_from_the_committed_summary(committed: dict[str, A
 
 
 @pytest.mark.parametrize(
-    ("runner", "share"),
+    ("runner", "share", "by_10x"),
     [
-        ("nabla central", 0.01),
-        ("nabla forward", 0.01),
-        ("nabla backward", 0.01),
+        ("nabla central", 0.01, 0),
+        ("nabla forward", 0.01, 0),
+        ("nabla backward", 0.01, 0),
         # Im f(x + ih) rounded inside f (sums of cos in MGH's trigonometric function) is not
         # seen by changing h: 10 of 933 components, 5 by more than 10x, until the noise probe.
-        ("nabla complex", 0.01),
+        ("nabla complex", 0.01, 0),
+        # The kept level's bound: 2.07% of 1016 components before a Hessian's levels probed
+        # f's rounding near x (MGH's trigonometric Hessian, 6 − Σcos x_i, 14 terms 2-4x over),
+        # 0.59% since. One component is over by 835x, and its point is flagged: f₁₁ of
+        # x0²·x1 + sin(x1) at (1e6, 1e3), where f ≈ 1e15 rounds by 0.2 and a step wide
+        # enough for that rounding (114) sees sin(x1) not at all, at any order.
+        ("nabla tolerance", 0.01, 0.001),
     ],
 )
 def test_error_estimates_bound_the_true_error_on_the_suite(
-    measured: dict[str, Any], runner: str, share: float
+    measured: dict[str, Any], runner: str, share: float, by_10x: float
 ) -> None:
     row = measured["overall"][runner]
     assert row["exceeded"] <= share
-    assert row["exceeded_10x"] == 0
+    assert row["exceeded_10x"] <= by_10x
 
 
 def test_asking_for_an_error_estimate_changes_no_value_on_the_suite(
     measured: dict[str, Any],
 ) -> None:
-    methods = [r for r in NABLA if r != "nabla tolerance"]  # which asks for no estimate
-    assert {r: measured["overall"][r]["changed"] for r in methods} == dict.fromkeys(methods, 0)
+    assert {r: measured["overall"][r]["changed"] for r in NABLA} == dict.fromkeys(NABLA, 0)
 
 
 def test_to_a_tolerance_the_median_errors_meet_the_issues_targets(

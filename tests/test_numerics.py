@@ -1963,6 +1963,34 @@ def test_x0_squared_x1_plus_sin_x1_far_out_keeps_its_flag_to_a_tolerance() -> No
     assert result.unreliable.tolist() == [True]
 
 
+def _trigonometric(n: int) -> str:
+    """Moré, Garbow & Hillstrom's problem 26: Σ_i (n − Σ_j cos x_j + i(1 − cos x_i) − sin x_i)²."""
+    total = " + ".join(f"cos(x{j})" for j in range(n))
+    return " + ".join(
+        f"({n} - ({total}) + {i + 1}*(1 - cos(x{i})) - sin(x{i}))**2" for i in range(n)
+    )
+
+
+def test_to_a_tolerance_a_hessians_bounds_count_the_rounding_f_makes_inside() -> None:
+    # MGH's trigonometric function (n = 6) at its start, x_i = 1/6: n − Σcos x_j cancels
+    # inside f, whose rounding is eps·6, not eps·|f|. 14 of its 36 terms were 2-4 times
+    # their bounds (8.5e-13 against 2-3e-13) until a Hessian's levels probed f near x.
+    import sympy
+
+    n, x = 6, 1 / 6
+    text = _trigonometric(n)
+    symbols = sympy.symbols(f"x0:{n}")
+    expression = sympy.sympify(text, locals={f"x{i}": s for i, s in enumerate(symbols)})
+    at = {s: sympy.Float(x, 40) for s in symbols}
+    exact = np.array(
+        [[float(sympy.diff(expression, a, b).subs(at).evalf(40)) for b in symbols] for a in symbols]
+    )
+    f = parse(text).bind([f"x{i}" for i in range(n)])
+    result = hessian(f, [[x] * n], tolerance=TIGHT, error_estimate=True)
+    assert result.errors is not None
+    assert np.all(np.abs(result.hessians[0] - exact) <= result.errors[0])
+
+
 @pytest.mark.parametrize(
     ("text", "x", "exact"),
     [
@@ -2445,7 +2473,8 @@ def test_a_hessian_to_a_tolerance_takes_one_level_of_a_term_a_stencil() -> None:
     assert result.evaluations is not None
     assert result.converged.tolist() == [True, True]
     assert np.all(np.abs(result.hessians - exact).max(axis=(1, 2)) <= 1e-11 * largest)
-    assert result.evaluations.max() <= numerics.hessian_evaluations(2) + 36
+    noise = numerics.hessian_tolerance_evaluations(2) - 3 * 36  # f's rounding, probed once
+    assert result.evaluations.max() <= numerics.hessian_evaluations(2) + 36 + noise
 
 
 def test_a_hessian_tolerance_takes_the_central_method_only() -> None:

@@ -204,12 +204,23 @@ def value_noise(f: Function, rows: Sequence[Array], j: int, values: Array, scale
     eps·|f| undercounts it where f cancels inside: 1 − (1 + x¹⁰)⁻⁴ at 0.37 is 2e-4 computed
     from 1 − 0.9998, whose rounding is eps·1, 5000 times eps·|f|; a 16th-order stencil's
     bound of 2e-15 claimed rtol = 1e-12 there, and its true error was 4.8e-14."""
-    x = rows[j]
-    delta = NOISE_STEP * scale
+    return noise_along(f, rows, values, [scale if i == j else None for i in range(len(rows))])
+
+
+def noise_along(
+    f: Function, rows: Sequence[Array], values: Array, scales: Sequence[Array | None]
+) -> Array:
+    """`value_noise` with δ = NOISE_STEP·scales[k] along every x_k whose scale is given,
+    at once (a Hessian's moves every coordinate: that renews the roundings in every part
+    of f)."""
+    delta = [None if s is None else NOISE_STEP * np.asarray(s) for s in scales]
+
+    def moved(by: float) -> list[Array]:
+        return [r if step is None else r + by * step for r, step in zip(rows, delta, strict=True)]
+
     noise = np.zeros(np.shape(values))
     for a, b in NOISE_MOVES:
-        up = f([x + a * delta if i == j else r for i, r in enumerate(rows)])
-        down = f([x - b * delta if i == j else r for i, r in enumerate(rows)])
+        up, down = f(moved(a)), f(moved(-b))
         left = np.abs(b * up + a * down - (a + b) * values) * (2.0 / (a + b))
         noise = np.fmax(noise, np.where(np.isfinite(left), left, 0.0))
     return np.asarray(NOISE_SAFETY * noise)

@@ -54,6 +54,7 @@ from .bounds import (
     ROUNDING_SAFETY,
     TRUNCATION_SAFETY,
     _largest_term,
+    noise_along,
     rounding_bound,
     rounding_constant,
     untrusted,
@@ -464,8 +465,8 @@ def _geometric(d_far: Array, d_near: Array, d: Array) -> Array:
 
 def hessian_tolerance_evaluations(dimension: int) -> int:
     """Evaluations of f per point a Hessian's tolerance may add: p per term of the upper
-    triangle (a mixed one along e_i + e_j), at every level."""
-    return LEVELS * ACCURACY[2] * (dimension * (dimension + 1) // 2)
+    triangle (a mixed one along e_i + e_j), at every level, and `noise_along`'s probes."""
+    return LEVELS * ACCURACY[2] * (dimension * (dimension + 1) // 2) + 2 * len(NOISE_MOVES)
 
 
 class HessianLevel(NamedTuple):
@@ -542,13 +543,31 @@ def _hessian_to_goal(
     )
     best, used = np.full(at.size, np.inf), np.zeros(at.size, dtype=np.int64)
     met, live = np.zeros(at.size, dtype=bool), np.arange(at.size)
+    # f's own rounding near x, as for a derivative (`_to_goal`), probed along every
+    # coordinate at once: (6 − Σcos x_i)² at x_i = 1/6 cancels inside f, and its terms came
+    # out 3-4 times their bounds (8.5e-13 against 2-3e-13).
+    with np.errstate(all="ignore"):
+        own = np.sqrt(np.abs(center) / scale)
+    near = [
+        np.where(np.isfinite(own) & (own > 0), np.minimum(s, own), s)
+        for s in (
+            function_scale(r, s, accuracy, 2) for r, s in zip(subset, first_steps, strict=True)
+        )
+    ]
+    noise = noise_along(f, subset, center, near)
+    used += 2 * len(NOISE_MOVES)
     for _ in range(LEVELS):
         x = [r[live] for r in subset]
-        level = _hessian_level(f, x, center[live], h[:, live])
+        level = _hessian_level(f, x, center[live], h[:, live], noise[live])
         bounds = level.truncation + level.rounding
         finite = np.isfinite(bounds) & np.isfinite(level.terms)
         bounds = np.where(finite, bounds, np.inf)
         slack = _first_slack(x, center[live], first_steps[:, live], level.slopes, scale[live])
+        slack += (
+            _weight(accuracy, 2)
+            * noise[live, None, None]
+            / (first_steps[:, live].T[:, :, None] * first_steps[:, live].T[:, None, :])
+        )
         agrees = (np.abs(level.terms - first[live]) <= bounds + slack).all(axis=(1, 2))
         worst = _largest_term(bounds)
         usable = agrees & (worst <= np.maximum(goal[live], FLAG * _largest_term(level.terms)))
@@ -608,10 +627,14 @@ def _first_slack(
     )
 
 
-def _hessian_level(f: Function, rows: Sequence[Array], center: Array, h: Array) -> HessianLevel:
+def _hessian_level(
+    f: Function, rows: Sequence[Array], center: Array, h: Array, noise: Array
+) -> HessianLevel:
     """Every term at steps h (d, m): H_ii by the stencil along e_i, H_ij from the second
     difference S along v = h_i·e_i + h_j·e_j (S ≈ vᵀHv), less the diagonal's part:
-    H_ij = (S − h_i²·H_ii − h_j²·H_jj) / (2·h_i·h_j), whose bound gathers the three."""
+    H_ij = (S − h_i²·H_ii − h_j²·H_jj) / (2·h_i·h_j), whose bound gathers the three. Each
+    stencil's rounding is at least what f's `noise` makes of it."""
+    heard = _weight(ACCURACY[2], 2) * noise
     m, d = center.shape[0], len(rows)
     shape = (m, d, d)
     terms, truncation, rounding = np.empty(shape), np.empty(shape), np.empty(shape)
@@ -619,14 +642,15 @@ def _hessian_level(f: Function, rows: Sequence[Array], center: Array, h: Array) 
     for i in range(d):
         level = _level(f, rows, i, 2, h[i], center)
         terms[:, i, i], truncation[:, i, i] = level.estimate, level.truncation
-        rounding[:, i, i], converging[:, i, i] = level.rounding, level.converging
+        rounding[:, i, i] = np.maximum(level.rounding, heard / h[i] ** 2)
+        converging[:, i, i] = level.converging
         slopes[:, i], spread[:, i, i] = level.slope, level.spread
     for i in range(d):
         for j in range(i + 1, d):
             # Half steps: v moves f along both coordinates, about twice as fast as e_i.
             v = h[i] / 2, h[j] / 2
-            mixed = _mixed_level(f, rows, (i, j), v, center)
-            parts = [mixed.estimate, mixed.truncation, mixed.rounding]
+            mixed = _mixed_level(f, rows, (i, j), v, center)  # in units of v
+            parts = [mixed.estimate, mixed.truncation, np.maximum(mixed.rounding, heard)]
             diagonal = [terms, truncation, rounding]
             for k, (part, whole) in enumerate(zip(parts, diagonal, strict=True)):
                 sign = -1.0 if k == 0 else 1.0

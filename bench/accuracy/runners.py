@@ -124,34 +124,76 @@ def flags(case: Case, unreliable: Array | None) -> list[bool] | None:
 TOLERANCE = numerics.Tolerance(rtol=1e-12)  # what the issue's target asks for
 
 
-def nabla_tolerance(case: Case) -> Result | None:
-    """Central differences with `tolerance` rtol = 1e-12, on every kind of case."""
+def nabla_tolerance(case: Case) -> Result:
+    """Central differences with `tolerance` rtol = 1e-12, on every kind of case; then the
+    same with `error_estimate=True`, for the kept levels' bounds (the evaluations are the
+    first call's; the values must not change)."""
     f = Counted(case)
-    point = np.array([case.point])
-    order = 2 if case.kind in ("d2", "hessian") else 1
+    values, _, flagged, converged, reported = tolerance_call(case, f, error_estimate=False)
+    evaluations = f.points
+    estimated, errors, *_ = tolerance_call(case, Counted(case), error_estimate=True)
+    changed = sum(
+        a != b and not (math.isnan(a) and math.isnan(b))
+        for a, b in zip(values, estimated, strict=True)
+    )
     if case.kind == "hessian":
-        h = numerics.hessian(f, point, tolerance=TOLERANCE)
-        values, flagged, converged = pick(case, h.hessians[0]), h.unreliable, h.converged
-        reported = h.evaluations
         plan = numerics.hessian_evaluations(case.dimension, automatic_step=True)
     else:
-        if case.kind == "gradient":
-            g = numerics.gradient(f, point, tolerance=TOLERANCE)
-            values, flagged, converged = pick(case, g.gradient), g.unreliable, g.converged
-            reported = g.evaluations
-        else:
-            r = numerics.derivative(lambda t: f([t]), point[0], order=order, tolerance=TOLERANCE)
-            values, flagged, converged = pick(case, r.derivatives), r.unreliable, r.converged
-            reported = r.evaluations
+        order = 2 if case.kind == "d2" else 1
         plan = numerics.evaluation_count(
             "central", 2, order, case.dimension, False, automatic_step=True
         )
-    used = int(np.sum(np.asarray(reported)))
-    met = flags(case, converged)
-    stages = (plan, f.points - used, used - plan)
+    stages = (plan, evaluations - reported, reported - plan)
     return Result(
-        values, None, f.points, flagged=flags(case, flagged), converged=met, stages=stages
+        values,
+        errors,
+        evaluations,
+        estimated,
+        changed,
+        flagged=flagged,
+        converged=converged,
+        stages=stages,
     )
+
+
+def tolerance_call(
+    case: Case, f: Counted, *, error_estimate: bool
+) -> tuple[list[float], list[float] | None, list[bool] | None, list[bool] | None, int]:
+    """Values, errors (with `error_estimate`), flagged and converged components, and the
+    evaluations the engine reports."""
+    point = np.array([case.point])
+    if case.kind == "hessian":
+        h = numerics.hessian(f, point, tolerance=TOLERANCE, error_estimate=error_estimate)
+        values, flagged, converged, reported = (
+            h.hessians[0],
+            h.unreliable,
+            h.converged,
+            h.evaluations,
+        )
+        errors = None if h.errors is None else h.errors[0]
+    elif case.kind == "gradient":
+        g = numerics.gradient(f, point, tolerance=TOLERANCE, error_estimate=error_estimate)
+        values, flagged, converged, reported = g.gradient, g.unreliable, g.converged, g.evaluations
+        errors = g.errors
+    else:
+        order = 2 if case.kind == "d2" else 1
+        r = numerics.derivative(
+            lambda t: f([t]),
+            point[0],
+            order=order,
+            tolerance=TOLERANCE,
+            error_estimate=error_estimate,
+        )
+        values, flagged, converged, reported = (
+            r.derivatives,
+            r.unreliable,
+            r.converged,
+            r.evaluations,
+        )
+        errors = r.errors
+    bars = None if errors is None else pick(case, errors)
+    used = int(np.sum(np.asarray(reported)))
+    return pick(case, values), bars, flags(case, flagged), flags(case, converged), used
 
 
 # ---------------------------------------------------------------- peers, with their defaults
