@@ -280,10 +280,13 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # undercounts where f cancels inside (scipy's 1 − (1 + x¹⁰)⁻⁴, whose convergence at
     # 0.37 was claimed 9 times too tight): f' 38.3 -> 42.2 (72.1%), gradients 59.9 -> 74.5
     # (80.6%), f'' 42.1 -> 46.1.
+    # Then the step check sent points whose Δ³ shows a part of f below the step to the
+    # ladder (`hidden_structure`), and recounts Δ³ where a quarter step agreed (session
+    # 12): f' 42.2 -> 42.4, gradients 74.5 -> 75.2, the same converged.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 43
     assert rows["d2"]["evaluations"] <= 47
-    assert rows["gradient"]["evaluations"] <= 75
+    assert rows["gradient"]["evaluations"] <= 76
     assert rows["hessian"]["evaluations"] <= 303
     assert rows["d1"]["converged"] >= 0.71
     assert rows["gradient"]["converged"] >= 0.80

@@ -42,6 +42,8 @@ def steps_for(x: Array, options: Options) -> Array:
 
 STEP_ERROR = 1e-8  # relative truncation error the step test lets pass, about
 THIRD_ROUNDING = 32 * EPS  # rounding of a third difference, relative to |f(x)|
+HIDDEN = 1 / 16  # `hidden_structure`: a Δ³ over this share of Δ² is not f's curvature
+SECOND_ROUNDING = 16 * EPS  # ... and a Δ² under this share of its values' sizes is rounding
 
 
 # f(x ± h) round to eps·|f| each, so (f(x+h) − f(x−h))/2h is off by eps·|f|/h: relative
@@ -103,6 +105,14 @@ def step_too_wide(
     # and the step is wide enough to reach the edge (sqrt(1 − x) at 1 − 1e-5 was 5.5% off).
     flags = np.less_equal(third, spread, out=check.flags)
     np.logical_not(flags, out=flags)
+    # Δ³ beyond twice its rounding: f may change on a scale below h (one more pass here,
+    # the test itself on those points only)
+    loud = np.flatnonzero(np.greater(third, check.loud))
+    if loud.size:
+        beyond = third.flat[loud] * (3.0 * STEP_ERROR) ** (2.0 / accuracy)
+        plus, minus, center = (np.broadcast_to(a, third.shape) for a in (plus, minus, check.center))
+        around = plus.flat[loud], minus.flat[loud], center.flat[loud]
+        flags.flat[loud] |= hidden_structure(beyond, *around)
     # Too narrow where the spread is below the rounding of f — but not 0: f(x + h) equal to
     # f(x − h) is an even f at its centre or a variable f does not use, and 0 is right.
     swamped = np.greater(check.narrow, spread)
@@ -116,18 +126,48 @@ class StepCheck(NamedTuple):
     coordinates of a block."""
 
     flags: Array
+    center: Array  # f(x)
     triple: Array  # 3·f(x)
     noise: Array  # THIRD_ROUNDING·|f(x)|, the rounding of a third difference
     narrow: Array  # NARROW·|f(x)|: a smaller |f(x+h) − f(x−h)| is mostly rounding
     size: Array  # |f(x)|
+    # `step_too_wide`'s scaled |Δ³| − noise over this is |Δ³| over twice the noise
+    loud: Array
 
     @classmethod
-    def of(cls, center: Array, flags: Array) -> StepCheck:
+    def of(cls, center: Array, flags: Array, accuracy: int = 2) -> StepCheck:
         size = np.abs(center)
-        return cls(flags, center * 3.0, size * THIRD_ROUNDING, size * NARROW, size)
+        noise = size * THIRD_ROUNDING
+        loud = noise * (3.0 * STEP_ERROR) ** (-2.0 / accuracy)
+        return cls(flags, center, center * 3.0, noise, size * NARROW, size, loud)
 
     def to(self, flags: Array) -> StepCheck:
         return self._replace(flags=flags)
+
+
+def hidden_structure(third: Array, plus: Array, minus: Array, center: Array) -> Array:
+    """Where f changes on a scale below the step: the third difference Δ³ beyond its
+    rounding (`third`) is within a factor 1/HIDDEN of the second, Δ² = f(x+h) − 2f(x) +
+    f(x−h), which is itself beyond its rounding (SECOND_ROUNDING of the values' sizes).
+
+    For f smooth over the step, Δ³/Δ² ≈ h·f‴/f″, far under 1 at an automatic step
+    (6e-5 for exp(x) at 10, where h = 6e-5). A part of f that changes on a scale below h,
+    as sin(x) in 3x + sin(x) at 1e12 (h = 6e6), adds about its own size to both. The
+    stencil then measures the mean slope over [x − h, x + h] (3, to 1e-9) while f' at x
+    is 3 + cos(x), and `step_too_wide`'s model of its error (q/3, from Δ³ alone) says
+    1e-9: 60% of random points near 1e12, and every one from 1e13 up, came out 0.5 off
+    without a flag. Flagged, such a point goes down the ladder of smaller steps
+    (`_disagree_at_quarter_step`). Within about h/16 of an inflection point Δ³ is far
+    over Δ² (sin at 1e-8, h = 6e-6: 600 times), or Δ² is rounding alone (sin at π), and
+    the point is left as it is; between h/16 and 16h of one, it takes the ladder. Where
+    Δ² is not small next to f's values, f is all curvature there (x⁴ at 0: Δ³ = 6·Δ², and
+    the central difference is exact), and the step's own check decides."""
+    with np.errstate(all="ignore"):
+        second = np.abs(plus + minus - 2.0 * center)
+        size = np.abs(plus) + np.abs(minus) + 2.0 * np.abs(center)
+        comparable = (third > HIDDEN * second) & (third < second / HIDDEN)
+        small = (second > SECOND_ROUNDING * size) & (second < HIDDEN * size)
+        return np.asarray(comparable & small)
 
 
 def one_sided_too_wide(

@@ -21,7 +21,16 @@ from .bounds import (
     untrusted,
     zeros_swamped,
 )
-from .checks import NARROW, STEP_ERROR, THIRD_ROUNDING, StepCheck, _checks_step, steps_for
+from .checks import (
+    HIDDEN,
+    NARROW,
+    SECOND_ROUNDING,
+    STEP_ERROR,
+    THIRD_ROUNDING,
+    StepCheck,
+    _checks_step,
+    steps_for,
+)
 from .core import Gradient, _at, _estimate, _remembered, stencil_sum
 from .exceptions import ShapeError
 from .ladders import _refine
@@ -309,7 +318,7 @@ def _gradient_at_few_points(
     values = np.array(evaluated[:n])
     around = evaluated[n:].reshape(d, k, n)  # around[j, i] = f(x + o_i·h_j·e_j)
     at = {offset: around[:, i] for i, offset in enumerate(offsets)}
-    check = StepCheck.of(values, np.empty((d, n), dtype=bool)) if checks else None
+    check = StepCheck.of(values, np.empty((d, n), dtype=bool), rule.accuracy) if checks else None
     gradient = stencil_sum(at.__getitem__, h, rule, values, np.empty((d, n)), check)
     if not math.isfinite(values.sum() + gradient.sum()):  # inf − inf is NaN: one test
         return None
@@ -392,10 +401,18 @@ def _float_stencil_sum(
             if checks and offset == 1 and partner < 0:
                 third = (at[2] - other) - plus * 3.0 + center * 3.0
                 factor = (3.0 * STEP_ERROR) ** (-2.0 / rule.accuracy)
-                wide = (abs(third) - abs(center) * THIRD_ROUNDING) * factor
+                noise = abs(center) * THIRD_ROUNDING
+                wide = (abs(third) - noise) * factor
                 spread = abs(value)
                 if not wide <= spread or 0 < spread < abs(center) * NARROW:
                     return None
+                if wide > noise * factor:  # (`step_too_wide`'s `hidden_structure`)
+                    beyond = wide * (3.0 * STEP_ERROR) ** (2.0 / rule.accuracy)
+                    second = abs(plus + other - 2.0 * center)
+                    size = abs(plus) + abs(other) + 2.0 * abs(center)
+                    comparable = HIDDEN * second < beyond < second / HIDDEN
+                    if comparable and SECOND_ROUNDING * size < second < HIDDEN * size:
+                        return None
         term = value * (weight / power)
         total = term if total is None else total + term
     assert total is not None
@@ -431,7 +448,7 @@ def _gradient_block(
     values[...] = f(rows)
     # Where f(x) itself is undefined (1/x at 0) so is f'(x), whatever the stencil says.
     undefined = None if np.isfinite(values.sum()) else ~np.isfinite(values)
-    check = None if unsure is None else StepCheck.of(values, unsure[0, block])
+    check = None if unsure is None else StepCheck.of(values, unsure[0, block], options.accuracy)
     complex_step = options.method == "complex"
     rule = None if complex_step else stencil(options.method, options.accuracy, options.order)
     steps = []

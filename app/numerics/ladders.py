@@ -15,7 +15,15 @@ from .bounds import (
     rounding_constant,
     rounding_swamps,
 )
-from .checks import ROUNDING_ERROR, STEP_ERROR, _tolerance, representable, steps_for
+from .checks import (
+    ROUNDING_ERROR,
+    STEP_ERROR,
+    THIRD_ROUNDING,
+    _tolerance,
+    hidden_structure,
+    representable,
+    steps_for,
+)
 from .core import Gradient, _at, _remembered, partial, stencil_sum
 from .stencils import EPS, Array, Function, Method, Options, Stencil, stencil
 
@@ -292,15 +300,33 @@ def _disagree_at_quarter_step(
     The third difference cannot tell 1/x near 0 (h too large) from x³ near 0 (f''' ≠ 0
     against f' ≈ 0, but the error, h²·f'''/6, is small in absolute terms); a second
     estimate can, and costs two evaluations of f on those points only.
+
+    Nor can a step of h/4 see a part of f that changes on a scale far below both (3x +
+    sin(x) at 1e13: h = 6e7, and both steps measure a mean slope of 3): where central
+    differences are checked, the points whose third difference shows such a part
+    (`hidden_structure`, three evaluations more) disagree, and go down the ladder.
     """
     at = np.unravel_index(candidates, d.shape)
     first, center = d[at], _pick(values, at)
     subset = [_pick(r, at) for r in rows]
     rule = stencil(options.method, options.accuracy, options.order)
-    change, allowed = _quarter_step_change(f, subset, j, _pick(h, at), rule, center, first)
+    step = _pick(h, at)
+    change, allowed = _quarter_step_change(f, subset, j, step, rule, center, first)
     usable = np.isfinite(first) & np.isfinite(center)  # the others are undefined anyway
     disagree: Array = usable & (change > allowed)
+    agree = np.flatnonzero(usable & ~disagree)
+    if options.method == "central" and agree.size:
+        again = [r[agree] for r in subset]
+        disagree[agree] = _hidden(f, again, j, step[agree], center[agree])
     return disagree
+
+
+def _hidden(f: Function, rows: Sequence[Array], j: int, h: Array, center: Array) -> Array:
+    """`step_too_wide`'s `hidden_structure` test again, on f(x − h) … f(x + 2h)."""
+    plus, minus, beyond = (_at(f, rows, j, h, offset) for offset in (1, -1, 2))
+    noise = np.abs(center) * THIRD_ROUNDING
+    third = np.abs((beyond - minus) - plus * 3.0 + center * 3.0) - noise
+    return np.asarray((third > noise) & hidden_structure(third, plus, minus, center))
 
 
 def _quarter_step_change(
