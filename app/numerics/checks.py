@@ -170,6 +170,14 @@ def hidden_structure(third: Array, plus: Array, minus: Array, center: Array) -> 
         return np.asarray(comparable & small)
 
 
+def shows_hidden_structure(plus: Array, minus: Array, beyond: Array, center: Array) -> Array:
+    """`step_too_wide`'s test for a part of f below the step, on its own: f(x + h),
+    f(x − h), f(x + 2h) and f(x) (for `_disagree_at_quarter_step`, off the hot path)."""
+    noise = np.abs(center) * THIRD_ROUNDING
+    third = np.abs((beyond - minus) - plus * 3.0 + center * 3.0) - noise
+    return np.asarray((third > noise) & hidden_structure(third, plus, minus, center))
+
+
 def one_sided_too_wide(
     at: Callable[[int], Array], rule: Stencil, numerator: Array, check: StepCheck
 ) -> Array:

@@ -18,10 +18,9 @@ from .bounds import (
 from .checks import (
     ROUNDING_ERROR,
     STEP_ERROR,
-    THIRD_ROUNDING,
     _tolerance,
-    hidden_structure,
     representable,
+    shows_hidden_structure,
     steps_for,
 )
 from .core import Gradient, _at, _remembered, partial, stencil_sum
@@ -317,16 +316,9 @@ def _disagree_at_quarter_step(
     agree = np.flatnonzero(usable & ~disagree)
     if options.method == "central" and agree.size:
         again = [r[agree] for r in subset]
-        disagree[agree] = _hidden(f, again, j, step[agree], center[agree])
+        plus, minus, beyond = (_at(f, again, j, step[agree], k) for k in (1, -1, 2))
+        disagree[agree] = shows_hidden_structure(plus, minus, beyond, center[agree])
     return disagree
-
-
-def _hidden(f: Function, rows: Sequence[Array], j: int, h: Array, center: Array) -> Array:
-    """`step_too_wide`'s `hidden_structure` test again, on f(x − h) … f(x + 2h)."""
-    plus, minus, beyond = (_at(f, rows, j, h, offset) for offset in (1, -1, 2))
-    noise = np.abs(center) * THIRD_ROUNDING
-    third = np.abs((beyond - minus) - plus * 3.0 + center * 3.0) - noise
-    return np.asarray((third > noise) & hidden_structure(third, plus, minus, center))
 
 
 def _quarter_step_change(
