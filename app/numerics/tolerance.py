@@ -376,7 +376,9 @@ def _next_step(level: Level, trusted: Array, goal: Array, p: int, m: int) -> tup
     with np.errstate(all="ignore"):
         best = np.nan_to_num((m * r / (p * t)) ** (1.0 / (p + m)), nan=1.0, posinf=GROW)
         predicted = np.where(t > 0, t * best**p + r * best ** (-m), 0.0)
+        # (f(x) and x·f' both 0, a least-squares minimum: no step brings f's values there)
         narrower = np.clip(np.nan_to_num(level.spread**-0.5, nan=1.0), 1e-8, 1.0)
+        narrower = np.where(np.isinf(level.spread), 1 / REACH, narrower)
         enough = np.clip(np.nan_to_num((4 * r / goal) ** (1.0 / m), nan=GROW), MIN_GROW, GROW)
     rounded = trusted & ~measured & ~spread
     factor = np.where(measured, np.clip(best, 1 / REACH, GROW), np.where(rounded, enough, 1 / WIDE))
@@ -476,6 +478,9 @@ class HessianLevel(NamedTuple):
     converging: Array  # (m, d, d)
     spread: Array  # (m, d, d)
     slopes: Array  # (m, d): ∂f/∂x_i, for the rounding inside f
+    # (m, d, d): the coordinate whose step a term's truncation comes from, −1 for both: a
+    # mixed term's is mostly its diagonal's where that part, h_i²·T_ii/(4·h_i·h_j), leads
+    owner: Array
 
 
 def hessian_to_tolerance(
@@ -579,10 +584,13 @@ def _hessian_to_goal(
         done = better & (worst <= goal[live])
         met[live[done]] = True
         used[live] += p * (d * (d + 1) // 2)
-        factor, hopeless = _next_step(_worst(level, bounds), agrees, goal[live], p, 2)
+        factors, hopeless = _next_steps(level, bounds, agrees, goal[live], p)
         hopeless |= goal[live] <= 0
         h[:, live] = np.stack(
-            [representable(r, hi * factor) for r, hi in zip(x, h[:, live], strict=True)]
+            [
+                representable(r, hi * factor)
+                for r, hi, factor in zip(x, h[:, live], factors, strict=True)
+            ]
         )
         live = live[~(done | hopeless)]
         if live.size == 0:
@@ -590,23 +598,60 @@ def _hessian_to_goal(
     return met, used, best
 
 
-def _worst(level: HessianLevel, bounds: Array) -> Level:
-    """The parts of each point's largest bound, as a `Level` for `_next_step`."""
-    m = bounds.shape[0]
-    k = np.argmax(np.nan_to_num(bounds.reshape(m, -1), nan=np.inf), axis=1)
+def _next_steps(
+    level: HessianLevel, bounds: Array, trusted: Array, goal: Array, p: int
+) -> tuple[Array, Array]:
+    """The factor to each coordinate's next step (d, m), and the points no step can help.
 
-    def pick(a: Array) -> Array:
-        return np.asarray(np.take_along_axis(a.reshape(m, -1), k[:, None], axis=1)[:, 0])
+    Every term that misses the goal asks `_next_step` for its own factor, and the factor
+    goes to the coordinates it is made of: a diagonal term's to its own, a mixed term's
+    to both; a smaller step only to the one whose diagonal's truncation is the larger part
+    of it, where one is (`HessianLevel.owner`). A coordinate asked to shrink by any term
+    shrinks to the smallest factor asked; otherwise it grows to the largest, but no
+    further than where its diagonal's measured truncation balances its rounding; a
+    coordinate no missing term names keeps its step. One factor for all, the worst term's,
+    could not serve MGH's Biggs EXP6 at (1, 2, 1, 1, 1, 1): ∂²f/∂x1² wanted a smaller step
+    (truncation 4e-10 against a goal of 8e-12), ∂²f/∂x2∂x5 a larger one (rounding 3e-11);
+    its terms came out 1.5e-11 of the largest off, and now 1.2e-14.
+    A point stops where its worst term is hopeless, or where no step would change;
+    where the level disagrees with the first answer, every step is WIDE times smaller."""
+    m, d = bounds.shape[:2]
+    terms = m * d * d
 
-    return Level(
-        pick(level.terms),
-        pick(level.truncation),
-        pick(level.rounding),
-        level.slopes[:, 0],
-        pick(level.converging),
-        pick(level.spread),
-        np.zeros(m, dtype=int),  # (a Hessian's levels do not look for flat stencils)
+    def spread_out(a: Array) -> Array:
+        return np.repeat(a, d * d)
+
+    each = Level(
+        level.terms.reshape(terms),
+        level.truncation.reshape(terms),
+        level.rounding.reshape(terms),
+        np.zeros(terms),
+        level.converging.reshape(terms),
+        level.spread.reshape(terms),
+        np.zeros(terms, dtype=int),  # (a Hessian's levels do not look for flat stencils)
     )
+    asked, hopeless = _next_step(each, spread_out(trusted), spread_out(goal), p, 2)
+    asked, hopeless = asked.reshape(m, d, d), hopeless.reshape(m, d, d)
+    missing = ~(bounds <= goal[:, None, None])
+    diagonal = np.arange(d)
+    t, r = level.truncation[:, diagonal, diagonal], level.rounding[:, diagonal, diagonal]
+    measured = level.converging[:, diagonal, diagonal] & (t >= r / COMPARABLE)
+    factors = np.ones((d, m))
+    for k in range(d):
+        named = missing & ((diagonal[None, :, None] == k) | (diagonal[None, None, :] == k))
+        blamed = named & ((level.owner == k) | (level.owner < 0))
+        shrink = np.where(blamed & (asked < 1), asked, np.inf).min(axis=(1, 2))
+        grow = np.where(named & (asked > 1), asked, 0.0).max(axis=(1, 2))
+        cap = np.where(measured[:, k], np.maximum(asked[:, k, k], 1.0), np.inf)
+        factors[k] = np.where(
+            np.isfinite(shrink), shrink, np.where(grow > 0, np.minimum(grow, cap), 1.0)
+        )
+    factors = np.where(trusted[None, :], factors, 1 / WIDE)
+    # where every step stays (each coordinate a term wants wider is held by its diagonal's
+    # truncation), the next level would repeat this one
+    stuck = (factors == 1.0).all(axis=0)
+    worst = np.argmax(np.nan_to_num(bounds.reshape(m, -1), nan=np.inf), axis=1)
+    return factors, hopeless.reshape(m, -1)[np.arange(m), worst] | stuck
 
 
 def _first_slack(
@@ -639,11 +684,12 @@ def _hessian_level(
     shape = (m, d, d)
     terms, truncation, rounding = np.empty(shape), np.empty(shape), np.empty(shape)
     converging, slopes, spread = np.empty(shape, dtype=bool), np.empty((m, d)), np.empty(shape)
+    owner = np.full(shape, -1)
     for i in range(d):
         level = _level(f, rows, i, 2, h[i], center)
         terms[:, i, i], truncation[:, i, i] = level.estimate, level.truncation
         rounding[:, i, i] = np.maximum(level.rounding, heard / h[i] ** 2)
-        converging[:, i, i] = level.converging
+        converging[:, i, i], owner[:, i, i] = level.converging, i
         slopes[:, i], spread[:, i, i] = level.slope, level.spread
     for i in range(d):
         for j in range(i + 1, d):
@@ -656,10 +702,17 @@ def _hessian_level(
                 sign = -1.0 if k == 0 else 1.0
                 value = part + sign * (v[0] ** 2 * whole[:, i, i] + v[1] ** 2 * whole[:, j, j])
                 whole[:, i, j] = whole[:, j, i] = value / (2 * v[0] * v[1])
+            own, along_i, along_j = (
+                mixed.truncation,
+                v[0] ** 2 * truncation[:, i, i],
+                v[1] ** 2 * truncation[:, j, j],
+            )
+            led = np.where(along_i > np.maximum(own, along_j), i, -1)
+            owner[:, i, j] = owner[:, j, i] = np.where(along_j > np.maximum(own, along_i), j, led)
             both = mixed.converging & converging[:, i, i] & converging[:, j, j]
             converging[:, i, j] = converging[:, j, i] = both
             spread[:, i, j] = spread[:, j, i] = mixed.spread
-    return HessianLevel(terms, truncation, rounding, converging, spread, slopes)
+    return HessianLevel(terms, truncation, rounding, converging, spread, slopes, owner)
 
 
 def _mixed_level(
