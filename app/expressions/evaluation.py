@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -123,11 +124,10 @@ def _check_binding(free: tuple[str, ...], order: tuple[str, ...], params: dict[s
             raise RequestError(f"`{name}` is not a valid variable name.", field="variables")
 
 
-def _common_shape(arrays: Sequence[Array]) -> tuple[int, ...]:
-    """np.broadcast_shapes, without its cost in the common case of equal shapes."""
-    shapes = [np.shape(a) for a in arrays]
-    if all(shape == shapes[0] for shape in shapes):
-        return shapes[0] if shapes else ()
+@lru_cache(maxsize=256)
+def _common_shape(shapes: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    """np.broadcast_shapes, remembered: a grid's rows ((18, 1) and (1, 18)) paid its 1.6 µs
+    at every call of f, seven times for each field."""
     return np.broadcast_shapes(*shapes)
 
 
@@ -135,7 +135,7 @@ def _broadcasting(body: Callable[[Sequence[Array]], Any]) -> Function:
     def function(args: Sequence[Array]) -> Array:
         with np.errstate(all="ignore"):
             result = np.asarray(body(args))
-        shape = _common_shape(args)
+        shape = _common_shape(tuple(np.shape(arg) for arg in args))
         if result.shape != shape:
             result = np.broadcast_to(result, shape)
         return result
