@@ -610,11 +610,12 @@ def _next_steps(
     shrinks to the smallest factor asked; otherwise it grows to the largest, but no
     further than where its diagonal's measured truncation balances its rounding; a
     coordinate no missing term names keeps its step. One factor for all, the worst term's,
-    could not serve MGH's Biggs EXP6 at (1, 2, 1, 1, 1, 1): ∂²f/∂x1² wanted a smaller step
-    (truncation 4e-10 against a goal of 8e-12), ∂²f/∂x2∂x5 a larger one (rounding 3e-11);
-    its terms came out 1.5e-11 of the largest off, and now 1.2e-14.
-    A point stops where its worst term is hopeless, or where no step would change;
-    where the level disagrees with the first answer, every step is WIDE times smaller."""
+    could not serve MGH's Biggs EXP6 at (1, 2, 1, 1, 1, 1) (the accuracy suite's mgh-051,
+    m = 10): ∂²f/∂x1² wanted a smaller step (truncation 4e-10 against a goal of 8e-12),
+    ∂²f/∂x2∂x5 a larger one (rounding 3e-11); its terms came out 1.5e-11 of the largest
+    off, and now 1.2e-14. A point stops where its worst term is hopeless, or where no
+    step would change; where the level disagrees with the first answer, every step is WIDE
+    times smaller."""
     m, d = bounds.shape[:2]
     terms = m * d * d
 
