@@ -479,7 +479,7 @@ class HessianLevel(NamedTuple):
     spread: Array  # (m, d, d)
     slopes: Array  # (m, d): ∂f/∂x_i, for the rounding inside f
     # (m, d, d): the coordinate whose step a term's truncation comes from, −1 for both: a
-    # mixed term's is mostly its diagonal's where that part, h_i²·T_ii/(4·h_i·h_j), leads
+    # mixed term's is mostly its diagonal's where that part, v_i²·T_ii/(2·v_i·v_j), leads
     owner: Array
 
 
