@@ -6,6 +6,10 @@ Each round runs both trees once each, alternately, in a process of their own (th
 commit from a temporary git worktree); a tree's time per workload is the least over its
 rounds of its median, the ratio this tree's over the other's. On a shared machine the
 least is the steadiest figure: a busy moment only ever adds time.
+
+`python -m bench.against <commit>` compares engines only: it loads the other commit's
+`app/numerics` beside this one's, and both run under this tree's expression language. This
+script compares whole trees, the expression language included, as a request meets them.
 """
 
 from __future__ import annotations
