@@ -215,9 +215,11 @@ def test_the_docs_are_rendered_from_the_committed_summary(committed: dict[str, A
         ("nabla complex", 0.01, 0),
         # The kept level's bound: 2.07% of 1016 components before a Hessian's levels probed
         # f's rounding near x (MGH's trigonometric Hessian, 6 − Σcos x_i, 14 terms 2-4x over),
-        # 0.59% since. One component is over by 835x, and its point is flagged: f₁₁ of
-        # x0²·x1 + sin(x1) at (1e6, 1e3), where f ≈ 1e15 rounds by 0.2 and a step wide
-        # enough for that rounding (114) sees sin(x1) not at all, at any order.
+        # 0.59% since; 0.30% since the first level of a second derivative starts nearer
+        # (session 14: the 12th-order stencil at the balance step was no closer than the
+        # 10th near complex poles). One component is over by 88x, and its point is flagged:
+        # f₁₁ of x0²·x1 + sin(x1) at (1e6, 1e3), where f ≈ 1e15 rounds by 0.2 and a step
+        # wide enough for that rounding sees sin(x1) not at all, at any order.
         ("nabla tolerance", 0.01, 0.001),
     ],
 )
@@ -260,9 +262,11 @@ def test_to_a_tolerance_convergence_is_claimed_where_the_error_supports_it(
     assert by_kind["d1"][name]["unflagged_above_1e-6"] == 0
     # f'' by 12th-order stencils at wide steps (8th order: 9.8% converged).
     assert by_kind["d2"][name]["converged"] > 0.25
-    # Hessians: 12 evaluations a term, not 64 a mixed one a level (753 per point).
+    # Hessians: 12 evaluations a term, not 64 a mixed one a level (753 per point). 0.87 of
+    # numdifftools' (302 against 346) until the first level's step was a third of what it
+    # was, for bounds that hold (session 14): 348, one level more where f is a polynomial.
     peer = committed["by_kind"]["hessian"]["numdifftools"]["evaluations"]
-    assert by_kind["hessian"][name]["evaluations"] < peer
+    assert by_kind["hessian"][name]["evaluations"] <= 1.01 * peer
 
 
 def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
@@ -283,16 +287,20 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # Then the step check sent points whose Δ³ shows a part of f below the step to the
     # ladder (`hidden_structure`), and recounts Δ³ where a quarter step agreed (session
     # 12): f' 42.2 -> 42.4, gradients 74.5 -> 75.2, the same converged.
+    # Then the first level of a second derivative started nearer, 0.35 of the balance step
+    # for f'' and 0.5 for a Hessian, where 1 and 1.5 left bounds 30-360 times under the
+    # error near complex poles (session 14): f'' 46.1 -> 48.0 (31.1%), Hessians 302 -> 348
+    # (57.0% -> 52.4%).
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 43
-    assert rows["d2"]["evaluations"] <= 47
+    assert rows["d2"]["evaluations"] <= 48
     assert rows["gradient"]["evaluations"] <= 76
-    assert rows["hessian"]["evaluations"] <= 303
+    assert rows["hessian"]["evaluations"] <= 348
     assert rows["d1"]["converged"] >= 0.71
     assert rows["gradient"]["converged"] >= 0.80
     # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
     # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6).
-    assert rows["hessian"]["converged"] >= 0.56
+    assert rows["hessian"]["converged"] >= 0.52
 
 
 def test_default_answers_more_than_1e_6_off_say_so(measured: dict[str, Any]) -> None:

@@ -1962,14 +1962,15 @@ def test_to_a_tolerance_a_hessian_its_ladder_doubts_is_refined_but_never_converg
 
 def test_to_a_tolerance_a_hessian_rounding_swamps_is_refined_and_its_flag_cleared() -> None:
     # 1e4 + (x0 + x1)²: f's rounding at the first answer's steps of 1.2e-4, 2.5e-3 of H,
-    # flags it; the 12th-order level at steps near 0.1 meets 1e-10 and bounds every term
-    # to 1e-6 of itself, so it vouches for the point (before, a flagged point was left as
-    # it was, and never converged).
+    # flags it; the 12th-order levels, their steps grown from 0.04 until f's rounding is
+    # under the goal, meet 1e-9 and bound every term to 1e-6 of itself, so they vouch for
+    # the point (before, a flagged point was left as it was, and never converged). (1e-10
+    # asks for a step near 1, 25 times the first level's: more than two levels can grow.)
     f = lambda r: 1e4 + (r[0] + r[1]) ** 2  # noqa: E731
     default = hessian(f, [[0.3, 0.2]])
-    result = hessian(f, [[0.3, 0.2]], tolerance=numerics.Tolerance(rtol=1e-10))
+    result = hessian(f, [[0.3, 0.2]], tolerance=numerics.Tolerance(rtol=1e-9))
     assert_flagged_then_vouched_for(default.unreliable, result.converged, result.unreliable)
-    np.testing.assert_allclose(result.hessians[0], [[2.0, 2.0], [2.0, 2.0]], rtol=1e-10)
+    np.testing.assert_allclose(result.hessians[0], [[2.0, 2.0], [2.0, 2.0]], rtol=1e-9)
 
 
 def assert_flagged_then_vouched_for(
@@ -1983,11 +1984,11 @@ def assert_flagged_then_vouched_for(
 
 
 def test_to_a_tolerance_a_term_not_resolved_against_itself_keeps_the_flag() -> None:
-    # 1e4 + x0² + x1²: the point converges (its bound meets 1e-10 of the largest term),
-    # but the mixed term, 0, comes out as 8.5e-15 of rounding, not 0: per value, the flag
-    # stays (the README: relative, a value of exactly 0 against the largest).
+    # 1e4 + x0² + x1²: the point converges (its bound meets 1e-9 of the largest term),
+    # but the mixed term, 0, comes out as rounding, not 0: per value, the flag stays (the
+    # README: relative, a value of exactly 0 against the largest).
     f = lambda r: 1e4 + r[0] ** 2 + r[1] ** 2  # noqa: E731
-    result = hessian(f, [[0.3, 0.2]], tolerance=numerics.Tolerance(rtol=1e-10))
+    result = hessian(f, [[0.3, 0.2]], tolerance=numerics.Tolerance(rtol=1e-9))
     assert result.converged is not None
     assert result.unreliable is not None
     assert result.converged.tolist() == [True]
@@ -2069,15 +2070,16 @@ def test_to_a_tolerance_each_coordinate_of_a_hessian_gets_a_step_of_its_own() ->
 @pytest.mark.parametrize(
     ("text", "x", "exact"),
     [
-        pytest.param("1e5 + x**2", 0.5, 2.0, id="square"),
+        pytest.param("1e4 + x**2", 0.5, 2.0, id="square"),
         pytest.param("1e4 + x**3", 0.5, 3.0, id="cube"),
     ],
 )
 def test_to_a_tolerance_a_second_derivative_rounding_swamps_is_refined_and_vouched_for(
     text: str, x: float, exact: float
 ) -> None:
-    # f'' through f ≈ 1e5 at the first answer's step of 1.2e-4: its rounding, 2.5e-3 of
-    # f'', flags it; a tolerance's level at a step near 0.1 meets 1e-9 and vouches.
+    # f'' through f ≈ 1e4 at the first answer's step of 1.2e-4: its rounding, 2.5e-4 of
+    # f'', flags it; a tolerance's levels, their steps grown until f's rounding is under the
+    # goal, meet 1e-9 and vouch. (1e5 + x² asks for a step 27 times the first level's.)
     default = derivative(one_variable(text), [x], order=2)
     result = derivative(one_variable(text), [x], order=2, tolerance=numerics.Tolerance(rtol=1e-9))
     assert_flagged_then_vouched_for(default.unreliable, result.converged, result.unreliable)
@@ -2438,7 +2440,9 @@ def test_a_tolerance_is_claimed_only_where_the_error_meets_it(
     ],
 )
 def test_second_derivatives_meet_a_tolerance_of_1e_12(text: str, x: float, exact: float) -> None:
-    # The 12th-order stencil at 0.08 of f's scale, where eps·|f|/h² is below 1e-12·|f''|.
+    # The 12th-order stencil from 0.027 of f's scale, its step grown until eps·|f|/h² is
+    # below 1e-12·|f''| (to half the goal: `ROOM`; to a quarter, sin at 0.5 overshot to a
+    # step whose truncation the orders vouch for only to 1.9e-12).
     result = derivative(one_variable(text), [x], order=2, tolerance=TIGHT)
     assert result.converged is not None
     assert result.converged.tolist() == [True]
@@ -2540,14 +2544,15 @@ def test_a_hessian_to_a_tolerance_converges_where_its_bound_meets_it() -> None:
 def test_a_hessian_to_a_tolerance_takes_one_level_of_a_term_a_stencil() -> None:
     # 12 evaluations per term of the upper triangle (a mixed one along e_0 + e_1), one
     # level: 36 beyond the first answer, where products of 8th-order stencils took 80.
+    # (At 1e-11 the first point's first level, at half the balance step, rounds over it.)
     points = [[0.7, 1.3], [-0.4, 2.5]]
-    result = hessian(_hessian_case, points, tolerance=numerics.Tolerance(rtol=1e-11))
+    result = hessian(_hessian_case, points, tolerance=numerics.Tolerance(rtol=3e-11))
     exact = np.stack([_hessian_exact(*p) for p in points])
     largest = np.abs(exact).max(axis=(1, 2))
     assert result.converged is not None
     assert result.evaluations is not None
     assert result.converged.tolist() == [True, True]
-    assert np.all(np.abs(result.hessians - exact).max(axis=(1, 2)) <= 1e-11 * largest)
+    assert np.all(np.abs(result.hessians - exact).max(axis=(1, 2)) <= 3e-11 * largest)
     noise = numerics.hessian_tolerance_evaluations(2) - 3 * 36  # f's rounding, probed once
     assert result.evaluations.max() <= numerics.hessian_evaluations(2) + 36 + noise
 
@@ -2591,3 +2596,72 @@ def test_a_complex_step_hessian_flags_a_step_too_wide_for_f() -> None:
     assert result.unreliable.tolist() == [True, False]
     exact = -math.sqrt(2) / 4 * 1e-6**-1.5
     assert not abs(result.hessians[0, 0, 0] - exact) <= 1e-6 * abs(exact)
+
+
+def _sympy_second(text: str, x: float) -> float:
+    import sympy
+
+    symbol = sympy.Symbol("x")
+    expression = sympy.sympify(text, locals={"x": symbol})
+    return float(sympy.diff(expression, symbol, 2).subs(symbol, sympy.Float(x, 40)).evalf(40))
+
+
+@pytest.mark.parametrize(
+    ("text", "x"),
+    [
+        pytest.param("x/(1 + x**4)", 3.9950499425616384, id="poles-at-radius-1"),
+        pytest.param("atan(x)", -0.6083059621191262, id="atan"),
+        pytest.param("sin(x)/(2 + cos(x))", 1.8751776900687958, id="periodic-poles"),
+        pytest.param("sqrt(1 + x**2)", 1.6925, id="sqrt"),
+    ],
+)
+@pytest.mark.parametrize("rtol", [1e-8, 1e-12])
+def test_to_a_tolerance_a_second_derivative_near_complex_poles_keeps_within_its_bound(
+    text: str, x: float, rtol: float
+) -> None:
+    # Points where `python -m bench.smooth` found the bound 30-360 times under the error
+    # (x/(1 + x⁴) at 4: 3.5e-9 off, bound 9.6e-12, `converged` at 1e-8): at the balance
+    # step the 12th-order stencil reached far enough toward f's complex poles to be no
+    # closer than the 10th, and the orders could not tell. The first level now starts at
+    # 0.35 of that step.
+    exact = _sympy_second(text, x)
+    f = one_variable(text.replace("atan", "arctan"))
+    tolerance = numerics.Tolerance(rtol=rtol)
+    result = derivative(f, [x], order=2, tolerance=tolerance, error_estimate=True)
+    assert result.errors is not None
+    assert result.converged is not None
+    off = abs(result.derivatives[0] - exact)
+    assert off <= result.errors[0]
+    if result.converged[0]:
+        assert off <= rtol * abs(exact)
+
+
+def test_to_a_tolerance_a_hessian_of_smooth_functions_keeps_within_its_bounds() -> None:
+    # sqrt(1 + x0² + x1²) and atan(x0·x1) at 20 random points in [−2, 2]², rtol 1e-8: with
+    # the first level at 1.5 times the balance step, 40% and 15% of `bench.smooth`'s terms
+    # were over their bounds, 9% and 6% by more than 10x, and 22 points said `converged`
+    # while over the tolerance. Exact terms from sympy at 40 digits.
+    import sympy
+
+    rng = np.random.default_rng(11)
+    points = rng.uniform(-2, 2, (20, 2))
+    symbols = sympy.symbols("x0:2")
+    tolerance = numerics.Tolerance(rtol=1e-8)
+    for text in ("sqrt(1 + x0**2 + x1**2)", "atan(x0*x1)"):
+        expression = sympy.sympify(text, locals={f"x{i}": s for i, s in enumerate(symbols)})
+        exact_at = sympy.lambdify(symbols, sympy.hessian(expression, symbols), "mpmath")
+        exact = np.array(
+            [
+                np.array(exact_at(*[sympy.Float(c, 40) for c in p]).tolist(), dtype=float)
+                for p in points
+            ]
+        )
+        f = parse(text.replace("atan", "arctan")).bind(["x0", "x1"])
+        result = hessian(f, points, tolerance=tolerance, error_estimate=True)
+        assert result.errors is not None
+        assert result.converged is not None
+        off = np.abs(result.hessians - exact)
+        assert np.all(off <= result.errors), text
+        largest = np.abs(exact).max(axis=(1, 2))
+        over = off.max(axis=(1, 2)) > tolerance.rtol * largest
+        assert not np.any(result.converged & over), text
