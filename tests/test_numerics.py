@@ -2641,6 +2641,7 @@ def test_to_a_tolerance_a_hessian_of_smooth_functions_keeps_within_its_bounds() 
     # the first level at 1.5 times the balance step, 40% and 15% of `bench.smooth`'s terms
     # were over their bounds, 9% and 6% by more than 10x, and 22 points said `converged`
     # while over the tolerance. Exact terms from sympy at 40 digits.
+    import mpmath
     import sympy
 
     rng = np.random.default_rng(11)
@@ -2650,12 +2651,10 @@ def test_to_a_tolerance_a_hessian_of_smooth_functions_keeps_within_its_bounds() 
     for text in ("sqrt(1 + x0**2 + x1**2)", "atan(x0*x1)"):
         expression = sympy.sympify(text, locals={f"x{i}": s for i, s in enumerate(symbols)})
         exact_at = sympy.lambdify(symbols, sympy.hessian(expression, symbols), "mpmath")
-        exact = np.array(
-            [
-                np.array(exact_at(*[sympy.Float(c, 40) for c in p]).tolist(), dtype=float)
-                for p in points
-            ]
-        )
+        with mpmath.workdps(40):  # (lambdify's mpmath computes at mpmath's precision)
+            exact = np.array(
+                [np.array(exact_at(*map(mpmath.mpf, p)).tolist(), dtype=float) for p in points]
+            )
         f = parse(text.replace("atan", "arctan")).bind(["x0", "x1"])
         result = hessian(f, points, tolerance=tolerance, error_estimate=True)
         assert result.errors is not None
