@@ -21,7 +21,9 @@ and the benchmarks serve), these things change:
 - A request that would be shed anyway gets its JSON 503 (with `Retry-After`) here, before
   the app reads its body, and the connection is closed: more than `max_requests` in
   progress, or a POST while every compute process is busy and their line full
-  (app.lifecycle). Probes (`/health`, `/ready`) always go through.
+  (app.lifecycle). Probes (`/health`, `/ready`) always go through. The close waits for
+  the body the client has begun to send, read and thrown away (`HttpProtocol._linger`):
+  closed with it unread, the connection is reset, and the 503 lost with it.
 - Open connections are capped at `max_connections` (within the open-file limit): one more
   takes the place of the longest-idle connection (one that has sent nothing of a next
   request), or, if none is idle, gets a JSON 503 with `Retry-After` and is closed at once.
@@ -130,6 +132,9 @@ class HttpProtocol(HttpToolsProtocol):
         self.upgrade_refused = False
         self.refused = False  # answered with an error; the rest of what was read is ignored
         self.refusal_timer: asyncio.TimerHandle | None = None  # of a refusal kept to its pace
+        self.lingering = False  # a 503 sent before the body: reading it to throw it away
+        self.linger_left = 0  # bytes it may still send (its declared length)
+        self.linger_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -185,6 +190,10 @@ class HttpProtocol(HttpToolsProtocol):
         if slower than `min_body_rate`: a flood of silent, slowloris or slow-upload
         connections then cannot keep a probe (or anyone) out; False if there is none."""
         others = [c for c in self.connections if c is not self and isinstance(c, HttpProtocol)]
+        lingering = [c for c in others if c.lingering]  # answered already
+        if lingering:
+            min(lingering, key=lambda c: c.opened).transport.close()
+            return True
         idle = [c for c in others if c.idle]
         if idle:
             min(idle, key=lambda c: c.opened).transport.close()
@@ -202,6 +211,11 @@ class HttpProtocol(HttpToolsProtocol):
         return False
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            self.linger_left -= len(data)
+            if self.linger_left < 0:  # more than the body it declared
+                self.transport.close()
+            return
         if self.stall is not None:  # the body moves: its idle clock starts again
             self._start_stall(self.body_idle_timeout)
         if self.in_head:
@@ -304,6 +318,8 @@ class HttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.refusal_timer is not None:
             self.refusal_timer.cancel()
+        if self.linger_timer is not None:
+            self.linger_timer.cancel()
         self._stop_deadline()
         self._stop_stall()
         self.writing_resumed()
@@ -392,10 +408,12 @@ class HttpProtocol(HttpToolsProtocol):
         self.refusal_timer = self.loop.call_later(delay, self.refuse, error)
 
     def refuse(self, error: NablaError) -> None:
-        """Answer `error` as JSON and close: the connection's framing can't be trusted."""
+        """Answer `error` as JSON and close: the connection's framing can't be trusted.
+        A 503 for a request whose body has not been read closes once the body has come
+        (`_linger`)."""
         self._stop_deadline()
         self.refused = True
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self.lingering:
             return
         cycle = self.cycle
         if self.pipeline or (cycle and cycle.response_started and not cycle.response_complete):
@@ -416,7 +434,27 @@ class HttpProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        if isinstance(error, OverloadedError) and self.headers and _has_body(self.headers):
+            self._linger(_declared_length(self.headers) or LINGER_UNDECLARED)
+        else:
+            self.transport.close()
+
+    def _linger(self, length: int) -> None:
+        """Close only once the client has sent the body it had begun, `length` bytes (it
+        closes its side when it has read the 503), or after LINGER_SECONDS: what comes
+        meanwhile is thrown away. Closed with bytes unread, a connection is reset, and a
+        client still sending may lose the 503 already on its way: httpx's async client
+        reported a ReadError for 96 of 96 such 7 MB requests. Where the process's `DRAIN`
+        budget cannot take the whole body, the connection is closed at once, as before."""
+        if not DRAIN.take(length, self.loop.time()):
+            self.transport.close()
+            return
+        self.lingering, self.linger_left = True, length
+        self._stop_stall()
+        self.transport.write_eof()  # after the answer: the client reads it, then the end
+        if self.flow.read_paused:  # (a refusal kept to its pace stopped reading)
+            self.flow.resume_reading()
+        self.linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _silent_too_long(self) -> None:
         self.deadline = None
@@ -598,6 +636,37 @@ def connection_cap(configured: int) -> int:
 
 
 PROBES = (b"/health", b"/ready")
+# A connection answered 503 before its body was read stays open this long at most, reading
+# the body to throw it away (`HttpProtocol._linger`; nginx's lingering_timeout is 5 s).
+LINGER_SECONDS = 5.0
+LINGER_UNDECLARED = 2**20  # bytes a chunked body may send meanwhile
+
+
+class DrainBudget:
+    """Bytes a process may read only to throw them away: `rate` a second, in a bucket of
+    `burst`. A body the budget cannot take is not lingered for: reading every body of a
+    flood of shed 17 MB requests took 70% of the event loop's time
+    (`test_500_connections_of_million_point_bodies_leave_health_answering`). Reading and
+    throwing away costs the process about 0.2 ms of CPU a MB (2 GB of shed 7 MB bodies,
+    0.4 s): 256 MiB a second is at most 5% of the event loop's time."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.at: float | None = None
+
+    def take(self, size: int, now: float) -> bool:
+        if self.at is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if size > self.tokens:
+            return False
+        self.tokens -= size
+        return True
+
+
+DRAIN = DrainBudget(rate=256 * 2**20, burst=256 * 2**20)
 # A head still arriving after this long may be closed to make room at the connection cap:
 # a client sends its request line and headers in one write (a few ms on a slow network).
 TRICKLE_SECONDS = 1.0

@@ -4,6 +4,7 @@ arrive too slowly. Raw sockets, so that the bytes are exactly those written here
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -16,6 +17,8 @@ import httpx
 import numpy as np
 import pytest
 from conftest import Server, rss_kib
+
+from app import protocol
 
 pytestmark = pytest.mark.slow
 
@@ -422,6 +425,80 @@ def test_requests_over_the_cap_in_progress_get_a_503_before_their_body_is_read()
     assert ready.status_code == 503  # shedding: readiness says so (it said 200)
     assert ready.json() == {"status": "shedding"}
     assert answered == [200, 200]
+
+
+def big_gradient_body() -> bytes:
+    rows = [[0.1 * (i % 7), 0.01 * (i % 13)] for i in range(400_000)]  # 6.9 MB
+    return json.dumps({"expression": "sin(x0)*exp(-x1)", "points": rows}).encode()
+
+
+def test_big_bodies_shed_unread_get_their_503_not_a_reset() -> None:
+    # 16 POSTs of 6.9 MB at once from httpx's async client, shed at the request cap (one
+    # slot, held by a body that has not come). The 503 went out before the body was read,
+    # and the connection was closed with the body unread: the kernel then resets it, and
+    # the client, still sending, lost the 503 (a ReadError for 96 of 96). The connection
+    # now stays open while the body comes, read and thrown away (`HttpProtocol._linger`).
+    import asyncio
+
+    server = Server(env={"NABLA_MAX_REQUESTS": "1"})
+    body = big_gradient_body()
+
+    async def post_all() -> list[httpx.Response | BaseException]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            posts = [
+                client.post(
+                    f"{server.url}/gradient",
+                    content=body,
+                    headers={"content-type": "application/json"},
+                )
+                for _ in range(16)
+            ]
+            return await asyncio.gather(*posts, return_exceptions=True)
+
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as busy:
+            busy.sendall(POST + b"Content-Length: 100\r\n\r\n{")  # in progress, 10 s
+            time.sleep(0.2)
+            answers = asyncio.run(post_all())
+            health = httpx.get(f"{server.url}/health", timeout=5)
+    finally:
+        server.stop()
+    assert [getattr(a, "status_code", repr(a)) for a in answers] == [503] * 16
+    assert all(a.headers["retry-after"] == "1" for a in answers if isinstance(a, httpx.Response))
+    assert health.status_code == 200
+
+
+def test_a_client_that_never_sends_its_shed_body_is_closed_after_the_linger() -> None:
+    # Shed at the request cap with 1 MB declared and 10 bytes sent: the 503 comes at once,
+    # then the end of the server's side, and the connection, read for a body that comes a
+    # byte at a time, is closed after 5 s (LINGER_SECONDS), not at the client's pleasure:
+    # a send fails from then on.
+    server = Server(env={"NABLA_MAX_REQUESTS": "1"})
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as busy:
+            busy.sendall(POST + b"Content-Length: 100\r\n\r\n{")  # in progress, 10 s
+            time.sleep(0.2)
+            with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+                sock.sendall(POST + b"Content-Length: 1000000\r\n\r\n" + b"[" * 10)
+                received, _ = read_until_closed(sock)
+                start = time.monotonic()
+                with contextlib.suppress(OSError):  # reset, once the server has closed
+                    while time.monotonic() - start < 10:
+                        sock.send(b"[")
+                        time.sleep(0.1)
+                took = time.monotonic() - start
+    finally:
+        server.stop()
+    assert received.startswith(b"HTTP/1.1 503 ")
+    assert 4.0 < took < 6.5
+
+
+def test_the_drain_budget_takes_whole_bodies_within_its_rate() -> None:
+    budget = protocol.DrainBudget(rate=100.0, burst=100.0)
+    assert budget.take(60, now=0.0)
+    assert not budget.take(60, now=0.0)  # 40 left: a body is lingered for whole or not at all
+    assert budget.take(60, now=0.2)  # 20 more came in 0.2 s
+    assert not budget.take(101, now=10.0)  # never more than the burst
 
 
 def test_a_retry_storm_is_refused_at_the_pace_and_the_probes_still_answer() -> None:
