@@ -703,7 +703,14 @@ class HessianResponse(BaseModel):
         examples=[[[[4.0, 2.0], [2.0, -0.909]]]],
     )
     unreliable: list[int] | None = Field(
-        None, description=UNRELIABLE + " `point` is index 0.", examples=[[0]]
+        None,
+        description=UNRELIABLE
+        + " Without `error_estimate` or `tolerance`, f's rounding counts against the point's "
+        "largest term (and a mixed term's against itself where the term stands out of it); "
+        "with either, each term's bound counts against the term itself, so a point may meet "
+        "its `tolerance` (relative to its largest term) and be flagged for a term far below "
+        "it, such as an exact 0 come out as rounding. `point` is index 0.",
+        examples=[[0]],
     )
     errors: list[Any] | None = Field(
         None,

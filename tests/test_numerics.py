@@ -2664,3 +2664,21 @@ def test_to_a_tolerance_a_hessian_of_smooth_functions_keeps_within_its_bounds() 
         largest = np.abs(exact).max(axis=(1, 2))
         over = off.max(axis=(1, 2)) > tolerance.rtol * largest
         assert not np.any(result.converged & over), text
+
+
+def test_a_mixed_term_whose_stencil_dwarfs_f_at_x_keeps_within_its_bound() -> None:
+    # x0³·x1² at (1e100, 1e-100): f is 1e100 at x and 1.4e292 at x ± h (the step along
+    # x1, 1.2e-4, is far above x1), where (x1 ± h1)² round alike and f₀₁ = 6e100 comes out
+    # 0. Its bound counted the rounding of f(x), 6e-8; now that of f over the stencil. To a
+    # tolerance, f₀₁ = −2e184 ± 2e188 is not resolved against itself: flagged (the largest
+    # term's rule let it pass).
+    f = lambda r: r[0] ** 3 * r[1] ** 2  # noqa: E731
+    exact = np.array([[6e-100, 6e100], [6e100, 2e300]])
+    default = hessian(f, [[1e100, 1e-100]], error_estimate=True)
+    assert default.errors is not None
+    assert np.all(np.abs(default.hessians[0] - exact) <= default.errors[0])
+    refined = hessian(f, [[1e100, 1e-100]], tolerance=TIGHT, error_estimate=True)
+    assert refined.errors is not None
+    assert refined.unreliable is not None
+    assert np.all(np.abs(refined.hessians[0] - exact) <= refined.errors[0])
+    assert refined.unreliable.tolist() == [True]

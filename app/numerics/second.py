@@ -189,15 +189,19 @@ def _mixed_bound(
     options: Options,
 ) -> Array:
     """Twice |H_p − H_q| (the product stencil of the next accuracy) plus the rounding of f,
-    ROUNDING_SAFETY·eps·|f|·(Σ|w|)²/(h_i·h_j)."""
+    ROUNDING_SAFETY·eps·|f|·(Σ|w|)²/(h_i·h_j), |f| the larger of f(x) and its size over
+    the stencil: x0³·x1² at (1e100, 1e-100) is 1e100 at x and 1.4e292 at x ± h (h_1 =
+    1.2e-4), where (x1 ± h1)² round alike and f₀₁ came out 0 with a bound of 6e-8, against
+    6e100."""
     i, j = pair
     rule = stencil("central", options.accuracy, 1)
     higher = stencil("central", error_accuracy(options.accuracy), 1)
-    other = _mixed(f, rows, i, j, h[i], h[j], higher)
+    other, spread = _mixed_and_size(f, rows, i, j, h[i], h[j], higher, size=True)
+    assert spread is not None
     weight = sum(abs(w) for w in rule.weights) ** 2
     # f's rounding, and rounding x inside f times f' at the outer points (as `rounding_bound`)
     reach = max(rule.offsets) * (np.abs(rows[i]) * h[i] + np.abs(rows[j]) * h[j])
-    size = np.abs(values) + reach * np.abs(estimate)
+    size = np.fmax(np.abs(values), np.nan_to_num(spread, nan=0.0)) + reach * np.abs(estimate)
     rounding = ROUNDING_SAFETY * EPS * weight * size / (h[i] * h[j])
     return np.asarray(TRUNCATION_SAFETY * np.abs(estimate - other) + rounding)
 
@@ -331,16 +335,42 @@ def _mixed(
 ) -> Array:
     """Σ_a Σ_b w_a·w_b·f(x + a·h_i·e_i + b·h_j·e_j) / (h_i·h_j), w the first-derivative
     `rule`; the terms in the order (+,+), (+,−), (−,+), (−,−) for p = 2, as before."""
+    return _mixed_and_size(f, rows, i, j, hi, hj, rule, size=False)[0]
+
+
+def _mixed_and_size(
+    f: Function,
+    rows: Sequence[Array],
+    i: int,
+    j: int,
+    hi: Array,
+    hj: Array,
+    rule: Stencil,
+    *,
+    size: bool,
+) -> tuple[Array, Array | None]:
+    """`_mixed`, and with `size` the mean |f| over its points, weighted as they are
+    (Σ|w_a·w_b|·|f(…)| / Σ|w_a·w_b|): the size f rounds at there."""
     terms = sorted(zip(rule.offsets, rule.weights, strict=True), reverse=True)
     # Weights in units of the largest product (±1 for p = 2), so that the sum and the
     # division round as (f(+,+) − f(+,−) − f(−,+) + f(−,−)) / (4·h_i·h_j) does, even for
     # f values deep in the subnormals (h at its floor, 1e-154).
     unit = max(abs(wa * wb) for _, wa in terms for _, wb in terms)
     total: Array | None = None
+    weighted: Array | None = None
     for a, wa in terms:
         for b, wb in terms:
             shifted = _replace(_moved(rows, i, a, hi), j, rows[j] + b * hj)
-            term = (wa * wb / unit) * f(shifted)
+            value = f(shifted)
+            term = (wa * wb / unit) * value
             total = term if total is None else total + term
+            if size:
+                part = abs(wa * wb) * np.abs(value)
+                weighted = part if weighted is None else weighted + part
     assert total is not None
-    return np.asarray(total / ((1.0 / unit) * hi * hj))
+    mean = (
+        None
+        if weighted is None
+        else weighted / sum(abs(wa * wb) for _, wa in terms for _, wb in terms)
+    )
+    return np.asarray(total / ((1.0 / unit) * hi * hj)), mean
