@@ -264,9 +264,9 @@ def test_to_a_tolerance_convergence_is_claimed_where_the_error_supports_it(
     assert by_kind["d2"][name]["converged"] > 0.25
     # Hessians: 12 evaluations a term, not 64 a mixed one a level (753 per point). 0.87 of
     # numdifftools' (302 against 346) until the first level's step was a third of what it
-    # was, for bounds that hold (session 14): 348, one level more where f is a polynomial.
+    # was, for bounds that hold (session 14): 352, one level more where f is a polynomial.
     peer = committed["by_kind"]["hessian"]["numdifftools"]["evaluations"]
-    assert by_kind["hessian"][name]["evaluations"] <= 1.01 * peer
+    assert by_kind["hessian"][name]["evaluations"] <= 1.02 * peer
 
 
 def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
@@ -290,12 +290,13 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # Then the first level of a second derivative started nearer, 0.35 of the balance step
     # for f'' and 0.5 for a Hessian, where 1 and 1.5 left bounds 30-360 times under the
     # error near complex poles (session 14): f'' 46.1 -> 48.0 (31.1%), Hessians 302 -> 348
-    # (57.0% -> 52.4%).
+    # (57.0% -> 52.4%); and no gain from a geometric decrease where the low orders show the
+    # step too near f's poles (`EARLY`): f'' 47.9, Hessians 352.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 43
     assert rows["d2"]["evaluations"] <= 48
     assert rows["gradient"]["evaluations"] <= 76
-    assert rows["hessian"]["evaluations"] <= 348
+    assert rows["hessian"]["evaluations"] <= 352
     assert rows["d1"]["converged"] >= 0.71
     assert rows["gradient"]["converged"] >= 0.80
     # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
@@ -347,14 +348,13 @@ def test_outside_the_suite_bounds_hold_on_ordinary_smooth_functions() -> None:
     # first level of a second derivative started at 0.35 of the balance step (0.5 for a
     # Hessian; session 14), f'''s bounds were exceeded at 17.3% (2.8% by over 10x) and a
     # Hessian's at 23% (4.7%), and 59 points said `converged` while over the tolerance.
-    # What is left over 10x: two f'' of sin(x)/(2 + cos(x)) near −3.9, where the step,
-    # scaled to |x|, reaches 0.4 of the way to the poles at π ± 1.3i.
+    # Two f'' of sin(x)/(2 + cos(x)) near −3.9 were over 10x, where the step, scaled to
+    # |x|, reached 0.4 of the way to the poles at π ± 1.3i, until the low orders' slow
+    # decrease there took away the high orders' claimed gain (`tolerance.EARLY`).
     from bench import smooth
 
     for order, (answers, exceeded, tenfold, off) in smooth.derivatives().items():
-        assert exceeded <= 0.01 * answers, order
-        assert tenfold <= 0.001 * answers, order
-        assert off == 0, order
+        assert (exceeded <= 0.01 * answers, tenfold, off) == (True, 0, 0), order
     terms, exceeded, tenfold, off, _, _ = smooth.hessians()
     assert (exceeded <= 0.01 * terms, tenfold, off) == (True, 0, 0)
     for name, (answers, exceeded, tenfold) in smooth.defaults().items():
