@@ -14,7 +14,7 @@ without a tolerance, every method at accuracy 2 and 4: how often `errors` is exc
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import mpmath
@@ -70,66 +70,52 @@ def main() -> None:
 
 def derivatives() -> dict[int, list[int]]:
     """Per order, to each tolerance: answers, exceeded, by over 10×, converged off."""
+    counts = {order: np.zeros(4, dtype=int) for order in (1, 2)}
+    for f, points, order, exact in one_variable():
+        for tolerance in TOLERANCES:
+            result = numerics.derivative(
+                f, points, order=order, tolerance=tolerance, error_estimate=True
+            )
+            assert result.errors is not None
+            assert result.converged is not None
+            off = np.abs(result.derivatives - exact)
+            over = result.converged & (off > tolerance.rtol * np.abs(exact))
+            counts[order] += [
+                points.size,
+                np.sum(off > result.errors),
+                np.sum(off > 10 * result.errors),
+                np.sum(over),
+            ]
+    return {order: [int(c) for c in row] for order, row in counts.items()}
+
+
+def one_variable() -> Iterator[tuple[Callable[[Any], Any], Any, int, Any]]:
+    """f, its 200 random points, the order, and the exact derivatives: FUNCTIONS's f' and
+    f'', the points drawn in the same order every time (seed 5)."""
     x = sympy.Symbol("x")
     rng = np.random.default_rng(5)
-    counts = {order: np.zeros(4, dtype=int) for order in (1, 2)}
     for text in FUNCTIONS:
-        f = parse(text.replace("atan", "arctan")).bind(["x"])
+        bound = parse(text.replace("atan", "arctan")).bind(["x"])
         points = rng.uniform(-4, 4, 200)
         for order in (1, 2):
             exact_at = sympy.lambdify(x, sympy.diff(sympy.sympify(text), x, order), "mpmath")
             exact = np.array([float(v) for v in exactly(exact_at, [[p] for p in points])])
-            for tolerance in TOLERANCES:
-                result = numerics.derivative(
-                    lambda t: f([t]),  # noqa: B023 (called within this iteration)
-                    points,
-                    order=order,
-                    tolerance=tolerance,
-                    error_estimate=True,
-                )
-                assert result.errors is not None
-                assert result.converged is not None
-                off = np.abs(result.derivatives - exact)
-                over = result.converged & (off > tolerance.rtol * np.abs(exact))
-                counts[order] += [
-                    points.size,
-                    np.sum(off > result.errors),
-                    np.sum(off > 10 * result.errors),
-                    np.sum(over),
-                ]
-    return {order: [int(c) for c in row] for order, row in counts.items()}
+            yield (lambda t, g=bound: g([t])), points, order, exact
 
 
 def defaults() -> dict[str, list[int]]:
     """Answers, exceeded and by over 10×, per kind and method, at accuracy 2 and 4."""
-    x = sympy.Symbol("x")
     counts: dict[str, list[int]] = {}
-    rng = np.random.default_rng(5)
-    for text in FUNCTIONS:
-        f = parse(text.replace("atan", "arctan")).bind(["x"])
-        points = rng.uniform(-4, 4, 200)
-        for order, methods in ((1, METHODS), (2, METHODS[:3])):
-            exact_at = sympy.lambdify(x, sympy.diff(sympy.sympify(text), x, order), "mpmath")
-            exact = np.array([float(v) for v in exactly(exact_at, [[p] for p in points])])
-            for method, accuracy in itertools.product(methods, (2, 4)):
-                result = numerics.derivative(
-                    lambda t: f([t]),  # noqa: B023 (called within this iteration)
-                    points,
-                    order=order,
-                    method=method,
-                    accuracy=accuracy,
-                    error_estimate=True,
-                )
-                assert result.errors is not None
-                name = f"f{chr(39) * order} {method}"
-                tally(counts, name, result.derivatives, exact, result.errors)
-    rng = np.random.default_rng(7)
-    for text, d in HESSIANS:
-        symbols = sympy.symbols(f"x0:{d}")
-        exact_at = sympy.lambdify(symbols, sympy.hessian(sympy.sympify(text), symbols), "mpmath")
-        f = parse(text.replace("atan", "arctan")).bind([str(s) for s in symbols])
-        points = rng.uniform(-2, 2, (100, d))
-        exact = np.array([np.array(m.tolist(), dtype=float) for m in exactly(exact_at, points)])
+    for f, points, order, exact in one_variable():
+        methods = METHODS if order == 1 else METHODS[:3]  # (no complex step for f'')
+        for method, accuracy in itertools.product(methods, (2, 4)):
+            result = numerics.derivative(
+                f, points, order=order, method=method, accuracy=accuracy, error_estimate=True
+            )
+            assert result.errors is not None
+            name = f"f{chr(39) * order} {method}"
+            tally(counts, name, result.derivatives, exact, result.errors)
+    for f, points, exact in several_variables():
         for method, accuracy in itertools.product(("central", "complex"), (2, 4)):
             hessian = numerics.hessian(
                 f, points, method=method, accuracy=accuracy, error_estimate=True
@@ -147,6 +133,19 @@ def tally(counts: dict[str, list[int]], name: str, values: Any, exact: Any, erro
     row[2] += int(np.sum(off > 10 * errors))
 
 
+def several_variables() -> Iterator[tuple[Callable[[Any], Any], Any, Any]]:
+    """f, its 100 random points (N, d) and the exact Hessians: HESSIANS's, the points drawn
+    in the same order every time (seed 7)."""
+    rng = np.random.default_rng(7)
+    for text, d in HESSIANS:
+        symbols = sympy.symbols(f"x0:{d}")
+        exact_at = sympy.lambdify(symbols, sympy.hessian(sympy.sympify(text), symbols), "mpmath")
+        f = parse(text.replace("atan", "arctan")).bind([str(s) for s in symbols])
+        points = rng.uniform(-2, 2, (100, d))
+        exact = np.array([np.array(m.tolist(), dtype=float) for m in exactly(exact_at, points)])
+        yield f, points, exact
+
+
 def exactly(exact_at: Callable[..., Any], points: Iterable[Iterable[float]]) -> list[Any]:
     """`exact_at` (lambdified to mpmath) at each point, at 40 digits: at mpmath's default
     15, 1 − tanh(x)² (tanh's derivative) at 3.9 lost 100 ulps to cancellation, and 1.9% of
@@ -157,14 +156,8 @@ def exactly(exact_at: Callable[..., Any], points: Iterable[Iterable[float]]) -> 
 
 def hessians() -> list[int]:
     """The Hessian counts: terms, exceeded, by over 10×, converged off, converged, points."""
-    rng = np.random.default_rng(7)
     counts = np.zeros(6, dtype=int)
-    for text, d in HESSIANS:
-        symbols = sympy.symbols(f"x0:{d}")
-        exact_at = sympy.lambdify(symbols, sympy.hessian(sympy.sympify(text), symbols), "mpmath")
-        f = parse(text.replace("atan", "arctan")).bind([str(s) for s in symbols])
-        points = rng.uniform(-2, 2, (100, d))
-        exact = np.array([np.array(m.tolist(), dtype=float) for m in exactly(exact_at, points)])
+    for f, points, exact in several_variables():
         for tolerance in TOLERANCES:
             result = numerics.hessian(f, points, tolerance=tolerance, error_estimate=True)
             assert result.errors is not None

@@ -2147,12 +2147,14 @@ def test_a_tolerance_is_met_where_the_estimate_converges(text: str, x: float, ex
     assert abs(result.derivatives[0] - exact) <= 1e-12 * abs(exact)
 
 
-def _exact_first(text: str, x: float) -> float:
-    """f'(x) of an expression in x, from sympy's derivative at 40 digits."""
+def _exact_first(text: str, x: float, order: int = 1) -> float:
+    """f'(x) (or the derivative of `order`) of an expression in x, from sympy's derivative
+    at 40 digits."""
     import sympy
 
     t = sympy.Symbol("x")
-    return float(sympy.diff(sympy.sympify(text), t).subs(t, sympy.Float(x, 40)).evalf(40))
+    derivative = sympy.diff(sympy.sympify(text), t, order)
+    return float(derivative.subs(t, sympy.Float(x, 40)).evalf(40))
 
 
 @pytest.mark.parametrize(
@@ -2598,14 +2600,6 @@ def test_a_complex_step_hessian_flags_a_step_too_wide_for_f() -> None:
     assert not abs(result.hessians[0, 0, 0] - exact) <= 1e-6 * abs(exact)
 
 
-def _sympy_second(text: str, x: float) -> float:
-    import sympy
-
-    symbol = sympy.Symbol("x")
-    expression = sympy.sympify(text, locals={"x": symbol})
-    return float(sympy.diff(expression, symbol, 2).subs(symbol, sympy.Float(x, 40)).evalf(40))
-
-
 @pytest.mark.parametrize(
     ("text", "x"),
     [
@@ -2624,7 +2618,7 @@ def test_to_a_tolerance_a_second_derivative_near_complex_poles_keeps_within_its_
     # step the 12th-order stencil reached far enough toward f's complex poles to be no
     # closer than the 10th, and the orders could not tell. The first level now starts at
     # 0.35 of that step.
-    exact = _sympy_second(text, x)
+    exact = _exact_first(text, x, order=2)
     f = one_variable(text.replace("atan", "arctan"))
     tolerance = numerics.Tolerance(rtol=rtol)
     result = derivative(f, [x], order=2, tolerance=tolerance, error_estimate=True)
