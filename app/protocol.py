@@ -134,6 +134,9 @@ class HttpProtocol(HttpToolsProtocol):
         self.refusal_timer: asyncio.TimerHandle | None = None  # of a refusal kept to its pace
         self.lingering = False  # a 503 sent before the body: reading it to throw it away
         self.linger_left = 0  # bytes it may still send (its declared length)
+        self.max_body_bytes = settings.max_body_bytes
+        # A refusal held until the answers to the requests before it have gone out
+        self.deferred: NablaError | None = None
         self.linger_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -189,7 +192,14 @@ class HttpProtocol(HttpToolsProtocol):
         whose head has been trickling in longest, or else the one whose body comes slowest
         if slower than `min_body_rate`: a flood of silent, slowloris or slow-upload
         connections then cannot keep a probe (or anyone) out; False if there is none."""
-        others = [c for c in self.connections if c is not self and isinstance(c, HttpProtocol)]
+        # (not those closing already: a connection closed here leaves `connections` only
+        # on a later turn of the loop, and a burst of arrivals all closed the same one,
+        # 1 distinct connection for 50 evictions, and went over the cap)
+        others = [
+            c
+            for c in self.connections
+            if c is not self and isinstance(c, HttpProtocol) and not c.transport.is_closing()
+        ]
         lingering = [c for c in others if c.lingering]  # answered already
         if lingering:
             min(lingering, key=lambda c: c.opened).transport.close()
@@ -213,7 +223,8 @@ class HttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             self.linger_left -= len(data)
-            if self.linger_left < 0:  # more than the body it declared
+            # more than the body it declared, or than the process may throw away
+            if self.linger_left < 0 or not DRAIN.take(len(data), self.loop.time()):
                 self.transport.close()
             return
         if self.stall is not None:  # the body moves: its idle clock starts again
@@ -314,6 +325,9 @@ class HttpProtocol(HttpToolsProtocol):
         self.behind, self.drained = 0.0, 0  # the next answer's pace is measured afresh
         if self.pipeline:
             self.flow.pause_reading()
+        elif self.deferred is not None:
+            error, self.deferred = self.deferred, None
+            self.refuse(error)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.refusal_timer is not None:
@@ -416,9 +430,18 @@ class HttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or self.lingering:
             return
         cycle = self.cycle
-        if self.pipeline or (cycle and cycle.response_started and not cycle.response_complete):
-            # An answer is on the wire (an earlier pipelined one, or this request's own,
-            # given before its whole body): an error written now would land inside it.
+        earlier = self.pipeline or (cycle is not None and not cycle.response_complete)
+        if earlier and not self.in_body:
+            # A request after one still being answered (pipelined): its answer goes after
+            # theirs (`on_response_complete`). Written now, it came first, where the client
+            # takes it for the earlier request's; and a lingering close cut their answers
+            # off (an error in the log, the client left with the 503 alone).
+            self.deferred = error
+            self.flow.pause_reading()
+            return
+        if cycle and cycle.response_started and not cycle.response_complete:
+            # This request's own answer is on the wire, given before its whole body: an
+            # error written now would land inside it.
             self.transport.close()
             return
         REJECTIONS.labels(reason=getattr(error, "reason", error.kind)).inc()
@@ -434,19 +457,35 @@ class HttpProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
-        if isinstance(error, OverloadedError) and self.headers and _has_body(self.headers):
-            self._linger(_declared_length(self.headers) or LINGER_UNDECLARED)
+        # Lingering holds the connection's file descriptor for up to LINGER_SECONDS: with
+        # a quarter of the cap open already, the connection is closed at once, as before.
+        # (600 shed clients stalling after their heads, 100 at a time, against an open-file
+        # limit of 256: lingering up to the cap, the process ran out of descriptors, logged
+        # 26,000 failed accepts and /health took 1.9 s; up to half, 8,000 and 1.4 s; up to
+        # a quarter, 2,000 and 1.1 s, as without lingering.)
+        roomy = len(self.connections) < self.max_connections // 4
+        if (
+            isinstance(error, OverloadedError)
+            and roomy
+            and self.headers
+            and _has_body(self.headers)
+        ):
+            declared = _declared_length(self.headers)
+            self._linger(min(declared or self.max_body_bytes, self.max_body_bytes))
         else:
             self.transport.close()
 
     def _linger(self, length: int) -> None:
-        """Close only once the client has sent the body it had begun, `length` bytes (it
-        closes its side when it has read the 503), or after LINGER_SECONDS: what comes
-        meanwhile is thrown away. Closed with bytes unread, a connection is reset, and a
-        client still sending may lose the 503 already on its way: httpx's async client
-        reported a ReadError for 96 of 96 such 7 MB requests. Where the process's `DRAIN`
-        budget cannot take the whole body, the connection is closed at once, as before."""
-        if not DRAIN.take(length, self.loop.time()):
+        """Close only once the client has sent the body it had begun, at most `length`
+        bytes (it closes its side when it has read the 503), or after LINGER_SECONDS: what
+        comes meanwhile is thrown away, each read charged to the process's `DRAIN` budget.
+        Closed with bytes unread, a connection is reset, and a client still sending may
+        lose the 503 already on its way: httpx's async client reported a ReadError for 96
+        of 96 such 7 MB requests. A body the budget could not take now is not lingered for:
+        the connection is closed at once, as before. (The budget is charged for what is
+        read, not for what a head declares: heads declaring 4 MiB and sending nothing, 40
+        KB/s of them, kept it empty, and honest uploads were reset again.)"""
+        if not DRAIN.holds(length, self.loop.time()):
             self.transport.close()
             return
         self.lingering, self.linger_left = True, length
@@ -639,16 +678,18 @@ PROBES = (b"/health", b"/ready")
 # A connection answered 503 before its body was read stays open this long at most, reading
 # the body to throw it away (`HttpProtocol._linger`; nginx's lingering_timeout is 5 s).
 LINGER_SECONDS = 5.0
-LINGER_UNDECLARED = 2**20  # bytes a chunked body may send meanwhile
 
 
 class DrainBudget:
     """Bytes a process may read only to throw them away: `rate` a second, in a bucket of
-    `burst`. A body the budget cannot take is not lingered for: reading every body of a
-    flood of shed 17 MB requests took 70% of the event loop's time
+    `burst`, charged as they are read. Past it a lingering connection is closed (and
+    reset) as it was before it lingered: reading every body of a flood of shed 17 MB
+    requests took 70% of the event loop's time
     (`test_500_connections_of_million_point_bodies_leave_health_answering`). Reading and
-    throwing away costs the process about 0.2 ms of CPU a MB (2 GB of shed 7 MB bodies,
-    0.4 s): 256 MiB a second is at most 5% of the event loop's time."""
+    throwing away cost the process 9-14% more of a core at 274 MiB a second (16 clients
+    sending 1 and 8 MiB bodies as fast as they could, an outside attack): 128 MiB a second
+    is about 5%, the burst of 256 MiB 0.2 s of a core once. Shed uploads faster than that
+    in all (20 of 5 MiB, one after another over the loopback) are reset again, in part."""
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
@@ -656,17 +697,25 @@ class DrainBudget:
         self.tokens = burst
         self.at: float | None = None
 
+    def holds(self, size: int, now: float) -> bool:
+        """Whether `size` bytes could be taken now."""
+        self._refill(now)
+        return size <= self.tokens
+
     def take(self, size: int, now: float) -> bool:
-        if self.at is not None:
-            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
+        self._refill(now)
         if size > self.tokens:
             return False
         self.tokens -= size
         return True
 
+    def _refill(self, now: float) -> None:
+        if self.at is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
 
-DRAIN = DrainBudget(rate=256 * 2**20, burst=256 * 2**20)
+
+DRAIN = DrainBudget(rate=128 * 2**20, burst=256 * 2**20)
 # A head still arriving after this long may be closed to make room at the connection cap:
 # a client sends its request line and headers in one write (a few ms on a slow network).
 TRICKLE_SECONDS = 1.0

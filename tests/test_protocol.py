@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import threading
 import time
@@ -493,12 +494,60 @@ def test_a_client_that_never_sends_its_shed_body_is_closed_after_the_linger() ->
     assert 4.0 < took < 6.5
 
 
-def test_the_drain_budget_takes_whole_bodies_within_its_rate() -> None:
+def test_a_refusal_pipelined_behind_an_answer_comes_after_it() -> None:
+    # GET /health and a POST shed at the request cap, in one write: the 503 went out
+    # before /health's answer (the client took it for that one), and once the shed
+    # connection lingered, its half-close cut /health's answer off (an error in the log).
+    server = Server(env={"NABLA_MAX_REQUESTS": "1"})
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as busy:
+            busy.sendall(POST + b"Content-Length: 100\r\n\r\n{")  # in progress, 10 s
+            time.sleep(0.2)
+            with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+                sock.sendall(
+                    b"GET /health HTTP/1.1\r\nHost: nabla\r\n\r\n"
+                    + POST
+                    + b"Content-Length: 100\r\n\r\n"
+                    + b"[" * 100
+                )
+                received, _ = read_until_closed(sock)
+    finally:
+        log = server.output()
+    first, _, rest = received.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200 "), received[:300]
+    assert rest.startswith(b'{"status":"ok"}HTTP/1.1 503 '), received[:400]
+    assert "unhandled error" not in log
+
+
+def test_connections_over_the_cap_evict_a_different_one_each() -> None:
+    # 100 silent connections at a cap of 20: each new one closes the longest-idle one, but
+    # a closed connection leaves the server's set only on a later turn of its loop, and a
+    # burst of arrivals all closed the same one: 100 stayed open (400 of 400 at a cap of
+    # 100, in an outside attack), and with them the file descriptors the cap is for.
+    server = Server(env={"NABLA_MAX_CONNECTIONS": "20"})
+    try:
+        before = len(os.listdir(f"/proc/{server.process.pid}/fd"))
+        socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(100)]
+        try:
+            time.sleep(0.5)
+            during = len(os.listdir(f"/proc/{server.process.pid}/fd"))
+        finally:
+            for sock in socks:
+                sock.close()
+    finally:
+        server.stop()
+    assert during - before <= 20 + 2
+
+
+def test_the_drain_budget_takes_what_is_read_within_its_rate() -> None:
     budget = protocol.DrainBudget(rate=100.0, burst=100.0)
+    assert budget.holds(60, now=0.0)
+    assert budget.holds(60, now=0.0)  # asking takes nothing: a head's declared length
     assert budget.take(60, now=0.0)
-    assert not budget.take(60, now=0.0)  # 40 left: a body is lingered for whole or not at all
+    assert not budget.holds(60, now=0.0)  # 40 left
+    assert not budget.take(60, now=0.0)
     assert budget.take(60, now=0.2)  # 20 more came in 0.2 s
-    assert not budget.take(101, now=10.0)  # never more than the burst
+    assert not budget.holds(101, now=10.0)  # never more than the burst
 
 
 def test_a_retry_storm_is_refused_at_the_pace_and_the_probes_still_answer() -> None:
