@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -428,6 +428,29 @@ def test_requests_over_the_cap_in_progress_get_a_503_before_their_body_is_read()
     assert answered == [200, 200]
 
 
+@contextlib.contextmanager
+def one_slot_held(server: Server) -> Iterator[None]:
+    """The server's one request slot (NABLA_MAX_REQUESTS=1) held by a body that has not
+    come (for the body idle timeout, 10 s)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as busy:
+        busy.sendall(POST + b"Content-Length: 100\r\n\r\n{")
+        time.sleep(0.2)
+        yield
+
+
+def post_at_once(url: str, body: bytes, count: int) -> list[Any]:
+    """`count` POSTs of `body` at once from httpx's async client: responses or exceptions."""
+    import asyncio
+
+    async def post_all() -> list[Any]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            headers = {"content-type": "application/json"}
+            posts = [client.post(url, content=body, headers=headers) for _ in range(count)]
+            return await asyncio.gather(*posts, return_exceptions=True)
+
+    return asyncio.run(post_all())
+
+
 def big_gradient_body() -> bytes:
     rows = [[0.1 * (i % 7), 0.01 * (i % 13)] for i in range(400_000)]  # 6.9 MB
     return json.dumps({"expression": "sin(x0)*exp(-x1)", "points": rows}).encode()
@@ -439,28 +462,10 @@ def test_big_bodies_shed_unread_get_their_503_not_a_reset() -> None:
     # and the connection was closed with the body unread: the kernel then resets it, and
     # the client, still sending, lost the 503 (a ReadError for 96 of 96). The connection
     # now stays open while the body comes, read and thrown away (`HttpProtocol._linger`).
-    import asyncio
-
     server = Server(env={"NABLA_MAX_REQUESTS": "1"})
-    body = big_gradient_body()
-
-    async def post_all() -> list[httpx.Response | BaseException]:
-        async with httpx.AsyncClient(timeout=60) as client:
-            posts = [
-                client.post(
-                    f"{server.url}/gradient",
-                    content=body,
-                    headers={"content-type": "application/json"},
-                )
-                for _ in range(16)
-            ]
-            return await asyncio.gather(*posts, return_exceptions=True)
-
     try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as busy:
-            busy.sendall(POST + b"Content-Length: 100\r\n\r\n{")  # in progress, 10 s
-            time.sleep(0.2)
-            answers = asyncio.run(post_all())
+        with one_slot_held(server):
+            answers = post_at_once(f"{server.url}/gradient", big_gradient_body(), 16)
             health = httpx.get(f"{server.url}/health", timeout=5)
     finally:
         server.stop()
@@ -474,25 +479,10 @@ def test_big_bodies_the_app_sheds_unread_get_their_503_not_a_reset() -> None:
     # answers 503 with `Connection: close` before reading the body, and uvicorn closed the
     # connection at once, with the body unread (6 of 8 raw clients saw the 503 and then
     # a reset; httpx's async client, a ReadError). It now lingers (`ShedCycle`).
-    import asyncio
-
     server = Server(env={"NABLA_COMPUTE_THREADS": "1", "NABLA_MAX_QUEUED": "0"})
     body = b'{"expression": "x**2", "points": [' + b"1.000000," * (5 * 2**20 // 9) + b"1.0]}"
-
-    async def post_all() -> list[httpx.Response | BaseException]:
-        async with httpx.AsyncClient(timeout=60) as client:
-            posts = [
-                client.post(
-                    f"{server.url}/derivative",
-                    content=body,
-                    headers={"content-type": "application/json"},
-                )
-                for _ in range(8)
-            ]
-            return await asyncio.gather(*posts, return_exceptions=True)
-
     try:
-        answers = asyncio.run(post_all())
+        answers = post_at_once(f"{server.url}/derivative", body, 8)
     finally:
         server.stop()
     statuses = [getattr(a, "status_code", repr(a)) for a in answers]
@@ -508,18 +498,18 @@ def test_a_client_that_never_sends_its_shed_body_is_closed_after_the_linger() ->
     # a send fails from then on.
     server = Server(env={"NABLA_MAX_REQUESTS": "1"})
     try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as busy:
-            busy.sendall(POST + b"Content-Length: 100\r\n\r\n{")  # in progress, 10 s
-            time.sleep(0.2)
-            with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
-                sock.sendall(POST + b"Content-Length: 1000000\r\n\r\n" + b"[" * 10)
-                received, _ = read_until_closed(sock)
-                start = time.monotonic()
-                with contextlib.suppress(OSError):  # reset, once the server has closed
-                    while time.monotonic() - start < 10:
-                        sock.send(b"[")
-                        time.sleep(0.1)
-                took = time.monotonic() - start
+        with (
+            one_slot_held(server),
+            socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock,
+        ):
+            sock.sendall(POST + b"Content-Length: 1000000\r\n\r\n" + b"[" * 10)
+            received, _ = read_until_closed(sock)
+            start = time.monotonic()
+            with contextlib.suppress(OSError):  # reset, once the server has closed
+                while time.monotonic() - start < 10:
+                    sock.send(b"[")
+                    time.sleep(0.1)
+            took = time.monotonic() - start
     finally:
         server.stop()
     assert received.startswith(b"HTTP/1.1 503 ")
@@ -532,17 +522,17 @@ def test_a_refusal_pipelined_behind_an_answer_comes_after_it() -> None:
     # connection lingered, its half-close cut /health's answer off (an error in the log).
     server = Server(env={"NABLA_MAX_REQUESTS": "1"})
     try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as busy:
-            busy.sendall(POST + b"Content-Length: 100\r\n\r\n{")  # in progress, 10 s
-            time.sleep(0.2)
-            with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
-                sock.sendall(
-                    b"GET /health HTTP/1.1\r\nHost: nabla\r\n\r\n"
-                    + POST
-                    + b"Content-Length: 100\r\n\r\n"
-                    + b"[" * 100
-                )
-                received, _ = read_until_closed(sock)
+        with (
+            one_slot_held(server),
+            socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock,
+        ):
+            sock.sendall(
+                b"GET /health HTTP/1.1\r\nHost: nabla\r\n\r\n"
+                + POST
+                + b"Content-Length: 100\r\n\r\n"
+                + b"[" * 100
+            )
+            received, _ = read_until_closed(sock)
     finally:
         log = server.output()
     first, _, rest = received.partition(b"\r\n\r\n")
@@ -593,9 +583,7 @@ def test_a_retry_storm_is_refused_at_the_pace_and_the_probes_still_answer() -> N
         return [exchange(server.port, small)[0] for _ in range(100)]
 
     try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as busy:
-            busy.sendall(POST + b"Content-Length: 100\r\n\r\n{")  # in progress, 10 s
-            time.sleep(0.2)
+        with one_slot_held(server):
             start = time.monotonic()
             with ThreadPoolExecutor(8) as pool:
                 storms = [pool.submit(retry, i) for i in range(8)]
