@@ -734,8 +734,9 @@ class DrainBudget:
     (`test_500_connections_of_million_point_bodies_leave_health_answering`). Reading and
     throwing away cost the process 9-14% more of a core at 274 MiB a second (16 clients
     sending 1 and 8 MiB bodies as fast as they could, an outside attack): 128 MiB a second
-    is about 5%, the burst of 256 MiB 0.2 s of a core once. Shed uploads faster than that
-    in all (20 of 5 MiB, one after another over the loopback) are reset again, in part."""
+    is about 5%, the burst of 256 MiB 0.2 s of a core once (with a burst of 128 MiB, 20
+    shed 5 MiB uploads one after another over the loopback saw 5 resets; with 256, none).
+    Shed uploads faster than the rate for longer than the burst lasts are reset again."""
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
