@@ -9,6 +9,8 @@ sympy's exact derivatives at 40 digits: how often the true error exceeds `errors
 over 10×), and how many points say `converged` while over the tolerance (a Hessian's: its
 worst term, against rtol of its largest, as the engine judges it). Then the same points
 without a tolerance, every method at accuracy 2 and 4: how often `errors` is exceeded.
+Last, least squares at their minima (`minima`), where users ask for Hessians: f = Σ r_k²
+with every residual 0 at the point, so f and f' are 0 there and only f'' is not.
 """
 
 from __future__ import annotations
@@ -45,6 +47,22 @@ HESSIANS = [
     ("1/(1 + x0**2 + x1**2 + x2**2)", 3),
     ("sin(x0)*cos(x1) + tanh(x2*x0)", 3),
 ]
+# Residuals of least squares, each made 0 at its point (`minima`): of one variable, 30
+# points each in [−1.5, 1.5] (seed 11), and systems of 2 and 3 variables, 30 points each.
+RESIDUALS = [
+    "exp(x)",
+    "atan(x)",
+    "tanh(x)",
+    "x**3 + x",
+    "sqrt(1 + x**2)",
+    "sin(x) + 2*x",
+    "log(2 + x)",
+]
+SYSTEMS = [
+    ["exp(x0) - x1", "x0*x1 + x1**2"],
+    ["atan(x0) + x1", "x0 - tanh(x1)", "x0*x1"],
+    ["sin(x0) + x2", "x1**2 - x0", "exp(x2) + x1"],
+]
 TOLERANCES = (numerics.Tolerance(rtol=1e-12), numerics.Tolerance(rtol=1e-8))
 METHODS: tuple[Method, ...] = ("central", "forward", "backward", "complex")
 
@@ -65,6 +83,13 @@ def main() -> None:
         print(
             f"without a tolerance, {name}: {answers} answers, errors exceeded at "
             f"{exceeded / answers:.2%}, by over 10x at {tenfold / answers:.2%}"
+        )
+    for name, (answers, exceeded, tenfold, flagged, off, met) in minima().items():
+        print(
+            f"at least-squares minima, {name}: {answers} answers, errors exceeded at "
+            f"{exceeded / answers:.2%}, by over 10x at {tenfold / answers:.2%}; flagged "
+            f"while within 1e-6: {flagged}; converged: {met}; off the tolerance (converged) "
+            f"or over 1e-6 unflagged (without one): {off}"
         )
 
 
@@ -174,6 +199,80 @@ def hessians() -> list[int]:
                 points.shape[0],
             ]
     return [int(c) for c in counts]
+
+
+def minima() -> dict[str, list[int]]:
+    """Per kind (f'' or Hessian, without a tolerance and to each): answers, `errors`
+    exceeded, by over 10×, flagged `unreliable` while within 1e-6 of each term, off
+    (converged off the tolerance; without one, over 1e-6 and not flagged), converged. A
+    Hessian is one answer, exceeded where any term is."""
+    counts: dict[str, list[int]] = {}
+    for f, point, exact, kind in least_squares():
+        runs: list[tuple[str, numerics.Tolerance | None]] = [("", None)]
+        runs += [(f" to {t.rtol:g}", t) for t in TOLERANCES]
+        for suffix, tolerance in runs:
+            if kind == "f''":
+                r = numerics.derivative(f, point, order=2, tolerance=tolerance, error_estimate=True)
+                values, errors, unreliable, converged = (
+                    r.derivatives,
+                    r.errors,
+                    r.unreliable,
+                    r.converged,
+                )
+            else:
+                h = numerics.hessian(f, point, tolerance=tolerance, error_estimate=True)
+                values, errors, unreliable, converged = (
+                    h.hessians,
+                    h.errors,
+                    h.unreliable,
+                    h.converged,
+                )
+            assert errors is not None
+            assert unreliable is not None
+            off = np.abs(values - exact).reshape(-1)
+            largest = np.max(np.abs(exact))
+            flagged = bool(unreliable.any())
+            within = bool(np.all(off <= 1e-6 * np.abs(exact).reshape(-1)))
+            if tolerance is None:
+                wrong = not flagged and not within
+                met = False
+            else:
+                assert converged is not None
+                met = bool(converged.all())
+                wrong = met and bool(off.max() > tolerance.rtol * largest)
+            row = counts.setdefault(kind + suffix, [0] * 6)
+            excess = off > np.asarray(errors).reshape(-1)
+            tenfold = off > 10 * np.asarray(errors).reshape(-1)
+            for k, v in enumerate([1, excess.any(), tenfold.any(), flagged and within, wrong, met]):
+                row[k] += int(v)
+    return counts
+
+
+def least_squares() -> Iterator[tuple[Callable[[Any], Any], Any, Any, str]]:
+    """f = Σ (r_k − r_k(c))² at c, with its exact f'' or Hessian (of the text as written,
+    its constants the float64 nearest r_k(c)), and "f''" or "Hessian"."""
+    rng = np.random.default_rng(11)
+    x = sympy.Symbol("x")
+    for residual in RESIDUALS:
+        for c in rng.uniform(-1.5, 1.5, 30):
+            level = float(sympy.sympify(residual).subs(x, sympy.Float(c, 40)).evalf(40))
+            text = f"({residual} - {level!r})**2"
+            exact_at = sympy.lambdify(x, sympy.diff(sympy.sympify(text), x, 2), "mpmath")
+            exact = np.array([float(v) for v in exactly(exact_at, [[c]])])
+            bound = parse(text.replace("atan", "arctan")).bind(["x"])
+            yield (lambda t, g=bound: g([t])), np.array([c]), exact, "f''"
+    for system in SYSTEMS:
+        d = max(int(name[-1]) for r in system for name in r.split() if name[:1] == "x") + 1
+        symbols = sympy.symbols(f"x0:{d}")
+        for c in rng.uniform(-1.5, 1.5, (30, d)):
+            at = {s: sympy.Float(v, 40) for s, v in zip(symbols, c, strict=True)}
+            levels = [float(sympy.sympify(r).subs(at).evalf(40)) for r in system]
+            text = " + ".join(f"({r} - {v!r})**2" for r, v in zip(system, levels, strict=True))
+            expression = sympy.sympify(text, locals={str(s): s for s in symbols})
+            exact_at = sympy.lambdify(symbols, sympy.hessian(expression, symbols), "mpmath")
+            exact = np.array(exactly(exact_at, [c])[0].tolist(), dtype=float)[None]
+            f = parse(text.replace("atan", "arctan")).bind([str(s) for s in symbols])
+            yield f, c[None, :], exact, "Hessian"
 
 
 if __name__ == "__main__":

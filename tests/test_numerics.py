@@ -2086,6 +2086,64 @@ def test_to_a_tolerance_a_second_derivative_rounding_swamps_is_refined_and_vouch
     assert abs(result.derivatives[0] - exact) <= 1e-9 * exact
 
 
+@pytest.mark.parametrize(
+    ("text", "x"),
+    [
+        pytest.param("5*(exp(-x) - exp(-3))**2", 3.0, id="exp"),
+        pytest.param("(tanh(x) - tanh(-1))**2", -1.0, id="tanh"),
+    ],
+)
+def test_a_second_derivative_at_a_least_squares_minimum_is_not_doubted(text: str, x: float) -> None:
+    # f and f' are 0 at x, so the smaller steps of the ladder round only through the
+    # residual, eps·|x·f'| at the stencil's ends; counted as eps·|f(x)| = 0, their noise
+    # looked like disagreement, and the point was doubted while 2e-9 off.
+    exact = _exact_first(text, x, order=2)
+    result = derivative(one_variable(text), [x], order=2, error_estimate=True)
+    assert result.unreliable is not None
+    assert result.errors is not None
+    assert result.unreliable.tolist() == [False]
+    assert abs(result.derivatives[0] - exact) <= result.errors[0] <= 1e-6 * abs(exact)
+
+
+def test_a_hessian_at_a_least_squares_minimum_is_not_doubted() -> None:
+    # The same through a Hessian's diagonal ladder: both residuals 0 at (1.2, 1.1).
+    import sympy
+
+    a, b = 1.2, 1.1
+    text = f"(exp(x0) - x1 - {math.exp(a) - b!r})**2 + (x0*x1 + x1**2 - {a * b + b * b!r})**2"
+    symbols = sympy.symbols("x0:2")
+    expression = sympy.sympify(text, locals={"x0": symbols[0], "x1": symbols[1]})
+    at = {symbols[0]: sympy.Float(a, 40), symbols[1]: sympy.Float(b, 40)}
+    exact = np.array(
+        [[float(sympy.diff(expression, p, q).subs(at).evalf(40)) for q in symbols] for p in symbols]
+    )
+    result = hessian(parse(text).bind(["x0", "x1"]), [[a, b]], error_estimate=True)
+    assert result.unreliable is not None
+    assert result.errors is not None
+    assert result.unreliable.tolist() == [False]
+    assert np.all(np.abs(result.hessians[0] - exact) <= result.errors[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "x"),
+    [
+        pytest.param("(exp(x) - exp(1))**2", 1.0, id="exp"),
+        pytest.param("(log(2 + x) - log(3))**2", 1.0, id="log"),
+    ],
+)
+def test_to_a_tolerance_a_second_derivative_at_a_least_squares_minimum_converges(
+    text: str, x: float
+) -> None:
+    # f is 0 at x and f'·x too, so f's size over the stencil, |f''|·(k·h)²/2, is all of
+    # it: that spread is no reason for a narrower step (its rounding over h² is the same
+    # at every step), and narrowing for it stopped short of the tolerance.
+    exact = _exact_first(text, x, order=2)
+    result = derivative(one_variable(text), [x], order=2, tolerance=TIGHT)
+    assert result.converged is not None
+    assert result.converged.tolist() == [True]
+    assert abs(result.derivatives[0] - exact) <= 1e-12 * abs(exact)
+
+
 def test_to_a_tolerance_a_derivative_whose_ladder_doubts_its_step_stays_flagged() -> None:
     # 3x + sin(x) at 1e12: every step scaled to x sees 3; the ladder's smaller steps see
     # 3 + cos(1e12). A tolerance leaves it (its bound cannot see what the ladder saw).

@@ -9,9 +9,9 @@ import numpy as np
 from .bounds import (
     FLAG,
     NOISE,
-    ROUNDING_SAFETY,
     TRUNCATION_SAFETY,
     error_bound,
+    rounding_bound,
     rounding_constant,
     rounding_swamps,
 )
@@ -211,9 +211,12 @@ def _best_on_ladder(
     trusted = np.abs(d_precise - d_safe) <= margin
     best = np.where(trusted, best_precise, best_safe)
     chosen = trials[best, columns]
-    doubt = _smaller_steps_disagree(
-        trials, chosen, best, ROUNDING_SAFETY * EPS * size * weight / power
-    )
+    # Smaller steps round as the bound counts them: for f'' with f' at the stencil's outer
+    # points (`rounding_bound`'s bend), which at a least-squares minimum, f and f' both 0 at
+    # x, is all the rounding there is: (exp(−x) − exp(−3))² at 3 was doubted, 2e-9 off.
+    bend = trials if rule.order == 2 else None
+    rounding = rounding_bound(trial_rows[j], trial_h, trial_center, slopes, rule, bend)
+    doubt = _smaller_steps_disagree(trials, chosen, best, rounding)
     # The chosen level's own change to the next, relative to the two (about half the
     # relative change), counted TRUNCATION_SAFETY times as a bound: over FLAG, the ladder
     # cannot vouch for the estimate (forward f'' of log(x) at 1e-6: the best level changes
