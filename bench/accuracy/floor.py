@@ -1,7 +1,8 @@
 """What float64 central differences can reach on a case, searched with the exact value known.
 
 For the tolerance runner's components that did not converge, the question is whether any
-central stencil could have met rtol = 1e-12 at all, with a bound that treats f as a black box.
+central stencil could have met the runner's rtol (1e-12; 1e-10 for *nabla tolerance 1e-10*) at
+all, with a bound that treats f as a black box.
 The search tries every central stencil of accuracy 2 to 16 at every step 2^(k/2)·max(|x|, 1)
 from 2^-60 to 2^30 of it (for a Hessian's mixed term, the product of two first-derivative
 stencils) and measures the true error against the oracle's value. A step counts only where
@@ -45,24 +46,24 @@ from app.numerics.stencils import stencil
 
 from .cases import Case
 from .metrics import Outcome, significant
+from .runners import TOLERANCES
 
 Array = np.ndarray[Any, Any]
 Function = Callable[[Sequence[Array]], Array]
 EPS = float(np.finfo(np.float64).eps)
-RTOL = 1e-12
 ACCURACIES = range(2, 18, 2)
 STEPS = 2.0 ** (np.arange(-120, 61) / 2)  # times max(|x_i|, 1)
 RUN = 3  # consecutive steps that must each be within the margin
 MARGIN = 4.0  # ... of the goal, a quarter of it
 
 
-def breakdown(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def breakdown(outcomes: Sequence[Outcome], runner: str = "nabla tolerance") -> dict[str, Any]:
     """Per kind: the tolerance runner's components, those that converged, and those that
     did not by category ("id component floor at-4x any-step" each: a line of summary.json); and
     "expression at point" of each case named."""
     table: dict[str, Any] = {"kinds": {}, "cases": {}}
     for o in outcomes:
-        if o.runner != "nabla tolerance" or o.result.converged is None:
+        if o.runner != runner or o.result.converged is None:
             continue
         kind = table["kinds"].setdefault(o.case.kind, {"components": 0, "converged": 0})
         kind["components"] += len(o.result.converged)
@@ -83,9 +84,10 @@ def classify(o: Outcome, k: int) -> tuple[str, list[float | str] | None]:
     scale = max(abs(e) for e in o.exact())
     if scale == 0:
         return "zero", None
-    honest, safe, any_step = (e / scale for e in best_errors(o.case, k, RTOL * scale))
+    rtol = TOLERANCES[o.runner][0].rtol
+    honest, safe, any_step = (e / scale for e in best_errors(o.case, k, rtol * scale))
     floors = [significant(honest, 2), significant(safe, 2), significant(any_step, 2)]
-    if honest > RTOL / MARGIN:
+    if honest > rtol / MARGIN:
         return "unreachable", floors
     flagged = bool(o.result.flagged and o.result.flagged[k])
     return ("flagged" if flagged else "reachable"), floors

@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from .cases import Case
-from .runners import TOLERANCE, Result
+from .runners import TOLERANCES, Result
 
 THRESHOLDS = {"above_1e-6": 1e-6, "above_1e-3": 1e-3}
-RTOL = TOLERANCE.rtol
 
 
 @dataclass(frozen=True)
@@ -105,14 +104,15 @@ def flag_statistics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
 
 def converged_off(outcomes: Iterable[Outcome]) -> np.ndarray[Any, Any]:
     """Per component said to meet the tolerance: whether its true error is over it,
-    RTOL·max|exact| over the point's components (as the engine scales rtol)."""
+    rtol·max|exact| over the point's components (as the engine scales rtol)."""
     off = []
     for o in outcomes:
         exact = o.exact()
         scale = max(abs(e) for e in exact)
+        rtol = TOLERANCES[o.runner][0].rtol
         for e, v, met in zip(exact, o.result.values, o.result.converged or [], strict=False):
             if met:
-                off.append(not abs(v - e) <= RTOL * scale)
+                off.append(not abs(v - e) <= rtol * scale)
     return np.array(off, dtype=bool)
 
 

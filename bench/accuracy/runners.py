@@ -122,16 +122,32 @@ def flags(case: Case, unreliable: Array | None) -> list[bool] | None:
 
 
 TOLERANCE = numerics.Tolerance(rtol=1e-12)  # what the issue's target asks for
+# Second derivatives to 1e-10, as #16's convergence target is restated for them (session
+# 15): their median target is 1e-11, and at 1e-12 their honest bounds, ~20 times their true
+# error (4 times f's rounding, twice the truncation), meet it almost nowhere (`python -m
+# bench.smooth`: 8.5% of f'' and no Hessian on ordinary smooth functions converge, while
+# 35-90% are within 1e-12).
+SECOND_TOLERANCE = numerics.Tolerance(rtol=1e-10)
+SECOND_KINDS = ("d2", "hessian")
+# the tolerance runners, each with its tolerance and the kinds of case it runs on
+TOLERANCES = {
+    "nabla tolerance": (TOLERANCE, ("d1", "d2", "gradient", "hessian")),
+    "nabla tolerance 1e-10": (SECOND_TOLERANCE, SECOND_KINDS),
+}
 
 
-def nabla_tolerance(case: Case) -> Result:
-    """Central differences with `tolerance` rtol = 1e-12, on every kind of case; then the
-    same with `error_estimate=True`, for the kept levels' bounds (the evaluations are the
-    first call's; the values must not change)."""
+def nabla_tolerance(case: Case, tolerance: numerics.Tolerance = TOLERANCE) -> Result:
+    """Central differences with `tolerance` (rtol = 1e-12 unless given); then the same with
+    `error_estimate=True`, for the kept levels' bounds (the evaluations are the first
+    call's; the values must not change)."""
     f = Counted(case)
-    values, _, flagged, converged, reported = tolerance_call(case, f, error_estimate=False)
+    values, _, flagged, converged, reported = tolerance_call(
+        case, f, error_estimate=False, tolerance=tolerance
+    )
     evaluations = f.points
-    estimated, errors, *_ = tolerance_call(case, Counted(case), error_estimate=True)
+    estimated, errors, *_ = tolerance_call(
+        case, Counted(case), error_estimate=True, tolerance=tolerance
+    )
     changed = sum(
         a != b and not (math.isnan(a) and math.isnan(b))
         for a, b in zip(values, estimated, strict=True)
@@ -157,13 +173,13 @@ def nabla_tolerance(case: Case) -> Result:
 
 
 def tolerance_call(
-    case: Case, f: Counted, *, error_estimate: bool
+    case: Case, f: Counted, *, error_estimate: bool, tolerance: numerics.Tolerance = TOLERANCE
 ) -> tuple[list[float], list[float] | None, list[bool] | None, list[bool] | None, int]:
     """Values, errors (with `error_estimate`), flagged and converged components, and the
     evaluations the engine reports."""
     point = np.array([case.point])
     if case.kind == "hessian":
-        h = numerics.hessian(f, point, tolerance=TOLERANCE, error_estimate=error_estimate)
+        h = numerics.hessian(f, point, tolerance=tolerance, error_estimate=error_estimate)
         values, flagged, converged, reported = (
             h.hessians[0],
             h.unreliable,
@@ -172,7 +188,7 @@ def tolerance_call(
         )
         errors = None if h.errors is None else h.errors[0]
     elif case.kind == "gradient":
-        g = numerics.gradient(f, point, tolerance=TOLERANCE, error_estimate=error_estimate)
+        g = numerics.gradient(f, point, tolerance=tolerance, error_estimate=error_estimate)
         values, flagged, converged, reported = g.gradient, g.unreliable, g.converged, g.evaluations
         errors = g.errors
     else:
@@ -181,7 +197,7 @@ def tolerance_call(
             lambda t: f([t]),
             point[0],
             order=order,
-            tolerance=TOLERANCE,
+            tolerance=tolerance,
             error_estimate=error_estimate,
         )
         values, flagged, converged, reported = (

@@ -25,7 +25,7 @@ NABLA_METHODS: dict[str, Method] = {
     "nabla backward": "backward",
     "nabla complex": "complex",
 }
-NABLA = [*NABLA_METHODS, "nabla tolerance"]
+NABLA = [*NABLA_METHODS, *runners.TOLERANCES]
 PEERS = ["numdifftools", "scipy", "h = 1e-4"]
 PAPERS = {
     GMSW: "Gill, Murray, Saunders & Wright 1983",
@@ -37,8 +37,9 @@ PAPERS = {
 
 def runner(name: str) -> Callable[[Case], runners.Result | None]:
     """The runner called `name`; it returns None for a case it does not apply to."""
-    if name == "nabla tolerance":
-        return runners.nabla_tolerance
+    if name in runners.TOLERANCES:
+        tolerance, kinds = runners.TOLERANCES[name]
+        return lambda c: runners.nabla_tolerance(c, tolerance) if c.kind in kinds else None
     if name in NABLA:
         method = NABLA_METHODS[name]
         return lambda c: runners.nabla(c, method) if method in runners.nabla_methods(c) else None
@@ -76,6 +77,7 @@ def summary(
         "silent": silent(outcomes, "nabla central"),
         "worst_estimates": worst_estimates(outcomes),
         "tolerance_misses": breakdown(outcomes),
+        "second_tolerance_misses": breakdown(outcomes, "nabla tolerance 1e-10"),
         "tolerance_stages": tolerance_stages(outcomes),
     }
 
@@ -140,7 +142,7 @@ def nabla_cases(outcomes: Sequence[Outcome]) -> dict[str, dict[str, list[Any]]]:
     for o in outcomes:
         if o.runner in NABLA:
             exceeded = sum(not (true <= reported) for true, reported in o.estimates())
-            table.setdefault(o.case.id, {})[o.runner.split()[1]] = [
+            table.setdefault(o.case.id, {})[o.runner.removeprefix("nabla ")] = [
                 significant(max(o.relative_errors()), 2),
                 exceeded,
             ]
