@@ -221,6 +221,9 @@ def test_the_docs_are_rendered_from_the_committed_summary(committed: dict[str, A
         # f₁₁ of x0²·x1 + sin(x1) at (1e6, 1e3), where f ≈ 1e15 rounds by 0.2 and a step
         # wide enough for that rounding sees sin(x1) not at all, at any order.
         ("nabla tolerance", 0.01, 0.001),
+        # The same component, and the only one, to rtol 1e-10 (of 391, second derivatives
+        # and Hessians only).
+        ("nabla tolerance 1e-10", 0.01, 0.003),
     ],
 )
 def test_error_estimates_bound_the_true_error_on_the_suite(
@@ -267,6 +270,27 @@ def test_to_a_tolerance_convergence_is_claimed_where_the_error_supports_it(
     # was, for bounds that hold (session 14): 352, one level more where f is a polynomial.
     peer = committed["by_kind"]["hessian"]["numdifftools"]["evaluations"]
     assert by_kind["hessian"][name]["evaluations"] <= 1.02 * peer
+
+
+def test_second_derivatives_to_1e_10_converge_where_their_bounds_can_show_it(
+    measured: dict[str, Any],
+) -> None:
+    # #16's convergence target for second derivatives and Hessians, restated at rtol 1e-10
+    # (session 15; at 1e-12 their honest bounds meet it almost nowhere, `runners`). Of the
+    # components within reach of float64 (`floor`), 47 of 55 f'' and 294 of 326 Hessian
+    # terms converge: the 95% is not met yet. MGH's trigonometric Hessian (21 terms) is
+    # doubted by its ladder, whose smaller steps see f cancel inside (6 − Σcos x_i).
+    name = "nabla tolerance 1e-10"
+    d2, hessian = (measured["by_kind"][k][name] for k in ("d2", "hessian"))
+    assert d2["converged"] >= 0.77
+    assert hessian["converged"] >= 0.89
+    assert d2["converged_off"] == 0
+    # x0²·x1 + sin(x1) at (1e6, 1e3): f₁₁ = −sin(1000) is below f's rounding at every step,
+    # and the level's bound, 5e-5, is under 1e-10 of the largest term (2e6): it converges,
+    # flagged `unreliable`, 0.83 off (1 of its 3 terms, of 294 converged).
+    assert hessian["converged_off"] <= 0.0035
+    assert d2["median"] <= 1e-12
+    assert hessian["median"] <= 1e-12
 
 
 def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(

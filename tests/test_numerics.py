@@ -2144,6 +2144,21 @@ def test_to_a_tolerance_a_second_derivative_at_a_least_squares_minimum_converges
     assert abs(result.derivatives[0] - exact) <= 1e-12 * abs(exact)
 
 
+def test_to_a_tolerance_a_second_derivative_does_not_narrow_its_step_for_fs_linear_part() -> None:
+    # 1e4·x³ + 0.01·x² + 5·x at 1e-9 (Shi, Xie, Xuan & Nocedal's test function, the accuracy
+    # suite's papers-062): over a stencil 0.16 wide, f is 5·k·h, not f(x) = 5e-9. That part
+    # rounds as eps·5·k·h/h², more at a narrower step, and narrowing for it took the step
+    # from 0.027 to 5.6e-7: 1.2e-11 off. Exact: 0.02 + 6e4·x.
+    exact = 0.02 + 6e4 * 1e-9
+    f = one_variable("1e4*x**3 + 0.01*x**2 + 5*x")
+    tolerance = numerics.Tolerance(rtol=1e-10)
+    result = derivative(f, [1e-9], order=2, tolerance=tolerance, error_estimate=True)
+    assert result.errors is not None
+    off = abs(result.derivatives[0] - exact)
+    assert off <= result.errors[0]
+    assert off <= 5e-12 * exact
+
+
 def test_to_a_tolerance_a_derivative_whose_ladder_doubts_its_step_stays_flagged() -> None:
     # 3x + sin(x) at 1e12: every step scaled to x sees 3; the ladder's smaller steps see
     # 3 + cos(1e12). A tolerance leaves it (its bound cannot see what the ladder saw).

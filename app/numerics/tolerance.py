@@ -43,6 +43,7 @@ the budget's plan, counts every level, at HIGHER's order after the first).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -473,13 +474,15 @@ def _stencils(
     weighted = sum(abs(w) * np.abs(center if k == 0 else values(k)) for k, w in _terms(rule))
     size = np.asarray(weighted / sum(abs(w) for w in rule.weights))
     rounding = rounding_bound(x, h, size, slope, rule, estimate)
-    # The spread counts only what a narrower step would take away: for f'', not f's
-    # quadratic part over the stencil, |f''|·(k·h)²/2, whose rounding over h² is the same at
-    # every step (at a least-squares minimum, (c0 + c1·exp(0.6·c2) − 4.14)², f and f' are 0
-    # at x, and narrowing the step for that spread left the bound as it was).
-    kept = np.abs(center) + np.abs(x * slope)
+    # The spread counts only what a narrower step would take away: f's parts over the
+    # stencil of degree above m, whose rounding over h^m falls with h; not its linear part,
+    # |f'|·|k·h|, nor for f'' its quadratic one, |f''|·(k·h)²/2, whose rounding over h^m is
+    # the same or larger at a narrower step (at a least-squares minimum, (c0 + c1·exp(0.6·c2)
+    # − 4.14)², f and f' are 0 at x, and narrowing the step for f's quadratic spread left the
+    # bound as it was; f'' of 1e4·x³ + 0.01·x² + 5·x at 1e-9 lost 100x to its linear part).
+    kept = np.abs(center) + np.abs(x * slope) + np.abs(slope) * h * _part(rule, 1)
     if order == 2:
-        kept = kept + np.abs(estimate) * h**2 * _quadratic(rule)
+        kept = kept + np.abs(estimate) * h**2 * _part(rule, 2)
     with np.errstate(all="ignore"):
         spread = size / kept
     return Level(
@@ -517,10 +520,11 @@ def _flat(values: Callable[[int], Array], rule: Stencil, center: Array) -> Array
     return np.where(same, np.where(values(ends[0]) == center, 1, -1), 0)
 
 
-def _quadratic(rule: Stencil) -> float:
-    """Σ|w_k|·k²/2 / Σ|w_k|: f's quadratic part over the stencil, weighted as its size is,
-    in units of |f''|·h²."""
-    return sum(abs(w) * k * k for k, w in _terms(rule)) / 2 / _weight(rule.accuracy, rule.order)
+def _part(rule: Stencil, n: int) -> float:
+    """Σ|w_k|·|k|^n/n! / Σ|w_k|: f's part of degree n over the stencil, weighted as its size
+    is (`_stencils`), in units of |f^(n)|·h^n."""
+    moments = sum(abs(w) * abs(k) ** n for k, w in _terms(rule)) / math.factorial(n)
+    return moments / _weight(rule.accuracy, rule.order)
 
 
 def _terms(rule: Stencil) -> list[tuple[int, float]]:
