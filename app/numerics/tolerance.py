@@ -524,7 +524,7 @@ def _part(rule: Stencil, n: int) -> float:
     """Σ|w_k|·|k|^n/n! / Σ|w_k|: f's part of degree n over the stencil, weighted as its size
     is (`_stencils`), in units of |f^(n)|·h^n."""
     moments = sum(abs(w) * abs(k) ** n for k, w in _terms(rule)) / math.factorial(n)
-    return moments / _weight(rule.accuracy, rule.order)
+    return float(moments) / _weight(rule.accuracy, rule.order)
 
 
 def _terms(rule: Stencil) -> list[tuple[int, float]]:
