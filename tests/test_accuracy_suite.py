@@ -316,12 +316,16 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # error near complex poles (session 14): f'' 46.1 -> 48.0 (31.1%), Hessians 302 -> 348
     # (57.0% -> 52.4%); and no gain from a geometric decrease where the low orders show the
     # step too near f's poles (`EARLY`): f'' 47.9, Hessians 352.
+    # Then a point its levels do not converge, whose first answer's ladder shrank the step
+    # (a kink near: |x| at 1e-9), has the first answer's own bound checked, where its
+    # rounding alone does not miss the goal (session 15): f' 72.1% -> 73.2% converged (the
+    # cusps whose ladder step is exact), 42.4 -> 42.6 evaluations, gradients 75.2 -> 75.7.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 43
     assert rows["d2"]["evaluations"] <= 48
     assert rows["gradient"]["evaluations"] <= 76
     assert rows["hessian"]["evaluations"] <= 352
-    assert rows["d1"]["converged"] >= 0.71
+    assert rows["d1"]["converged"] >= 0.73
     assert rows["gradient"]["converged"] >= 0.80
     # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
     # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6).

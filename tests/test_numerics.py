@@ -2159,6 +2159,29 @@ def test_to_a_tolerance_a_second_derivative_does_not_narrow_its_step_for_fs_line
     assert off <= 5e-12 * exact
 
 
+@pytest.mark.parametrize(
+    ("text", "x", "exact"),
+    [
+        pytest.param("abs(x)", 1e-9, 1.0, id="abs"),
+        pytest.param("abs(x)", -1e-9, -1.0, id="abs-left"),
+        pytest.param("x*abs(x)", -1e-6, 2e-6, id="signed-square"),
+    ],
+)
+def test_to_a_tolerance_a_derivative_next_to_a_kink_converges_at_its_ladders_step(
+    text: str, x: float, exact: float
+) -> None:
+    # The first answer's ladder shrank the step under the distance to the kink at 0, where
+    # f is linear (or quadratic) and the central difference exact; the levels, their steps
+    # scaled from the ladder's, reach across the kink. The first answer's own bound (the
+    # next accuracy, smaller steps) meets 1e-12 (the accuracy suite's cusp-001, cusp-002
+    # and cusp-012).
+    result = derivative(one_variable(text), [x], tolerance=TIGHT, error_estimate=True)
+    assert result.converged is not None
+    assert result.errors is not None
+    assert result.converged.tolist() == [True]
+    assert abs(result.derivatives[0] - exact) <= result.errors[0] <= 1e-12 * abs(exact)
+
+
 def test_to_a_tolerance_a_derivative_whose_ladder_doubts_its_step_stays_flagged() -> None:
     # 3x + sin(x) at 1e12: every step scaled to x sees 3; the ladder's smaller steps see
     # 3 + cos(1e12). A tolerance leaves it (its bound cannot see what the ladder saw).

@@ -29,7 +29,9 @@ goal at any step goes on at 16th (HIGHER, `_escalate`):
   WIDE times smaller.
 
 A point converges at the first level whose bound meets the tolerance; otherwise it keeps
-the estimate of smallest bound, and `converged` says it did not meet it. A point whose
+the estimate of smallest bound, and `converged` says it did not meet it. Where no level met
+it and the first answer's ladder shrank its step (a kink near x, which the levels' wider
+stencils reach across), the first answer's own bound is checked too (`_first_checked`). A point whose
 step the first answer doubts (`Gradient.doubted`: its ladder saw smaller steps disagree,
 3x + sin(x) at 1e12, where every stencil scaled to x agrees on 3) is left as it is and
 never counts as converged: agreement there proves nothing. A point the first answer flags
@@ -55,6 +57,7 @@ from .bounds import (
     ROUNDING_SAFETY,
     TRUNCATION_SAFETY,
     _largest_term,
+    error_bound,
     noise_along,
     rounding_bound,
     rounding_constant,
@@ -64,7 +67,16 @@ from .bounds import (
 from .checks import representable
 from .core import Gradient, Hessian, _at, _remembered, _replace, stencil_sum
 from .ladders import LADDER_CHUNK, SHRINK_FACTOR, _pick
-from .stencils import EPS, Array, Function, Stencil, Tolerance, stencil
+from .stencils import (
+    EPS,
+    Array,
+    Function,
+    Options,
+    Stencil,
+    Tolerance,
+    evaluation_count,
+    stencil,
+)
 
 ACCURACY = {1: 8, 2: 12}  # the stencil's, per derivative order; p − 2 and p − 4 bound it
 # ... and where that order cannot meet the goal (`_escalate`). Second derivatives stay at
@@ -216,6 +228,21 @@ def refine_to_tolerance(
             goal = np.maximum(tolerance.atol + tolerance.rtol * scale[chunk.flat], 0.0)
             chunk = chunk._replace(goal=goal)
             met, used, best = _to_goal(f, j, order, accuracy, chunk, out)
+            first = _first_checked(f, j, order, accuracy, chunk, ~met)
+            if first is not None:
+                at, bound, spent = first
+                better = (bound <= chunk.goal[at]) & (bound < best[at])
+                kept = at[better]
+                _keep(
+                    out,
+                    j,
+                    chunk.flat[kept],
+                    chunk.first[kept],
+                    chunk.first_step[kept],
+                    bound[better],
+                )
+                met[kept], best[kept] = True, bound[better]
+                used[at] += spent
             converged[j].flat[chunk.flat] = met
             evaluations[j].flat[chunk.flat] = used
             if out.unreliable is not None:
@@ -243,6 +270,36 @@ def _pending(
         h = np.array(out.steps[j][at])
     first = np.array(out.gradient[j][at])
     return Pending(flat, subset, x, _pick(out.values, at), first, h, np.zeros(flat.size))
+
+
+def _first_checked(
+    f: Function, j: int, order: int, accuracy: int, chunk: Pending, pending: Array
+) -> tuple[Array, Array, int] | None:
+    """Where the levels did not meet the goal and the first answer's ladder shrank its step
+    (a kink or pole near x), the first answer's own bound (`error_bound`: the next accuracy
+    and smaller steps): |x| at 1e-9, whose levels' stencils, at steps scaled to the ladder's,
+    reach across the kink, is exact at the ladder's step, 1 ± 4.8e-15. Returns the points
+    (indices into the chunk), their bounds, and the evaluations each cost; None if none."""
+    scale = function_scale(chunk.x, chunk.first_step, accuracy, order)
+    shrunk = scale < np.maximum(np.abs(chunk.x), 1.0) / 2
+    # (not where the bound's rounding alone, known without evaluating f, misses the goal)
+    rule = stencil("central", accuracy, order)
+    rounding = rounding_bound(chunk.x, chunk.first_step, chunk.center, chunk.first, rule)
+    within = rounding <= chunk.goal
+    at = np.flatnonzero(pending & shrunk & within & np.isfinite(chunk.first) & (chunk.goal > 0))
+    if at.size == 0:
+        return None
+    options = Options(accuracy=accuracy, order=order)
+    rows = [r[at] for r in chunk.rows]
+    bound = error_bound(
+        f, rows, j, chunk.first_step[at], options, chunk.center[at], chunk.first[at]
+    )
+    bound = np.where(np.isfinite(bound), bound, np.inf)
+    # (what `error_estimate` adds to a point's plan, per coordinate)
+    spent = evaluation_count("central", accuracy, order, 1, True) - evaluation_count(
+        "central", accuracy, order, 1, False
+    )
+    return at, bound, spent
 
 
 def _to_goal(
