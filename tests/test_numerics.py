@@ -2182,6 +2182,25 @@ def test_to_a_tolerance_a_derivative_next_to_a_kink_converges_at_its_ladders_ste
     assert abs(result.derivatives[0] - exact) <= result.errors[0] <= 1e-12 * abs(exact)
 
 
+def test_to_a_tolerance_orders_that_do_not_converge_over_the_rounding_shrink_the_step() -> None:
+    # MGH's Powell badly scaled function at (0, 10) (the accuracy suite's mgh-010): f ≈ 1
+    # rounds over ∂f/∂x1 = 5e-9, so the first answer's ladder grew its step, and the levels,
+    # scaled from it, started at 1.5, where the 8th-order stencil is 3e-7 off exp(−x1)'s
+    # part. Their orders disagreed far over the rounding, and the next steps grew as if
+    # rounding were in the way: never converged. Exact values from sympy at 40 digits.
+    import sympy
+
+    text = "(1e4*x0*x1 - 1)**2 + (exp(-x0) + exp(-x1) - 1.0001)**2"
+    symbols = sympy.symbols("x0:2")
+    expression = sympy.sympify(text, locals={"x0": symbols[0], "x1": symbols[1]})
+    at = {symbols[0]: sympy.Float(0, 40), symbols[1]: sympy.Float(10, 40)}
+    exact = np.array([float(sympy.diff(expression, s).subs(at).evalf(40)) for s in symbols])
+    result = gradient(parse(text).bind(["x0", "x1"]), [[0.0, 10.0]], tolerance=TIGHT)
+    assert result.converged is not None
+    assert result.converged.tolist() == [True]
+    assert np.all(np.abs(result.gradient[0] - exact) <= 1e-12 * np.abs(exact).max())
+
+
 def test_to_a_tolerance_a_derivative_whose_ladder_doubts_its_step_stays_flagged() -> None:
     # 3x + sin(x) at 1e12: every step scaled to x sees 3; the ladder's smaller steps see
     # 3 + cos(1e12). A tolerance leaves it (its bound cannot see what the ladder saw).

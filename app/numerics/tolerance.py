@@ -31,8 +31,8 @@ goal at any step goes on at 16th (HIGHER, `_escalate`):
 A point converges at the first level whose bound meets the tolerance; otherwise it keeps
 the estimate of smallest bound, and `converged` says it did not meet it. Where no level met
 it and the first answer's ladder shrank its step (a kink near x, which the levels' wider
-stencils reach across), the first answer's own bound is checked too (`_first_checked`). A point whose
-step the first answer doubts (`Gradient.doubted`: its ladder saw smaller steps disagree,
+stencils reach across), the first answer's own bound is checked too (`_first_checked`). A
+point whose step the first answer doubts (`Gradient.doubted`: its ladder saw smaller steps disagree,
 3x + sin(x) at 1e12, where every stencil scaled to x agrees on 3) is left as it is and
 never counts as converged: agreement there proves nothing. A point the first answer flags
 for rounding alone (f ≈ 1e5 at its step of 1e-4 for f'') is refined like any other, and
@@ -458,9 +458,11 @@ def _next_step(
     (m·R/(p·T))^(1/(p+m)), smaller or larger (1/x at 1: T and R of 5e-13 each at h = 0.007,
     1e-12 together; 7e-13 at 0.8·h); the next step goes there, at most REACH times smaller
     or GROW times larger, and where even that least sum would miss the goal, no step meets
-    it. Where they do not converge, or truncation is far under it, rounding buries the
-    truncation: a step just large enough for the rounding to fall to 1/`room` of the goal
-    (a Hessian's first level, rounding 5x over it, went 4x wider and lost to truncation),
+    it. Where they do not converge while their differences are far over the rounding, the
+    step is too wide: WIDE times smaller. Where they do not converge otherwise, or
+    truncation is far under it, rounding buries the truncation: a step just large enough
+    for the rounding to fall to 1/`room` of the goal (a Hessian's first level, rounding 5x
+    over it, went 4x wider and lost to truncation),
     from MIN_GROW to GROW times larger, hopeless only if rounding alone REACH times larger
     would still miss. Untrusted: WIDE smaller.
     """
@@ -476,7 +478,12 @@ def _next_step(
         narrower = np.clip(np.nan_to_num(level.spread**-0.5, nan=1.0), 1e-8, 1.0)
         narrower = np.where(np.isinf(level.spread), 1 / REACH, narrower)
         enough = np.clip(np.nan_to_num((room * r / goal) ** (1.0 / m), nan=GROW), MIN_GROW, GROW)
-    rounded = trusted & ~measured & ~spread
+    # Orders that do not converge while their differences are far over the rounding: the
+    # step is too wide for f, not buried in noise (MGH's Powell badly scaled function at
+    # (0, 10): ∂f/∂x1 = 5e-9 from exp(−x1), at a step of 1.5 read off a first answer whose
+    # ladder grew its step for f's rounding; the next steps grew, 3e-7 off, none converged).
+    wide = trusted & ~level.converging & ~spread & (t > COMPARABLE * r)
+    rounded = trusted & ~measured & ~spread & ~wide
     factor = np.where(measured, np.clip(best, 1 / REACH, GROW), np.where(rounded, enough, 1 / WIDE))
     factor = np.where(spread, narrower, factor)
     # until f changes over the stencil, and not only at x
