@@ -319,12 +319,13 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # Then a point its levels do not converge, whose first answer's ladder shrank the step
     # (a kink near: |x| at 1e-9), has the first answer's own bound checked, where its
     # rounding alone does not miss the goal (session 15): f' 72.1% -> 73.2% converged (the
-    # cusps whose ladder step is exact), 42.4 -> 42.6 evaluations, gradients 75.2 -> 75.7.
+    # cusps whose ladder step is exact), 42.4 -> 42.6 evaluations, gradients 75.2 -> 75.7,
+    # f'' 31.1% -> 32.8% at 47.9 -> 48.3.
     # And orders that disagree far over their rounding shrink the next step (they grew it):
     # gradients 80.6% -> 81.2% converged (MGH's Powell badly scaled function), 75.6.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 43
-    assert rows["d2"]["evaluations"] <= 48
+    assert rows["d2"]["evaluations"] <= 48.5
     assert rows["gradient"]["evaluations"] <= 76
     assert rows["hessian"]["evaluations"] <= 352
     assert rows["d1"]["converged"] >= 0.73

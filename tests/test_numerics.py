@@ -2160,22 +2160,23 @@ def test_to_a_tolerance_a_second_derivative_does_not_narrow_its_step_for_fs_line
 
 
 @pytest.mark.parametrize(
-    ("text", "x", "exact"),
+    ("text", "x", "order", "exact"),
     [
-        pytest.param("abs(x)", 1e-9, 1.0, id="abs"),
-        pytest.param("abs(x)", -1e-9, -1.0, id="abs-left"),
-        pytest.param("x*abs(x)", -1e-6, 2e-6, id="signed-square"),
+        pytest.param("abs(x)", 1e-9, 1, 1.0, id="abs"),
+        pytest.param("abs(x)", -1e-9, 1, -1.0, id="abs-left"),
+        pytest.param("x*abs(x)", -1e-6, 1, 2e-6, id="signed-square"),
+        pytest.param("abs(x)**3", 1e-4, 2, 6e-4, id="cube-second"),
     ],
 )
 def test_to_a_tolerance_a_derivative_next_to_a_kink_converges_at_its_ladders_step(
-    text: str, x: float, exact: float
+    text: str, x: float, order: int, exact: float
 ) -> None:
     # The first answer's ladder shrank the step under the distance to the kink at 0, where
     # f is linear (or quadratic) and the central difference exact; the levels, their steps
     # scaled from the ladder's, reach across the kink. The first answer's own bound (the
-    # next accuracy, smaller steps) meets 1e-12 (the accuracy suite's cusp-001, cusp-002
-    # and cusp-012).
-    result = derivative(one_variable(text), [x], tolerance=TIGHT, error_estimate=True)
+    # next accuracy, smaller steps) meets 1e-12 (the accuracy suite's cusp-001, cusp-002,
+    # cusp-012 and cusp-015).
+    result = derivative(one_variable(text), [x], order=order, tolerance=TIGHT, error_estimate=True)
     assert result.converged is not None
     assert result.errors is not None
     assert result.converged.tolist() == [True]

@@ -282,9 +282,11 @@ def _first_checked(
     (indices into the chunk), their bounds, and the evaluations each cost; None if none."""
     scale = function_scale(chunk.x, chunk.first_step, accuracy, order)
     shrunk = scale < np.maximum(np.abs(chunk.x), 1.0) / 2
-    # (not where the bound's rounding alone, known without evaluating f, misses the goal)
+    # (not where the bound's rounding alone, known without evaluating f, misses the goal;
+    # for f'', whose f' is not known here, f's own)
     rule = stencil("central", accuracy, order)
-    rounding = rounding_bound(chunk.x, chunk.first_step, chunk.center, chunk.first, rule)
+    slope = chunk.first if order == 1 else np.zeros_like(chunk.first)
+    rounding = rounding_bound(chunk.x, chunk.first_step, chunk.center, slope, rule)
     within = rounding <= chunk.goal
     at = np.flatnonzero(pending & shrunk & within & np.isfinite(chunk.first) & (chunk.goal > 0))
     if at.size == 0:
