@@ -79,23 +79,31 @@ def summary(
         "tolerance_misses": breakdown(outcomes),
         "second_tolerance_misses": breakdown(outcomes, "nabla tolerance 1e-10"),
         "tolerance_stages": tolerance_stages(outcomes),
+        "second_tolerance_stages": tolerance_stages(outcomes, "nabla tolerance 1e-10"),
     }
 
 
-def tolerance_stages(outcomes: Sequence[Outcome]) -> dict[str, list[float]]:
+def tolerance_stages(
+    outcomes: Sequence[Outcome], runner: str = "nabla tolerance"
+) -> dict[str, list[float]]:
     """Per kind, the tolerance runner's evaluations per point in each of its stages
-    (`runners.Result.stages`), averaged over the cases, and the share of cases with ladders."""
-    table: dict[str, list[tuple[int, int, int]]] = {}
+    (`runners.Result.stages`), averaged over the cases, the share of cases with ladders, and
+    the evaluations per point of the cases that converged (every component)."""
+    table: dict[str, list[tuple[tuple[int, int, int], bool]]] = {}
     for o in outcomes:
-        if o.runner == "nabla tolerance" and o.result.stages is not None:
-            table.setdefault(o.case.kind, []).append(o.result.stages)
-    return {
-        kind: [
-            *(round(sum(s[n] for s in rows) / len(rows), 1) for n in range(3)),
-            round(sum(s[1] > 0 for s in rows) / len(rows), 3),
+        if o.runner == runner and o.result.stages is not None:
+            met = all(o.result.converged or [False])
+            table.setdefault(o.case.kind, []).append((o.result.stages, met))
+    averages = {}
+    for kind, rows in table.items():
+        stages = [s for s, _ in rows]
+        converged = [sum(s) for s, met in rows if met]
+        averages[kind] = [
+            *(round(sum(s[n] for s in stages) / len(stages), 1) for n in range(3)),
+            round(sum(s[1] > 0 for s in stages) / len(stages), 3),
+            round(sum(converged) / len(converged), 1) if converged else 0.0,
         ]
-        for kind, rows in table.items()
-    }
+    return averages
 
 
 def versions() -> dict[str, str]:
