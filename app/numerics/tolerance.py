@@ -121,10 +121,20 @@ ESCALATION_REACH = 64.0
 def tolerance_evaluations(dimension: int, order: int | None = None) -> int:
     """Evaluations of f per point a tolerance may add: every level, every coordinate, for
     the derivative `order` (unless it is 1 or 2, the larger of theirs). A point escalated to
-    HIGHER's order spends that on every level after its first."""
+    HIGHER's order spends that on every level after its first; one whose first answer is
+    checked (`_first_checked`), that bound's evaluations."""
     orders = [order] if order in ACCURACY else list(ACCURACY)
-    levels = max(ACCURACY[m] + (LEVELS - 1) * HIGHER.get(m, ACCURACY[m]) for m in orders)
+    levels = max(
+        ACCURACY[m] + (LEVELS - 1) * HIGHER.get(m, ACCURACY[m]) + _check_cost(CHECKED, m)
+        for m in orders
+    )
     return dimension * (levels + 2 * len(NOISE_MOVES))  # and `value_noise`'s probes
+
+
+def _check_cost(accuracy: int, order: int) -> int:
+    """What `error_estimate` adds to a point's plan per coordinate: `_first_checked`'s cost."""
+    with_bound = evaluation_count("central", accuracy, order, 1, True)
+    return with_bound - evaluation_count("central", accuracy, order, 1, False)
 
 
 def function_scale(x: Array, h: Array | None, accuracy: int, order: int) -> Array:
@@ -272,6 +282,10 @@ def _pending(
     return Pending(flat, subset, x, _pick(out.values, at), first, h, np.zeros(flat.size))
 
 
+CHECKED = 2  # the first answer's accuracy `_first_checked` checks: its bound costs 14
+# evaluations a coordinate there (at accuracy 8, 50)
+
+
 def _first_checked(
     f: Function, j: int, order: int, accuracy: int, chunk: Pending, pending: Array
 ) -> tuple[Array, Array, int] | None:
@@ -280,6 +294,8 @@ def _first_checked(
     and smaller steps): |x| at 1e-9, whose levels' stencils, at steps scaled to the ladder's,
     reach across the kink, is exact at the ladder's step, 1 ± 4.8e-15. Returns the points
     (indices into the chunk), their bounds, and the evaluations each cost; None if none."""
+    if accuracy != CHECKED:
+        return None
     scale = function_scale(chunk.x, chunk.first_step, accuracy, order)
     shrunk = scale < np.maximum(np.abs(chunk.x), 1.0) / 2
     # (not where the bound's rounding alone, known without evaluating f, misses the goal;
@@ -297,11 +313,7 @@ def _first_checked(
         f, rows, j, chunk.first_step[at], options, chunk.center[at], chunk.first[at]
     )
     bound = np.where(np.isfinite(bound), bound, np.inf)
-    # (what `error_estimate` adds to a point's plan, per coordinate)
-    spent = evaluation_count("central", accuracy, order, 1, True) - evaluation_count(
-        "central", accuracy, order, 1, False
-    )
-    return at, bound, spent
+    return at, bound, _check_cost(accuracy, order)
 
 
 def _to_goal(
