@@ -415,16 +415,18 @@ def test_outside_the_suite_bounds_hold_on_ordinary_smooth_functions() -> None:
 
 
 def test_outside_the_suite_least_squares_minima_are_neither_doubted_nor_stalled() -> None:
-    # `bench.smooth.minima`: 210 second derivatives and 90 Hessians of least squares at
+    # `bench.smooth.minima`: 210 second derivatives and 150 Hessians of least squares at
     # their minima, where f and f' are 0 and users ask for Hessians. Before session 15,
-    # 64 f'' and 24 Hessians were flagged `unreliable` while within 1e-6 (the ladder's
-    # smaller steps were charged no rounding, eps·|f(x)| being 0), and narrowing the step
-    # for f's quadratic spread left f'' to 1e-8 converged at 146 of 210.
+    # 64 f'' and 24 of the first 90 Hessians were flagged `unreliable` while within 1e-6
+    # (the ladder's smaller steps were charged no rounding, eps·|f(x)| being 0), and
+    # narrowing the step for f's quadratic spread left f'' to 1e-8 converged at 146 of
+    # 210. Then an outside attack's residuals of linear forms (the last 60 Hessians): 3
+    # more than 1e-6 off unflagged, a mixed term's ladder gone down to exact zeros.
     from bench import smooth
 
     counts = smooth.minima()
-    for name, (answers, exceeded, tenfold, flagged, off, _) in counts.items():
-        assert (exceeded <= 0.01 * answers, tenfold, off) == (True, 0, 0), name
-        assert flagged <= 0.02 * answers, name
-    assert counts["f'' to 1e-08"][5] >= 0.95 * counts["f'' to 1e-08"][0]
-    assert counts["Hessian to 1e-08"][5] >= 0.8 * counts["Hessian to 1e-08"][0]
+    for name, (answers, terms, exceeded, tenfold, flagged, off, _) in counts.items():
+        assert (exceeded <= 0.01 * terms, tenfold, off) == (True, 0, 0), name
+        assert flagged <= 0.05 * answers, name
+    assert counts["f'' to 1e-08"][6] >= 0.95 * counts["f'' to 1e-08"][0]
+    assert counts["Hessian to 1e-08"][6] >= 0.8 * counts["Hessian to 1e-08"][0]
