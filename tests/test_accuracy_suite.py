@@ -303,16 +303,17 @@ def test_to_a_tolerance_a_converged_point_costs_about_what_numdifftools_unchecke
     outcomes: list[Outcome], committed: dict[str, Any]
 ) -> None:
     # #16's "a third of numdifftools' evaluations" is retired (session 15, docs/accuracy.md:
-    # a checked f' costs at least 16 against a third's 10); in its place, a point that
-    # converges costs no more than numdifftools' unchecked answer. Met for gradients (58
-    # against 97) and Hessians to 1e-10 (217 against 346); not yet for f' (32 against 31:
-    # the points a ladder found first cost 78) nor f'' to 1e-10 (36 against 31).
+    # a checked f' costs at least 20 against a third's 10); in its place, a point that
+    # converges costs no more than numdifftools' unchecked answer. Met for gradients (74
+    # against 97) and Hessians to 1e-10 (217 against 346); not for f' (38 against 31: the
+    # points a ladder found first cost 78, and each level kept is confirmed at half its
+    # step, 4 evaluations) nor f'' to 1e-10 (43 against 31; 32 and 36 before confirming).
     theirs = {k: v["numdifftools"]["evaluations"] for k, v in committed["by_kind"].items()}
     first, second = (tolerance_stages(outcomes, r) for r in runners.TOLERANCES)
     assert first["gradient"][4] <= theirs["gradient"]
     assert second["hessian"][4] <= theirs["hessian"]
-    assert first["d1"][4] <= 1.05 * theirs["d1"]
-    assert second["d2"][4] <= 1.2 * theirs["d2"]
+    assert first["d1"][4] <= 1.25 * theirs["d1"]
+    assert second["d2"][4] <= 1.45 * theirs["d2"]
 
 
 def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
@@ -345,10 +346,14 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # f'' 31.1% -> 32.8% at 47.9 -> 48.3.
     # And orders that disagree far over their rounding shrink the next step (they grew it):
     # gradients 80.6% -> 81.2% converged (MGH's Powell badly scaled function), 75.6.
+    # Then every level kept is first confirmed at half its step (`tolerance._confirmed`):
+    # near a kink the orders agree on an error that falls with h, and an outside attack's
+    # kinks said `converged` off the tolerance at 112 of 593 points (3 now): f' 42.6 ->
+    # 48.1, gradients 75.6 -> 88.3, f'' 48.3 -> 56.9, the same points converged.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
-    assert rows["d1"]["evaluations"] <= 43
-    assert rows["d2"]["evaluations"] <= 48.5
-    assert rows["gradient"]["evaluations"] <= 76
+    assert rows["d1"]["evaluations"] <= 48.5
+    assert rows["d2"]["evaluations"] <= 57.5
+    assert rows["gradient"]["evaluations"] <= 89
     assert rows["hessian"]["evaluations"] <= 352
     assert rows["d1"]["converged"] >= 0.73
     assert rows["gradient"]["converged"] >= 0.81
