@@ -9,8 +9,9 @@ sympy's exact derivatives at 40 digits: how often the true error exceeds `errors
 over 10×), and how many points say `converged` while over the tolerance (a Hessian's: its
 worst term, against rtol of its largest, as the engine judges it). Then the same points
 without a tolerance, every method at accuracy 2 and 4: how often `errors` is exceeded.
-Last, least squares at their minima (`minima`), where users ask for Hessians: f = Σ r_k²
-with every residual 0 at the point, so f and f' are 0 there and only f'' is not.
+Then f' next to kinks (`kinks`), to a tolerance. Last, least squares at their minima
+(`minima`), where users ask for Hessians: f = Σ r_k² with every residual 0 at the point,
+so f and f' are 0 there and only f'' is not.
 """
 
 from __future__ import annotations
@@ -68,6 +69,20 @@ SYSTEMS = [
     ["sqrt((0.96*x0 + 1.43*x1)**2 + 1)", "exp(0.5*x0) - x1**2"],
     ["cos(0.331*x0 + 1.117*x1 + 0.975*x2)", "sqrt((0.763*x1 - 0.131*x0 + 0.254*x2)**2 + 1)"],
 ]
+# Kinks (`kinks`): f, its text for sympy, where the kink is; f' at 40 points each side, at
+# 1e-12 to 1e-3 from it (seed 3), as an outside attack found them (session 15).
+KINKS = [
+    ("abs(x)**3 + x", "Abs(x)**3 + x", 0.0),
+    ("where(x > 1, x**2, 2*x - 1)", "Piecewise((x**2, x > 1), (2*x - 1, True))", 1.0),
+    ("abs(x - 0.5)**3 + sin(x)", "Abs(x - 1/2)**3 + sin(x)", 0.5),
+    ("maximum(x, 0)**2", "Piecewise((x**2, x > 0), (0, True))", 0.0),
+    ("abs(x)", "Abs(x)", 0.0),
+    (
+        "where(x > 0.001, x**2, 0.002*x - 1e-6)",
+        "Piecewise((x**2, x > 0.001), (0.002*x - 1e-6, True))",
+        0.001,
+    ),
+]
 TOLERANCES = (numerics.Tolerance(rtol=1e-12), numerics.Tolerance(rtol=1e-8))
 METHODS: tuple[Method, ...] = ("central", "forward", "backward", "complex")
 
@@ -89,6 +104,12 @@ def main() -> None:
             f"without a tolerance, {name}: {answers} answers, errors exceeded at "
             f"{exceeded / answers:.2%}, by over 10x at {tenfold / answers:.2%}"
         )
+    answers, exceeded, tenfold, off, met = kinks()
+    print(
+        f"next to kinks, f' to a tolerance: {answers} answers, errors exceeded at "
+        f"{exceeded / answers:.2%}, by over 10x at {tenfold / answers:.2%}; {met} converged, "
+        f"{off} of them over the tolerance"
+    )
     for name, (answers, terms, exceeded, tenfold, flagged, off, met) in minima().items():
         print(
             f"at least-squares minima, {name}: {answers} answers, errors exceeded at "
@@ -251,6 +272,38 @@ def minima() -> dict[str, list[int]]:
             for k, v in enumerate([*values, flagged and within, wrong, met]):
                 row[k] += int(v)
     return counts
+
+
+def kinks() -> list[int]:
+    """f' next to KINKS's kinks to rtol 1e-12, 1e-10 and 1e-8, with `error_estimate`:
+    answers, `errors` exceeded, by over 10×, converged off the tolerance, converged."""
+    x = sympy.Symbol("x", real=True)
+    rng = np.random.default_rng(3)
+    counts = np.zeros(5, dtype=int)
+    for text, exact_text, kink in KINKS:
+        offsets = 10.0 ** rng.uniform(-12, -3, 40)
+        points = kink + np.concatenate([offsets, -offsets])
+        slope = sympy.lambdify(
+            x, sympy.diff(sympy.sympify(exact_text, locals={"x": x}), x), "mpmath"
+        )
+        exact = np.array([float(v) for v in exactly(slope, [[p] for p in points])])
+        bound = parse(text).bind(["x"])
+        for rtol in (1e-12, 1e-10, 1e-8):
+            tolerance = numerics.Tolerance(rtol=rtol)
+            result = numerics.derivative(
+                lambda t, g=bound: g([t]), points, tolerance=tolerance, error_estimate=True
+            )
+            assert result.errors is not None
+            assert result.converged is not None
+            off = np.abs(result.derivatives - exact)
+            counts += [
+                points.size,
+                np.sum(off > result.errors),
+                np.sum(off > 10 * result.errors),
+                np.sum(result.converged & (off > rtol * np.abs(exact))),
+                np.sum(result.converged),
+            ]
+    return [int(c) for c in counts]
 
 
 def least_squares() -> Iterator[tuple[Callable[[Any], Any], Any, Any, str]]:

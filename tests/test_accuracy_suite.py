@@ -419,6 +419,23 @@ def test_outside_the_suite_bounds_hold_on_ordinary_smooth_functions() -> None:
         assert (exceeded <= 0.01 * answers, tenfold) == (True, 0), name
 
 
+def test_outside_the_suite_kinks_are_not_claimed_to_a_tolerance() -> None:
+    # `bench.smooth.kinks`: f' of six functions with a kink (|x|³ + x, a C1 `where`, relu²,
+    # |x|, ...) at 1e-12 to 1e-3 from it, rtol 1e-12, 1e-10 and 1e-8 (1440 answers). Before
+    # each level kept was confirmed at half its step (session 15), about half the answers'
+    # bounds were exceeded, most by over 10x, and a fifth of the points said to converge
+    # were off the tolerance. Still over the issue's 1%: |x − 0.5|³ + sin(x) within 1e-7 of
+    # 0.5, where the change at half the step stays within the levels' roundings and the
+    # error, 1e-12, is up to 6x its bound; 4 of 592 converged are off (at 1e-12, by <1.3x).
+    from bench import smooth
+
+    answers, exceeded, tenfold, off, met = smooth.kinks()
+    assert exceeded <= 0.06 * answers
+    assert tenfold == 0
+    assert off <= 4
+    assert met >= 550
+
+
 def test_outside_the_suite_least_squares_minima_are_neither_doubted_nor_stalled() -> None:
     # `bench.smooth.minima`: 210 second derivatives and 150 Hessians of least squares at
     # their minima, where f and f' are 0 and users ask for Hessians. Before session 15,
