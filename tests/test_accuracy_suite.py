@@ -349,11 +349,13 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # Then every level kept is first confirmed at half its step (`tolerance._confirmed`):
     # near a kink the orders agree on an error that falls with h, and an outside attack's
     # kinks said `converged` off the tolerance at 112 of 593 points (3 now): f' 42.6 ->
-    # 48.1, gradients 75.6 -> 88.3, f'' 48.3 -> 56.9, the same points converged.
+    # 48.1, gradients 75.6 -> 88.3, f'' 48.3 -> 56.9, the same points converged. And a
+    # central f''s bound counts f' at its stencil's ends (a least-squares minimum's
+    # gradient rounds through its residuals): the default's doubts fell, gradients 91.3.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 48.5
     assert rows["d2"]["evaluations"] <= 57.5
-    assert rows["gradient"]["evaluations"] <= 89
+    assert rows["gradient"]["evaluations"] <= 92
     assert rows["hessian"]["evaluations"] <= 352
     assert rows["d1"]["converged"] >= 0.73
     assert rows["gradient"]["converged"] >= 0.81

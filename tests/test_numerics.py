@@ -2269,6 +2269,21 @@ def test_to_a_tolerance_a_kink_inside_a_levels_stencil_is_neither_claimed_nor_hi
     assert np.sum(off > result.errors) <= 1
 
 
+def test_a_first_derivatives_bound_at_a_least_squares_minimum_counts_its_residuals() -> None:
+    # An outside attack (session 15): f' of 3·(tanh(1.407x + 0.452) − c1)² + 3·(tanh(0.791x
+    # + 0.878) − c2)² at 0.6, where both residuals are 0, is 1.4e-16; the central
+    # difference's 1.2e-16 is off by 1.5e-17, and its bound said 2e-19. The residuals round
+    # by eps each, times f' at x ± h (2·|r|·r'), which the bound now counts as x·f''·h.
+    text = (
+        "3.0*(tanh(1.407*x + 0.452) - 0.860741704067584)**2"
+        " + 3.0*(tanh(0.791*x + 0.878) - 0.8746655752694711)**2"
+    )
+    exact = _exact_first(text, 0.6)
+    result = derivative(one_variable(text), [0.6], error_estimate=True)
+    assert result.errors is not None
+    assert abs(result.derivatives[0] - exact) <= result.errors[0]
+
+
 def test_to_a_tolerance_a_derivative_whose_ladder_doubts_its_step_stays_flagged() -> None:
     # 3x + sin(x) at 1e12: every step scaled to x sees 3; the ladder's smaller steps see
     # 3 + cos(1e12). A tolerance leaves it (its bound cannot see what the ladder saw).

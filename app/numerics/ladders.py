@@ -10,6 +10,7 @@ from .bounds import (
     FLAG,
     NOISE,
     TRUNCATION_SAFETY,
+    _bend,
     error_bound,
     rounding_bound,
     rounding_constant,
@@ -214,7 +215,7 @@ def _best_on_ladder(
     # Smaller steps round as the bound counts them: for f'' with f' at the stencil's outer
     # points (`rounding_bound`'s bend), which at a least-squares minimum, f and f' both 0 at
     # x, is all the rounding there is: (exp(−x) − exp(−3))² at 3 was doubted, 2e-9 off.
-    bend = trials if rule.order == 2 else None
+    bend = _bend(at, trial_h, rule, trial_center, trials)
     rounding = rounding_bound(trial_rows[j], trial_h, trial_center, slopes, rule, bend)
     doubt = _smaller_steps_disagree(trials, chosen, best, rounding)
     # The chosen level's own change to the next, relative to the two (about half the
