@@ -386,8 +386,9 @@ def _to_goal(
             keeps = bound <= np.maximum(goal, FLAG * np.abs(level.estimate))
             claim = np.flatnonzero(agrees & keeps & (bound < best[group]))
             if claim.size:
+                center, heard = chunk.center[group], noise[group]
                 level = _confirmed(
-                    f, j, order, q, level, values, rows, h[group], chunk, group, claim, noise
+                    f, j, order, q, level, values, rows, h[group], center, heard, claim
                 )
                 bound = level.truncation + level.rounding
                 used[group[claim]] += q // 2
@@ -423,13 +424,13 @@ def _confirmed(
     values: Callable[[int], Array],
     rows: Sequence[Array],
     h: Array,
-    chunk: Pending,
-    group: Array,
-    claim: Array,
+    center: Array,
     noise: Array,
+    claim: Array,
 ) -> Level:
-    """`level` with the points `claim` (indices into the group) checked at half its step:
-    p/2 new evaluations each (the even offsets at h/2 are the level's own points). Where f is
+    """`level` (on `values`, f at x + k·h, with f(x) `center` and its `noise`) with the
+    points `claim` (indices into them) checked at half its step: p/2 new evaluations each
+    (the even offsets at h/2 are the level's own points). Where f is
     smooth over the stencil, D(h/2) is 2^p times nearer than D(h), so their difference is
     D(h)'s error, within its bound and both roundings. Where it is not, the bound was wrong:
     the orders agreed on an error that falls with h and not with the order (a kink inside
@@ -444,8 +445,8 @@ def _confirmed(
             return values(offset // 2)[claim]
         return _at(f, sub, j, half, offset)
 
-    check = _stencils(_remembered(fine), sub[j], half, order, chunk.center[group][claim], p)
-    rounding = np.maximum(check.rounding, _weight(p, order) * noise[group][claim] / half**order)
+    check = _stencils(_remembered(fine), sub[j], half, order, center[claim], p)
+    rounding = np.maximum(check.rounding, _weight(p, order) * noise[claim] / half**order)
     change = np.abs(level.estimate[claim] - check.estimate)
     bound = level.truncation[claim] + level.rounding[claim]
     refuted = np.zeros(h.size, dtype=bool)
