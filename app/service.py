@@ -197,8 +197,9 @@ def refine_limit(
 ) -> int:
     """How many points the engine may re-estimate on its ladder of smaller steps with what
     the request left of the work budget. Each costs the stencil's off-center evaluations
-    of f at SHRINK_LEVELS + 1 steps: a million points of sin(1e6·x) would otherwise turn
-    a 0.06 s request into 1.5 s, and a 500-node expression into a minute."""
+    of f at SHRINK_LEVELS + 1 steps (`numerics.ladder_evaluations`): a million points of
+    sin(1e6·x) would otherwise turn a 0.06 s request into 1.5 s, and a 500-node expression
+    into a minute."""
     order = getattr(options, "order", 1)
     off_center = _evaluations(options.method, options.accuracy, order, 1, False, False) - 1
     return _ladder_points(_per_point(expression, dimension), off_center, work, settings)
@@ -215,9 +216,9 @@ def _evaluations(
 
 
 def _ladder_points(per_point: int, off_center: int, work: int, settings: Settings) -> int:
-    """Points at SHRINK_LEVELS + 1 steps of `off_center` evaluations each that fit in what
-    is left of the budget."""
-    cost = (numerics.SHRINK_LEVELS + 1) * off_center * per_point
+    """Points on a ladder of `off_center` evaluations a step that fit in what is left of
+    the budget."""
+    cost = numerics.ladder_evaluations(off_center) * per_point
     return max(0, (settings.max_work - work) // max(cost, 1))
 
 

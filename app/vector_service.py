@@ -260,11 +260,11 @@ def _regradient_limit(
     """How many points the engine may re-estimate by gradients (`vector._by_gradient`,
     `vector._dotted_gradient`) with
     what the request left of the budget: each costs every function's gradient, its check
-    and its ladder of smaller steps (SHRINK_LEVELS + 1 levels of the stencil)."""
+    and its ladder of smaller steps (`numerics.ladder_evaluations`)."""
     plan = numerics.evaluation_count(
         request.method, request.accuracy, 1, d, request.error_estimate, automatic_step=True
     )
-    ladder = (numerics.SHRINK_LEVELS + 1) * 2 * d
+    ladder = numerics.ladder_evaluations(2) * d
     per_point = sum(nodes) * (plan + ladder)
     return max(0, (settings.max_work - work) // max(per_point, 1))
 

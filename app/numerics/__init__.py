@@ -39,7 +39,7 @@ from .fields import (
 )
 from .first import BLOCK, FEW, FLOATS, Derivative, derivative, gradient
 from .higher import higher_derivative
-from .ladders import GROW_LEVELS, SHRINK_FACTOR, SHRINK_LEVELS
+from .ladders import GROW_LEVELS, SHRINK_FACTOR, SHRINK_LEVELS, ladder_evaluations
 from .lessons import Descent, StepStudy, descent, step_study
 from .second import hessian
 from .stencils import (
@@ -111,6 +111,7 @@ __all__ = [
     "hessian_evaluations",
     "hessian_tolerance_evaluations",
     "higher_derivative",
+    "ladder_evaluations",
     "partial",
     "representable",
     "smallest_step",

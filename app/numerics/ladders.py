@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from .bounds import (
     FLAG,
     NOISE,
+    NOISE_MOVES,
+    NOISE_STEP,
     TRUNCATION_SAFETY,
     _bend,
     error_bound,
     rounding_bound,
     rounding_constant,
     rounding_swamps,
+    value_noise,
 )
 from .checks import (
     ROUNDING_ERROR,
@@ -30,6 +34,13 @@ from .stencils import EPS, Array, Function, Method, Options, Stencil, stencil
 SHRINK_FACTOR = 4.0  # `_refine`: each smaller step is the last one divided by this
 SHRINK_LEVELS = 24  # ... down to h / 4^24 ≈ h · 3.6e-15
 GROW_LEVELS = 8  # where rounding swamps the estimate, steps grow up to h · 4^8 = h · 65536
+
+
+def ladder_evaluations(off_center: int) -> int:
+    """Evaluations of f a ladder may take per point: a stencil of `off_center` evaluations
+    at each of SHRINK_LEVELS + 1 steps, and where its smaller steps disagree, the probe of
+    f's noise that may explain them (`_fine_noise`)."""
+    return (SHRINK_LEVELS + 1) * off_center + 2 * len(NOISE_MOVES)
 
 
 def _refine(
@@ -127,24 +138,35 @@ def _ladder(
     subset = [_pick(r, at) for r in rows]
     h_bad, center = _pick(h, at), _pick(values, at)
     rule = stencil(options.method, options.accuracy, options.order)
-    chosen, steps, found, doubt, unsettled = _best_on_ladder(
-        f, subset, j, h_bad, center, rule, levels
-    )
+    rung = _best_on_ladder(f, subset, j, h_bad, center, rule, levels)
+    found = rung.found
     before = d[at]
-    d[at] = np.where(found, chosen, np.where(np.isfinite(before), before, np.nan))
-    used = np.where(found, steps, h_bad)
+    d[at] = np.where(found, rung.estimate, np.where(np.isfinite(before), before, np.nan))
+    used = np.where(found, rung.step, h_bad)
     if out.unreliable is not None:  # the rounding test again, at the steps now used
         limit = rounding_constant(rule) * np.abs(center)
         swamped = rounding_swamps(subset[j], used, limit, d[at], rule)
         # Only a ladder of smaller steps has steps below the chosen one to disagree.
         shrinking = levels[-1] < levels[0]
-        out.unreliable[j][at] = swamped | (doubt & found & shrinking) | (unsettled & found)
+        disagree = (rung.doubt | rung.noisy) & found & shrinking
+        out.unreliable[j][at] = swamped | disagree | (rung.unsettled & found)
         if out.doubted is not None:
-            out.doubted[j][at] = doubt & found & shrinking
+            out.doubted[j][at] = rung.doubt & found & shrinking
     if out.steps is not None:
         out.steps[j][at] = used
     if out.errors is not None:
         out.errors[j][at] = error_bound(f, subset, j, used, options, center, d[at])
+
+
+class Rung(NamedTuple):
+    """What a ladder settled on at each point (`_best_on_ladder`)."""
+
+    estimate: Array
+    step: Array
+    found: Array  # some level was finite
+    doubt: Array  # smaller steps disagree with it beyond f's rounding and noise
+    noisy: Array  # ... beyond the rounding the bounds count, but within f's probed noise
+    unsettled: Array  # it changes too much at the next step to be within FLAG
 
 
 def _best_on_ladder(
@@ -155,11 +177,9 @@ def _best_on_ladder(
     center: Array,
     rule: Stencil,
     levels: Array = SHRINKING,
-) -> tuple[Array, Array, Array, Array, Array]:
-    """(estimate, step, found, doubt, unsettled) at each point of `rows` (1-D, a subset): the
-    stencil at h·levels (h, h/4, … h/4^24 by default), keeping the level that agrees best
-    with the next one; `doubt`: smaller steps disagree with it; `unsettled`: it changes too
-    much at the next step to be within FLAG."""
+) -> Rung:
+    """The stencil at h·levels (h, h/4, … h/4^24 by default) at each point of `rows` (1-D,
+    a subset), keeping the level that agrees best with the next one (`Rung`)."""
     scales = levels[:, None]
     trial_rows = [r[None, :] for r in rows]
     trial_h = representable(trial_rows[j], h[None, :] * scales)
@@ -218,6 +238,21 @@ def _best_on_ladder(
     bend = _bend(at, trial_h, rule, trial_center, trials)
     rounding = rounding_bound(trial_rows[j], trial_h, trial_center, slopes, rule, bend)
     doubt = _smaller_steps_disagree(trials, chosen, best, rounding)
+    # eps·(|f| + |x·f'|) undercounts f's rounding where f cancels inside: MGH's trigonometric
+    # function, Σ(6 − Σcos x_k + i·(1 − cos x_i) − sin x_i)² at x_k = 1/6, is 0.0104 from
+    # terms of 6, its values carry noise of 1e-15 (470 times eps·|f|), and its ladder's
+    # levels below the chosen one moved from it by about 1e-15/h² (5.7e-7 at h/4, 6.3e-5 at
+    # h/64): it was doubted. Where f's own noise (`_fine_noise`) accounts for every level
+    # apart, there is no doubt; where the disagreement is f's (3x + sin(x) at 1e12, whose
+    # steps under 1 see cos(x)), it is far over any noise, about 0.5/h against 1e-3/h.
+    # The default answer's bounds do not count that noise, and it stays flagged (`noisy`).
+    noisy = doubt.copy()
+    if doubt.any():
+        some = np.flatnonzero(doubt)
+        noise = _fine_noise(f, rows, j, center, trial_h[best, columns], some)
+        heard = np.maximum(rounding[:, some], weight * noise / power[:, some])
+        doubt[some] = _smaller_steps_disagree(trials[:, some], chosen[some], best[some], heard)
+    noisy &= ~doubt
     # The chosen level's own change to the next, relative to the two (about half the
     # relative change), counted TRUNCATION_SAFETY times as a bound: over FLAG, the ladder
     # cannot vouch for the estimate (forward f'' of log(x) at 1e-6: the best level changes
@@ -226,7 +261,8 @@ def _best_on_ladder(
     # rounding tests judge against the point's largest component.
     change = np.where(trusted, precise[best, columns], safe[best, columns])
     unsettled = (change <= 0.5) & (TRUNCATION_SAFETY * 2 * change > FLAG)
-    return chosen, trial_h[best, columns], np.isfinite(safe.min(axis=0)), doubt, unsettled
+    found = np.isfinite(safe.min(axis=0))
+    return Rung(chosen, trial_h[best, columns], found, doubt, noisy, unsettled)
 
 
 def _side(rule: Stencil) -> Method:
@@ -249,6 +285,21 @@ def _smaller_steps_disagree(trials: Array, chosen: Array, best: Array, rounding:
         apart = np.abs(trials - chosen[None, :]) > beyond
     disagree: Array = (below & apart & np.isfinite(trials)).any(axis=0)
     return disagree
+
+
+# The moves of `_fine_noise`'s probe are at least this many ulps of x: at fewer, x + a·δ
+# rounds to a whole number of ulps, f's slope over it no longer cancels, and reads as noise.
+PROBE_ULPS = 64.0
+
+
+def _fine_noise(
+    f: Function, rows: Sequence[Array], j: int, center: Array, step: Array, at: Array
+) -> Array:
+    """f's noise at the points `at` (`value_noise`, 4 evaluations each), probed at NOISE_STEP
+    of the ladder's chosen `step`, where no part of f a ladder can resolve curves."""
+    x = rows[j][at]
+    scale = np.maximum(step[at], PROBE_ULPS * np.spacing(np.abs(x)) / NOISE_STEP)
+    return value_noise(f, [r[at] for r in rows], j, center[at], scale)
 
 
 def _best_level(trials: Array, rounding: Array) -> tuple[Array, Array]:
