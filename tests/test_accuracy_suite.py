@@ -263,9 +263,8 @@ def test_to_a_tolerance_convergence_is_claimed_where_the_error_supports_it(
 ) -> None:
     by_kind, name = measured["by_kind"], "nabla tolerance"
     # Converged components more than rtol·max|exact| off: none. MGH's trigonometric Hessian
-    # (6 − Σcos x_i cancels inside f: rounding its bound could not see) had 15, until its
-    # diagonal ladder's doubt flagged the point; since its levels probe f's noise and the
-    # ladder tells that noise from a doubt, it converges to 1e-10, and not to 1e-12.
+    # (6 − Σcos x_i cancels inside f: rounding its bound cannot see) had 15, until its
+    # diagonal ladder's doubt flagged the point, which then never claims convergence.
     assert measured["overall"][name]["converged_off"] == 0
     assert by_kind["d1"][name]["converged_off"] == 0
     # No first derivative more than 1e-6 off unflagged (a stencil across 1/x's pole was).
@@ -284,14 +283,13 @@ def test_second_derivatives_to_1e_10_converge_where_their_bounds_can_show_it(
 ) -> None:
     # #16's convergence target for second derivatives and Hessians, restated at rtol 1e-10
     # (session 15; at 1e-12 their honest bounds meet it almost nowhere, `runners`). Of the
-    # components within reach of float64 (`floor`), 48 of 55 f'' and 321 of 326 Hessian
-    # terms converge: the 95% is met for Hessians, not yet for f''. 294 before the ladder
-    # told f's noise from a doubt (session 16): MGH's trigonometric Hessian (21 terms) was
-    # doubted, its smaller steps moved by f's own noise (6 − Σcos x_i cancels inside f).
+    # components within reach of float64 (`floor`), 47 of 55 f'' and 294 of 326 Hessian
+    # terms converge: the 95% is not met yet. MGH's trigonometric Hessian (21 terms) is
+    # doubted by its ladder, whose smaller steps see f cancel inside (6 − Σcos x_i).
     name = "nabla tolerance 1e-10"
     d2, hessian = (measured["by_kind"][k][name] for k in ("d2", "hessian"))
     assert d2["converged"] >= 0.77
-    assert hessian["converged"] >= 0.97
+    assert hessian["converged"] >= 0.89
     assert d2["converged_off"] == 0
     # x0²·x1 + sin(x1) at (1e6, 1e3): f₁₁ = −sin(1000) is below f's rounding at every step,
     # and the level's bound, 5e-5, is under 1e-10 of the largest term (2e6): it converges,
@@ -362,9 +360,8 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     assert rows["d1"]["converged"] >= 0.73
     assert rows["gradient"]["converged"] >= 0.81
     # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
-    # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6); 52.4%
-    # until the ladder told f's noise from a doubt, and x0 + x1² + x2³ converged again.
-    assert rows["hessian"]["converged"] >= 0.54
+    # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6).
+    assert rows["hessian"]["converged"] >= 0.52
 
 
 def test_default_answers_more_than_1e_6_off_say_so(measured: dict[str, Any]) -> None:

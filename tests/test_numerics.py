@@ -1939,64 +1939,25 @@ def trigonometric(rows: Sequence[Any], cos: Any = np.cos, sin: Any = np.sin) -> 
     return sum((n - total + (i + 1) * (1 - cos(x)) - sin(x)) ** 2 for i, x in enumerate(rows))
 
 
-def test_a_hessian_whose_ladder_sees_only_fs_noise_is_flagged_and_converges_to_a_tolerance() -> (
-    None
-):
-    # 6 − Σcos x_i cancels inside f: its values carry noise of 1e-15, 470 times eps·|f|, and
-    # the diagonal ladder's smaller steps moved by about that over h². The default answer,
-    # whose bounds count eps·|f|, is 6e-6 off in its smallest term and stays flagged; a
-    # tolerance, whose levels probe that noise, converges to 1e-10 within its bounds, and
-    # cannot to 1e-12 (its bounds there are about 1e-11). Until the ladder probed the noise
-    # (session 16), its doubt kept the point from converging at any tolerance.
+def test_to_a_tolerance_a_hessian_its_ladder_doubts_is_refined_but_never_converges() -> None:
+    # 6 − Σcos x_i cancels inside f: the default answer is 6e-6 off in a term and its
+    # diagonal ladder doubts it; a tolerance re-estimates it (to 1e-10), but its bound
+    # cannot see the cancellation, so it must not claim 1e-12 (it did, 1.4e-10 off).
     import mpmath
 
     point = [1 / 6] * 6
+    result = hessian(trigonometric, [point], tolerance=numerics.Tolerance(rtol=1e-12))
     exact = np.empty((6, 6))
     with mpmath.workdps(40):  # mpmath's own differentiation, at 40 digits
         g = lambda *x: trigonometric(x, mpmath.cos, mpmath.sin)  # noqa: E731
         for i, j in np.ndindex(6, 6):
             orders = tuple(int(k == i) + int(k == j) for k in range(6))
             exact[i, j] = float(mpmath.diff(g, point, orders))
-    default = hessian(trigonometric, [point])
-    assert default.unreliable is not None
-    assert default.unreliable.tolist() == [True]
-    for rtol, converges in ((1e-10, True), (1e-12, False)):
-        tolerance = numerics.Tolerance(rtol=rtol)
-        result = hessian(trigonometric, [point], tolerance=tolerance, error_estimate=True)
-        assert result.converged is not None
-        assert result.errors is not None
-        assert result.converged.tolist() == [converges]
-        error = np.abs(result.hessians[0] - exact)
-        assert (error <= result.errors[0]).all()
-        if converges:
-            assert error.max() <= rtol * np.abs(exact).max()
-            assert result.unreliable is not None
-            assert result.unreliable.tolist() == [False]
-
-
-def test_a_second_derivative_whose_ladder_sees_only_fs_noise_converges_to_a_tolerance() -> None:
-    # MGH's trigonometric function along x0, the other coordinates at 1/6: the ladder's
-    # smaller steps move by f's noise (1e-15 over h², f = 0.0104 from terms of 6). The
-    # default answer stays flagged; to 1e-10 the levels, which probe that noise, converge.
-    import mpmath
-
-    def along(x: Any, cos: Any = np.cos, sin: Any = np.sin) -> Any:
-        rest = [x * 0 + 1 / 6] * 5 if isinstance(x, np.ndarray) else [mpmath.mpf(1) / 6] * 5
-        return trigonometric([x, *rest], cos, sin)
-
-    with mpmath.workdps(40):
-        exact = float(mpmath.diff(lambda t: along(t, mpmath.cos, mpmath.sin), 1 / 6, 2))
-    default = derivative(along, [1 / 6], order=2)
-    assert default.unreliable is not None
-    assert default.unreliable.tolist() == [True]
-    tolerance = numerics.Tolerance(rtol=1e-10)
-    result = derivative(along, [1 / 6], order=2, tolerance=tolerance, error_estimate=True)
     assert result.converged is not None
     assert result.unreliable is not None
-    assert result.errors is not None
-    assert result.converged.tolist() == [True]
-    assert result.unreliable.tolist() == [False]
-    assert abs(result.derivatives[0] - exact) <= min(result.errors[0], 1e-10 * abs(exact))
+    assert result.converged.tolist() == [False]
+    assert result.unreliable.tolist() == [True]
+    np.testing.assert_allclose(result.hessians[0], exact, rtol=0, atol=1e-8 * np.abs(exact).max())
 
 
 @pytest.mark.parametrize(
@@ -2009,7 +1970,7 @@ def test_a_second_derivative_whose_ladder_sees_only_fs_noise_converges_to_a_tole
 def test_to_a_tolerance_a_hessian_its_ladder_doubts_never_converges(
     f: Callable[[Sequence[Array]], Array], point: list[float]
 ) -> None:
-    # Steps below the ladder's disagree far beyond f's noise: the kink at x0 = 0 is inside
+    # Steps below the ladder's disagree far beyond f's rounding: the kink at x0 = 0 is inside
     # every step over 1e-7, and sin(x0) at 1e12 is seen only by steps under 1. No level at
     # steps scaled to the first answer's can tell, so the point is flagged and not converged.
     result = hessian(f, [point], tolerance=numerics.Tolerance(rtol=1e-10))
@@ -2017,6 +1978,29 @@ def test_to_a_tolerance_a_hessian_its_ladder_doubts_never_converges(
     assert result.unreliable is not None
     assert result.converged.tolist() == [False]
     assert result.unreliable.tolist() == [True]
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "exact"),
+    [
+        ("1 - cos(x)", 1e-5, math.sin(1e-5)),
+        ("1/cos(x) - 1", 1.7782794100389228e-08, 1.7782794100389228e-08),
+        ("(1 - cos(x))/x", 1e-6, 0.5),
+    ],
+)
+def test_a_derivative_of_f_cancelling_inside_is_right_or_flagged(
+    text: str, x: float, exact: float
+) -> None:
+    # An outside attack's (session 16). f's values lie on a grid far coarser than eps·|f|
+    # (1 − cos(x) at 1e-5 is 5e-11 from 1 − 0.99999999995): the ladder's small steps moved
+    # f by whole grid steps, agreed exactly on 9.61e-6 and kept it; for (1 − cos(x))/x,
+    # where cos(x ± h) rounds to one value, f is smooth there with slope −0.5 against 0.5.
+    # The exact f' of 1/cos(x) − 1 at x is sec(x)·tan(x), equal to x to within 1e-24.
+    f = parse(text).bind(["x"])
+    result = derivative(lambda t: f([t]), [x])
+    assert result.unreliable is not None
+    wrong = abs(result.derivatives[0] - exact) > 1e-6 * abs(exact)
+    assert not wrong or result.unreliable.tolist() == [True]
 
 
 def test_to_a_tolerance_a_hessian_rounding_swamps_is_refined_and_its_flag_cleared() -> None:

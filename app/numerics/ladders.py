@@ -10,15 +10,13 @@ import numpy as np
 from .bounds import (
     FLAG,
     NOISE,
-    NOISE_MOVES,
-    NOISE_STEP,
+    ROUNDING_SAFETY,
     TRUNCATION_SAFETY,
     _bend,
     error_bound,
     rounding_bound,
     rounding_constant,
     rounding_swamps,
-    value_noise,
 )
 from .checks import (
     ROUNDING_ERROR,
@@ -37,10 +35,9 @@ GROW_LEVELS = 8  # where rounding swamps the estimate, steps grow up to h · 4^8
 
 
 def ladder_evaluations(off_center: int) -> int:
-    """Evaluations of f a ladder may take per point: a stencil of `off_center` evaluations
-    at each of SHRINK_LEVELS + 1 steps, and where its smaller steps disagree, the probe of
-    f's noise that may explain them (`_fine_noise`)."""
-    return (SHRINK_LEVELS + 1) * off_center + 2 * len(NOISE_MOVES)
+    """Evaluations of f a ladder takes per point: a stencil of `off_center` evaluations at
+    each of SHRINK_LEVELS + 1 steps."""
+    return (SHRINK_LEVELS + 1) * off_center
 
 
 def _refine(
@@ -148,7 +145,7 @@ def _ladder(
         swamped = rounding_swamps(subset[j], used, limit, d[at], rule)
         # Only a ladder of smaller steps has steps below the chosen one to disagree.
         shrinking = levels[-1] < levels[0]
-        disagree = (rung.doubt | rung.noisy) & found & shrinking
+        disagree = rung.doubt & found & shrinking
         out.unreliable[j][at] = swamped | disagree | (rung.unsettled & found)
         if out.doubted is not None:
             out.doubted[j][at] = rung.doubt & found & shrinking
@@ -164,8 +161,8 @@ class Rung(NamedTuple):
     estimate: Array
     step: Array
     found: Array  # some level was finite
-    doubt: Array  # smaller steps disagree with it beyond f's rounding and noise
-    noisy: Array  # ... beyond the rounding the bounds count, but within f's probed noise
+    doubt: Array  # smaller steps disagree with it beyond f's rounding, or wider ones settle
+    # on another value (`_wider_steps_settle_elsewhere`)
     unsettled: Array  # it changes too much at the next step to be within FLAG
 
 
@@ -198,7 +195,14 @@ def _best_on_ladder(
     seen = trial_center if len(ends) == 1 else at(ends[0])  # (a two-point stencil: f(x))
     flat = np.logical_and.reduce([at(k) == seen for k in ends])
     moving = np.where(flat, np.nan, trials)
-    rounded = EPS * np.abs(trial_center) * sum(abs(w) for w in rule.weights) / trial_h**rule.order
+    slopes = trials
+    if rule.order == 2:  # (f' on the same points)
+        first = stencil(_side(rule), rule.accuracy, 1)
+        slopes = stencil_sum(at, trial_h, first, center=trial_center)
+    grid = _resolution(trial_h, rule, flat, slopes)
+    weight = sum(abs(w) for w in rule.weights)
+    power = trial_h**rule.order
+    rounded = (EPS * np.abs(trial_center) + grid) * weight / power
     settles = _agreement(moving, rounded).min(axis=0) <= 0.5
     trials = np.where(settles[None, :], moving, trials)
     # At tiny steps neighbours can agree by coincidence of rounding (even exactly), so
@@ -206,10 +210,8 @@ def _best_on_ladder(
     # relative to the two estimates: at steps far too wide, estimates are small garbage
     # (x**-3 at 5e-9: 7e20 and 2e23 against a true −2.5e33) and agree well in absolute
     # terms — but not relative to their size.
-    weight = sum(abs(w) for w in rule.weights)
-    power = trial_h**rule.order
     columns = np.arange(trials.shape[1])
-    best_precise, precise = _best_level(trials, EPS * np.abs(trial_center) * weight / power)
+    best_precise, precise = _best_level(trials, rounded)
     # Rounding the arguments inside f (1000·x in sin(1000*x)) costs up to eps·|x·f'|, and
     # at steps of a few ulps it biases every level the same way: with eps·|f| alone,
     # d sin(1000x)/dx at π (f ≈ 0) came out as 1024 instead of 1000 — the levels at 4, 1
@@ -221,12 +223,8 @@ def _best_on_ladder(
     # where rounding x² drifts linearly with x and biases every small step alike: 1.0e-6
     # off, against 2.8e-7 at the safe step; their difference was 3.7 of that change.) A
     # second derivative's ladder takes f' from the same steps.
-    slopes = trials
-    if rule.order == 2:
-        first = stencil(_side(rule), rule.accuracy, 1)
-        slopes = stencil_sum(at, trial_h, first, center=trial_center)
     size = np.abs(trial_center) + np.abs(trial_rows[j] * slopes)
-    best_safe, safe = _best_level(trials, EPS * size * weight / power)
+    best_safe, safe = _best_level(trials, (EPS * size + grid) * weight / power)
     d_precise, d_safe = trials[best_precise, columns], trials[best_safe, columns]
     margin = 2 * safe[best_safe, columns] * np.abs(d_safe)
     trusted = np.abs(d_precise - d_safe) <= margin
@@ -237,22 +235,9 @@ def _best_on_ladder(
     # x, is all the rounding there is: (exp(−x) − exp(−3))² at 3 was doubted, 2e-9 off.
     bend = _bend(at, trial_h, rule, trial_center, trials)
     rounding = rounding_bound(trial_rows[j], trial_h, trial_center, slopes, rule, bend)
+    rounding = rounding + ROUNDING_SAFETY * grid * weight / power
     doubt = _smaller_steps_disagree(trials, chosen, best, rounding)
-    # eps·(|f| + |x·f'|) undercounts f's rounding where f cancels inside: MGH's trigonometric
-    # function, Σ(6 − Σcos x_k + i·(1 − cos x_i) − sin x_i)² at x_k = 1/6, is 0.0104 from
-    # terms of 6, its values carry noise of 1e-15 (470 times eps·|f|), and its ladder's
-    # levels below the chosen one moved from it by about 1e-15/h² (5.7e-7 at h/4, 6.3e-5 at
-    # h/64): it was doubted. Where f's own noise (`_fine_noise`) accounts for every level
-    # apart, there is no doubt; where the disagreement is f's (3x + sin(x) at 1e12, whose
-    # steps under 1 see cos(x)), it is far over any noise, about 0.5/h against 1e-3/h.
-    # The default answer's bounds do not count that noise, and it stays flagged (`noisy`).
-    noisy = doubt.copy()
-    if doubt.any():
-        some = np.flatnonzero(doubt)
-        noise = _fine_noise(f, rows, j, center, trial_h[best, columns], some)
-        heard = np.maximum(rounding[:, some], weight * noise / power[:, some])
-        doubt[some] = _smaller_steps_disagree(trials[:, some], chosen[some], best[some], heard)
-    noisy &= ~doubt
+    doubt |= _wider_steps_settle_elsewhere(trials, chosen, best, rounding)
     # The chosen level's own change to the next, relative to the two (about half the
     # relative change), counted TRUNCATION_SAFETY times as a bound: over FLAG, the ladder
     # cannot vouch for the estimate (forward f'' of log(x) at 1e-6: the best level changes
@@ -262,7 +247,7 @@ def _best_on_ladder(
     change = np.where(trusted, precise[best, columns], safe[best, columns])
     unsettled = (change <= 0.5) & (TRUNCATION_SAFETY * 2 * change > FLAG)
     found = np.isfinite(safe.min(axis=0))
-    return Rung(chosen, trial_h[best, columns], found, doubt, noisy, unsettled)
+    return Rung(chosen, trial_h[best, columns], found, doubt, unsettled)
 
 
 def _side(rule: Stencil) -> Method:
@@ -273,6 +258,36 @@ def _side(rule: Stencil) -> Method:
     if max(rule.offsets) <= 0:
         return "backward"
     return "central"
+
+
+# `_wider_steps_settle_elsewhere`: two levels that change by at most SETTLED of themselves
+# from one to the other, apart from the chosen one by SPLIT times that change
+SETTLED = 1e-2
+SPLIT = 64.0
+
+
+def _wider_steps_settle_elsewhere(
+    trials: Array, chosen: Array, best: Array, rounding: Array
+) -> Array:
+    """Where two neighbouring levels above the chosen one agree with each other within
+    SETTLED of themselves and SPLIT times better than with it, and it is apart from them
+    beyond what it flags and NOISE times their rounding: the ladder found two answers and
+    kept the one of smaller steps, which may be f's rounding made smooth. (1 − cos(x))/x
+    at 1e-6: below h ≈ 1e-10, cos(x ± h) rounds to one value c, f is (1 − c)/x there, and
+    the levels agree to 1e-10 on its slope, −0.5, unflagged; the steps from 6e-6 to 4e-7
+    agree to 1e-5 on the true 0.5. Where f's error falls as the step does, a wider level is
+    apart from the chosen one by about its change to the next, not SPLIT times more; where
+    the chosen level is right, relu(x) at 1e-10, whose wide steps settle on 0.5, the point
+    is flagged though it need not be.)"""
+    above = np.arange(trials.shape[0] - 1)[:, None] < best[None, :] - 1
+    with np.errstate(all="ignore"):
+        change = np.abs(np.diff(trials, axis=0)) + rounding[:-1]
+        settled = change <= SETTLED * (np.abs(trials[:-1]) + np.abs(trials[1:]))
+        apart = np.abs(trials[:-1] - chosen[None, :])
+        beyond = np.maximum(NOISE * rounding[:-1], FLAG * np.abs(chosen)[None, :])
+        split = above & settled & (apart > beyond) & (SPLIT * change < apart)
+    elsewhere: Array = (split & np.isfinite(change)).any(axis=0)
+    return elsewhere
 
 
 def _smaller_steps_disagree(trials: Array, chosen: Array, best: Array, rounding: Array) -> Array:
@@ -287,19 +302,33 @@ def _smaller_steps_disagree(trials: Array, chosen: Array, best: Array, rounding:
     return disagree
 
 
-# The moves of `_fine_noise`'s probe are at least this many ulps of x: at fewer, x + a·δ
-# rounds to a whole number of ulps, f's slope over it no longer cancels, and reads as noise.
-PROBE_ULPS = 64.0
-
-
-def _fine_noise(
-    f: Function, rows: Sequence[Array], j: int, center: Array, step: Array, at: Array
-) -> Array:
-    """f's noise at the points `at` (`value_noise`, 4 evaluations each), probed at NOISE_STEP
-    of the ladder's chosen `step`, where no part of f a ladder can resolve curves."""
-    x = rows[j][at]
-    scale = np.maximum(step[at], PROBE_ULPS * np.spacing(np.abs(x)) / NOISE_STEP)
-    return value_noise(f, [r[at] for r in rows], j, center[at], scale)
+def _resolution(h: Array, rule: Stencil, flat: Array, slopes: Array) -> Array:
+    """Half the least change of f near x that its values show (per point; 0 where none is
+    seen): where a level saw f equal at its stencil's ends (`flat`) while f's slope, as the
+    levels that saw f move measure it, says it moves by |f'|·(span of the ends) across
+    them, f's values lie on a grid at least that coarse. eps·(|f| + |x·f'|) undercounts
+    it where f cancels inside: 1 − cos(x) at 1e-5 is 5e-11 from 1 − 0.99999999995, whose
+    values lie 1.1e-16 apart; at steps of 9.2e-11, 2.3e-11 and 5.8e-12 f moved by 16, 4
+    and 1 of them, three levels agreed exactly on 9.61e-6 (exact: 1e-5), and the ladder
+    kept it, unflagged. Charged the grid's rounding, the levels settle near 6e-6."""
+    if rule.order != 1:  # (f'' has no settled slope of its own here: at a minimum of f,
+        # f(x ± h) are equal by f's symmetry, and its f' there is noise)
+        return np.zeros(h.shape[1:])
+    ends = sorted(k for k in rule.offsets if k != 0)
+    span = (max(ends[-1], 0) - min(ends[0], 0)) * h
+    with np.errstate(all="ignore"):
+        # (the least slope of levels that saw f move and agree with the next within SETTLED:
+        # at a minimum of f, the levels' slopes are truncation and rounding around 0)
+        moving = np.where(flat, np.nan, slopes)
+        agree = np.abs(np.diff(moving, axis=0)) <= SETTLED * np.abs(moving[:-1])
+        least = np.min(np.where(agree, np.abs(moving[:-1]), np.inf), axis=0)
+        typical = np.where(np.isfinite(least), least, 0.0)
+        # (only the run of flat levels at the ladder's smallest steps: f quantized; flat
+        # levels above moving ones are f constant over them, relu(x) left of 1e-10)
+        trailing = np.flip(np.logical_and.accumulate(np.flip(flat, axis=0), axis=0), axis=0)
+        hidden = np.where(trailing, typical[None, :] * span, 0.0)
+        widest = np.max(np.nan_to_num(hidden, nan=0.0, posinf=0.0), axis=0)
+    return np.asarray(widest / 2)
 
 
 def _best_level(trials: Array, rounding: Array) -> tuple[Array, Array]:

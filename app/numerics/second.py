@@ -126,11 +126,9 @@ def _to_tolerance(
 ) -> Hessian:
     """`hessian_to_tolerance` at every point, also those whose first answer rounding swamps
     (a level at its wider steps resolves them, and its bound then vouches for the point). A
-    point a diagonal ladder doubts (`doubted`: its smaller steps disagree beyond f's
-    rounding and noise) is re-estimated, but never converges and stays flagged: its levels,
-    at steps scaled to the first answer's, do not see what the ladder saw (3·x0·x1 + sin(x0)
-    at (1e12, 1), whose sin only steps under 1 see). One whose ladder saw f's noise alone
-    (`Rung.noisy`) is refined as any other: the levels probe that noise."""
+    point a diagonal ladder doubts (`doubted`) is re-estimated, but never converges and
+    stays flagged: its bound does not see what the ladder saw (MGH's trigonometric Hessian,
+    6 − Σcos x_i cancelling inside f, claimed 1e-12 and was 1.4e-10 off)."""
     refined = hessian_to_tolerance(f, rows, values, result, tolerance, accuracy=accuracy)
     assert refined.converged is not None
     assert refined.unreliable is not None
@@ -153,18 +151,16 @@ def _central_hessian(
     automatic = options.step is None
     budget = sys.maxsize if refine_limit is None else refine_limit
     doubted = np.zeros(n, dtype=bool)  # a diagonal ladder's smaller steps disagree
-    noisy = np.zeros(n, dtype=bool)  # ... within f's noise only: flagged, not doubted
     for i in range(d):
         out[:, i, i] = partial(f, rows, i, h[i], rule, center=values)
         if automatic:
             # (A Hessian judges its diagonal's rounding against its largest term, not
             # against itself: a ladder unsettled on a small H_ii is left to that test.)
-            changed, doubtful, within_noise, _ = _refine_second(
+            changed, doubtful, _ = _refine_second(
                 f, rows, i, h[i], rule, values, out[:, i, i], budget
             )
             budget -= changed.size
             doubted[changed[doubtful]] = True
-            noisy[changed[within_noise]] = True
         if errors is not None:
             errors[:, i, i] = error_bound(f, rows, i, h[i], options, values, out[:, i, i])
     for i in range(d):
@@ -183,7 +179,7 @@ def _central_hessian(
     flags = hessian_rounding_swamps(h, values, out, rule, first)
     if errors is not None:
         flags |= untrusted(out, errors).reshape(n, -1).any(axis=1)
-    return Hessian(values, out, h.T, flags | doubted | noisy, errors), doubted
+    return Hessian(values, out, h.T, flags | doubted, errors), doubted
 
 
 def _mixed_bound(
@@ -275,16 +271,15 @@ def _refine_second(
     values: Array,
     estimate: Array,
     limit: int,
-) -> tuple[Array, Array, Array, Array]:
+) -> tuple[Array, Array, Array]:
     """Where ∂²f/∂x_i² at h and at h/4 disagree beyond rounding, the ladder's estimate and
     step replace `estimate` and `h` (in place). Returns the indices it re-estimated and,
     for each, whether steps below the chosen one disagree with it (`Rung.doubt`: abs(x0)·x1²
     at x0 = 1e-7, where every step over 1e-7 straddles the kink and the ladder settles on
-    3.3e6 for a true 0), or do within f's noise only (`Rung.noisy`), and whether the ladder
-    left it unsettled."""
+    3.3e6 for a true 0), and whether the ladder left it unsettled."""
     change, allowed = _quarter_step_change(f, rows, i, h, rule, values, estimate)
     flagged = np.flatnonzero(np.isfinite(values) & ~(change <= allowed))[: max(limit, 0)]
-    doubtful, noisy, unsettled = (np.zeros(flagged.size, dtype=bool) for _ in range(3))
+    doubtful, unsettled = (np.zeros(flagged.size, dtype=bool) for _ in range(2))
     for start in range(0, flagged.size, LADDER_CHUNK):
         at = flagged[start : start + LADDER_CHUNK]
         subset = [r[at] for r in rows]
@@ -292,9 +287,9 @@ def _refine_second(
         estimate[at] = np.where(rung.found, rung.estimate, estimate[at])
         h[at] = np.where(rung.found, rung.step, h[at])
         part = slice(start, start + at.size)
-        doubtful[part], noisy[part] = rung.doubt & rung.found, rung.noisy & rung.found
+        doubtful[part] = rung.doubt & rung.found
         unsettled[part] = rung.unsettled & rung.found
-    return flagged, doubtful, noisy, unsettled
+    return flagged, doubtful, unsettled
 
 
 def _refine_mixed(
