@@ -9,9 +9,10 @@ sympy's exact derivatives at 40 digits: how often the true error exceeds `errors
 over 10×), and how many points say `converged` while over the tolerance (a Hessian's: its
 worst term, against rtol of its largest, as the engine judges it). Then the same points
 without a tolerance, every method at accuracy 2 and 4: how often `errors` is exceeded.
-Then f' next to kinks (`kinks`), to a tolerance. Last, least squares at their minima
-(`minima`), where users ask for Hessians: f = Σ r_k² with every residual 0 at the point,
-so f and f' are 0 there and only f'' is not.
+Then f' next to kinks (`kinks`), to a tolerance; 3x + sin(x) at large x (`hidden`) and f
+that cancels inside near 0 (`cancelling`), where the default answer can be off unflagged.
+Last, least squares at their minima (`minima`), where users ask for Hessians: f = Σ r_k²
+with every residual 0 at the point, so f and f' are 0 there and only f'' is not.
 """
 
 from __future__ import annotations
@@ -84,6 +85,23 @@ KINKS = [
     ),
 ]
 TOLERANCES = (numerics.Tolerance(rtol=1e-12), numerics.Tolerance(rtol=1e-8))
+# A part of f below the step (`hidden`): 3x + sin(x), #16's own example at 1e12, at 200
+# random points in each decade from 1e10 to 1e15 (seed 13), as an outside attack tried it
+# (session 16).
+HIDDEN_DECADES = (10, 11, 12, 13, 14)
+# f that cancels inside (`cancelling`): removable singularities and differences of nearly
+# equal terms near 0, f' and f'' at 8 points from 1e-8 to 1e-2 (session 16's attack).
+CANCELLING = [
+    "sin(x)/x",
+    "(1 - cos(x))/x",
+    "(1 - cos(x))/x**2",
+    "(exp(x) - 1)/x",
+    "(x - sin(x))/x**3",
+    "1 - cos(x)",
+    "tan(x) - x",
+    "exp(x) - 1 - x",
+]
+CANCELLING_POINTS = (1e-8, 1.78e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 METHODS: tuple[Method, ...] = ("central", "forward", "backward", "complex")
 
 
@@ -110,6 +128,14 @@ def main() -> None:
         f"{exceeded / answers:.2%}, by over 10x at {tenfold / answers:.2%}; {met} converged, "
         f"{off} of them over the tolerance"
     )
+    for decade, (answers, silent, exceeded, wrong) in hidden().items():
+        print(
+            f"3x + sin(x) at 1e{decade} to 1e{decade + 1}: {answers} points, over 1e-6 off "
+            f"unflagged: {silent}; errors exceeded: {exceeded}; converged (rtol 1e-8) while "
+            f"off: {wrong}"
+        )
+    answers, silent = cancelling()
+    print(f"f cancelling inside near 0: {answers} answers, over 1e-6 off unflagged: {silent}")
     for name, (answers, terms, exceeded, tenfold, flagged, off, met) in minima().items():
         print(
             f"at least-squares minima, {name}: {answers} answers, errors exceeded at "
@@ -304,6 +330,55 @@ def kinks() -> list[int]:
                 np.sum(result.converged),
             ]
     return [int(c) for c in counts]
+
+
+def hidden() -> dict[int, list[int]]:
+    """3x + sin(x) at HIDDEN_DECADES' random points, f' by default, with `error_estimate`
+    and to rtol 1e-8: per decade, points, over 1e-6 off unflagged (default), `errors`
+    exceeded, converged while over the tolerance. Its exact f' is 3 + cos(x) (NumPy's cos
+    reduces x exactly)."""
+    f = parse("3*x + sin(x)").bind(["x"])
+    rng = np.random.default_rng(13)
+    counts = {}
+    for decade in HIDDEN_DECADES:
+        x = 10.0**decade * rng.uniform(1, 10, 200)
+        exact = 3 + np.cos(x)
+        plain = numerics.derivative(lambda t: f([t]), x)
+        bounded = numerics.derivative(lambda t: f([t]), x, error_estimate=True)
+        refined = numerics.derivative(lambda t: f([t]), x, tolerance=numerics.Tolerance(rtol=1e-8))
+        assert plain.unreliable is not None
+        assert bounded.errors is not None
+        assert refined.converged is not None
+        off = np.abs(plain.derivatives - exact)
+        counts[decade] = [
+            x.size,
+            int(np.sum((off > 1e-6 * exact) & ~plain.unreliable)),
+            int(np.sum(np.abs(bounded.derivatives - exact) > bounded.errors)),
+            int(np.sum(refined.converged & (np.abs(refined.derivatives - exact) > 1e-8 * exact))),
+        ]
+    return counts
+
+
+def cancelling() -> list[int]:
+    """CANCELLING's f' and f'' at CANCELLING_POINTS by default: answers, and those over
+    1e-6 off (relative) without a flag, against mpmath's derivative at 40 digits."""
+    x = sympy.Symbol("x")
+    answers = silent = 0
+    for text in CANCELLING:
+        exact_f = sympy.lambdify(x, sympy.sympify(text, locals={"x": x}), "mpmath")
+        f = parse(text).bind(["x"])
+        points = np.array(CANCELLING_POINTS)
+        for order in (1, 2):
+            result = numerics.derivative(lambda t, g=f: g([t]), points, order=order)
+            assert result.unreliable is not None
+            with mpmath.workdps(40):
+                exact = np.array(
+                    [float(mpmath.diff(exact_f, mpmath.mpf(p), order)) for p in points]
+                )
+            off = np.abs(result.derivatives - exact) > 1e-6 * np.abs(exact)
+            answers += points.size
+            silent += int(np.sum(off & ~result.unreliable))
+    return [answers, silent]
 
 
 def least_squares() -> Iterator[tuple[Callable[[Any], Any], Any, Any, str]]:
