@@ -308,12 +308,14 @@ def test_to_a_tolerance_a_converged_point_costs_about_what_numdifftools_unchecke
     # against 97) and Hessians to 1e-10 (217 against 346); not for f' (38 against 31: the
     # points a ladder found first cost 78, and each level kept is confirmed at half its
     # step, 4 evaluations) nor f'' to 1e-10 (43 against 31; 32 and 36 before confirming).
+    # The check at two smaller steps (session 16) adds 8 a coordinate: f' 46, f'' 51,
+    # gradients 97 against numdifftools' 97.
     theirs = {k: v["numdifftools"]["evaluations"] for k, v in committed["by_kind"].items()}
     first, second = (tolerance_stages(outcomes, r) for r in runners.TOLERANCES)
     assert first["gradient"][4] <= theirs["gradient"]
     assert second["hessian"][4] <= theirs["hessian"]
-    assert first["d1"][4] <= 1.25 * theirs["d1"]
-    assert second["d2"][4] <= 1.45 * theirs["d2"]
+    assert first["d1"][4] <= 1.5 * theirs["d1"]
+    assert second["d2"][4] <= 1.7 * theirs["d2"]
 
 
 def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
@@ -352,13 +354,19 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # 48.1, gradients 75.6 -> 88.3, f'' 48.3 -> 56.9, the same points converged. And a
     # central f''s bound counts f' at its stencil's ends (a least-squares minimum's
     # gradient rounds through its residuals): the default's doubts fell, gradients 91.3.
+    # Then the first answer is checked at two smaller steps before any level (session 16,
+    # `_small_step_disagrees`, 8 evaluations a coordinate): 3x + sin(x) at random points
+    # from 1e10 to 1e14 had converged on 3, off, at 17-183 of 200 a decade, now 0-41. f'
+    # 48.1 -> 55.8 (73.5% -> 73.2%: papers-043, whose f cancels inside, is left flagged),
+    # f'' 57 -> 64.9, gradients 90 -> 113 (81.2% -> 79.4%: MGH's trigonometric gradient,
+    # 6 − Σcos x_i, is left flagged; its probe next to x sees less noise than f carries).
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
-    assert rows["d1"]["evaluations"] <= 48.5
-    assert rows["d2"]["evaluations"] <= 57.5
-    assert rows["gradient"]["evaluations"] <= 92
+    assert rows["d1"]["evaluations"] <= 56
+    assert rows["d2"]["evaluations"] <= 65.5
+    assert rows["gradient"]["evaluations"] <= 113.5
     assert rows["hessian"]["evaluations"] <= 352
     assert rows["d1"]["converged"] >= 0.73
-    assert rows["gradient"]["converged"] >= 0.81
+    assert rows["gradient"]["converged"] >= 0.79
     # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
     # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6).
     assert rows["hessian"]["converged"] >= 0.52
@@ -444,14 +452,16 @@ def test_outside_the_suite_open_gaps_do_not_grow() -> None:
     # - 3x + sin(x), #16's own example, is flagged at 1e12 itself, but of 200 random points
     #   in each decade from 1e10 the default answer is over 1e-6 off unflagged at 17, 19,
     #   71, 183 and 200: the step check sees sin(x) only where its 4 values happen to
-    #   differ enough, `errors` is exceeded alike, and a tolerance then converges on 3;
+    #   differ enough, and `errors` is exceeded alike. A tolerance converged on 3 at all of
+    #   them until it checked the first answer at smaller steps (`_small_step_disagrees`):
+    #   now at 0, 0, 6, 41 and 186 (sin(x) under 16 of f's ulps from 1e14 on);
     # - f that cancels inside near 0, (1 − cos(x))/x² or (x − sin(x))/x³: 21 of 128 default
     #   f' and f'' are over 1e-6 off unflagged, where f's values are far coarser than
     #   eps·|f| (or come out exactly 0) and the ladder's small steps agree on their slope.
     from bench import smooth
 
     hidden = smooth.hidden()
-    ceilings = {10: (17, 1, 17), 11: (19, 12, 19), 12: (71, 108, 71), 13: (183, 198, 183)}
+    ceilings = {10: (17, 1, 0), 11: (19, 12, 0), 12: (71, 108, 6), 13: (183, 198, 41)}
     for decade, ceiling in ceilings.items():
         measured = hidden[decade][1:]
         assert all(a <= b for a, b in zip(measured, ceiling, strict=True)), (decade, measured)

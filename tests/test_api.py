@@ -1161,9 +1161,10 @@ def test_a_tolerance_returns_converged_and_evaluations_per_point(client: TestCli
     body = r.json()
     np.testing.assert_allclose(body["derivatives"], np.cos([0.5, 1.0]), rtol=1e-12)
     assert body["converged"] == [True, True]
-    # f, the checked central stencil, 4 probes of f's rounding, one 8th-order stencil, and
-    # its confirmation at half its step (4 points more)
-    assert body["evaluations"] == [20, 20]
+    # f, the checked central stencil, the check at two smaller steps (4 probes and 2 each),
+    # 4 probes of f's rounding, one 8th-order stencil, and its confirmation at half its step
+    # (4 points more)
+    assert body["evaluations"] == [28, 28]
 
 
 def test_a_gradient_to_a_tolerance(client: TestClient) -> None:

@@ -2327,6 +2327,26 @@ def test_a_first_derivatives_bound_at_a_least_squares_minimum_counts_its_residua
     assert abs(result.derivatives[0] - exact) <= result.errors[0]
 
 
+@pytest.mark.parametrize("x", [5606394622302.311, 9554173266933.418, 3806483068094.369])
+def test_to_a_tolerance_a_first_answer_a_smaller_step_contradicts_is_not_converged(
+    x: float,
+) -> None:
+    # 3x + sin(x) at random points near 1e12 (an outside attack's): the step check saw
+    # nothing there (sin(x) at four points 1e7 apart happened to lie near a line), the first
+    # answer was 3 unflagged, and every level, at steps scaled to it, converged on 3 to
+    # rtol 1e-8, against 3 + cos(x). A smaller step, where f's noise allows 1e-6, shows it.
+    f = parse("3*x + sin(x)").bind(["x"])
+    result = derivative(
+        lambda t: f([t]), [x], tolerance=numerics.Tolerance(rtol=1e-8), error_estimate=True
+    )
+    assert result.converged is not None
+    assert result.unreliable is not None
+    assert result.errors is not None
+    assert result.converged.tolist() == [False]
+    assert result.unreliable.tolist() == [True]
+    assert abs(result.derivatives[0] - (3 + math.cos(x))) <= result.errors[0]
+
+
 def test_to_a_tolerance_a_derivative_whose_ladder_doubts_its_step_stays_flagged() -> None:
     # 3x + sin(x) at 1e12: every step scaled to x sees 3; the ladder's smaller steps see
     # 3 + cos(1e12). A tolerance leaves it (its bound cannot see what the ladder saw).
@@ -2543,8 +2563,9 @@ def test_a_point_the_8th_order_meets_never_pays_for_the_16th() -> None:
     first = numerics.evaluation_count("central", 2, 1, 1, False, automatic_step=True)
     assert result.converged is not None
     assert result.converged.tolist() == [True]
-    # the noise probes, one level of the 8th order, and its confirmation at half its step
-    assert sum(calls) == first + 4 + 8 + 4
+    # the check at two smaller steps (its probe, 4, and 2 each), the noise probes, one
+    # level of the 8th order, and its confirmation at half its step
+    assert sum(calls) == first + 8 + 4 + 8 + 4
 
 
 def test_a_zero_gradient_with_rtol_alone_stops_after_one_level() -> None:

@@ -28,6 +28,12 @@ goal at any step goes on at 16th (HIGHER, `_escalate`):
   Where the orders do not converge, or disagree with the first answer, the next step is
   WIDE times smaller.
 
+Before the levels, the first answer is checked at two smaller steps, where f's noise
+(probed next to x) is FLAG and 1/16 of it (`_small_step_disagrees`): the levels' stencils
+are scaled to the first answer's step and see what it saw, so a first answer a smaller
+step contradicts (3x + sin(x) at 5.6e12, 3 against 3.11) is left as it is, flagged, and
+never converges.
+
 A point converges at the first level whose bound meets the tolerance; otherwise it keeps
 the estimate of smallest bound, and `converged` says it did not meet it. Where no level met
 it and the first answer's ladder shrank its step (a kink near x, which the levels' wider
@@ -39,8 +45,9 @@ for rounding alone (f ≈ 1e5 at its step of 1e-4 for f'') is refined like any o
 where the level kept bounds its estimate to FLAG of itself, the flag is lifted: the first
 answer's small step was the trouble, not f.
 
-Costs p evaluations of f per level tried, per point and coordinate (`tolerance_evaluations`,
-the budget's plan, counts every level, at HIGHER's order after the first).
+Costs p evaluations of f per level tried, per point and coordinate, and SMALL_STEP_CHECK
+for the check (`tolerance_evaluations`, the budget's plan, counts every level, at HIGHER's
+order after the first).
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ import numpy as np
 from .bounds import (
     FLAG,
     NOISE_MOVES,
+    NOISE_STEP,
     ROUNDING_SAFETY,
     TRUNCATION_SAFETY,
     _largest_term,
@@ -133,7 +141,8 @@ def tolerance_evaluations(dimension: int, order: int | None = None) -> int:
         + _check_cost(CHECKED, m)
         for m in orders
     )
-    return dimension * (levels + 2 * len(NOISE_MOVES))  # and `value_noise`'s probes
+    # and `value_noise`'s probes, and the check at a smaller step (`_small_step_disagrees`)
+    return dimension * (levels + 2 * len(NOISE_MOVES) + SMALL_STEP_CHECK)
 
 
 def _check_cost(accuracy: int, order: int) -> int:
@@ -240,9 +249,25 @@ def refine_to_tolerance(
             pending = pending[~skipped[j].reshape(-1)]
         for start in range(0, pending.size, LADDER_CHUNK):
             chunk = _pending(rows, j, order, accuracy, out, pending[start : start + LADDER_CHUNK])
+            # (a first answer a smaller step contradicts is left as it is, flagged, its bound
+            # at least its own size and twice what the two are apart: the check is at one
+            # step, and a part of f below it may bend the slope further at smaller ones, as
+            # sin(x) in 3x + sin(x) at 5.6e12: 1e-4 at 1.4e4, cos(x) = 0.11 below 1)
+            astray, apart = _small_step_disagrees(f, j, order, chunk)
+            evaluations[j].flat[chunk.flat] = SMALL_STEP_CHECK
+            if out.unreliable is not None:
+                out.unreliable[j].flat[chunk.flat[astray]] = True
+            if out.errors is not None:
+                at = chunk.flat[astray]
+                unknown = np.abs(chunk.first[astray]) + 2 * apart[astray]
+                out.errors[j].flat[at] = np.fmax(out.errors[j].flat[at], unknown)
+            if astray.all():
+                continue
+            chunk = _pending(rows, j, order, accuracy, out, chunk.flat[~astray])
             goal = np.maximum(tolerance.atol + tolerance.rtol * scale[chunk.flat], 0.0)
             chunk = chunk._replace(goal=goal)
             met, used, best = _to_goal(f, j, order, accuracy, chunk, out)
+            used += SMALL_STEP_CHECK
             first = _first_checked(f, j, order, accuracy, chunk, ~met)
             if first is not None:
                 at, bound, spent = first
@@ -285,6 +310,51 @@ def _pending(
         h = np.array(out.steps[j][at])
     first = np.array(out.gradient[j][at])
     return Pending(flat, subset, x, _pick(out.values, at), first, h, np.zeros(flat.size))
+
+
+SMALL_STEP_CHECK = 4 + 2 * len(NOISE_MOVES)  # `_small_step_disagrees`' evaluations
+PROBE_ULPS = 16.0  # ... whose noise probe moves x by this many ulps
+COARSE = 1 / 16  # ... and the share of D its second step's rounding may be
+
+
+def _small_step_disagrees(f: Function, j: int, order: int, chunk: Pending) -> tuple[Array, Array]:
+    """Where the central difference at a smaller step contradicts the first answer D, by
+    more than 2·FLAG of it and the check's own rounding, W·n/h^m, n being f's noise as 4
+    evaluations PROBE_ULPS ulps from x show it (twice the largest difference: `value_noise`),
+    and at least eps·(|f| + |x·D|). Two steps, each at most a quarter of the first answer's,
+    where that rounding is FLAG and COARSE of D: the first sees a part of f that bends the
+    slope by more than FLAG over it, the second one of a scale near its own. Where the
+    first answer is good to FLAG, both agree with it.
+
+    The levels' stencils are scaled to the first answer's step, and see what it saw: 3x +
+    sin(x) at random points from 1e12, whose step check found nothing (sin(x)'s values at
+    four points 1e7 apart happened to lie near a line), converged on 3 to rtol 1e-8, and
+    from 1e13 up nearly always. It also catches f whose values are coarser than its noise
+    shows (1 − cos(x) near 0, whose smaller steps move f by whole grid steps).
+
+    Returns where, and by how much (|check − D| plus the check's rounding; 0 elsewhere)."""
+    x, first = chunk.x, chunk.first
+    rule = stencil("central", 2, order)
+    weight = sum(abs(w) for w in rule.weights)
+    # (at x = 0, ulps of the first answer's step: f's values there are of its size)
+    moves = PROBE_ULPS * np.spacing(np.maximum(np.abs(x), chunk.first_step)) / NOISE_STEP
+    probe = value_noise(f, chunk.rows, j, chunk.center, moves)
+    astray, apart = np.zeros(x.shape, dtype=bool), np.zeros(x.shape)
+    with np.errstate(all="ignore"):
+        change = np.abs(first) * chunk.first_step**order  # f's change over the first step
+        size = np.abs(chunk.center) + np.abs(x * first) + change
+        noise = np.maximum(probe, EPS * size)
+        for share in (FLAG, COARSE):
+            step = (weight * noise / (share * np.abs(first))) ** (1.0 / order)
+            step = np.minimum(step, chunk.first_step / SHRINK_FACTOR)
+            usable = np.isfinite(step) & (step > 0) & np.isfinite(first) & (first != 0)
+            h = representable(x, np.where(usable, step, chunk.first_step))
+            check = stencil_sum(_values(f, chunk.rows, j, h), h, rule, center=chunk.center)
+            rounding = weight * noise / h**order
+            contradicts = usable & ~(np.abs(check - first) <= 2 * FLAG * np.abs(first) + rounding)
+            astray |= contradicts
+            apart = np.where(contradicts, np.fmax(apart, np.abs(check - first) + rounding), apart)
+    return astray, apart
 
 
 CHECKED = 2  # the first answer's accuracy `_first_checked` checks: its bound costs 14

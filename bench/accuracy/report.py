@@ -437,17 +437,18 @@ STAGES = """## Where a tolerance's evaluations go
 Evaluations of f per point with `tolerance` rtol = 1e-12, by stage, averaged over the cases of
 each kind: the first answer's plan (its stencil and step check), its ladders (the smaller or
 larger steps it tries where the check fails: for f', 52 or 20 evaluations), and the levels of
-the tolerance (8 evaluations a coordinate for f', 12 for f'', 12 a term of a Hessian's upper
-triangle, up to 3 levels, and for f' and f'' half that again to confirm a level at half its
-step before it is kept); *converged points*: the total of the cases that converged, every
+the tolerance (for f' and f'', 8 evaluations a coordinate that check the first answer at
+two smaller steps; 8 for f', 12 for f'', 12 a term of a Hessian's upper triangle, up to 3
+levels, and for f' and f'' half that again to confirm a level at half its step before it is
+kept); *converged points*: the total of the cases that converged, every
 component. numdifftools' column is its own, with its defaults. Second derivatives and
 Hessians again with rtol = 1e-10 (*nabla tolerance 1e-10*).
 
 #16 asked for at most a third of numdifftools' evaluations per point. That target is retired
 (session 15): numdifftools' evaluations buy an extrapolation whose error nothing checks, and
-the least a checked answer costs here is more than a third of them, 20 for f' (the first
-answer's 4, one level's 8 and 4 more to confirm it at half its step, and 4 that measure f's
-rounding near x) against 10. In its place:
+the least a checked answer costs here is more than a third of them, 28 for f' (the first
+answer's 4, 8 to check it at two smaller steps, one level's 8 and 4 more to confirm it at
+half its step, and 4 that measure f's rounding near x) against 10. In its place:
 a point that converges costs no more than numdifftools' unchecked answer, as this table
 measures (*converged points* against *numdifftools*): met for gradients and for Hessians
 to 1e-10, not for f' and f''.
