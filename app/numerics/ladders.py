@@ -148,7 +148,7 @@ def _ladder(
         disagree = rung.doubt & found & shrinking
         out.unreliable[j][at] = swamped | disagree | (rung.unsettled & found)
         if out.doubted is not None:
-            out.doubted[j][at] = rung.doubt & found & shrinking
+            out.doubted[j][at] = disagree
     if out.steps is not None:
         out.steps[j][at] = used
     if out.errors is not None:
@@ -206,7 +206,8 @@ def _best_on_ladder(
     settles = _agreement(moving, rounded).min(axis=0) <= 0.5
     trials = np.where(settles[None, :], moving, trials)
     # At tiny steps neighbours can agree by coincidence of rounding (even exactly), so
-    # each level is charged its rounding error eps·|f|·Σ|w|/h^m as well. The change is
+    # each level is charged its rounding error eps·|f|·Σ|w|/h^m as well (and the grid f's
+    # values lie on, `_resolution`, where that is coarser). The change is
     # relative to the two estimates: at steps far too wide, estimates are small garbage
     # (x**-3 at 5e-9: 7e20 and 2e23 against a true −2.5e33) and agree well in absolute
     # terms — but not relative to their size.
