@@ -357,9 +357,9 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # Then the first answer is checked at two smaller steps before any level (session 16,
     # `_small_step_disagrees`, 8 evaluations a coordinate): 3x + sin(x) at random points
     # from 1e10 to 1e14 had converged on 3, off, at 17-183 of 200 a decade, now 0-41. f'
-    # 48.1 -> 55.8 (73.5% -> 73.2%: papers-043, whose f cancels inside, is left flagged),
-    # f'' 57 -> 64.9, gradients 90 -> 113 (81.2% -> 79.4%: MGH's trigonometric gradient,
-    # 6 − Σcos x_i, is left flagged; its probe next to x sees less noise than f carries).
+    # 48.1 -> 55.8 (73.5%, the same), f'' 57 -> 64.9, gradients 90 -> 113 (81.2% -> 79.4%:
+    # MGH's trigonometric gradient, 6 − Σcos x_i, is left flagged; its probes next to x see
+    # less noise than f carries).
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 56
     assert rows["d2"]["evaluations"] <= 65.5

@@ -2347,6 +2347,28 @@ def test_to_a_tolerance_a_first_answer_a_smaller_step_contradicts_is_not_converg
     assert abs(result.derivatives[0] - (3 + math.cos(x))) <= result.errors[0]
 
 
+@pytest.mark.parametrize(
+    ("text", "x", "exact"),
+    [
+        ("exp(x) - 1", 3e-3, math.exp(3e-3)),
+        ("log(1 + x)", 1e-4, 1 / (1 + 1e-4)),
+    ],
+)
+def test_to_a_tolerance_f_cancelling_near_its_zero_is_not_taken_for_a_contradiction(
+    text: str, x: float, exact: float
+) -> None:
+    # An outside attack's (session 16): the check at smaller steps probed f's noise 16 ulps
+    # from x, where 1 + x, or cos(x), does not change, took f for exact, and checked at steps
+    # where f's values lie on a grid; it called correct first answers contradicted (400 of
+    # 3,000 points near 0). Near a zero of f it counts the levels' own probe of f's noise
+    # (168 lost now: log(1 + x²) near 0 and 1 − cos(x) at 1e-3, whose probes see no change).
+    f = parse(text).bind(["x"])
+    result = derivative(lambda t: f([t]), [x], tolerance=numerics.Tolerance(rtol=1e-8))
+    assert result.converged is not None
+    assert result.converged.tolist() == [True]
+    assert abs(result.derivatives[0] - exact) <= 1e-8 * abs(exact)
+
+
 def test_to_a_tolerance_a_derivative_whose_ladder_doubts_its_step_stays_flagged() -> None:
     # 3x + sin(x) at 1e12: every step scaled to x sees 3; the ladder's smaller steps see
     # 3 + cos(1e12). A tolerance leaves it (its bound cannot see what the ladder saw).

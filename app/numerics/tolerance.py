@@ -249,12 +249,15 @@ def refine_to_tolerance(
             pending = pending[~skipped[j].reshape(-1)]
         for start in range(0, pending.size, LADDER_CHUNK):
             chunk = _pending(rows, j, order, accuracy, out, pending[start : start + LADDER_CHUNK])
+            # f's own rounding near x, which eps·|f| undercounts where f cancels inside
+            near, zero = _near(chunk, accuracy, order)
+            noise = value_noise(f, chunk.rows, j, chunk.center, near)
             # (a first answer a smaller step contradicts is left as it is, flagged, its bound
             # at least its own size and twice what the two are apart: the check is at one
             # step, and a part of f below it may bend the slope further at smaller ones, as
             # sin(x) in 3x + sin(x) at 5.6e12: 1e-4 at 1.4e4, cos(x) = 0.11 below 1)
-            astray, apart = _small_step_disagrees(f, j, order, chunk)
-            evaluations[j].flat[chunk.flat] = SMALL_STEP_CHECK
+            astray, apart = _small_step_disagrees(f, j, order, chunk, np.where(zero, noise, 0))
+            evaluations[j].flat[chunk.flat] = SMALL_STEP_CHECK + 2 * len(NOISE_MOVES)
             if out.unreliable is not None:
                 out.unreliable[j].flat[chunk.flat[astray]] = True
             if out.errors is not None:
@@ -266,8 +269,8 @@ def refine_to_tolerance(
             chunk = _pending(rows, j, order, accuracy, out, chunk.flat[~astray])
             goal = np.maximum(tolerance.atol + tolerance.rtol * scale[chunk.flat], 0.0)
             chunk = chunk._replace(goal=goal)
-            met, used, best = _to_goal(f, j, order, accuracy, chunk, out)
-            used += SMALL_STEP_CHECK
+            met, used, best = _to_goal(f, j, order, accuracy, chunk, out, noise[~astray])
+            used += SMALL_STEP_CHECK + 2 * len(NOISE_MOVES)
             first = _first_checked(f, j, order, accuracy, chunk, ~met)
             if first is not None:
                 at, bound, spent = first
@@ -315,9 +318,12 @@ def _pending(
 SMALL_STEP_CHECK = 4 + 2 * len(NOISE_MOVES)  # `_small_step_disagrees`' evaluations
 PROBE_ULPS = 16.0  # ... whose noise probe moves x by this many ulps
 COARSE = 1 / 16  # ... and the share of D its second step's rounding may be
+NEAR_ZERO = 16.0  # `_near`: |f/D|^(1/m) this many times under f's scale is near a zero of f
 
 
-def _small_step_disagrees(f: Function, j: int, order: int, chunk: Pending) -> tuple[Array, Array]:
+def _small_step_disagrees(
+    f: Function, j: int, order: int, chunk: Pending, known: Array
+) -> tuple[Array, Array]:
     """Where the central difference at a smaller step contradicts the first answer D, by
     more than 2·FLAG of it and the check's own rounding, W·n/h^m, n being f's noise as 4
     evaluations PROBE_ULPS ulps from x show it (twice the largest difference: `value_noise`),
@@ -332,6 +338,14 @@ def _small_step_disagrees(f: Function, j: int, order: int, chunk: Pending) -> tu
     from 1e13 up nearly always. It also catches f whose values are coarser than its noise
     shows (1 − cos(x) near 0, whose smaller steps move f by whole grid steps).
 
+    The noise is at least `known`: the levels' own probe, moving x by 1e-11 of |f/D| where
+    f is small next to its slope's reach (`_near`), which sees f's rounding where f cancels
+    inside near a zero of f (exp(x) − 1 at 3e-3, log(1 + x) at 1e-4: 16 ulps of x leave 1 + x
+    as it was, and the check's steps came out small enough to land on f's grid, where 400
+    of 3,000 points an outside attack tried near 0 no longer converged, all correct).
+    Elsewhere its moves, 1e-11 of |x|, may see a part of f as noise (sin(x) next to 3x at
+    5.6e12, moved by 56), and it is not used.
+
     Returns where, and by how much (|check − D| plus the check's rounding; 0 elsewhere)."""
     x, first = chunk.x, chunk.first
     rule = stencil("central", 2, order)
@@ -343,7 +357,7 @@ def _small_step_disagrees(f: Function, j: int, order: int, chunk: Pending) -> tu
     with np.errstate(all="ignore"):
         change = np.abs(first) * chunk.first_step**order  # f's change over the first step
         size = np.abs(chunk.center) + np.abs(x * first) + change
-        noise = np.maximum(probe, EPS * size)
+        noise = np.maximum(np.maximum(probe, known), EPS * size)
         for share in (FLAG, COARSE):
             step = (weight * noise / (share * np.abs(first))) ** (1.0 / order)
             step = np.minimum(step, chunk.first_step / SHRINK_FACTOR)
@@ -391,8 +405,21 @@ def _first_checked(
     return at, bound, _check_cost(accuracy, order)
 
 
+def _near(chunk: Pending, accuracy: int, order: int) -> tuple[Array, Array]:
+    """Where f's rounding near x is probed (`value_noise`'s scale): within f's scale, and
+    |f/D|^(1/m) where that is smaller (x² at 1e-8: 5e-9, where the first answer's step
+    says 1), so that the probe's curvature stays under the noise. Returns it, and where it
+    is NEAR_ZERO times smaller (f small next to what its slope makes of its scale: near a
+    zero of f; not 3x + sin(x), whose |f/D| is about x, give or take what cos(x) adds)."""
+    scale = function_scale(chunk.x, chunk.first_step, accuracy, order)
+    with np.errstate(all="ignore"):
+        own = (np.abs(chunk.center) / np.abs(chunk.first)) ** (1.0 / order)
+    smaller = np.isfinite(own) & (own > 0) & (own < scale)
+    return np.where(smaller, own, scale), smaller & (own < scale / NEAR_ZERO)
+
+
 def _to_goal(
-    f: Function, j: int, order: int, accuracy: int, chunk: Pending, out: Gradient
+    f: Function, j: int, order: int, accuracy: int, chunk: Pending, out: Gradient, noise: Array
 ) -> tuple[Array, Array, Array]:
     """The levels at one chunk; where a level's bound is the smallest so far, its estimate
     replaces the one in `out`. Returns where the goal was met, the evaluations, and the
@@ -407,14 +434,6 @@ def _to_goal(
     # the last level's estimate, step and bound, where it converged
     before = np.full((3, n), np.nan)
     held = np.full((2, n), np.nan)  # the estimate and step of the level kept so far
-    # f's own rounding near x, which eps·|f| undercounts where f cancels inside; probed
-    # within f's scale, and |f/D|^(1/m) where that is smaller (x² at 1e-8: 5e-9, where the
-    # first answer's step says 1), so that the probe's curvature stays under the noise.
-    with np.errstate(all="ignore"):
-        own = (np.abs(chunk.center) / np.abs(chunk.first)) ** (1.0 / order)
-    near = np.where(np.isfinite(own) & (own > 0), np.minimum(scale, own), scale)
-    noise = value_noise(f, chunk.rows, j, chunk.center, near)
-    used += 2 * len(NOISE_MOVES)
     for _ in range(LEVELS):
         # (the groups as the level starts: a point escalated in one is not tried again in
         # the next, at the same step)
