@@ -87,21 +87,25 @@ def tolerance_stages(
     outcomes: Sequence[Outcome], runner: str = "nabla tolerance"
 ) -> dict[str, list[float]]:
     """Per kind, the tolerance runner's evaluations per point in each of its stages
-    (`runners.Result.stages`), averaged over the cases, the share of cases with ladders, and
-    the evaluations per point of the cases that converged (every component)."""
-    table: dict[str, list[tuple[tuple[int, int, int], bool]]] = {}
+    (`runners.Result.stages`), averaged over the cases, the share of cases with ladders, the
+    evaluations per point of the cases that converged (every component), and numdifftools'
+    on those same cases."""
+    theirs = {o.case.id: o.result.evaluations for o in outcomes if o.runner == "numdifftools"}
+    table: dict[str, list[tuple[tuple[int, int, int], bool, str]]] = {}
     for o in outcomes:
         if o.runner == runner and o.result.stages is not None:
             met = all(o.result.converged or [False])
-            table.setdefault(o.case.kind, []).append((o.result.stages, met))
+            table.setdefault(o.case.kind, []).append((o.result.stages, met, o.case.id))
     averages = {}
     for kind, rows in table.items():
-        stages = [s for s, _ in rows]
-        converged = [sum(s) for s, met in rows if met]
+        stages = [s for s, _, _ in rows]
+        converged = [sum(s) for s, met, _ in rows if met]
+        same = [theirs[case] for _, met, case in rows if met and case in theirs]
         averages[kind] = [
             *(round(sum(s[n] for s in stages) / len(stages), 1) for n in range(3)),
             round(sum(s[1] > 0 for s in stages) / len(stages), 3),
             round(sum(converged) / len(converged), 1) if converged else 0.0,
+            round(sum(same) / len(same), 1) if same else 0.0,
         ]
     return averages
 
