@@ -276,36 +276,46 @@ def test_to_a_tolerance_convergence_is_claimed_where_the_error_supports_it(
     # numdifftools' (302 against 346) until the first level's step was a third of what it
     # was, for bounds that hold (session 14): 352, one level more where f is a polynomial.
     peer = committed["by_kind"]["hessian"]["numdifftools"]["evaluations"]
-    assert by_kind["hessian"][name]["evaluations"] <= 1.02 * peer
+    # 353 since a ladder's doubt measures f's noise (session 17: 8 evaluations where doubted)
+    assert by_kind["hessian"][name]["evaluations"] <= 1.025 * peer
 
 
-def test_to_a_tolerance_first_derivatives_and_gradients_converge_where_float64_can(
+def test_to_a_tolerance_first_derivatives_converge_where_float64_can(
     outcomes: list[Outcome],
 ) -> None:
     # #16's 95% converged, read against what float64 central differences can reach
-    # (`floor`: the components converged, flagged or within reach; session 15). Gradients
-    # were at 270 of 290 (93.1%) while the first answer's check at smaller steps read MGH's
-    # trigonometric function's rounding (750 eps·|f|, invisible 16 ulps from x) as a
-    # contradiction; with a difference table 32 ulps apart (session 17), 276 (95.2%).
+    # (`floor`: the components converged, flagged or within reach; session 15): f' 211 of
+    # 220. Gradients are at 270 of 290 (93.1%: not met): the first answer's check at
+    # smaller steps reads MGH's trigonometric function's rounding (750 eps·|f|, invisible
+    # 16 ulps from x) as a contradiction, and flags its 6 components. (A difference table
+    # 32 ulps apart saw that noise, and took the gradients to 276, but an outside attack
+    # found it blind where the old probe was not: 7,800 more wrong `converged` claims on
+    # functions quantised or wiggling at 128-512 ulps of x, and 1,289 right answers near 0
+    # newly flagged. Withdrawn in session 17.)
     kinds = breakdown(outcomes)["kinds"]
-    for kind in ("d1", "gradient"):
-        row = kinds[kind]
-        at_most = row["converged"] + len(row.get("flagged", [])) + len(row.get("reachable", []))
-        assert row["converged"] >= 0.95 * at_most, (kind, row["converged"], at_most)
+    row = kinds["d1"]
+    at_most = row["converged"] + len(row.get("flagged", [])) + len(row.get("reachable", []))
+    assert row["converged"] >= 0.95 * at_most, (row["converged"], at_most)
+    gradients = kinds["gradient"]
+    assert gradients["converged"] >= 270
 
 
 def test_second_derivatives_to_1e_10_converge_where_their_bounds_can_show_it(
-    measured: dict[str, Any],
+    measured: dict[str, Any], outcomes: list[Outcome]
 ) -> None:
     # #16's convergence target for second derivatives and Hessians, restated at rtol 1e-10
     # (session 15; at 1e-12 their honest bounds meet it almost nowhere, `runners`). Of the
-    # components within reach of float64 (`floor`), 47 of 55 f'' and 294 of 326 Hessian
-    # terms converge: the 95% is not met yet. MGH's trigonometric Hessian (21 terms) is
-    # doubted by its ladder, whose smaller steps see f cancel inside (6 − Σcos x_i).
+    # components within reach of float64 (`floor`), 48 of 55 f'' (87%: not met) and 315 of
+    # 326 Hessian terms (96.6%) converge. MGH's trigonometric Hessian (21 terms) was doubted
+    # by its ladder, whose smaller steps see f cancel inside (6 − Σcos x_i), until the
+    # ladder measured f's noise (session 17, `ladders._rounding_noise`): 294 before.
     name = "nabla tolerance 1e-10"
+    row = breakdown(outcomes, name)["kinds"]["hessian"]
+    at_most = row["converged"] + len(row.get("flagged", [])) + len(row.get("reachable", []))
+    assert row["converged"] >= 0.95 * at_most, (row["converged"], at_most)
     d2, hessian = (measured["by_kind"][k][name] for k in ("d2", "hessian"))
     assert d2["converged"] >= 0.77
-    assert hessian["converged"] >= 0.89
+    assert hessian["converged"] >= 0.95
     assert d2["converged_off"] == 0
     # x0²·x1 + sin(x1) at (1e6, 1e3): f₁₁ = −sin(1000) is below f's rounding at every step,
     # and the level's bound, 5e-5, is under 1e-10 of the largest term (2e6): it converges,
@@ -326,14 +336,13 @@ def test_to_a_tolerance_a_converged_point_costs_about_what_numdifftools_unchecke
     # step, 4 evaluations) nor f'' to 1e-10 (43 against 31; 32 and 36 before confirming).
     # The check at two smaller steps (session 16) adds 8 a coordinate: f' 46, f'' 51,
     # gradients 97 against numdifftools' 97. Since session 17 against numdifftools' on the
-    # same converged cases (`tolerance_stages`' last column), not on all of the kind's:
-    # MGH's trigonometric gradient (6 variables) converging took gradients from 97 to 100,
-    # and numdifftools' on the same cases to 99.6: over it by 0.4%, held here within 1%.
+    # same converged cases (`tolerance_stages`' last column), not on all of the kind's
+    # (a kind's converged cases need not be its average ones): gradients 97 against 99.
     # (numdifftools is not run here: its cost on those cases is the committed summary's)
     theirs = {k: v["numdifftools"]["evaluations"] for k, v in committed["by_kind"].items()}
     same = committed["tolerance_stages"], committed["second_tolerance_stages"]
     first, second = (tolerance_stages(outcomes, r) for r in runners.TOLERANCES)
-    assert first["gradient"][4] <= 1.01 * same[0]["gradient"][5]
+    assert first["gradient"][4] <= same[0]["gradient"][5]
     assert second["hessian"][4] <= same[1]["hessian"][5]
     assert first["d1"][4] <= 1.5 * same[0]["d1"][5]
     assert second["d2"][4] <= 1.7 * same[1]["d2"][5]
@@ -383,16 +392,15 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # from 1e10 to 1e14 had converged on 3, off, at 17-183 of 200 a decade, now 0-41. f'
     # 48.1 -> 55.8 (73.5%, the same), f'' 57 -> 64.9, gradients 90 -> 113 (81.2% -> 79.4%:
     # MGH's trigonometric gradient, 6 − Σcos x_i, is left flagged; its probes next to x see
-    # less noise than f carries). Its noise from a difference table 32 ulps apart (session
-    # 17), which sees that noise, and its second step at 1/64 of D: gradients 113 -> 114
-    # (79.4% -> 81.2%, MGH's trigonometric gradient converges).
+    # less noise than f carries). And a ladder's doubt measures f's noise in two difference
+    # tables (session 17, 8 evaluations where doubted): Hessians 352 -> 353.
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 56
     assert rows["d2"]["evaluations"] <= 65.5
-    assert rows["gradient"]["evaluations"] <= 114.5
-    assert rows["hessian"]["evaluations"] <= 352
+    assert rows["gradient"]["evaluations"] <= 113.5
+    assert rows["hessian"]["evaluations"] <= 353
     assert rows["d1"]["converged"] >= 0.73
-    assert rows["gradient"]["converged"] >= 0.81
+    assert rows["gradient"]["converged"] >= 0.79
     # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
     # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6).
     assert rows["hessian"]["converged"] >= 0.52
@@ -480,16 +488,14 @@ def test_outside_the_suite_open_gaps_do_not_grow() -> None:
     #   71, 183 and 200: the step check sees sin(x) only where its 4 values happen to
     #   differ enough, and `errors` is exceeded alike. A tolerance converged on 3 at all of
     #   them until it checked the first answer at smaller steps (`_small_step_disagrees`):
-    #   then at 0, 0, 6, 41 and 186 (sin(x) under 16 of f's ulps from 1e14 on). Its second
-    #   step at 1/64 of D (session 17, 1/16 before) sees |cos x| down to 0.047, where the
-    #   first sees less only by chance: 0, 1, 4, 40 and 191;
+    #   now at 0, 0, 6, 41 and 186 (sin(x) under 16 of f's ulps from 1e14 on);
     # - f that cancels inside near 0, (1 − cos(x))/x² or (x − sin(x))/x³: 21 of 128 default
     #   f' and f'' are over 1e-6 off unflagged, where f's values are far coarser than
     #   eps·|f| (or come out exactly 0) and the ladder's small steps agree on their slope.
     from bench import smooth
 
     hidden = smooth.hidden()
-    ceilings = {10: (17, 1, 0), 11: (19, 12, 1), 12: (71, 108, 4), 13: (183, 198, 40)}
+    ceilings = {10: (17, 1, 0), 11: (19, 12, 0), 12: (71, 108, 6), 13: (183, 198, 41)}
     for decade, ceiling in ceilings.items():
         measured = hidden[decade][1:]
         assert all(a <= b for a, b in zip(measured, ceiling, strict=True)), (decade, measured)

@@ -21,8 +21,9 @@ def test_the_refinement_limit_is_what_the_work_budget_leaves() -> None:
     expression = service.parse_counted("1/x", Settings())
     settings = Settings(max_work=10_000_000)
     work = service.check_work(expression, 1, 1, request, 1, settings)
-    # central accuracy 2: 2 off-center evaluations at each of 25 steps, 3 nodes per point
-    per_point = (numerics.SHRINK_LEVELS + 1) * 2 * expression.node_count
+    # central accuracy 2: 2 off-center evaluations at each of 25 steps, and where smaller
+    # steps disagree, 8 that measure f's noise (`ladders._rounding_noise`); 3 nodes per point
+    per_point = ((numerics.SHRINK_LEVELS + 1) * 2 + 8) * expression.node_count
     limit = service.refine_limit(expression, 1, request, work, settings)
     assert limit == (10_000_000 - work) // per_point
     assert service.refine_limit(expression, 1, request, 10_000_000, settings) == 0

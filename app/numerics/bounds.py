@@ -244,36 +244,41 @@ def noise_along(
     return np.asarray(NOISE_SAFETY * noise)
 
 
-# `table_noise`'s differences of f at x + k·δ, k = −2..2 (Δ³ on either side, and Δ⁴), each
+# `table_noise`'s differences of f at x + k·m, k = −2..2 (Δ³ on either side, and Δ⁴), each
 # with the share that makes it, for i.i.d. noise of deviation s, what one of `value_noise`'s
 # moves shows (deviations: 2.46·s for its first move's difference, √20·s and √70·s for Δ³
 # and Δ⁴), twice: the three share five values, where `value_noise`'s two moves are four
-# independent ones (at once, MGH's discrete boundary value function at its start showed
-# 3.8-11.5 eps·|f| to `value_noise`, 1.0-5.2 to the table; checked against that, a right
-# f' was contradicted).
+# independent ones (MGH's discrete boundary value function at its start: 3.8-11.5 eps·|f|
+# to `value_noise`, 1.0-5.2 to the table at once).
 TABLE_DIFFERENCES = (
     ((-1.0, 3.0, -3.0, 1.0, 0.0), 2 * 2.46 / math.sqrt(20.0)),
     ((0.0, -1.0, 3.0, -3.0, 1.0), 2 * 2.46 / math.sqrt(20.0)),
     ((1.0, -4.0, 6.0, -4.0, 1.0), 2 * 2.46 / math.sqrt(70.0)),
 )
 TABLE_EVALUATIONS = 4
+TABLE_MOVE = math.sqrt(2.0)  # `table_noise`'s moves, in units of the δ it is given
 
 
 def table_noise(f: Function, rows: Sequence[Array], j: int, values: Array, delta: Array) -> Array:
     """The rounding f's values carry near x, on `value_noise`'s scale, from a difference
-    table: f at x ± δ and x ± 2δ along x_j (TABLE_EVALUATIONS). Its third and fourth
+    table: f at x ± m and x ± 2m along x_j, m = TABLE_MOVE·δ (TABLE_EVALUATIONS). Its third
+    and fourth
     differences cancel f's curvature, which `value_noise`'s second differences keep
     (f''·δ²): so δ may be wide enough to renew the roundings inside f, and the table still
     shows no more than them where f is smooth at δ. MGH's trigonometric function at 1/6,
-    6 − Σcos x_i: moves of 16 ulps of x leave each cos x_i on one value, and showed 12-18
-    eps·|f| of its 750; at 64 ulps `value_noise` saw the 750, and also sin(x) in 3x + sin(x)
-    at 1e13 as noise (moves of 0.13 there: its curvature is a few of f's ulps)."""
+    6 − Σcos x_i: moves of 16 ulps of x leave each cos x_i on one value, and `value_noise`
+    showed 12-18 eps·|f| of its 750; at 64 ulps it saw the 750, and also sin(x) in 3x +
+    sin(x) at 1e13 as noise (moves of 0.13 there: its curvature is a few of f's ulps)."""
     x = rows[j]
+    # (moves of an irrational number of δ: with δ a power of two's ulps of x, x + k·δ moved
+    # 1 + x by whole ulps of 1 + x for x in [1/32, 1/8), whose rounding then repeated at
+    # every point, and log(1 + x) near 0.1 showed no noise at all)
+    step = TABLE_MOVE * np.asarray(delta)
 
     def at(k: int) -> Array:
         if k == 0:
             return values
-        moved = [r + k * delta if i == j else r for i, r in enumerate(rows)]
+        moved = [r + k * step if i == j else r for i, r in enumerate(rows)]
         return np.asarray(f(moved), dtype=np.float64)
 
     table = [at(k) for k in range(-2, 3)]

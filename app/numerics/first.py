@@ -110,7 +110,7 @@ def derivative(
         rule = stencil(method, accuracy, order)
         limit = sys.maxsize if refine_limit is None else refine_limit
         with np.errstate(all="ignore"):
-            changed, doubtful, unsettled = _refine_second(
+            changed, doubtful, unsettled, noisy = _refine_second(
                 on_rows, [flat], 0, result.steps[0], rule, result.values, slopes, limit
             )
             used = result.steps[0][changed]
@@ -121,7 +121,7 @@ def derivative(
                 size = np.where(slopes[changed] == 0, np.abs(center), size)  # as `zeros_swamped`
                 rounded = rounding_constant(rule) * size
                 swamped = rounding_swamps(subset[0], used, rounded, slopes[changed], rule)
-                result.unreliable[0][changed] = swamped | doubtful | unsettled
+                result.unreliable[0][changed] = swamped | doubtful | unsettled | noisy
                 if result.doubted is not None:
                     result.doubted[0][changed] = doubtful
             if result.errors is not None and changed.size:

@@ -11,12 +11,14 @@ from .bounds import (
     FLAG,
     NOISE,
     ROUNDING_SAFETY,
+    TABLE_EVALUATIONS,
     TRUNCATION_SAFETY,
     _bend,
     error_bound,
     rounding_bound,
     rounding_constant,
     rounding_swamps,
+    table_noise,
 )
 from .checks import (
     ROUNDING_ERROR,
@@ -36,8 +38,9 @@ GROW_LEVELS = 8  # where rounding swamps the estimate, steps grow up to h · 4^8
 
 def ladder_evaluations(off_center: int) -> int:
     """Evaluations of f a ladder takes per point: a stencil of `off_center` evaluations at
-    each of SHRINK_LEVELS + 1 steps."""
-    return (SHRINK_LEVELS + 1) * off_center
+    each of SHRINK_LEVELS + 1 steps, and where smaller steps disagree, the two difference
+    tables that may show f's noise to be why (`_rounding_noise`)."""
+    return (SHRINK_LEVELS + 1) * off_center + 2 * TABLE_EVALUATIONS
 
 
 def _refine(
@@ -146,7 +149,8 @@ def _ladder(
         # Only a ladder of smaller steps has steps below the chosen one to disagree.
         shrinking = levels[-1] < levels[0]
         disagree = rung.doubt & found & shrinking
-        out.unreliable[j][at] = swamped | disagree | (rung.unsettled & found)
+        noisy = rung.noisy & found & shrinking  # (flagged: the bounds do not count it)
+        out.unreliable[j][at] = swamped | disagree | noisy | (rung.unsettled & found)
         if out.doubted is not None:
             out.doubted[j][at] = disagree
     if out.steps is not None:
@@ -164,6 +168,7 @@ class Rung(NamedTuple):
     doubt: Array  # smaller steps disagree with it beyond f's rounding, or wider ones settle
     # on another value (`_wider_steps_settle_elsewhere`)
     unsettled: Array  # it changes too much at the next step to be within FLAG
+    noisy: Array  # smaller steps disagree beyond eps·(|f| + |x·f'|), within f's own noise
 
 
 def _best_on_ladder(
@@ -238,7 +243,21 @@ def _best_on_ladder(
     rounding = rounding_bound(trial_rows[j], trial_h, trial_center, slopes, rule, bend)
     rounding = rounding + ROUNDING_SAFETY * grid * weight / power
     doubt = _smaller_steps_disagree(trials, chosen, best, rounding)
+    # Where smaller steps disagree only by what f's own noise explains, the disagreement is
+    # f's rounding, not a part of f the chosen step missed: MGH's trigonometric function,
+    # Σ(6 − Σcos x_k + i·(1 − cos x_i) − sin x_i)² at x_k = 1/6, is 0.0104 from terms of 6,
+    # its values carry noise of 1e-15 (750 times eps·|f|), and the levels below the chosen
+    # one moved from it by about that over h², doubted; its Hessian never converged.
+    noisy = np.zeros_like(doubt)
+    if doubt.any() and levels[-1] < levels[0]:
+        some = np.flatnonzero(doubt)
+        size = np.abs(center[some]) + np.abs(rows[j][some] * slopes[best[some], some])
+        noise = _rounding_noise(f, [r[some] for r in rows], j, center[some], h[some], size)
+        heard = np.maximum(rounding[:, some], weight * noise / power[:, some])
+        still = _smaller_steps_disagree(trials[:, some], chosen[some], best[some], heard)
+        noisy[some], doubt[some] = ~still, still
     doubt |= _wider_steps_settle_elsewhere(trials, chosen, best, rounding)
+    noisy &= ~doubt
     # The chosen level's own change to the next, relative to the two (about half the
     # relative change), counted TRUNCATION_SAFETY times as a bound: over FLAG, the ladder
     # cannot vouch for the estimate (forward f'' of log(x) at 1e-6: the best level changes
@@ -248,7 +267,39 @@ def _best_on_ladder(
     change = np.where(trusted, precise[best, columns], safe[best, columns])
     unsettled = (change <= 0.5) & (TRUNCATION_SAFETY * 2 * change > FLAG)
     found = np.isfinite(safe.min(axis=0))
-    return Rung(chosen, trial_h[best, columns], found, doubt, unsettled)
+    return Rung(chosen, trial_h[best, columns], found, doubt, unsettled, noisy)
+
+
+# `_rounding_noise`: the tables' moves, in ulps of x (at fewer, 16, MGH's trigonometric
+# function's cos x_k stay on one value), the second table's this many times wider, and how
+# much more than the first it may show and still be noise (a smooth part of f grows in Δ³
+# as the move cubed: 64 times); and the most noise that is still f's rounding, in units of
+# eps·(|f| + |x·f'|) (MGH's trigonometric function: 400-800)
+NOISE_ULPS = 32.0
+NOISE_WIDER = 4.0
+NOISE_GROWTH = 4.0
+NOISE_CAP = 4096.0
+
+
+def _rounding_noise(
+    f: Function, rows: Sequence[Array], j: int, center: Array, h: Array, size: Array
+) -> Array:
+    """f's rounding noise near x (`table_noise`), where it looks like rounding: as large in
+    a table NOISE_WIDER times wider (a part of f at the table's scale grows there: x² +
+    1e-11·sin(3e13·x) at 1, whose f' is 193 and whose wide steps say 2; its first table
+    sees the sine as 2.3e-13 of noise, its second as 48 times that), and under NOISE_CAP
+    times eps·size. 0 elsewhere (2·TABLE_EVALUATIONS evaluations). Noise that is a part of f
+    finer than the table and within the cap, as sin(1e16·x) near 1, is f's rounding here,
+    as it is to any float64 method: f cannot be evaluated apart from it."""
+    x = rows[j]
+    delta = NOISE_ULPS * np.spacing(np.maximum(np.abs(x), h))
+    near = table_noise(f, rows, j, center, delta)
+    wider = table_noise(f, rows, j, center, NOISE_WIDER * delta)
+    with np.errstate(all="ignore"):
+        plausible = (wider <= NOISE_GROWTH * near) & (
+            np.maximum(near, wider) <= NOISE_CAP * EPS * size
+        )
+    return np.where(plausible & np.isfinite(size), np.maximum(near, wider), 0.0)
 
 
 def _side(rule: Stencil) -> Method:

@@ -151,16 +151,18 @@ def _central_hessian(
     automatic = options.step is None
     budget = sys.maxsize if refine_limit is None else refine_limit
     doubted = np.zeros(n, dtype=bool)  # a diagonal ladder's smaller steps disagree
+    noisy = np.zeros(n, dtype=bool)  # ... by f's own noise (flagged, and refined)
     for i in range(d):
         out[:, i, i] = partial(f, rows, i, h[i], rule, center=values)
         if automatic:
             # (A Hessian judges its diagonal's rounding against its largest term, not
             # against itself: a ladder unsettled on a small H_ii is left to that test.)
-            changed, doubtful, _ = _refine_second(
+            changed, doubtful, _, heard = _refine_second(
                 f, rows, i, h[i], rule, values, out[:, i, i], budget
             )
             budget -= changed.size
             doubted[changed[doubtful]] = True
+            noisy[changed[heard]] = True
         if errors is not None:
             errors[:, i, i] = error_bound(f, rows, i, h[i], options, values, out[:, i, i])
     for i in range(d):
@@ -179,7 +181,7 @@ def _central_hessian(
     flags = hessian_rounding_swamps(h, values, out, rule, first)
     if errors is not None:
         flags |= untrusted(out, errors).reshape(n, -1).any(axis=1)
-    return Hessian(values, out, h.T, flags | doubted, errors), doubted
+    return Hessian(values, out, h.T, flags | doubted | noisy, errors), doubted
 
 
 def _mixed_bound(
@@ -271,15 +273,16 @@ def _refine_second(
     values: Array,
     estimate: Array,
     limit: int,
-) -> tuple[Array, Array, Array]:
+) -> tuple[Array, Array, Array, Array]:
     """Where ∂²f/∂x_i² at h and at h/4 disagree beyond rounding, the ladder's estimate and
     step replace `estimate` and `h` (in place). Returns the indices it re-estimated and,
     for each, whether steps below the chosen one disagree with it (`Rung.doubt`: abs(x0)·x1²
     at x0 = 1e-7, where every step over 1e-7 straddles the kink and the ladder settles on
-    3.3e6 for a true 0), and whether the ladder left it unsettled."""
+    3.3e6 for a true 0), whether the ladder left it unsettled, and whether they disagree
+    within f's own noise (`Rung.noisy`: flagged, not doubted)."""
     change, allowed = _quarter_step_change(f, rows, i, h, rule, values, estimate)
     flagged = np.flatnonzero(np.isfinite(values) & ~(change <= allowed))[: max(limit, 0)]
-    doubtful, unsettled = (np.zeros(flagged.size, dtype=bool) for _ in range(2))
+    doubtful, unsettled, noisy = (np.zeros(flagged.size, dtype=bool) for _ in range(3))
     for start in range(0, flagged.size, LADDER_CHUNK):
         at = flagged[start : start + LADDER_CHUNK]
         subset = [r[at] for r in rows]
@@ -289,7 +292,8 @@ def _refine_second(
         part = slice(start, start + at.size)
         doubtful[part] = rung.doubt & rung.found
         unsettled[part] = rung.unsettled & rung.found
-    return flagged, doubtful, unsettled
+        noisy[part] = rung.noisy & rung.found
+    return flagged, doubtful, unsettled, noisy
 
 
 def _refine_mixed(

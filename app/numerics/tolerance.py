@@ -61,15 +61,14 @@ import numpy as np
 from .bounds import (
     FLAG,
     NOISE_MOVES,
+    NOISE_STEP,
     ROUNDING_SAFETY,
-    TABLE_EVALUATIONS,
     TRUNCATION_SAFETY,
     _largest_term,
     error_bound,
     noise_along,
     rounding_bound,
     rounding_constant,
-    table_noise,
     untrusted,
     value_noise,
 )
@@ -316,16 +315,9 @@ def _pending(
     return Pending(flat, subset, x, _pick(out.values, at), first, h, np.zeros(flat.size))
 
 
-SMALL_STEP_CHECK = 4 + TABLE_EVALUATIONS  # `_small_step_disagrees`' evaluations
-PROBE_ULPS = 32.0  # ... whose noise probe (`table_noise`) moves x by this many ulps
-# ... and counts where it is under WIDER times eps·(|f| + |x·D|), or where its second step is
-# WIDER times the table's span (a part of f at the table's scale may be what it saw)
-WIDER = 8.0
-# ... and the share of D its second step's rounding may be: a part of f that moves the slope
-# by less is seen only by chance. At 1/16, 3x + sin(x) at random points from 1e11 to 1e13
-# converged on 3 where |cos x| < 0.19 and the first step's check happened to miss it (6 of
-# 400); at 1/64, where |cos x| < 0.047 (5), at steps 4 times wider, still under a radian.
-COARSE = 1 / 64
+SMALL_STEP_CHECK = 4 + 2 * len(NOISE_MOVES)  # `_small_step_disagrees`' evaluations
+PROBE_ULPS = 16.0  # ... whose noise probe moves x by this many ulps
+COARSE = 1 / 16  # ... and the share of D its second step's rounding may be
 NEAR_ZERO = 16.0  # `_near`: |f/D|^(1/m) this many times under f's scale is near a zero of f
 
 
@@ -333,9 +325,9 @@ def _small_step_disagrees(
     f: Function, j: int, order: int, chunk: Pending, known: Array
 ) -> tuple[Array, Array]:
     """Where the central difference at a smaller step contradicts the first answer D, by
-    more than 2·FLAG of it and the check's own rounding, W·n/h^m, n being f's noise as a
-    difference table PROBE_ULPS ulps apart shows it (`table_noise`), and at least
-    eps·(|f| + |x·D|). Two steps, each at most a quarter of the first answer's,
+    more than 2·FLAG of it and the check's own rounding, W·n/h^m, n being f's noise as 4
+    evaluations PROBE_ULPS ulps from x show it (twice the largest difference: `value_noise`),
+    and at least eps·(|f| + |x·D|). Two steps, each at most a quarter of the first answer's,
     where that rounding is FLAG and COARSE of D: the first sees a part of f that bends the
     slope by more than FLAG over it, the second one of a scale near its own. Where the
     first answer is good to FLAG, both agree with it.
@@ -359,18 +351,12 @@ def _small_step_disagrees(
     rule = stencil("central", 2, order)
     weight = sum(abs(w) for w in rule.weights)
     # (at x = 0, ulps of the first answer's step: f's values there are of its size)
-    delta = PROBE_ULPS * np.spacing(np.maximum(np.abs(x), chunk.first_step))
-    probe = table_noise(f, chunk.rows, j, chunk.center, delta)
+    moves = PROBE_ULPS * np.spacing(np.maximum(np.abs(x), chunk.first_step)) / NOISE_STEP
+    probe = value_noise(f, chunk.rows, j, chunk.center, moves)
     astray, apart = np.zeros(x.shape, dtype=bool), np.zeros(x.shape)
     with np.errstate(all="ignore"):
         change = np.abs(first) * chunk.first_step**order  # f's change over the first step
         size = np.abs(chunk.center) + np.abs(x * first) + change
-        # (the table's noise counts where it is small, or where the second step it makes is
-        # well wider than the table; elsewhere the table may have seen a part of f at that
-        # step's scale: sin(x) next to 3x from 1e13, where 32 ulps of x are 0.06 radians)
-        coarse = (weight * probe / (COARSE * np.abs(first))) ** (1.0 / order)
-        small = probe <= WIDER * EPS * size
-        probe = np.where(small | (coarse >= WIDER * 2 * delta), probe, 0.0)
         noise = np.maximum(np.maximum(probe, known), EPS * size)
         for share in (FLAG, COARSE):
             step = (weight * noise / (share * np.abs(first))) ** (1.0 / order)

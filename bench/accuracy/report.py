@@ -453,8 +453,8 @@ answer's 4, 8 to check it at two smaller steps, one level's 8 and 4 more to conf
 half its step, and 4 that measure f's rounding near x) against 10. In its place:
 a point that converges costs no more than numdifftools' unchecked answer on the same points,
 as this table measures (*converged points* against *numdifftools, those points*; until
-session 17 against every case's, which leaned on which cases converged): met for Hessians,
-within 1% for gradients, not for f' and f''.
+session 17 against every case's, which leaned on which cases converged): met for gradients
+and Hessians, not for f' and f''.
 """
 
 
