@@ -1985,6 +1985,15 @@ def test_a_hessian_whose_ladder_sees_only_fs_noise_is_flagged_and_converges_to_a
         # near them converged off (f' 2 against 13.3 here, f'' 2 against 7.5e7)
         pytest.param("x**2 + 1e-8*tanh((x - 1)/3e-16)", 1.0000000000000024, 1, id="step, f'"),
         pytest.param("x**2 + 1e-8*tanh((x - 1)/3e-16)", 0.9999999999999944, 2, id="step, f''"),
+        # f whose values carry noise (ulps of 1000, 1.1e-13) and a sine 300 times as high: the
+        # noise measured counts once against the smaller steps' disagreement, not NOISE
+        # times as the rounding assumed does (then f'' converged 1.5e-3 off at 1e-10)
+        pytest.param(
+            "exp(x) + ((x + 1000) - 1000) + 3.410605131648481e-11*sin(x/1e-5)",
+            1.9944089979869153,
+            2,
+            id="noisy f, sine",
+        ),
     ],
 )
 def test_a_ladder_does_not_take_a_part_of_f_for_its_noise(text: str, x: float, order: int) -> None:

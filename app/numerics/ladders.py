@@ -253,7 +253,11 @@ def _best_on_ladder(
         some = np.flatnonzero(doubt)
         size = np.abs(center[some]) + np.abs(rows[j][some] * slopes[best[some], some])
         noise = _rounding_noise(f, [r[some] for r in rows], j, center[some], h[some], size)
-        heard = np.maximum(rounding[:, some], weight * noise / power[:, some])
+        # (the noise measured counts once, not NOISE times as the rounding assumed does: it
+        # is measured with its own margin, and a part of f as high as the margin allows is
+        # taken for noise; at NOISE times, an outside attack's exp(x) + ((x + 1000) − 1000)
+        # + 3.4e-11·sin(x/1e-5) converged f'' 1.5e-3 off, its sine 300 times f's noise)
+        heard = np.maximum(rounding[:, some], weight * noise / (NOISE * power[:, some]))
         still = _smaller_steps_disagree(trials[:, some], chosen[some], best[some], heard)
         noisy[some], doubt[some] = ~still, still
     doubt |= _wider_steps_settle_elsewhere(trials, chosen, best, rounding)
