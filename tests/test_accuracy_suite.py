@@ -280,24 +280,22 @@ def test_to_a_tolerance_convergence_is_claimed_where_the_error_supports_it(
     assert by_kind["hessian"][name]["evaluations"] <= 1.025 * peer
 
 
-def test_to_a_tolerance_first_derivatives_converge_where_float64_can(
+def test_to_a_tolerance_first_derivatives_and_gradients_converge_where_float64_can(
     outcomes: list[Outcome],
 ) -> None:
     # #16's 95% converged, read against what float64 central differences can reach
     # (`floor`: the components converged, flagged or within reach; session 15): f' 211 of
-    # 220. Gradients are at 270 of 290 (93.1%: not met): the first answer's check at
-    # smaller steps reads MGH's trigonometric function's rounding (750 eps·|f|, invisible
-    # 16 ulps from x) as a contradiction, and flags its 6 components. (A difference table
-    # 32 ulps apart saw that noise, and took the gradients to 276, but an outside attack
-    # found it blind where the old probe was not: 7,800 more wrong `converged` claims on
-    # functions quantised or wiggling at 128-512 ulps of x, and 1,289 right answers near 0
-    # newly flagged. Withdrawn in session 17.)
+    # 220, gradients 276 of 290 (95.2%). Gradients were at 270 while the first answer's
+    # check at smaller steps read MGH's trigonometric function's rounding (750 eps·|f|,
+    # invisible 16 ulps from x) as a contradiction; where two difference tables further out
+    # hear noise 8 times louder than assumed, the check is now made again (session 17). (A
+    # first try, a difference table as the check's only probe, was blind where the 16-ulp
+    # probe is not: withdrawn.)
     kinds = breakdown(outcomes)["kinds"]
-    row = kinds["d1"]
-    at_most = row["converged"] + len(row.get("flagged", [])) + len(row.get("reachable", []))
-    assert row["converged"] >= 0.95 * at_most, (row["converged"], at_most)
-    gradients = kinds["gradient"]
-    assert gradients["converged"] >= 270
+    for kind in ("d1", "gradient"):
+        row = kinds[kind]
+        at_most = row["converged"] + len(row.get("flagged", [])) + len(row.get("reachable", []))
+        assert row["converged"] >= 0.95 * at_most, (kind, row["converged"], at_most)
 
 
 def test_second_derivatives_to_1e_10_converge_where_their_bounds_can_show_it(
@@ -338,11 +336,13 @@ def test_to_a_tolerance_a_converged_point_costs_about_what_numdifftools_unchecke
     # gradients 97 against numdifftools' 97. Since session 17 against numdifftools' on the
     # same converged cases (`tolerance_stages`' last column), not on all of the kind's
     # (a kind's converged cases need not be its average ones): gradients 97 against 99.
+    # Then MGH's trigonometric gradient converged (its check made again where f's noise is
+    # louder than assumed, 12 evaluations a coordinate): 100.5 against 99.6, 0.9% over.
     # (numdifftools is not run here: its cost on those cases is the committed summary's)
     theirs = {k: v["numdifftools"]["evaluations"] for k, v in committed["by_kind"].items()}
     same = committed["tolerance_stages"], committed["second_tolerance_stages"]
     first, second = (tolerance_stages(outcomes, r) for r in runners.TOLERANCES)
-    assert first["gradient"][4] <= same[0]["gradient"][5]
+    assert first["gradient"][4] <= 1.01 * same[0]["gradient"][5]
     assert second["hessian"][4] <= same[1]["hessian"][5]
     assert first["d1"][4] <= 1.5 * same[0]["d1"][5]
     assert second["d2"][4] <= 1.7 * same[1]["d2"][5]
@@ -393,14 +393,16 @@ def test_to_a_tolerance_the_evaluations_and_convergence_hold_what_was_gained(
     # 48.1 -> 55.8 (73.5%, the same), f'' 57 -> 64.9, gradients 90 -> 113 (81.2% -> 79.4%:
     # MGH's trigonometric gradient, 6 − Σcos x_i, is left flagged; its probes next to x see
     # less noise than f carries). And a ladder's doubt measures f's noise in two difference
-    # tables (session 17, 8 evaluations where doubted): Hessians 352 -> 353.
+    # tables (session 17, 8 evaluations where doubted): Hessians 352 -> 353; and so does a
+    # check's contradiction, which is checked again where that noise is 8 times louder than
+    # assumed (12 evaluations): gradients 113 -> 116 (79.4% -> 81.2%).
     rows = {k: v["nabla tolerance"] for k, v in measured["by_kind"].items()}
     assert rows["d1"]["evaluations"] <= 56
     assert rows["d2"]["evaluations"] <= 65.5
-    assert rows["gradient"]["evaluations"] <= 113.5
+    assert rows["gradient"]["evaluations"] <= 116.5
     assert rows["hessian"]["evaluations"] <= 353
     assert rows["d1"]["converged"] >= 0.73
-    assert rows["gradient"]["converged"] >= 0.79
+    assert rows["gradient"]["converged"] >= 0.81
     # 60.6% before the diagonal ladders' doubt flagged MGH's trigonometric Hessian (its 21
     # components, 15 of them converged and off) and x0 + x1² + x2³ at 1.2e-314 (6).
     assert rows["hessian"]["converged"] >= 0.52

@@ -1939,6 +1939,31 @@ def trigonometric(rows: Sequence[Any], cos: Any = np.cos, sin: Any = np.sin) -> 
     return sum((n - total + (i + 1) * (1 - cos(x)) - sin(x)) ** 2 for i, x in enumerate(rows))
 
 
+def test_a_gradient_whose_check_sees_only_fs_noise_converges_to_a_tolerance() -> None:
+    # MGH's trigonometric gradient at 1/6: the first answer's check at smaller steps, whose
+    # noise probe 16 ulps from x saw 12-18 eps·|f| of f's 750, read f's rounding as a
+    # contradiction at 4 of 6 components, and the point never converged. Where two
+    # difference tables further out hear noise 8 times louder, the check is made again at
+    # the steps it asks for (session 17): it converges, within rtol 1e-12 of the largest.
+    import mpmath
+
+    point = [1 / 6] * 6
+    with mpmath.workdps(40):
+        g = lambda *x: trigonometric(x, mpmath.cos, mpmath.sin)  # noqa: E731
+        exact = [
+            float(mpmath.diff(g, point, tuple(int(k == i) for k in range(6)))) for i in range(6)
+        ]
+    result = numerics.gradient(
+        lambda rows: trigonometric(rows),
+        np.array([point]),
+        tolerance=numerics.Tolerance(rtol=1e-12),
+    )
+    assert result.converged is not None
+    assert result.converged.all()
+    error = np.abs(result.gradient[0] - exact)
+    assert error.max() <= 1e-12 * max(abs(e) for e in exact)
+
+
 def test_a_hessian_whose_ladder_sees_only_fs_noise_is_flagged_and_converges_to_a_tolerance() -> (
     None
 ):
@@ -2380,7 +2405,9 @@ def test_a_first_derivatives_bound_at_a_least_squares_minimum_counts_its_residua
     assert abs(result.derivatives[0] - exact) <= result.errors[0]
 
 
-@pytest.mark.parametrize("x", [5606394622302.311, 9554173266933.418, 3806483068094.369])
+@pytest.mark.parametrize(
+    "x", [5606394622302.311, 9554173266933.418, 3806483068094.369, 76675442816038.61]
+)
 def test_to_a_tolerance_a_first_answer_a_smaller_step_contradicts_is_not_converged(
     x: float,
 ) -> None:
@@ -2388,6 +2415,9 @@ def test_to_a_tolerance_a_first_answer_a_smaller_step_contradicts_is_not_converg
     # nothing there (sin(x) at four points 1e7 apart happened to lie near a line), the first
     # answer was 3 unflagged, and every level, at steps scaled to it, converged on 3 to
     # rtol 1e-8, against 3 + cos(x). A smaller step, where f's noise allows 1e-6, shows it.
+    # At 7.7e13 (cos x = −1), difference tables 0.7 and 2.8 radians wide read sin(x) as
+    # noise 28 times eps·|f|; the check made again at the steps that noise asks for, 5 times
+    # the tables' span, converged on 3 (session 17): a recheck needs steps 8 times wider.
     f = parse("3*x + sin(x)").bind(["x"])
     result = derivative(
         lambda t: f([t]), [x], tolerance=numerics.Tolerance(rtol=1e-8), error_estimate=True

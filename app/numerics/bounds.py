@@ -290,6 +290,44 @@ def table_noise(f: Function, rows: Sequence[Array], j: int, values: Array, delta
     return np.asarray(NOISE_SAFETY * noise)
 
 
+# `rounding_noise`: the tables' moves, in ulps of x (at fewer, 16, MGH's trigonometric
+# function's cos x_k stay on one value), the second table's this many times wider, and how
+# much more than the first it may show and still be noise (a smooth part of f grows in Δ³
+# as the move cubed: 64 times); and the most noise that is still f's rounding, in units of
+# eps·(|f| + |x·f'|) (MGH's trigonometric function: 400-800)
+NOISE_ULPS = 32.0
+NOISE_WIDER = 4.0
+NOISE_GROWTH = 4.0
+NOISE_CAP = 4096.0
+
+
+def noise_span(x: Array, h: Array) -> Array:
+    """How far from x `rounding_noise`'s wider table reaches, on either side."""
+    delta = NOISE_ULPS * np.spacing(np.maximum(np.abs(x), h))
+    return np.asarray(2 * TABLE_MOVE * NOISE_WIDER * delta)
+
+
+def rounding_noise(
+    f: Function, rows: Sequence[Array], j: int, center: Array, h: Array, size: Array
+) -> Array:
+    """f's rounding noise near x (`table_noise`), where it looks like rounding: as large in
+    a table NOISE_WIDER times wider (a part of f at the table's scale grows there: x² +
+    1e-11·sin(3e13·x) at 1, whose f' is 193 and whose wide steps say 2; its first table
+    sees the sine as 2.3e-13 of noise, its second as 48 times that), and under NOISE_CAP
+    times eps·size. 0 elsewhere (2·TABLE_EVALUATIONS evaluations). Noise that is a part of f
+    finer than the table and within the cap, as sin(1e16·x) near 1, is f's rounding here,
+    as it is to any float64 method: f cannot be evaluated apart from it."""
+    x = rows[j]
+    delta = NOISE_ULPS * np.spacing(np.maximum(np.abs(x), h))
+    near = table_noise(f, rows, j, center, delta)
+    wider = table_noise(f, rows, j, center, NOISE_WIDER * delta)
+    with np.errstate(all="ignore"):
+        plausible = (wider <= NOISE_GROWTH * near) & (
+            np.maximum(near, wider) <= NOISE_CAP * EPS * size
+        )
+    return np.where(plausible & np.isfinite(size), np.maximum(near, wider), 0.0)
+
+
 FLAG = 1e-6  # an estimate whose possible error is over this share of it is flagged
 # Im f(x + ih) under this is subnormal, spaced by 4.9e-324: over FLAG of itself apart.
 SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal) / FLAG

@@ -17,8 +17,8 @@ from .bounds import (
     error_bound,
     rounding_bound,
     rounding_constant,
+    rounding_noise,
     rounding_swamps,
-    table_noise,
 )
 from .checks import (
     ROUNDING_ERROR,
@@ -39,7 +39,7 @@ GROW_LEVELS = 8  # where rounding swamps the estimate, steps grow up to h · 4^8
 def ladder_evaluations(off_center: int) -> int:
     """Evaluations of f a ladder takes per point: a stencil of `off_center` evaluations at
     each of SHRINK_LEVELS + 1 steps, and where smaller steps disagree, the two difference
-    tables that may show f's noise to be why (`_rounding_noise`)."""
+    tables that may show f's noise to be why (`bounds.rounding_noise`)."""
     return (SHRINK_LEVELS + 1) * off_center + 2 * TABLE_EVALUATIONS
 
 
@@ -252,7 +252,7 @@ def _best_on_ladder(
     if doubt.any() and levels[-1] < levels[0]:
         some = np.flatnonzero(doubt)
         size = np.abs(center[some]) + np.abs(rows[j][some] * slopes[best[some], some])
-        noise = _rounding_noise(f, [r[some] for r in rows], j, center[some], h[some], size)
+        noise = rounding_noise(f, [r[some] for r in rows], j, center[some], h[some], size)
         # (the noise measured counts once, not NOISE times as the rounding assumed does: it
         # is measured with its own margin, and a part of f as high as the margin allows is
         # taken for noise; at NOISE times, an outside attack's exp(x) + ((x + 1000) − 1000)
@@ -272,38 +272,6 @@ def _best_on_ladder(
     unsettled = (change <= 0.5) & (TRUNCATION_SAFETY * 2 * change > FLAG)
     found = np.isfinite(safe.min(axis=0))
     return Rung(chosen, trial_h[best, columns], found, doubt, unsettled, noisy)
-
-
-# `_rounding_noise`: the tables' moves, in ulps of x (at fewer, 16, MGH's trigonometric
-# function's cos x_k stay on one value), the second table's this many times wider, and how
-# much more than the first it may show and still be noise (a smooth part of f grows in Δ³
-# as the move cubed: 64 times); and the most noise that is still f's rounding, in units of
-# eps·(|f| + |x·f'|) (MGH's trigonometric function: 400-800)
-NOISE_ULPS = 32.0
-NOISE_WIDER = 4.0
-NOISE_GROWTH = 4.0
-NOISE_CAP = 4096.0
-
-
-def _rounding_noise(
-    f: Function, rows: Sequence[Array], j: int, center: Array, h: Array, size: Array
-) -> Array:
-    """f's rounding noise near x (`table_noise`), where it looks like rounding: as large in
-    a table NOISE_WIDER times wider (a part of f at the table's scale grows there: x² +
-    1e-11·sin(3e13·x) at 1, whose f' is 193 and whose wide steps say 2; its first table
-    sees the sine as 2.3e-13 of noise, its second as 48 times that), and under NOISE_CAP
-    times eps·size. 0 elsewhere (2·TABLE_EVALUATIONS evaluations). Noise that is a part of f
-    finer than the table and within the cap, as sin(1e16·x) near 1, is f's rounding here,
-    as it is to any float64 method: f cannot be evaluated apart from it."""
-    x = rows[j]
-    delta = NOISE_ULPS * np.spacing(np.maximum(np.abs(x), h))
-    near = table_noise(f, rows, j, center, delta)
-    wider = table_noise(f, rows, j, center, NOISE_WIDER * delta)
-    with np.errstate(all="ignore"):
-        plausible = (wider <= NOISE_GROWTH * near) & (
-            np.maximum(near, wider) <= NOISE_CAP * EPS * size
-        )
-    return np.where(plausible & np.isfinite(size), np.maximum(near, wider), 0.0)
 
 
 def _side(rule: Stencil) -> Method:
