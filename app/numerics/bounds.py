@@ -262,10 +262,9 @@ TABLE_MOVE = math.sqrt(2.0)  # `table_noise`'s moves, in units of the δ it is g
 def table_noise(f: Function, rows: Sequence[Array], j: int, values: Array, delta: Array) -> Array:
     """The rounding f's values carry near x, on `value_noise`'s scale, from a difference
     table: f at x ± m and x ± 2m along x_j, m = TABLE_MOVE·δ (TABLE_EVALUATIONS). Its third
-    and fourth
-    differences cancel f's curvature, which `value_noise`'s second differences keep
-    (f''·δ²): so δ may be wide enough to renew the roundings inside f, and the table still
-    shows no more than them where f is smooth at δ. MGH's trigonometric function at 1/6,
+    and fourth differences cancel f's curvature, which `value_noise`'s second differences
+    keep (f''·δ²): so δ may be wide enough to renew the roundings inside f, and the table
+    still shows no more than them where f is smooth at δ. MGH's trigonometric function at 1/6,
     6 − Σcos x_i: moves of 16 ulps of x leave each cos x_i on one value, and `value_noise`
     showed 12-18 eps·|f| of its 750; at 64 ulps it saw the 750, and also sin(x) in 3x +
     sin(x) at 1e13 as noise (moves of 0.13 there: its curvature is a few of f's ulps)."""
@@ -301,10 +300,15 @@ NOISE_GROWTH = 4.0
 NOISE_CAP = 4096.0
 
 
+def _noise_delta(x: Array, h: Array) -> Array:
+    """`rounding_noise`'s first table's δ: NOISE_ULPS ulps of x (at x = 0, of the step h,
+    where f's values are of its size)."""
+    return np.asarray(NOISE_ULPS * np.spacing(np.maximum(np.abs(x), h)))
+
+
 def noise_span(x: Array, h: Array) -> Array:
     """How far from x `rounding_noise`'s wider table reaches, on either side."""
-    delta = NOISE_ULPS * np.spacing(np.maximum(np.abs(x), h))
-    return np.asarray(2 * TABLE_MOVE * NOISE_WIDER * delta)
+    return np.asarray(2 * TABLE_MOVE * NOISE_WIDER * _noise_delta(x, h))
 
 
 def rounding_noise(
@@ -317,8 +321,7 @@ def rounding_noise(
     times eps·size. 0 elsewhere (2·TABLE_EVALUATIONS evaluations). Noise that is a part of f
     finer than the table and within the cap, as sin(1e16·x) near 1, is f's rounding here,
     as it is to any float64 method: f cannot be evaluated apart from it."""
-    x = rows[j]
-    delta = NOISE_ULPS * np.spacing(np.maximum(np.abs(x), h))
+    delta = _noise_delta(rows[j], h)
     near = table_noise(f, rows, j, center, delta)
     wider = table_noise(f, rows, j, center, NOISE_WIDER * delta)
     with np.errstate(all="ignore"):

@@ -321,9 +321,21 @@ def _pending(
     return Pending(flat, subset, x, _pick(out.values, at), first, h, np.zeros(flat.size))
 
 
-SMALL_STEP_CHECK = 4 + 2 * len(NOISE_MOVES)  # `_small_step_disagrees`' evaluations, and
-# where they contradict the first answer, the noise measured further out and the check again
-SMALL_STEP_RECHECK = 2 * TABLE_EVALUATIONS + 4
+CHECK_STEPS = 4  # `_checked`'s evaluations: two central differences
+
+
+def _subset(chunk: Pending, at: Array) -> Pending:
+    """The chunk's points `at` (indices into it)."""
+    rows = [r[at] for r in chunk.rows]
+    x, center, first, step = chunk.x[at], chunk.center[at], chunk.first[at], chunk.first_step[at]
+    return Pending(chunk.flat[at], rows, x, center, first, step, chunk.goal[at])
+
+
+SMALL_STEP_CHECK = CHECK_STEPS + 2 * len(NOISE_MOVES)  # `_small_step_disagrees`' evaluations,
+# and where they contradict the first answer, the noise measured further out and the check
+# again, where that noise is LOUDER times the probe's and asks for steps LOUDER times wider
+# than its tables reach
+SMALL_STEP_RECHECK = 2 * TABLE_EVALUATIONS + CHECK_STEPS
 LOUDER = 8.0
 PROBE_ULPS = 16.0  # ... whose noise probe moves x by this many ulps
 COARSE = 1 / 16  # ... and the share of D its second step's rounding may be
@@ -391,21 +403,9 @@ def _small_step_disagrees(
         louder &= asked >= LOUDER * span
         if louder.any():
             at = some[louder]
-            part = chunk._replace(
-                flat=chunk.flat[at],
-                rows=[r[at] for r in chunk.rows],
-                x=x[at],
-                center=chunk.center[at],
-                first=first[at],
-                first_step=chunk.first_step[at],
-                goal=chunk.goal[at],
-            )
-            astray[at], apart[at] = _checked(f, j, order, part, heard[louder])
+            astray[at], apart[at] = _checked(f, j, order, _subset(chunk, at), heard[louder])
             spent[at] += CHECK_STEPS
     return astray, apart, spent
-
-
-CHECK_STEPS = 4  # `_checked`'s evaluations: two central differences
 
 
 def _checked(f: Function, j: int, order: int, chunk: Pending, noise: Array) -> tuple[Array, Array]:
