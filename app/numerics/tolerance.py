@@ -396,9 +396,7 @@ def _small_step_disagrees(
         # ... and where the steps it asks for are well wider than the tables, whose span
         # may otherwise hold a part of f: sin(x) next to 3x from 3e13, where 45 ulps of x are
         # 0.18 radians and more, read as noise 8-28 times eps·|f| at two of 200 points
-        with np.errstate(all="ignore"):
-            weight = sum(abs(w) for w in stencil("central", 2, order).weights)
-            asked = (weight * heard / (COARSE * np.abs(first[some]))) ** (1.0 / order)
+        asked = _check_step(heard, first[some], COARSE, order)
         span = noise_span(x[some], chunk.first_step[some])
         louder &= asked >= LOUDER * span
         if louder.any():
@@ -406,6 +404,14 @@ def _small_step_disagrees(
             astray[at], apart[at] = _checked(f, j, order, _subset(chunk, at), heard[louder])
             spent[at] += CHECK_STEPS
     return astray, apart, spent
+
+
+def _check_step(noise: Array, first: Array, share: float, order: int) -> Array:
+    """The step where a central difference's rounding, W·noise/h^m, is `share` of the first
+    answer."""
+    weight = sum(abs(w) for w in stencil("central", 2, order).weights)
+    with np.errstate(all="ignore"):
+        return np.asarray((weight * noise / (share * np.abs(first))) ** (1.0 / order))
 
 
 def _checked(f: Function, j: int, order: int, chunk: Pending, noise: Array) -> tuple[Array, Array]:
@@ -417,7 +423,7 @@ def _checked(f: Function, j: int, order: int, chunk: Pending, noise: Array) -> t
     astray, apart = np.zeros(x.shape, dtype=bool), np.zeros(x.shape)
     with np.errstate(all="ignore"):
         for share in (FLAG, COARSE):
-            step = (weight * noise / (share * np.abs(first))) ** (1.0 / order)
+            step = _check_step(noise, first, share, order)
             step = np.minimum(step, chunk.first_step / SHRINK_FACTOR)
             usable = np.isfinite(step) & (step > 0) & np.isfinite(first) & (first != 0)
             h = representable(x, np.where(usable, step, chunk.first_step))
